@@ -1,0 +1,64 @@
+"""The aiohttp application factory: health endpoints, the database and the scheduler.
+
+Channels (Slack, Teams, Twilio webhooks, the portal) mount their routes on the application
+this builds; the lifecycle (open the database, run migrations, start and stop the
+scheduler) lives in ``cleanup_ctx`` so nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from handlers import housekeeping
+from handlers.services import Services
+from store.db import migrate_async
+
+log = logging.getLogger(__name__)
+SERVICES = web.AppKey("services", Services)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    svc = request.app[SERVICES]
+    if await svc.db.ping():
+        return web.json_response({"status": "ready", "database": "reachable"})
+    return web.json_response({"status": "not ready", "database": "unreachable"}, status=503)
+
+
+async def _scheduler_loop(svc: Services) -> None:
+    while True:
+        await housekeeping.tick(svc)
+        await asyncio.sleep(svc.settings.scheduler_interval_seconds)
+
+
+def create_app(svc: Services, *, migrate: bool = True, scheduler: bool | None = None
+               ) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SERVICES] = svc
+    run_scheduler = svc.settings.run_scheduler if scheduler is None else scheduler
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if migrate:
+            await migrate_async(svc.settings.database_url)
+        task = asyncio.create_task(_scheduler_loop(svc)) if run_scheduler else None
+        if task is None:
+            log.info("scheduler not started in this process (SAFEHAVEN_SCHEDULER=off)")
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await svc.db.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

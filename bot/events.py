@@ -1,0 +1,47 @@
+"""Neutral events: what a channel hands the core, whatever platform it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file the channel has already streamed to disk under the uploads folder."""
+
+    name: str  # as the sender named it; may identify a person, never used as a path
+    path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class FilesReceived:
+    files: tuple[IncomingFile, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply to a question. ``question`` names the step it answers, so a late or repeated
+    answer (a double click, a retried request) to a question already answered is ignored."""
+
+    value: str | dict[str, str]
+    question: str | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command typed by the user: help, status, list, cancel, received."""
+
+    name: str
+    args: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    reference: str
+    approve: bool
+    reason: str = ""
+
+
+Event = FilesReceived | Answer | Command | ApprovalDecision

@@ -1,0 +1,121 @@
+"""What the bot says about a transfer after the questions: approval, hand-back, receipts."""
+
+from __future__ import annotations
+
+AWAITING_APPROVAL = (
+    "Transfer {reference} needs authorising under the {classification} rules. I have asked "
+    "{approvers}; you will hear here when they decide (the request expires in {hours} h)."
+)
+APPROVAL_REQUEST = (
+    "{sender} asks you to authorise transfer {reference}. You see the details, never the "
+    "files. Approve only if sharing is necessary, proportionate and to the right person."
+)
+APPROVAL_QUESTION = "Do you authorise {reference}?"
+APPROVE = "Approve"
+REJECT = "Reject (give a reason)"
+APPROVED_SENDER = "{approver} approved transfer {reference}. Packaging it now."
+REJECTED_SENDER = (
+    "{approver} rejected transfer {reference}: \"{reason}\". Nothing was sent; the files "
+    "have been deleted."
+)
+APPROVAL_EXPIRED_SENDER = (
+    "Nobody authorised transfer {reference} within {hours} h, so it has expired. Nothing "
+    "was sent and the files have been deleted. Send them again to start over."
+)
+APPROVAL_EXPIRED_APPROVER = "The request to authorise {reference} has expired."
+DECISION_RECORDED = "Recorded: you {decision} transfer {reference}."
+DECISION_APPROVED = "approved"
+DECISION_REJECTED = "rejected"
+NOT_AN_APPROVER = "You are not an approver for transfer {reference}, so you cannot decide it."
+SELF_APPROVAL = "You cannot authorise your own transfer ({reference}); ask another approver."
+ALREADY_DECIDED = "Transfer {reference} was already {status} by {by}."
+APPROVAL_NOT_PENDING = "Transfer {reference} is not waiting for approval (it is {status})."
+REASON_REQUIRED = "Please give a reason for rejecting {reference}; the sender will see it."
+UNKNOWN_TRANSFER = "I cannot find transfer {reference}."
+NOT_YOUR_TRANSFER = "Transfer {reference} is not yours, so you cannot change it."
+
+ARCHIVE_READY = (
+    "Transfer {reference} is packaged: {filename} ({size}), AES-256. Email it to "
+    "{recipient_email} with the text below. The password is not shown to you and must not "
+    "go in the email."
+)
+PORTAL_NOT_AVAILABLE = (
+    "Secure download links are not enabled on this server yet, so here is the encrypted "
+    "archive instead; send it by your secure email route."
+)
+PASSWORD_PLAN_SMS = "The password will be texted to {phone} now."
+PASSWORD_PLAN_ON_RECEIPT = (
+    "When the recipient confirms they have the archive, type `received {reference}` and I "
+    "will text the password to {phone}."
+)
+PASSWORD_PLAN_VOICE = (
+    "I will phone {phone} with the password at {when}. They will be asked to key in the "
+    "code {code} first; it is in the email text."
+)
+PACKAGING_FAILED = (
+    "Packaging transfer {reference} failed, so nothing was sent. The files are kept for "
+    "now; type `cancel {reference}` and send them again, or contact the service desk."
+)
+
+EMAIL_SUBJECT = "CONFIDENTIAL {reference}"
+EMAIL_BODY = (
+    "Hello,\n\n"
+    "Attached is {filename}, encrypted with AES-256. Open it with 7-Zip, WinZip or a "
+    "similar tool once you have the password.\n\n"
+    "{password_line}\n\n"
+    "Why it is shared: {purpose}\n"
+    "You may use it only for: {use_limits}\n"
+    "Onward sharing: {onward}\n\n"
+    "{deletion_statement}\n\n"
+    "Reference: {reference}"
+)
+EMAIL_PASSWORD_SMS = "The password will reach you separately by text message."
+EMAIL_PASSWORD_ON_RECEIPT = (
+    "Please reply to confirm you have received this email; the password will then reach you "
+    "by text message."
+)
+EMAIL_PASSWORD_VOICE = (
+    "You will receive an automated phone call with the password at the time we agreed. "
+    "When asked, key in the code {code}."
+)
+EMAIL_ONWARD_NO = "not allowed"
+EMAIL_ONWARD_YES = "allowed only for the purpose above"
+EMAIL_HEADER = "Ready-to-paste email (subject and body):"
+
+PASSWORD_SENT = "Transfer {reference}: the password was {how} to {phone}."
+PASSWORD_HOW_SMS = "texted"
+PASSWORD_HOW_VOICE = "read out in a call"
+PASSWORD_FAILED = (
+    "Transfer {reference}: the password could not be {how} to {phone}: {detail}. Check the "
+    "number with the recipient."
+)
+RECEIPT_NOT_EXPECTED = "Transfer {reference} is not waiting for a receipt."
+RECEIPT_RECORDED = "Receipt of {reference} recorded."
+
+STATUS_LINE = "{reference}: {status} · {classification} · {files} file(s) · created {created}"
+STATUS_DELIVERY = "  password {kind}: {status}{when}"
+STATUS_APPROVAL = "  approval: {status}{by}"
+STATUS_LABELS = {
+    "draft": "being prepared",
+    "submitted": "submitted",
+    "awaiting_approval": "waiting for approval",
+    "approved": "approved",
+    "packaging": "packaging",
+    "ready": "archive handed back",
+    "rejected": "rejected",
+    "cancelled": "cancelled",
+    "expired": "expired",
+    "package_failed": "packaging failed",
+}
+NO_TRANSFERS = "You have no transfers yet."
+LIST_HEADER = "Your recent transfers:"
+CANCELLED_REF = (
+    "Transfer {reference} is cancelled. Plaintext files were deleted and no password will be "
+    "sent."
+)
+CANNOT_CANCEL = "Transfer {reference} is {status} and can no longer be cancelled."
+DRAFT_EXPIRED = (
+    "Transfer {reference} was left unfinished for {hours} h, so it has been cancelled and "
+    "its files deleted."
+)
+COMMAND_NEEDS_REFERENCE = "Say which transfer, e.g. `{command} SH-7K3Q-9F`."

@@ -1,0 +1,373 @@
+"""The organisation's sharing policy, read from a TOML file and validated at start-up.
+
+The policy is where information governance states its rules: the classification scheme
+and, per level, whether encryption and approval are required, which delivery and password
+methods are allowed, size limits, link expiry, recipient rules and approvers. The shipped
+default (``bot/policies/default.toml``) is built from the seed policies; point
+``SAFEHAVEN_POLICY`` at an organisation's own file to replace it.
+
+An invalid policy raises :class:`PolicyError` whose message names the key and what is wrong,
+so ``safehaven serve`` refuses to start rather than run with a rule silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DELIVERY_METHODS = ("archive", "portal")
+PASSWORD_METHODS = ("sms", "sms-on-receipt", "voice")
+APPROVAL_RULES = ("always", "never", "without-agreement")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MB = 1024 * 1024
+
+
+class PolicyError(ValueError):
+    """The policy file cannot be used; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """One classification level (protective marking) and the rules attached to it."""
+
+    name: str
+    description: str
+    encryption_required: bool
+    recipient_checks: bool
+    approval: str
+    delivery_methods: tuple[str, ...]
+    default_delivery: str
+    password_methods: tuple[str, ...]
+    max_total_bytes: int
+    email_limit_bytes: int
+    link_expiry_hours: int
+    download_limit: int
+
+    @property
+    def is_protected(self) -> bool:
+        """Anything above public must go by a secure method (seed 004)."""
+        return self.encryption_required or self.recipient_checks
+
+
+@dataclass(frozen=True)
+class CallWindow:
+    """When voice calls with the password may be placed, in the organisation's time zone."""
+
+    start: time
+    end: time
+    days: tuple[int, ...]  # 0 = Monday
+    min_lead_minutes: int
+    max_days_ahead: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The whole policy. Levels are ordered from least to most sensitive."""
+
+    organisation: str
+    timezone: ZoneInfo
+    levels: tuple[Level, ...]
+    max_file_bytes: int
+    max_files: int
+    join_window_seconds: int
+    draft_expiry_hours: int
+    blocked_kinds: tuple[str, ...]
+    flag_identifying_names: bool
+    neutral_member_names: bool
+    webmail_domains: tuple[str, ...]
+    generic_mailboxes: tuple[str, ...]
+    sharing_agreements: tuple[str, ...]
+    purpose_min_length: int
+    lawful_bases: tuple[str, ...]
+    approval_expiry_hours: int
+    approvers: Mapping[str, tuple[str, ...]]
+    sms_template: str
+    call_window: CallWindow
+    deletion_statement: str
+    source: str
+
+    def level(self, name: str) -> Level:
+        for level in self.levels:
+            if level.name == name:
+                return level
+        raise KeyError(name)
+
+    def approvers_for(self, sender: str) -> tuple[str, ...]:
+        """Approvers listed for this sender, else the ``"*"`` entry; never the sender."""
+        listed = self.approvers.get(sender, self.approvers.get("*", ()))
+        return tuple(a for a in listed if a != sender)
+
+    def has_sharing_agreement(self, organisation: str, email: str) -> bool:
+        """Whether an information-sharing agreement covers the recipient (by org or domain)."""
+        domain = email.rsplit("@", 1)[-1].lower()
+        org = organisation.strip().lower()
+        for entry in self.sharing_agreements:
+            e = entry.lower()
+            if e == org or e == domain or domain.endswith("." + e):
+                return True
+        return False
+
+    def approval_required(self, level: Level, *, organisation: str, email: str) -> bool:
+        if level.approval == "always":
+            return True
+        if level.approval == "without-agreement":
+            return not self.has_sharing_agreement(organisation, email)
+        return False
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed access to a TOML table that reports the dotted key on any error."""
+
+    def __init__(self, table: Mapping[str, Any], path: str) -> None:
+        self.table = table
+        self.path = path
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, problem: str) -> PolicyError:
+        return PolicyError(f"policy key `{self.key(name)}`: {problem}")
+
+    def sub(self, name: str, *, required: bool = True) -> _Reader:
+        value = self.table.get(name)
+        if value is None and not required:
+            return _Reader({}, self.key(name))
+        if not isinstance(value, dict):
+            raise self.fail(name, "missing or not a table")
+        return _Reader(value, self.key(name))
+
+    def get(self, name: str, kind: type, default: Any = ...) -> Any:
+        if name not in self.table:
+            if default is ...:
+                raise self.fail(name, "is required but missing")
+            return default
+        value = self.table[name]
+        if kind is int and isinstance(value, bool):
+            raise self.fail(name, f"must be a whole number, not {value!r}")
+        if not isinstance(value, kind):
+            raise self.fail(name, f"must be a {kind.__name__}, not {value!r}")
+        return value
+
+    def text(self, name: str, default: Any = ...) -> str:
+        value = self.get(name, str, default)
+        if isinstance(value, str) and not value.strip():
+            raise self.fail(name, "must not be empty")
+        return str(value)
+
+    def positive(self, name: str, default: Any = ...) -> int:
+        value = int(self.get(name, int, default))
+        if value <= 0:
+            raise self.fail(name, f"must be greater than 0, not {value}")
+        return value
+
+    def strings(self, name: str, default: Any = ..., *, allowed: tuple[str, ...] = ()) -> tuple[
+        str, ...
+    ]:
+        value = self.get(name, list, default)
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                raise self.fail(name, f"item {i + 1} must be a non-empty string, not {item!r}")
+            if allowed and item not in allowed:
+                raise self.fail(
+                    name, f"{item!r} is not one of: {', '.join(allowed)}"
+                )
+            out.append(item.strip())
+        return tuple(out)
+
+    def unknown_keys(self, known: set[str]) -> None:
+        extra = sorted(set(self.table) - known)
+        if extra:
+            raise PolicyError(
+                f"policy key `{self.key(extra[0])}`: unknown key (known keys: "
+                f"{', '.join(sorted(known))})"
+            )
+
+
+def _parse_time(reader: _Reader, name: str) -> time:
+    text = reader.text(name)
+    if not re.fullmatch(r"\d{2}:\d{2}", text):
+        raise reader.fail(name, f"must be a time like \"09:00\", not {text!r}")
+    try:
+        return time.fromisoformat(text)
+    except ValueError as exc:
+        raise reader.fail(name, f"{text!r} is not a valid time") from exc
+
+
+def _read_level(reader: _Reader) -> Level:
+    reader.unknown_keys(
+        {
+            "name", "description", "encryption_required", "recipient_checks", "approval",
+            "delivery_methods", "default_delivery", "password_methods", "max_total_mb",
+            "email_limit_mb", "link_expiry_hours", "download_limit",
+        }
+    )
+    name = reader.text("name")
+    if not re.fullmatch(r"[A-Z][A-Z0-9 _-]{0,39}", name):
+        raise reader.fail("name", f"{name!r} must be capital letters (e.g. RESTRICTED)")
+    delivery = reader.strings("delivery_methods", allowed=DELIVERY_METHODS)
+    if not delivery:
+        raise reader.fail("delivery_methods", "must list at least one method")
+    default_delivery = reader.text("default_delivery", delivery[0])
+    if default_delivery not in delivery:
+        raise reader.fail("default_delivery", f"{default_delivery!r} is not in delivery_methods")
+    passwords = reader.strings("password_methods", allowed=PASSWORD_METHODS)
+    if not passwords:
+        raise reader.fail("password_methods", "must list at least one method")
+    approval = reader.text("approval", "never")
+    if approval not in APPROVAL_RULES:
+        raise reader.fail("approval", f"{approval!r} is not one of: {', '.join(APPROVAL_RULES)}")
+    encryption = bool(reader.get("encryption_required", bool))
+    return Level(
+        name=name,
+        description=reader.text("description"),
+        encryption_required=encryption,
+        recipient_checks=bool(reader.get("recipient_checks", bool, encryption)),
+        approval=approval,
+        delivery_methods=delivery,
+        default_delivery=default_delivery,
+        password_methods=passwords,
+        max_total_bytes=reader.positive("max_total_mb") * MB,
+        email_limit_bytes=reader.positive("email_limit_mb") * MB,
+        link_expiry_hours=reader.positive("link_expiry_hours", 72),
+        download_limit=reader.positive("download_limit", 3),
+    )
+
+
+def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
+    """Validate a parsed TOML document and build the :class:`Policy`."""
+    root = _Reader(document, "")
+    root.unknown_keys(
+        {"organisation", "intake", "recipients", "purpose", "approval", "password", "email",
+         "classification"}
+    )
+    org = root.sub("organisation")
+    org.unknown_keys({"name", "timezone"})
+    tz_name = org.text("timezone", "Europe/London")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise org.fail("timezone", f"{tz_name!r} is not a known time zone") from exc
+
+    intake = root.sub("intake")
+    intake.unknown_keys(
+        {"max_file_mb", "max_files", "join_window_seconds", "draft_expiry_hours",
+         "blocked_kinds", "flag_identifying_names", "neutral_member_names"}
+    )
+    recipients = root.sub("recipients")
+    recipients.unknown_keys({"webmail_domains", "generic_mailboxes", "sharing_agreements"})
+    purpose = root.sub("purpose")
+    purpose.unknown_keys({"min_length", "lawful_bases"})
+    lawful_bases = purpose.strings("lawful_bases")
+    if not lawful_bases:
+        raise purpose.fail("lawful_bases", "must list at least one lawful basis")
+
+    approval = root.sub("approval")
+    approval.unknown_keys({"expires_after_hours", "approvers"})
+    approvers_reader = approval.sub("approvers", required=False)
+    approvers = {
+        sender: approvers_reader.strings(sender) for sender in approvers_reader.table
+    }
+
+    password = root.sub("password")
+    password.unknown_keys({"sms_template", "call_window"})
+    template = password.text("sms_template")
+    for needed in ("{reference}", "{password}"):
+        if needed not in template:
+            raise password.fail("sms_template", f"must contain {needed}")
+    try:
+        template.format(reference="SH-TEST-00", password="x", organisation="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise password.fail(
+            "sms_template", f"only {{reference}}, {{password}} and {{organisation}} may be "
+            f"used ({exc})"
+        ) from exc
+    window = password.sub("call_window")
+    window.unknown_keys({"start", "end", "days", "min_lead_minutes", "max_days_ahead"})
+    start, end = _parse_time(window, "start"), _parse_time(window, "end")
+    if end <= start:
+        raise window.fail("end", "must be later than start")
+    days = window.strings("days", allowed=WEEKDAYS)
+    if not days:
+        raise window.fail("days", "must list at least one day")
+
+    email = root.sub("email")
+    email.unknown_keys({"deletion_statement"})
+
+    raw_levels = document.get("classification")
+    if not isinstance(raw_levels, list) or not raw_levels:
+        raise PolicyError(
+            "policy key `classification`: must be a list of levels ([[classification]] tables)"
+        )
+    levels: list[Level] = []
+    for i, raw in enumerate(raw_levels):
+        if not isinstance(raw, dict):
+            raise PolicyError(f"policy key `classification[{i}]`: must be a table")
+        level = _read_level(_Reader(raw, f"classification[{i}]"))
+        if any(existing.name == level.name for existing in levels):
+            raise PolicyError(f"policy key `classification[{i}].name`: {level.name} appears twice")
+        if level.approval != "never" and not approvers:
+            raise PolicyError(
+                f"policy key `approval.approvers`: level {level.name} needs approval but no "
+                "approvers are listed"
+            )
+        levels.append(level)
+
+    max_file_bytes = intake.positive("max_file_mb") * MB
+    return Policy(
+        organisation=org.text("name"),
+        timezone=tz,
+        levels=tuple(levels),
+        max_file_bytes=max_file_bytes,
+        max_files=intake.positive("max_files", 50),
+        join_window_seconds=intake.positive("join_window_seconds", 120),
+        draft_expiry_hours=intake.positive("draft_expiry_hours", 24),
+        blocked_kinds=intake.strings("blocked_kinds", ()),
+        flag_identifying_names=bool(intake.get("flag_identifying_names", bool, True)),
+        neutral_member_names=bool(intake.get("neutral_member_names", bool, True)),
+        webmail_domains=tuple(d.lower() for d in recipients.strings("webmail_domains")),
+        generic_mailboxes=tuple(m.lower() for m in recipients.strings("generic_mailboxes")),
+        sharing_agreements=recipients.strings("sharing_agreements", ()),
+        purpose_min_length=purpose.positive("min_length", 20),
+        lawful_bases=lawful_bases,
+        approval_expiry_hours=approval.positive("expires_after_hours", 24),
+        approvers=approvers,
+        sms_template=template,
+        call_window=CallWindow(
+            start=start,
+            end=end,
+            days=tuple(WEEKDAYS.index(d) for d in days),
+            min_lead_minutes=int(window.get("min_lead_minutes", int, 10)),
+            max_days_ahead=window.positive("max_days_ahead", 14),
+        ),
+        deletion_statement=email.text("deletion_statement"),
+        source=source,
+    )
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Load ``path``, or the shipped default policy when ``path`` is None."""
+    if path is None:
+        ref = resources.files("bot").joinpath("policies/default.toml")
+        text, source = ref.read_text(encoding="utf-8"), "bot/policies/default.toml"
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(f"policy file {path} cannot be read: {exc.strerror}") from exc
+        source = str(path)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"policy file {source} is not valid TOML: {exc}") from exc
+    return parse_policy(document, source=source)

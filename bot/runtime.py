@@ -1,0 +1,57 @@
+"""The composition root: build the services a process needs from settings.
+
+This is the one place in ``bot/`` that names concrete channel adapters (the console
+transport and notifier for development); everything else in ``bot/`` and ``handlers/``
+sees only the ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from bot.policy import Policy, load_policy
+from bot.settings import Settings
+from bot.vault import vault_from_settings
+from channels.console.notifier import ConsoleNotifier
+from channels.console.transport import ConsoleTransport
+from handlers.ports import Notifier, PasswordTransport
+from handlers.services import Services
+from store.db import Database
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr and ``var/safehaven.log``. Handlers never log secrets; see SECURITY
+    notes in the README."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    if getattr(root, "_safehaven_configured", False):
+        return
+    root.setLevel(settings.log_level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in (logging.StreamHandler(sys.stderr),
+                    logging.FileHandler(settings.log_path, encoding="utf-8")):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    root._safehaven_configured = True  # type: ignore[attr-defined]
+
+
+def load_configured_policy(settings: Settings) -> Policy:
+    return load_policy(settings.policy_path)
+
+
+def build_services(settings: Settings, *, policy: Policy | None = None,
+                   notifier: Notifier | None = None,
+                   transport: PasswordTransport | None = None) -> Services:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    return Services(
+        settings=settings,
+        policy=policy or load_configured_policy(settings),
+        db=Database(settings.database_url),
+        vault=vault_from_settings(settings),
+        notifier=notifier or ConsoleNotifier(log_path=Path(settings.var_dir,
+                                                           "notifications.log")),
+        transport=transport or ConsoleTransport(outbox=settings.outbox_path,
+                                                production=settings.is_production),
+    )

@@ -1,0 +1,116 @@
+"""One typed settings object, read from the environment and validated at start-up.
+
+Every missing or malformed value produces a sentence saying which variable to set and how,
+so a council IT officer can fix a deployment without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import phonenumbers
+
+ENVIRONMENTS = ("development", "production")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration. Build it with :func:`load_settings`."""
+
+    environment: str
+    var_dir: Path
+    database_url: str
+    policy_path: Path | None
+    secret_key: str | None
+    host: str
+    port: int
+    default_region: str
+    log_level: str
+    run_scheduler: bool
+    scheduler_interval_seconds: float
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Plaintext files waiting to be packaged; emptied as soon as the archive exists."""
+        return self.var_dir / "uploads"
+
+    @property
+    def archives_dir(self) -> Path:
+        return self.var_dir / "archives"
+
+    @property
+    def outbox_path(self) -> Path:
+        """Where the development console transport writes what it would have sent."""
+        return self.var_dir / "outbox.log"
+
+    @property
+    def log_path(self) -> Path:
+        return self.var_dir / "safehaven.log"
+
+
+def _default_database_url(var_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(var_dir / 'safehaven.db').resolve()}"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``SAFEHAVEN_*`` variables; raise :class:`SettingsError` naming the first bad one."""
+    env = os.environ if env is None else env
+    environment = env.get("SAFEHAVEN_ENV", "development").strip().lower()
+    if environment not in ENVIRONMENTS:
+        raise SettingsError(
+            f"SAFEHAVEN_ENV is {environment!r}; set it to one of: {', '.join(ENVIRONMENTS)}."
+        )
+    var_dir = Path(env.get("SAFEHAVEN_VAR_DIR", "var"))
+    port_text = env.get("SAFEHAVEN_PORT", "3978")
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"SAFEHAVEN_PORT is {port_text!r}; set it to a port number 0-65535.")
+    region = env.get("SAFEHAVEN_DEFAULT_REGION", "GB").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingsError(
+            f"SAFEHAVEN_DEFAULT_REGION is {region!r}; set it to a two-letter country code "
+            "such as GB or IE (used to read phone numbers written without +country code)."
+        )
+    secret_key = env.get("SAFEHAVEN_SECRET_KEY") or None
+    if environment == "production" and not secret_key:
+        raise SettingsError(
+            "SAFEHAVEN_SECRET_KEY is not set. In production it must hold the key that "
+            "encrypts passwords at rest: generate one with `safehaven generate-key`."
+        )
+    policy = env.get("SAFEHAVEN_POLICY") or None
+    interval_text = env.get("SAFEHAVEN_SCHEDULER_INTERVAL", "5")
+    try:
+        interval = float(interval_text)
+    except ValueError:
+        interval = 0.0
+    if interval <= 0:
+        raise SettingsError(
+            f"SAFEHAVEN_SCHEDULER_INTERVAL is {interval_text!r}; set it to seconds, e.g. 5."
+        )
+    return Settings(
+        environment=environment,
+        var_dir=var_dir,
+        database_url=env.get("SAFEHAVEN_DATABASE_URL") or _default_database_url(var_dir),
+        policy_path=Path(policy) if policy else None,
+        secret_key=secret_key,
+        host=env.get("SAFEHAVEN_HOST", "127.0.0.1"),
+        port=port,
+        default_region=region,
+        log_level=env.get("SAFEHAVEN_LOG_LEVEL", "INFO").upper(),
+        run_scheduler=env.get("SAFEHAVEN_SCHEDULER", "on").lower() not in ("off", "0", "false"),
+        scheduler_interval_seconds=interval,
+    )

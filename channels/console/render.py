@@ -1,0 +1,33 @@
+"""Plain-text rendering of neutral replies for the terminal."""
+
+from __future__ import annotations
+
+from bot.replies import Ask, Choice, FileReply, Form, LinkReply, Reply, Text
+
+
+def render(reply: Reply) -> str:
+    if isinstance(reply, Text):
+        return reply.text
+    if isinstance(reply, Ask):
+        parts = [f"⚠ {reply.error}"] if reply.error else []
+        return "\n".join([*parts, reply.prompt])
+    if isinstance(reply, Choice):
+        lines = [f"⚠ {reply.error}"] if reply.error else []
+        lines.append(reply.prompt)
+        for i, opt in enumerate(reply.options, start=1):
+            mark = " *" if reply.default == opt.value else ""
+            desc = f" — {opt.description}" if opt.description else ""
+            lines.append(f"  {i}. {opt.label}{mark}{desc}")
+        return "\n".join(lines)
+    if isinstance(reply, Form):
+        lines = [f"⚠ {reply.error}"] if reply.error else []
+        lines.append(f"[{reply.title}] {reply.intro}".rstrip())
+        for f in reply.fields:
+            err = f"  ⚠ {f.error}" if f.error else ""
+            lines.append(f"  {f.label}: {f.value}{err}")
+        return "\n".join(lines)
+    if isinstance(reply, FileReply):
+        return f"{reply.caption}\n  → {reply.path}"
+    if isinstance(reply, LinkReply):
+        return f"{reply.label}: {reply.url}"
+    raise TypeError(type(reply))

@@ -1,0 +1,68 @@
+"""An approver decides a transfer: checks, one decision only, then package or stop."""
+
+from __future__ import annotations
+
+from bot.messages import transfers as msg
+from bot.replies import Reply, Text
+from handlers import transfers
+from handlers.services import Services
+from store import audit
+from store import repositories as repo
+
+
+async def decide(svc: Services, *, approver_id: str, reference: str, approve: bool,
+                 reason: str = "") -> list[Reply]:
+    """Record ``approver_id``'s decision; returns the replies for the approver. The sender
+    hears the outcome through the notifier."""
+    reason = " ".join(reason.split())[:1000]
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+        approval = await repo.get_approval(session, reference=reference)
+        if transfer is None or approval is None:
+            return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
+        refusal: str | None = None
+        if approver_id == transfer.sender_id:
+            refusal = msg.SELF_APPROVAL.format(reference=reference)
+        elif approver_id not in approval.approvers:
+            refusal = msg.NOT_AN_APPROVER.format(reference=reference)
+        elif approval.status in ("approved", "rejected"):
+            refusal = msg.ALREADY_DECIDED.format(reference=reference, status=approval.status,
+                                                 by=approval.decided_by)
+        elif approval.status != "pending" or approval.expires_at <= now:
+            status = "expired" if approval.status == "pending" else approval.status
+            refusal = msg.APPROVAL_NOT_PENDING.format(reference=reference, status=status)
+        elif not approve and not reason:
+            refusal = msg.REASON_REQUIRED.format(reference=reference)
+        if refusal is not None:
+            await audit.append(session, at=now, actor=approver_id, action="approval_refused",
+                               reference=reference, details={"why": refusal})
+            return [Text(refusal)]
+        status = "approved" if approve else "rejected"
+        won = await repo.decide_approval(session, reference=reference, status=status,
+                                         by=approver_id, reason=reason or None, now=now)
+        if not won:
+            return [Text(msg.ALREADY_DECIDED.format(reference=reference, status="decided",
+                                                    by="another approver"))]
+        if approve:
+            await repo.set_status(session, reference=reference, status="approved", now=now,
+                                  only_from=["awaiting_approval"], authorised_by=approver_id)
+        await audit.append(session, at=now, actor=approver_id, action="approval_decided",
+                           reference=reference, details={
+                               "decision": status, "authorised_by": approver_id if approve
+                               else None, "reason": reason or None})
+        sender = transfer.sender_id
+    decision = msg.DECISION_APPROVED if approve else msg.DECISION_REJECTED
+    mine: list[Reply] = [Text(msg.DECISION_RECORDED.format(decision=decision,
+                                                           reference=reference))]
+    if approve:
+        to_sender: list[Reply] = [Text(msg.APPROVED_SENDER.format(approver=approver_id,
+                                                                  reference=reference))]
+        to_sender += await transfers.package(svc, reference=reference)
+    else:
+        await transfers.cancel(svc, reference=reference, by=approver_id, reason=reason,
+                               status="rejected")
+        to_sender = [Text(msg.REJECTED_SENDER.format(approver=approver_id, reference=reference,
+                                                     reason=reason))]
+    await svc.notifier.notify(sender, to_sender, reference=reference)
+    return mine

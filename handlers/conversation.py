@@ -1,0 +1,243 @@
+"""A conversation turn: load state, step the engine, save with a version check, run effects.
+
+This is the one entry point channels call for a user's message, files or button click.
+State lives in the store, so any process can take the next turn and a restart continues
+where the conversation was. Two concurrent turns on one conversation cannot both apply:
+the loser of the version check re-runs its event on the winner's state, where an answer to
+an already-answered question is recognised as stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from bot import engine
+from bot.engine import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer
+from bot.events import Answer, Command, Event, FilesReceived
+from bot.messages import conversation as cmsg
+from bot.messages import transfers as msg
+from bot.reference import normalise_reference
+from bot.replies import Reply, Text
+from handlers import delivery, transfers
+from handlers.services import Services
+from store import audit
+from store import repositories as repo
+from store.models import Conversation
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+COMMANDS = ("help", "status", "list", "cancel", "received")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a turn produced for the user who took it; ``error`` is set when their answer was
+    refused and the question re-asked (the non-interactive CLI exits on it)."""
+
+    replies: list[Reply]
+    error: str | None = None
+
+
+class TurnConflict(RuntimeError):
+    """The conversation kept changing under us; extremely unlikely outside a test."""
+
+
+def parse_text(text: str, *, question: str | None = None) -> Event:
+    """A typed message is a command (help, status, list, cancel REF, received REF) or an
+    answer to the current question."""
+    words = text.strip().split()
+    if words:
+        head = words[0].lower().lstrip("/")
+        if head in ("help", "list") and len(words) == 1:
+            return Command(head)
+        if head == "status" and len(words) <= 2:
+            return Command("status", tuple(words[1:]))
+        if head in ("cancel", "received") and len(words) == 2 and engine.is_reference(words[1]):
+            return Command(head, (normalise_reference(words[1]),))
+        if head == "received" and len(words) == 1:
+            return Command("received")
+    return Answer(text, question)
+
+
+async def _new_reference(svc: Services) -> str:
+    async with svc.db.read() as session:
+        for _ in range(20):
+            ref = svc.new_reference()
+            if not await repo.reference_taken(session, reference=ref):
+                return ref
+    raise RuntimeError("could not find a free reference")
+
+
+async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event: Event
+                    ) -> Turn:
+    """Handle one event from ``user_id``; returns the replies for that user."""
+    if isinstance(event, Command):
+        return Turn(await run_command(svc, conversation_id=conversation_id, user_id=user_id,
+                                      command=event))
+    fresh_reference = await _new_reference(svc) if isinstance(event, FilesReceived) else None
+    for _attempt in range(MAX_ATTEMPTS):
+        async with svc.db.read() as session:
+            loaded = await repo.load_conversation(session, conversation_id=conversation_id)
+            known = await repo.known_recipients(session, sender_id=user_id)
+        state = State.from_json(loaded[0] if loaded else None)
+        version = loaded[1] if loaded else None
+        now = svc.clock()
+        ctx = engine.TurnContext(
+            policy=svc.policy, now=now, user_id=user_id,
+            default_region=svc.settings.default_region,
+            new_reference=lambda: fresh_reference or svc.new_reference(),
+            known_recipients=known)
+        result = engine.step(state, event, ctx)
+        if await _save(svc, conversation_id=conversation_id, user_id=user_id, before=state,
+                       result=result, version=version):
+            return Turn([*result.replies, *await _run_effects(svc, result)], result.error)
+    raise TurnConflict(conversation_id)
+
+
+async def _save(svc: Services, *, conversation_id: str, user_id: str, before: State,
+                result: StepResult, version: int | None) -> bool:
+    now = svc.clock()
+    after = result.state
+    async with svc.db.transaction() as session:
+        if not await repo.save_conversation(session, conversation_id=conversation_id,
+                                            user_id=user_id, state=after.to_json(),
+                                            expected_version=version, now=now):
+            await session.rollback()
+            return False
+        if after.reference and after.step != "idle":
+            await repo.upsert_draft(session, reference=after.reference, sender_id=user_id,
+                                    files=after.files, classification=after.classification,
+                                    now=now)
+        for effect in result.effects:
+            if isinstance(effect, SubmitTransfer):
+                await transfers.record_submission(session, svc, state=before,
+                                                  sender_id=user_id, now=now)
+            elif isinstance(effect, CancelTransfer):
+                await repo.set_status(session, reference=effect.reference, status="cancelled",
+                                      now=now, only_from=["draft"])
+        for entry in result.audit:
+            await audit.append(session, at=now, actor=user_id, action=entry.action,
+                               reference=entry.reference, details=entry.details)
+    return True
+
+
+async def _run_effects(svc: Services, result: StepResult) -> list[Reply]:
+    replies: list[Reply] = []
+    for effect in result.effects:
+        if isinstance(effect, DeleteFiles):
+            transfers.delete_plaintext(list(effect.paths))
+        elif isinstance(effect, SubmitTransfer):
+            replies += await transfers.submit(svc, reference=effect.reference)
+    return replies
+
+
+async def current_state(svc: Services, *, conversation_id: str) -> State:
+    async with svc.db.read() as session:
+        loaded = await repo.load_conversation(session, conversation_id=conversation_id)
+    return State.from_json(loaded[0] if loaded else None)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _status_lines(transfer: Any, deliveries: list[Any], approval: Any, svc: Services
+                  ) -> list[str]:
+    created = transfer.created_at.astimezone(svc.policy.timezone)
+    lines = [msg.STATUS_LINE.format(
+        reference=transfer.reference,
+        status=msg.STATUS_LABELS.get(transfer.status, transfer.status),
+        classification=transfer.classification or "not classified yet",
+        files=transfer.file_count, created=f"{created:%d %b %Y %H:%M}")]
+    if approval is not None:
+        by = f" by {approval.decided_by}" if approval.decided_by else ""
+        lines.append(msg.STATUS_APPROVAL.format(status=approval.status, by=by))
+    for d in deliveries:
+        when = ""
+        if d.due_at is not None and d.status == "due":
+            when = f" at {d.due_at.astimezone(svc.policy.timezone):%d %b %H:%M}"
+        lines.append(msg.STATUS_DELIVERY.format(kind=d.kind, status=d.status, when=when))
+    return lines
+
+
+async def transfer_status(svc: Services, *, reference: str, user_id: str | None) -> str:
+    """Status of one transfer, for its sender or one of its approvers (None: admin CLI)."""
+    async with svc.db.read() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+        if transfer is None:
+            return msg.UNKNOWN_TRANSFER.format(reference=reference)
+        approval = await repo.get_approval(session, reference=reference)
+        allowed = user_id is None or user_id == transfer.sender_id or (
+            approval is not None and user_id in approval.approvers)
+        if not allowed:
+            return msg.UNKNOWN_TRANSFER.format(reference=reference)
+        deliveries = await repo.deliveries_for(session, reference=reference)
+    return "\n".join(_status_lines(transfer, deliveries, approval, svc))
+
+
+async def run_command(svc: Services, *, conversation_id: str, user_id: str, command: Command
+                      ) -> list[Reply]:
+    name, args = command.name, command.args
+    if name == "help":
+        return [Text(cmsg.HELP)]
+    if name == "list":
+        async with svc.db.read() as session:
+            rows = await repo.recent_transfers(session, sender_id=user_id)
+            if not rows:
+                return [Text(msg.NO_TRANSFERS)]
+            lines = [msg.LIST_HEADER]
+            for t in rows:
+                lines += _status_lines(t, [], None, svc)
+        return [Text("\n".join(lines))]
+    if name == "status":
+        if args:
+            ref = normalise_reference(args[0])
+            return [Text(await transfer_status(svc, reference=ref, user_id=user_id))]
+        state = await current_state(svc, conversation_id=conversation_id)
+        ctx = transfers.context_for(svc, user_id=user_id)
+        return engine.current_question(state, ctx)
+    if name == "received":
+        if not args:
+            return [Text(msg.COMMAND_NEEDS_REFERENCE.format(command="received"))]
+        return await delivery.confirm_receipt(svc, reference=args[0], by=user_id)
+    if name == "cancel":
+        ref = args[0]
+        state = await current_state(svc, conversation_id=conversation_id)
+        if state.reference == ref:
+            turn = await take_turn(svc, conversation_id=conversation_id, user_id=user_id,
+                                   event=Answer("cancel"))
+            return turn.replies
+        return [Text(await cancel_by_sender(svc, reference=ref, user_id=user_id))]
+    return [Text(cmsg.HELP)]
+
+
+async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None) -> str:
+    """Only the sender (or an admin at the command line, ``user_id`` None) may cancel."""
+    async with svc.db.read() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+    if transfer is None:
+        return msg.UNKNOWN_TRANSFER.format(reference=reference)
+    if user_id is not None and transfer.sender_id != user_id:
+        return msg.NOT_YOUR_TRANSFER.format(reference=reference)
+    if transfer.status == "draft":
+        # A draft belongs to a conversation: cancel through it so its state resets too.
+        convs = await _conversations_holding(svc, reference, transfer.sender_id)
+        for conv_id, owner in convs:
+            await take_turn(svc, conversation_id=conv_id, user_id=owner, event=Answer("cancel"))
+        if convs:
+            return msg.CANCELLED_REF.format(reference=reference)
+    if await transfers.cancel(svc, reference=reference, by=user_id or "admin"):
+        return msg.CANCELLED_REF.format(reference=reference)
+    label = msg.STATUS_LABELS.get(transfer.status, transfer.status)
+    return msg.CANNOT_CANCEL.format(reference=reference, status=label)
+
+
+async def _conversations_holding(svc: Services, reference: str, sender_id: str
+                                 ) -> list[tuple[str, str]]:
+    async with svc.db.read() as session:
+        rows = (await session.scalars(
+            select(Conversation).where(Conversation.user_id == sender_id))).all()
+    return [(c.id, c.user_id) for c in rows if (c.state or {}).get("reference") == reference]

@@ -1,0 +1,78 @@
+"""Periodic work: expire approval requests and abandoned drafts, send due passwords."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.engine import State
+from bot.messages import transfers as msg
+from bot.replies import Text
+from handlers import delivery, transfers
+from handlers.services import Services
+from store import repositories as repo
+from store.models import Conversation
+
+log = logging.getLogger(__name__)
+
+
+async def expire_approvals(svc: Services) -> int:
+    now = svc.clock()
+    async with svc.db.read() as session:
+        expired = await repo.expired_approvals(session, now=now)
+    count = 0
+    for approval in expired:
+        if not await transfers.cancel(svc, reference=approval.reference, by="safehaven",
+                                      reason="approval request expired", status="expired"):
+            continue
+        count += 1
+        async with svc.db.read() as session:
+            transfer = await repo.get_transfer(session, reference=approval.reference)
+        if transfer is not None:
+            await svc.notifier.notify(transfer.sender_id, [Text(msg.APPROVAL_EXPIRED_SENDER.format(
+                reference=approval.reference, hours=svc.policy.approval_expiry_hours))],
+                reference=approval.reference)
+        for approver in approval.approvers:
+            await svc.notifier.notify(approver, [Text(msg.APPROVAL_EXPIRED_APPROVER.format(
+                reference=approval.reference))], reference=approval.reference)
+    return count
+
+
+async def expire_drafts(svc: Services) -> int:
+    """Conversations left mid-way past the policy's draft expiry: cancel, delete files."""
+    now = svc.clock()
+    hours = svc.policy.draft_expiry_hours
+    cutoff = now - timedelta(hours=hours)
+    async with svc.db.read() as session:
+        stale = (await session.scalars(
+            select(Conversation).where(Conversation.updated_at < cutoff))).all()
+    count = 0
+    for conv in stale:
+        state = State.from_json(conv.state)
+        if state.step == "idle":
+            continue
+        async with svc.db.transaction() as session:
+            saved = await repo.save_conversation(
+                session, conversation_id=conv.id, user_id=conv.user_id,
+                state=State().to_json(), expected_version=conv.version, now=now)
+        if not saved:
+            continue
+        transfers.delete_plaintext([f["path"] for f in state.files])
+        if state.reference:
+            await transfers.cancel(svc, reference=state.reference, by="safehaven",
+                                   reason="left unfinished", status="expired")
+            await svc.notifier.notify(conv.user_id, [Text(msg.DRAFT_EXPIRED.format(
+                reference=state.reference, hours=hours))], reference=state.reference)
+        count += 1
+    return count
+
+
+async def tick(svc: Services) -> None:
+    """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
+    for job in (expire_approvals, expire_drafts, delivery.run_due):
+        try:
+            await job(svc)
+        except Exception:
+            log.exception("scheduler job %s failed", job.__name__)

@@ -1,0 +1,30 @@
+"""Everything a handler needs, built once per process by the app factory or the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.policy import Policy
+from bot.reference import new_reference
+from bot.settings import Settings
+from bot.vault import Vault
+from handlers.ports import Notifier, PasswordTransport
+from store.db import Database
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    policy: Policy
+    db: Database
+    vault: Vault
+    notifier: Notifier
+    transport: PasswordTransport
+    clock: Callable[[], datetime] = utc_now
+    new_reference: Callable[[], str] = field(default=new_reference)

@@ -1,0 +1,239 @@
+"""Use cases after the sender confirms: submit, package and hand back, cancel.
+
+Every state change is a conditional status update, so a retried or concurrent call finds the
+transfer already moved on and does nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from contextlib import suppress
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot import engine
+from bot.engine import State, TurnContext
+from bot.messages import transfers as msg
+from bot.packaging import ArchiveMember, build_archive
+from bot.passwords import generate_password
+from bot.replies import Choice, FileReply, Option, Reply, Text
+from handlers.services import Services
+from store import audit
+from store import repositories as repo
+from store.models import Transfer, TransferFile
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("draft", "submitted", "awaiting_approval", "approved", "package_failed")
+
+
+def context_for(svc: Services, *, user_id: str, now: datetime | None = None) -> TurnContext:
+    return TurnContext(policy=svc.policy, now=now or svc.clock(), user_id=user_id,
+                       default_region=svc.settings.default_region,
+                       new_reference=svc.new_reference)
+
+
+def state_from_transfer(transfer: Transfer, files: list[TransferFile]) -> State:
+    """Rebuild the answers of a submitted transfer (for summaries shown later)."""
+    return State(
+        step="confirm", reference=transfer.reference,
+        files=[{"name": f.original_name, "path": f.stored_path or "", "size": f.size,
+                "kind": f.kind, "position": f.position, "flags": []} for f in files],
+        classification=transfer.classification, recipient=transfer.recipient,
+        purpose=transfer.purpose, lawful_basis=transfer.lawful_basis, consent=transfer.consent,
+        delivery=transfer.delivery_method, password_method=transfer.password_method,
+        call_at=transfer.call_at.isoformat() if transfer.call_at else None,
+    )
+
+
+def delete_plaintext(paths: list[str]) -> None:
+    """Remove plaintext uploads (and their per-upload folder when it is left empty)."""
+    for raw in paths:
+        if not raw:
+            continue
+        path = Path(raw)
+        with suppress(FileNotFoundError):
+            path.unlink()
+        with suppress(OSError):
+            path.parent.rmdir()
+
+
+async def record_submission(session: Any, svc: Services, *, state: State, sender_id: str,
+                            now: datetime) -> None:
+    """Write the confirmed answers onto the transfer row, in the confirming turn's
+    transaction, so the conversation can be reset without losing anything."""
+    assert state.reference is not None
+    recipient = state.recipient or {}
+    await repo.upsert_draft(session, reference=state.reference, sender_id=sender_id,
+                            files=state.files, classification=state.classification, now=now)
+    await repo.set_status(
+        session, reference=state.reference, status="submitted", now=now, only_from=["draft"],
+        recipient=recipient, purpose=state.purpose, lawful_basis=state.lawful_basis,
+        consent=state.consent, delivery_method=state.delivery,
+        password_method=state.password_method,
+        call_at=datetime.fromisoformat(state.call_at) if state.call_at else None,
+        submitted_at=now, call_code=f"{secrets.randbelow(10**6):06d}",
+    )
+
+
+async def submit(svc: Services, *, reference: str) -> list[Reply]:
+    """Ask for approval when the policy requires it, else package at once."""
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+        if transfer is None or transfer.status != "submitted":
+            return []
+        files = await repo.transfer_files(session, reference=reference)
+        state = state_from_transfer(transfer, files)
+        ctx = context_for(svc, user_id=transfer.sender_id, now=now)
+        if not engine.needs_approval(state, ctx):
+            needs = False
+        else:
+            needs = True
+            approvers = svc.policy.approvers_for(transfer.sender_id)
+            expires = now + timedelta(hours=svc.policy.approval_expiry_hours)
+            await repo.set_status(session, reference=reference, status="awaiting_approval",
+                                  now=now, only_from=["submitted"])
+            session.add(repo.Approval(reference=reference, approvers=list(approvers),
+                                      status="pending", requested_at=now, expires_at=expires))
+            await audit.append(session, at=now, actor="safehaven", action="approval_requested",
+                               reference=reference,
+                               details={"approvers": list(approvers),
+                                        "expires_at": expires.isoformat()})
+    if not needs:
+        return await package(svc, reference=reference)
+    summary = engine.summary_text(state, ctx)
+    request: list[Reply] = [
+        Text(msg.APPROVAL_REQUEST.format(sender=transfer.sender_id, reference=reference)),
+        Text(summary),
+        Choice(f"approval:{reference}", msg.APPROVAL_QUESTION.format(reference=reference),
+               (Option("approve", msg.APPROVE), Option("reject", msg.REJECT))),
+    ]
+    for approver in approvers:
+        await svc.notifier.notify(approver, request, reference=reference)
+    return [Text(msg.AWAITING_APPROVAL.format(
+        reference=reference, classification=transfer.classification,
+        approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours))]
+
+
+def email_text(svc: Services, transfer: Transfer, filename: str) -> tuple[str, str]:
+    """The ready-to-paste email: CONFIDENTIAL subject with no personal details, the
+    deletion statement, and never the password."""
+    consent = transfer.consent or {}
+    method = transfer.password_method
+    if method == "voice":
+        password_line = msg.EMAIL_PASSWORD_VOICE.format(code=transfer.call_code)
+    elif method == "sms-on-receipt":
+        password_line = msg.EMAIL_PASSWORD_ON_RECEIPT
+    else:
+        password_line = msg.EMAIL_PASSWORD_SMS
+    subject = msg.EMAIL_SUBJECT.format(reference=transfer.reference)
+    body = msg.EMAIL_BODY.format(
+        filename=filename, password_line=password_line, purpose=transfer.purpose,
+        use_limits=consent.get("use_limits", ""),
+        onward=msg.EMAIL_ONWARD_YES if consent.get("onward_sharing") else msg.EMAIL_ONWARD_NO,
+        deletion_statement=svc.policy.deletion_statement, reference=transfer.reference)
+    return subject, body
+
+
+async def package(svc: Services, *, reference: str) -> list[Reply]:
+    """Build the archive, delete the plaintext, seal the password, schedule its delivery
+    and hand the archive back. Returns the replies for the sender."""
+    from handlers import delivery  # local: delivery imports this module for cancel
+
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        won = await repo.set_status(session, reference=reference, status="packaging", now=now,
+                                    only_from=["submitted", "approved"])
+        transfer = await repo.get_transfer(session, reference=reference)
+        files = await repo.transfer_files(session, reference=reference)
+    if not won or transfer is None:
+        return []
+    password = generate_password()
+    members = [ArchiveMember(Path(f.stored_path or ""), f.original_name) for f in files]
+    try:
+        archive = await asyncio.to_thread(
+            build_archive, reference=reference, members=members, password=password,
+            out_dir=svc.settings.archives_dir,
+            neutral_names=svc.policy.neutral_member_names)
+    except Exception as exc:  # report, keep the transfer and its files for a retry
+        log.error("packaging %s failed: %s", reference, type(exc).__name__)
+        async with svc.db.transaction() as session:
+            await repo.set_status(session, reference=reference, status="package_failed",
+                                  now=svc.clock(), only_from=["packaging"])
+            await audit.append(session, at=svc.clock(), actor="safehaven",
+                               action="packaging_failed", reference=reference,
+                               details={"error": type(exc).__name__})
+        return [Text(msg.PACKAGING_FAILED.format(reference=reference))]
+    delete_plaintext([f.stored_path or "" for f in files])
+    sealed = svc.vault.seal(password, reference=reference)
+    del password
+    now = svc.clock()
+    recipient = transfer.recipient or {}
+    async with svc.db.transaction() as session:
+        await repo.set_status(session, reference=reference, status="ready", now=now,
+                              only_from=["packaging"], archive_path=str(archive.path),
+                              archive_size=archive.size, password_sealed=sealed)
+        for f in files:
+            row = await session.get(TransferFile, f.id)
+            if row is not None:
+                row.stored_path = None
+        await repo.remember_recipient(session, sender_id=transfer.sender_id,
+                                      recipient=recipient, now=now)
+        await audit.append(session, at=now, actor="safehaven", action="packaged",
+                           reference=reference, details={
+                               "archive": archive.path.name, "size": archive.size,
+                               "members": len(files), "cipher": "AES-256 (WinZip AE-2)",
+                               "neutral_names": svc.policy.neutral_member_names,
+                               "plaintext_deleted": True})
+        await audit.append(session, at=now, actor="safehaven", action="handed_back",
+                           reference=reference, details={
+                               "to": transfer.sender_id, "method": transfer.delivery_method})
+        plan = await delivery.schedule(session, svc, transfer=transfer, now=now)
+    subject, body = email_text(svc, transfer, archive.path.name)
+    replies: list[Reply] = []
+    if transfer.delivery_method == "portal":
+        replies.append(Text(msg.PORTAL_NOT_AVAILABLE))
+    replies += [
+        FileReply(archive.path, archive.path.name, msg.ARCHIVE_READY.format(
+            reference=reference, filename=archive.path.name,
+            size=engine.human_size(archive.size), recipient_email=recipient.get("email"))),
+        Text(f"{msg.EMAIL_HEADER}\n\nSubject: {subject}\n\n{body}"),
+        Text(plan),
+    ]
+    replies += await delivery.run_due(svc, reference=reference)
+    return replies
+
+
+async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sender",
+                 status: str = "cancelled") -> bool:
+    """Cancel an unfinished transfer: plaintext deleted, password wiped, deliveries
+    stopped. True if this call cancelled it."""
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+        if transfer is None:
+            return False
+        cancellable = [*OPEN_STATUSES, "ready"]
+        won = await repo.set_status(session, reference=reference, status=status, now=now,
+                                    only_from=cancellable, password_sealed=None)
+        if not won:
+            return False
+        files = await repo.transfer_files(session, reference=reference)
+        paths = [f.stored_path or "" for f in files]
+        for f in files:
+            f.stored_path = None
+        for d in await repo.deliveries_for(session, reference=reference):
+            if d.status in ("waiting", "due"):
+                d.status, d.updated_at = "cancelled", now
+        approval = await repo.get_approval(session, reference=reference)
+        if approval is not None and approval.status == "pending":
+            approval.status = status
+        await audit.append(session, at=now, actor=by, action=status, reference=reference,
+                           details={"reason": reason, "password_wiped": True,
+                                    "plaintext_deleted": True})
+    delete_plaintext(paths)
+    return True

@@ -1,0 +1,192 @@
+"""The tamper-evident audit trail: append, verify, export.
+
+Each record's hash covers its own content and the previous record's hash, so changing,
+deleting or reordering any record breaks the chain from that point on; ``verify`` names the
+first broken record. Appends are serialised (a PostgreSQL advisory lock, or one writer at a
+time on SQLite) so the chain stays linear when several processes write.
+
+The caller decides what goes in ``details``; it must never hold a password. ``append``
+refuses obviously secret keys as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import AuditRecord
+
+GENESIS = "0" * 64
+_ADVISORY_LOCK_KEY = 0x5AFE_4A7E
+_FORBIDDEN_KEYS = frozenset({"password", "password_sealed", "secret", "token"})
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(
+    *, seq: int, at: datetime, reference: str | None, actor: str, action: str,
+    details: Mapping[str, Any], prev_hash: str,
+) -> str:
+    body = _canonical(
+        {
+            "seq": seq,
+            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "reference": reference,
+            "actor": actor,
+            "action": action,
+            "details": details,
+            "prev": prev_hash,
+        }
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _check_no_secrets(details: Mapping[str, Any]) -> None:
+    for key, value in details.items():
+        if key.lower() in _FORBIDDEN_KEYS:
+            raise ValueError(f"audit details must not contain {key!r}")
+        if isinstance(value, Mapping):
+            _check_no_secrets(value)
+
+
+async def append(
+    session: AsyncSession, *, at: datetime, actor: str, action: str,
+    reference: str | None = None, details: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """Append one record inside the caller's transaction (committed with it)."""
+    details = dict(details or {})
+    _check_no_secrets(details)
+    # Round-trip through JSON so what is hashed is exactly what will be read back.
+    details = json.loads(_canonical(details))
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+    last = (
+        await session.execute(
+            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+        )
+    ).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    at = at.astimezone(UTC)
+    record = AuditRecord(
+        seq=seq, at=at, reference=reference, actor=actor, action=action, details=details,
+        prev_hash=prev,
+        hash=record_hash(
+            seq=seq, at=at, reference=reference, actor=actor, action=action, details=details,
+            prev_hash=prev,
+        ),
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    records: int
+    first_broken: int | None = None
+    problem: str | None = None
+
+
+async def _iter_records(
+    session: AsyncSession, *, since: datetime | None = None, batch: int = 1000
+) -> AsyncIterator[AuditRecord]:
+    last = 0
+    while True:
+        query = select(AuditRecord).where(AuditRecord.seq > last)
+        if since is not None:
+            query = query.where(AuditRecord.at >= since)
+        rows = (await session.scalars(query.order_by(AuditRecord.seq).limit(batch))).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last = rows[-1].seq
+
+
+async def verify(session: AsyncSession) -> VerifyResult:
+    """Recompute the whole chain; report the first record whose hash or link is wrong."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    async for rec in _iter_records(session):
+        count += 1
+        if rec.seq != expected_seq:
+            return VerifyResult(False, count, expected_seq, f"record {expected_seq} is missing")
+        if rec.prev_hash != prev:
+            return VerifyResult(False, count, rec.seq, "does not link to the record before it")
+        actual = record_hash(
+            seq=rec.seq, at=rec.at, reference=rec.reference, actor=rec.actor, action=rec.action,
+            details=rec.details, prev_hash=rec.prev_hash,
+        )
+        if actual != rec.hash:
+            return VerifyResult(False, count, rec.seq, "its content does not match its hash")
+        prev, expected_seq = rec.hash, expected_seq + 1
+    return VerifyResult(True, count)
+
+
+EXPORT_COLUMNS = (
+    "seq", "at", "reference", "actor", "action", "recipient_name", "recipient_job_title",
+    "recipient_organisation", "recipient_phone", "classification", "purpose", "lawful_basis",
+    "consent", "authorised_by", "method", "details", "hash",
+)
+
+
+def _flatten(rec: AuditRecord) -> dict[str, str]:
+    d = rec.details
+    recipient = d.get("recipient") if isinstance(d.get("recipient"), dict) else {}
+    assert isinstance(recipient, dict)
+    return {
+        "seq": str(rec.seq),
+        "at": rec.at.isoformat(),
+        "reference": rec.reference or "",
+        "actor": rec.actor,
+        "action": rec.action,
+        "recipient_name": str(recipient.get("name", "")),
+        "recipient_job_title": str(recipient.get("job_title", "")),
+        "recipient_organisation": str(recipient.get("organisation", "")),
+        "recipient_phone": str(recipient.get("phone", "")),
+        "classification": str(d.get("classification", "")),
+        "purpose": str(d.get("purpose", "")),
+        "lawful_basis": str(d.get("lawful_basis", "")),
+        "consent": _canonical(d["consent"]) if "consent" in d else "",
+        "authorised_by": str(d.get("authorised_by", "")),
+        "method": str(d.get("method", "")),
+        "details": _canonical(d),
+        "hash": rec.hash,
+    }
+
+
+async def export(session: AsyncSession, *, since: datetime | None, fmt: str) -> AsyncIterator[str]:
+    """Yield the records from ``since`` as CSV (one row each, seed-001 fields as columns)
+    or JSON lines (every field, with the hashes so the export itself can be checked)."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        yield buf.getvalue()
+        async for rec in _iter_records(session, since=since):
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow(_flatten(rec))
+            yield buf.getvalue()
+    elif fmt == "json":
+        async for rec in _iter_records(session, since=since):
+            yield _canonical(
+                {
+                    "seq": rec.seq, "at": rec.at.isoformat(), "reference": rec.reference,
+                    "actor": rec.actor, "action": rec.action, "details": rec.details,
+                    "prev_hash": rec.prev_hash, "hash": rec.hash,
+                }
+            ) + "\n"
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; use csv or json")

@@ -1,0 +1,174 @@
+"""SQLAlchemy models: the durable state of conversations, transfers and the audit trail.
+
+The schema is created and changed only by the Alembic migrations in ``store/migrations``;
+these classes describe it for the repositories. Timestamps are stored as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Conversation(Base):
+    """One person's conversation with the bot on one channel; saved every turn."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Transfer(Base):
+    """A share of one or more files with one recipient, from intake to expiry."""
+
+    __tablename__ = "transfers"
+
+    reference: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    classification: Mapped[str | None] = mapped_column(String(40))
+    recipient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    lawful_basis: Mapped[str | None] = mapped_column(String(200))
+    consent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    delivery_method: Mapped[str | None] = mapped_column(String(20))
+    password_method: Mapped[str | None] = mapped_column(String(20))
+    call_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The archive password, sealed with the server key (AES-GCM); None once delivered,
+    # cancelled or expired.
+    password_sealed: Mapped[str | None] = mapped_column(Text)
+    archive_path: Mapped[str | None] = mapped_column(Text)
+    archive_size: Mapped[int | None] = mapped_column(BigInteger)
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    authorised_by: Mapped[str | None] = mapped_column(String(200))
+    # Digits the recipient keys in before a password call says anything; sent in the email.
+    call_code: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TransferFile(Base):
+    """A file received for a transfer. The plaintext path is cleared once it is deleted."""
+
+    __tablename__ = "transfer_files"
+    __table_args__ = (UniqueConstraint("reference", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(ForeignKey("transfers.reference"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    original_name: Mapped[str] = mapped_column(Text)
+    stored_path: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(100))
+
+
+class Approval(Base):
+    """A request for a listed approver to authorise a transfer."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(ForeignKey("transfers.reference"), unique=True)
+    approvers: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """An out-of-band password delivery (SMS or voice call) with its due time and outcome."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("reference", "kind"),
+        Index("ix_deliveries_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(ForeignKey("transfers.reference"))
+    kind: Mapped[str] = mapped_column(String(20))  # sms | voice
+    status: Mapped[str] = mapped_column(String(20))  # waiting|due|sending|sent|delivered|failed|cancelled
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    phone: Mapped[str] = mapped_column(String(40))
+    extension: Mapped[str | None] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecipientEntry(Base):
+    """A recipient a sender has used, offered again (with every detail) next time."""
+
+    __tablename__ = "recipient_book"
+    __table_args__ = (UniqueConstraint("sender_id", "email", "phone"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender_id: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    job_title: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    phone: Mapped[str] = mapped_column(String(60))
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditRecord(Base):
+    """One append-only audit record; ``hash`` chains it to the record before it."""
+
+    __tablename__ = "audit_records"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reference: Mapped[str | None] = mapped_column(String(20), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,193 @@
+"""Narrow, keyword-only data access used by the handlers.
+
+Each function takes the caller's session so several can share one transaction. Writes that
+must happen at most once (saving a turn, deciding an approval, claiming a delivery) are
+conditional updates whose row count says whether this caller won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import Approval, Conversation, Delivery, RecipientEntry, Transfer, TransferFile
+
+# --- conversations -------------------------------------------------------------------------
+
+
+async def load_conversation(session: AsyncSession, *, conversation_id: str
+                            ) -> tuple[dict[str, Any], int] | None:
+    row = await session.get(Conversation, conversation_id)
+    return (dict(row.state), row.version) if row else None
+
+
+async def save_conversation(
+    session: AsyncSession, *, conversation_id: str, user_id: str, state: Mapping[str, Any],
+    expected_version: int | None, now: datetime,
+) -> bool:
+    """Save the state if nobody saved since ``expected_version`` was read (None: new)."""
+    if expected_version is None:
+        try:
+            async with session.begin_nested():
+                session.add(Conversation(id=conversation_id, user_id=user_id, state=dict(state),
+                                         version=1, updated_at=now))
+            return True
+        except IntegrityError:
+            return False
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.version == expected_version)
+        .values(state=dict(state), version=expected_version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# --- transfers -----------------------------------------------------------------------------
+
+
+async def get_transfer(session: AsyncSession, *, reference: str) -> Transfer | None:
+    return await session.get(Transfer, reference)
+
+
+async def reference_taken(session: AsyncSession, *, reference: str) -> bool:
+    return await session.get(Transfer, reference) is not None
+
+
+async def upsert_draft(
+    session: AsyncSession, *, reference: str, sender_id: str, files: Sequence[Mapping[str, Any]],
+    classification: str | None, now: datetime,
+) -> Transfer:
+    """Create or refresh a draft transfer and its file list from the conversation state."""
+    transfer = await session.get(Transfer, reference)
+    if transfer is None:
+        transfer = Transfer(reference=reference, sender_id=sender_id, status="draft",
+                            created_at=now, updated_at=now, file_count=0, total_bytes=0)
+        session.add(transfer)
+        await session.flush()
+    transfer.classification = classification
+    transfer.file_count = len(files)
+    transfer.total_bytes = sum(int(f["size"]) for f in files)
+    transfer.updated_at = now
+    existing = {f.position: f for f in (await session.scalars(
+        select(TransferFile).where(TransferFile.reference == reference))).all()}
+    wanted = {int(f["position"]): f for f in files}
+    for position, row in existing.items():
+        if position not in wanted:
+            await session.delete(row)
+    for position, f in wanted.items():
+        if position not in existing:
+            session.add(TransferFile(reference=reference, position=position,
+                                     original_name=str(f["name"]), stored_path=str(f["path"]),
+                                     size=int(f["size"]), kind=str(f["kind"])))
+    return transfer
+
+
+async def transfer_files(session: AsyncSession, *, reference: str) -> list[TransferFile]:
+    return list((await session.scalars(
+        select(TransferFile).where(TransferFile.reference == reference)
+        .order_by(TransferFile.position))).all())
+
+
+async def set_status(session: AsyncSession, *, reference: str, status: str, now: datetime,
+                     only_from: Sequence[str] | None = None, **values: Any) -> bool:
+    """Move a transfer to ``status`` (only from ``only_from`` if given); True if it moved."""
+    query = update(Transfer).where(Transfer.reference == reference)
+    if only_from is not None:
+        query = query.where(Transfer.status.in_(list(only_from)))
+    result = await session.execute(
+        query.values(status=status, updated_at=now, **values)
+        .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def recent_transfers(session: AsyncSession, *, sender_id: str, limit: int = 10
+                           ) -> list[Transfer]:
+    return list((await session.scalars(
+        select(Transfer).where(Transfer.sender_id == sender_id)
+        .order_by(Transfer.created_at.desc()).limit(limit))).all())
+
+
+async def stale_drafts(session: AsyncSession, *, before: datetime) -> list[Transfer]:
+    return list((await session.scalars(
+        select(Transfer).where(Transfer.status == "draft", Transfer.updated_at < before))).all())
+
+
+# --- approvals -----------------------------------------------------------------------------
+
+
+async def get_approval(session: AsyncSession, *, reference: str) -> Approval | None:
+    return (await session.scalars(
+        select(Approval).where(Approval.reference == reference))).first()
+
+
+async def decide_approval(session: AsyncSession, *, reference: str, status: str, by: str,
+                          reason: str | None, now: datetime) -> bool:
+    """Record a decision if the request is still pending; False if someone got there first."""
+    result = await session.execute(
+        update(Approval).where(Approval.reference == reference, Approval.status == "pending")
+        .values(status=status, decided_by=by, decided_at=now, reason=reason)
+        .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def expired_approvals(session: AsyncSession, *, now: datetime) -> list[Approval]:
+    return list((await session.scalars(
+        select(Approval).where(Approval.status == "pending", Approval.expires_at <= now))).all())
+
+
+# --- deliveries ----------------------------------------------------------------------------
+
+
+async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int = 50
+                         ) -> list[Delivery]:
+    return list((await session.scalars(
+        select(Delivery).where(Delivery.status == "due", Delivery.due_at <= now)
+        .order_by(Delivery.due_at).limit(limit))).all())
+
+
+async def claim_delivery(session: AsyncSession, *, delivery_id: int, now: datetime) -> bool:
+    """Mark a due delivery as being sent; only one caller can win the claim."""
+    result = await session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "due")
+        .values(status="sending", attempts=Delivery.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def deliveries_for(session: AsyncSession, *, reference: str) -> list[Delivery]:
+    return list((await session.scalars(
+        select(Delivery).where(Delivery.reference == reference))).all())
+
+
+# --- recipient book ------------------------------------------------------------------------
+
+
+async def remember_recipient(session: AsyncSession, *, sender_id: str,
+                             recipient: Mapping[str, Any], now: datetime) -> None:
+    existing = (await session.scalars(select(RecipientEntry).where(
+        RecipientEntry.sender_id == sender_id, RecipientEntry.email == recipient["email"],
+        RecipientEntry.phone == recipient["phone_display"]))).first()
+    if existing is None:
+        existing = RecipientEntry(sender_id=sender_id, email=recipient["email"],
+                                  phone=recipient["phone_display"], name="", job_title="",
+                                  organisation="", last_used_at=now)
+        session.add(existing)
+    existing.name = recipient["name"]
+    existing.job_title = recipient["job_title"]
+    existing.organisation = recipient["organisation"]
+    existing.last_used_at = now
+
+
+async def known_recipients(session: AsyncSession, *, sender_id: str, limit: int = 8
+                           ) -> list[dict[str, str]]:
+    rows = (await session.scalars(
+        select(RecipientEntry).where(RecipientEntry.sender_id == sender_id)
+        .order_by(RecipientEntry.last_used_at.desc()).limit(limit))).all()
+    return [{"name": r.name, "job_title": r.job_title, "organisation": r.organisation,
+             "email": r.email, "phone": r.phone} for r in rows]

@@ -320,10 +320,9 @@ def _level(state: State, ctx: TurnContext) -> Level:
 
 # files review (reached by `back` from classification)
 def _files_options(state: State) -> tuple[Option, ...]:
-    return (Option("continue", msg.FILES_CONTINUE),) + tuple(
-        Option(f"remove:{f['position']}", msg.FILES_REMOVE.format(name=f["name"]))
-        for f in state.files
-    )
+    removals = (Option(f"remove:{f['position']}", msg.FILES_REMOVE.format(name=f["name"]))
+                for f in state.files)
+    return (Option("continue", msg.FILES_CONTINUE), *removals)
 
 
 def _answer_files(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
@@ -371,8 +370,9 @@ def _recipient_label(r: Mapping[str, str]) -> str:
 
 
 def _recipient_pick_options(ctx: TurnContext) -> tuple[Option, ...]:
-    return tuple(Option(f"r{i}", _recipient_label(r)) for i, r in
-                 enumerate(ctx.known_recipients, start=1)) + (Option("new", msg.NEW_RECIPIENT),)
+    known = (Option(f"r{i}", _recipient_label(r))
+             for i, r in enumerate(ctx.known_recipients, start=1))
+    return (*known, Option("new", msg.NEW_RECIPIENT))
 
 
 def _answer_recipient_pick(state: State, value: str | dict[str, str], ctx: TurnContext
@@ -738,7 +738,8 @@ def _ask(state: State, ctx: TurnContext, error: str | None = None,
                       help=msg.RECIPIENT_PHONE_HELP if name == "phone" else "")
             for name, label, kind in RECIPIENT_FIELDS
         )
-        intro = msg.RECIPIENT_RECONFIRM if state.recipient_draft and not errs else msg.RECIPIENT_INTRO
+        reconfirm = state.recipient_draft and not errs
+        intro = msg.RECIPIENT_RECONFIRM if reconfirm else msg.RECIPIENT_INTRO
         return [Form("recipient", msg.RECIPIENT_TITLE, fields,
                      error=msg.FORM_HAS_ERRORS if errs else error, intro=intro)]
     if s == "purpose":

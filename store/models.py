@@ -133,7 +133,8 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(ForeignKey("transfers.reference"))
     kind: Mapped[str] = mapped_column(String(20))  # sms | voice
-    status: Mapped[str] = mapped_column(String(20))  # waiting|due|sending|sent|delivered|failed|cancelled
+    # waiting | due | sending | sent | delivered | failed | cancelled
+    status: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     phone: Mapped[str] = mapped_column(String(40))
     extension: Mapped[str | None] = mapped_column(String(20))

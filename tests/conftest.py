@@ -21,7 +21,7 @@ from bot.events import Answer, Event, FilesReceived
 from bot.policy import Policy, load_policy
 from bot.replies import Ask, Choice, Form, Reply
 from bot.settings import Settings, load_settings
-from bot.vault import Vault, generate_key, _decode_key
+from bot.vault import Vault, _decode_key, generate_key
 from channels.console.transport import ConsoleTransport
 from handlers.conversation import Turn, parse_text, take_turn
 from handlers.intake import stage_local_file

@@ -104,7 +104,9 @@ ASK_DELIVERY = "How should the files reach the recipient?"
 DELIVERY_ARCHIVE = "Encrypted archive, returned to you here to email"
 DELIVERY_ARCHIVE_DESC = "An AES-256 zip named by reference, with a ready-to-paste email."
 DELIVERY_PORTAL = "Secure download link"
-DELIVERY_PORTAL_DESC = "The recipient downloads it from an expiring link ({hours} h, {count} download(s))."
+DELIVERY_PORTAL_DESC = (
+    "The recipient downloads it from an expiring link ({hours} h, {count} download(s))."
+)
 DELIVERY_TOO_BIG_FOR_EMAIL = (
     "The transfer is {size}, over the {limit} email limit, so it must go by secure link."
 )
@@ -133,7 +135,9 @@ ASK_CALL_TIME = (
     "{example}. Calls are made {days}, {start}–{end}."
 )
 CALL_TIME_UNREADABLE = "I could not read {text!r} as a date and time. Use the form {example}."
-CALL_TIME_PAST = "That time has passed or is too soon: choose a time at least {minutes} minutes from now."
+CALL_TIME_PAST = (
+    "That time has passed or is too soon: choose a time at least {minutes} minutes from now."
+)
 CALL_TIME_TOO_FAR = "That is too far ahead: calls can be booked up to {days} days ahead."
 CALL_TIME_OUTSIDE_HOURS = "Calls are only made {days}, {start}–{end} ({tz}). Choose a time then."
 

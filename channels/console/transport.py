@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from bot.settings import SettingsError
 from handlers.ports import SendOutcome
 
 BANNER = "DEVELOPMENT ONLY - console password transport (no SMS or call is really made)"
 
 
-class ConsoleTransportRefused(RuntimeError):
-    pass
+class ConsoleTransportRefused(SettingsError):
+    """Production must use a real transport."""
 
 
 class ConsoleTransport:

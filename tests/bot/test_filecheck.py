@@ -1,0 +1,279 @@
+"""File checks: judged by content, so renamed programs and macro documents are caught."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.filecheck import BLOCKABLE_KINDS, FileVerdict, inspect_file
+from bot.messages import validation as msg
+
+MB = 1024 * 1024
+POLICY_BLOCKED = ("executable", "script", "shortcut", "macro-document", "disk-image")
+
+
+# --- builders for small but real files ---------------------------------------------------
+
+def minimal_pdf() -> bytes:
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    return bytes(out)
+
+
+def minimal_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+
+
+def zip_of(*names: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, b"content")
+    return buffer.getvalue()
+
+
+def ole_of(*streams: str, clsid: bytes = b"\x00" * 16) -> bytes:
+    """A compound file (old Office / MSI) with one FAT sector and one directory sector."""
+    header = bytearray(512)
+    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<III", header, 0x2C, 1, 1, 0)
+    struct.pack_into("<IIIII", header, 0x38, 4096, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+    struct.pack_into("<109I", header, 0x4C, 0, *([0xFFFFFFFF] * 108))
+    fat = struct.pack("<128I", 0xFFFFFFFD, 0xFFFFFFFE, *([0xFFFFFFFF] * 126))
+    directory = b""
+    for name, kind in [("Root Entry", 5), *((s, 2) for s in streams[:3])]:
+        entry = bytearray(128)
+        encoded = name.encode("utf-16-le") + b"\x00\x00"
+        entry[: len(encoded)] = encoded
+        struct.pack_into("<H", entry, 0x40, len(encoded))
+        entry[0x42] = kind
+        if kind == 5:
+            entry[0x50:0x60] = clsid
+        directory += bytes(entry)
+    return bytes(header) + fat + directory.ljust(512, b"\x00")
+
+
+MSI_CLSID = b"\x84\x10\x0c\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
+PE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 50 + b"PE\x00\x00"
+LNK = b"L\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00F" + b"\x00" * 60
+ISO = b"\x00" * 0x8001 + b"CD001" + b"\x00" * 2000
+DMG = b"\x00" * 2048 + b"koly" + b"\x00" * 508
+DOCX = zip_of("[Content_Types].xml", "_rels/.rels", "word/document.xml")
+DOCX_VBA = zip_of("[Content_Types].xml", "word/document.xml", "word/vbaProject.bin")
+
+
+@pytest.fixture
+def check(tmp_path: Path) -> Callable[..., FileVerdict]:
+    def run(data: bytes, name: str, blocked: tuple[str, ...] = POLICY_BLOCKED,
+            max_bytes: int | None = None) -> FileVerdict:
+        path = tmp_path / "upload.bin"
+        path.write_bytes(data)
+        return inspect_file(path, display_name=name, blocked=blocked, max_bytes=max_bytes)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "kind"),
+    [
+        (minimal_pdf(), "Case 123 referral.pdf", "PDF document"),
+        (minimal_png(), "photo.png", "PNG image"),
+        (b"II*\x00\x08\x00\x00\x00" + b"\x00" * 40, "JoanMcMillan.TIF", "TIFF image"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "scan.jpg", "JPEG image"),
+        (DOCX, "report.docx", "Word document"),
+        (zip_of("[Content_Types].xml", "xl/workbook.xml"), "budget.xlsx", "Excel workbook"),
+        (zip_of("mimetype", "META-INF/manifest.xml", "content.xml"), "notes.odt",
+         "OpenDocument file"),
+        (ole_of("WordDocument", "1Table"), "old.doc", "Word document"),
+        (ole_of("Workbook"), "old.xls", "Excel workbook"),
+        (b"Name,Ref\nA,1\n", "list.csv", "CSV spreadsheet"),
+        ("Grüße\n".encode(), "note", "plain text"),
+        (zip_of("a.txt", "b.pdf"), "bundle.zip", "ZIP archive"),  # archives not blocked here
+    ],
+)
+def test_ordinary_files_accepted(check: Callable[..., FileVerdict], data: bytes, name: str,
+                                 kind: str) -> None:
+    assert check(data, name) == FileVerdict(True, kind, None)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "template"),
+    [
+        (PE, "setup.exe", msg.FILE_BLOCKED_EXECUTABLE),
+        (b"\x7fELF\x02\x01\x01" + b"\x00" * 40, "tool", msg.FILE_BLOCKED_EXECUTABLE),
+        (b"\xcf\xfa\xed\xfe" + b"\x00" * 40, "app", msg.FILE_BLOCKED_EXECUTABLE),
+        (b"\xfe\xed\xfa\xce" + b"\x00" * 40, "app", msg.FILE_BLOCKED_EXECUTABLE),
+        (b"\xca\xfe\xba\xbe\x00\x00\x00\x02" + b"\x00" * 40, "universal",
+         msg.FILE_BLOCKED_EXECUTABLE),
+        (b"\xca\xfe\xba\xbe\x00\x00\x00\x34" + b"\x00" * 40, "Main.class",
+         msg.FILE_BLOCKED_EXECUTABLE),
+        (zip_of("META-INF/MANIFEST.MF", "app/Main.class"), "tool.jar", msg.FILE_BLOCKED_EXECUTABLE),
+        (zip_of("META-INF/MANIFEST.MF", "app/Main.class"), "tool.zip", msg.FILE_BLOCKED_EXECUTABLE),
+        (ole_of("x", clsid=MSI_CLSID), "installer.msi", msg.FILE_BLOCKED_EXECUTABLE),
+        (ole_of("x", clsid=MSI_CLSID), "installer", msg.FILE_BLOCKED_EXECUTABLE),
+        (ole_of("x"), "installer.msi", msg.FILE_BLOCKED_EXECUTABLE),
+        (minimal_pdf(), "report.pdf.exe", msg.FILE_BLOCKED_EXECUTABLE),  # blocked by name too
+        (b"#!/bin/sh\nrm -rf /\n", "cleanup", msg.FILE_BLOCKED_SCRIPT),
+        (b"#!/usr/bin/env python3\n", "run", msg.FILE_BLOCKED_SCRIPT),
+        (b"@echo off\r\ndel *.*\r\n", "run.bat", msg.FILE_BLOCKED_SCRIPT),
+        (b"Write-Host hi\n", "RUN.PS1", msg.FILE_BLOCKED_SCRIPT),
+        (b"MsgBox 1\n", "a.vbs", msg.FILE_BLOCKED_SCRIPT),
+        (b"<html><hta:application/>", "a.hta", msg.FILE_BLOCKED_SCRIPT),
+        (b"Windows Registry Editor Version 5.00\n", "fix.reg", msg.FILE_BLOCKED_SCRIPT),
+        (LNK, "Report.lnk", msg.FILE_BLOCKED_SHORTCUT),
+        (LNK, "Report", msg.FILE_BLOCKED_SHORTCUT),
+        (b"[InternetShortcut]\r\nURL=https://example.org\r\n", "link.url",
+         msg.FILE_BLOCKED_SHORTCUT),
+        (DOCX, "letter.docm", msg.FILE_BLOCKED_MACRO_DOCUMENT),
+        (DOCX_VBA, "letter.docx", msg.FILE_BLOCKED_MACRO_DOCUMENT),
+        (DOCX_VBA, "letter.docm", msg.FILE_BLOCKED_MACRO_DOCUMENT),
+        (zip_of("[Content_Types].xml", "xl/workbook.xml", "xl/macrosheets/sheet1.xml"),
+         "sums.xlsx", msg.FILE_BLOCKED_MACRO_DOCUMENT),
+        (zip_of("mimetype", "META-INF/manifest.xml", "Basic/Standard/Module1.xml"), "a.odt",
+         msg.FILE_BLOCKED_MACRO_DOCUMENT),
+        (ole_of("WordDocument", "Macros"), "old.doc", msg.FILE_BLOCKED_MACRO_DOCUMENT),
+        (ole_of("Workbook", "_VBA_PROJECT_CUR"), "old.xls", msg.FILE_BLOCKED_MACRO_DOCUMENT),
+        (ISO, "disc.iso", msg.FILE_BLOCKED_DISK_IMAGE),
+        (ISO, "disc", msg.FILE_BLOCKED_DISK_IMAGE),
+        (DMG, "app.dmg", msg.FILE_BLOCKED_DISK_IMAGE),
+        (b"conectix" + b"\x00" * 100, "disk.vhd", msg.FILE_BLOCKED_DISK_IMAGE),
+    ],
+)
+def test_blockable_kinds_refused(check: Callable[..., FileVerdict], data: bytes, name: str,
+                                 template: str) -> None:
+    verdict = check(data, name)
+    assert not verdict.accepted
+    assert verdict.reason is not None
+    prefix = template.split("{name}")[0] + name
+    assert verdict.reason.startswith(prefix)
+    # The sentence is the template's, filled in: everything after the kind is fixed text.
+    assert verdict.reason.endswith(template.rsplit("}", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "blocked", "accepted"),
+    [
+        (DOCX_VBA, "letter.docm", ("executable",), True),
+        (DOCX_VBA, "letter.docm", ("macro-document",), False),
+        (zip_of("a.txt"), "bundle.zip", (), True),
+        (zip_of("a.txt"), "bundle.zip", ("archive",), False),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 30, "bundle.7z", ("archive",), False),
+        (b"Rar!\x1a\x07\x01\x00" + b"\x00" * 30, "bundle.rar", ("archive",), False),
+        (b"\x1f\x8b\x08\x00" + b"\x00" * 30, "data.tar.gz", ("archive",), False),
+        (zip_of("a.txt"), "bundle.zip", ("ARCHIVE ",), False),  # policy spelling tolerated
+        (PE, "setup.exe", (), True),  # a policy may allow programs
+        (b"echo hi\n", "run.sh", (), True),
+    ],
+)
+def test_policy_decides_which_kinds_are_blocked(
+    check: Callable[..., FileVerdict], data: bytes, name: str, blocked: tuple[str, ...],
+    accepted: bool,
+) -> None:
+    assert check(data, name, blocked).accepted is accepted
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "kind"),
+    [
+        (PE, "invoice.pdf", "Windows executable"),
+        (PE, "Invoice.PDF.", "Windows executable"),  # trailing dot ignored, as Windows does
+        (b"\x7fELF" + b"\x00" * 40, "photo.jpg", "Linux program (ELF)"),
+        (ole_of("x", clsid=MSI_CLSID), "minutes.docx", "Windows installer"),
+        (b"#!/bin/bash\necho\n", "notes.txt", "shell script"),
+        (LNK, "scan.png", "Windows shortcut"),
+        (ISO, "report.pdf", "ISO disc image"),
+        (zip_of("a.exe"), "report.pdf", "ZIP archive"),
+    ],
+)
+def test_disguised_files_refused_whatever_the_policy(
+    check: Callable[..., FileVerdict], data: bytes, name: str, kind: str
+) -> None:
+    verdict = check(data, name, blocked=())
+    assert not verdict.accepted
+    assert verdict.kind == kind
+    assert verdict.reason is not None
+    assert "content doesn't match" in verdict.reason
+    assert name.rstrip(".") in verdict.reason or name in verdict.reason
+
+
+def test_exe_renamed_pdf_reason_says_what_it_really_is(check: Callable[..., FileVerdict]) -> None:
+    verdict = check(PE, "invoice.pdf", blocked=BLOCKABLE_KINDS)
+    assert verdict.reason == msg.FILE_DISGUISED.format(
+        name="invoice.pdf", claimed="a PDF document (.pdf)", kind="a Windows executable"
+    )
+
+
+def test_empty_file_always_refused(check: Callable[..., FileVerdict]) -> None:
+    verdict = check(b"", "report.pdf", blocked=())
+    assert verdict == FileVerdict(False, "empty file", msg.FILE_EMPTY.format(name="report.pdf"))
+
+
+def test_too_large_names_the_limit_in_mb(check: Callable[..., FileVerdict]) -> None:
+    verdict = check(minimal_pdf() + b"\x00" * (3 * MB), "big.pdf", max_bytes=2 * MB)
+    assert not verdict.accepted
+    assert verdict.kind == "PDF document"
+    assert verdict.reason == msg.FILE_TOO_LARGE.format(name="big.pdf", size_mb="3", limit_mb="2")
+    assert check(minimal_pdf(), "small.pdf", max_bytes=2 * MB).accepted
+
+
+def test_huge_files_are_not_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "huge.pdf"
+    with path.open("wb") as handle:
+        handle.write(minimal_pdf())
+        handle.truncate(4 * 1024 * MB)  # sparse: reading it all would take many seconds
+    verdict = inspect_file(path, display_name="huge.pdf", blocked=POLICY_BLOCKED)
+    assert verdict == FileVerdict(True, "PDF document", None)
+    assert not inspect_file(path, display_name="huge.pdf", blocked=(), max_bytes=2048 * MB).accepted
+
+
+def test_missing_file_is_a_verdict_not_a_crash(tmp_path: Path) -> None:
+    verdict = inspect_file(tmp_path / "gone", display_name="gone.pdf", blocked=())
+    assert verdict.reason == msg.FILE_UNREADABLE.format(name="gone.pdf")
+    assert not inspect_file(tmp_path, display_name="folder", blocked=()).accepted
+
+
+def test_display_name_is_cleaned_for_messages(check: Callable[..., FileVerdict]) -> None:
+    verdict = check(PE, "C:\\Users\\me\\invoice\u202egpj.exe", blocked=BLOCKABLE_KINDS)
+    assert verdict.reason is not None
+    assert "“invoicegpj.exe”" in verdict.reason  # no folder, no direction override
+    long_name = check(PE, "x" * 10_000 + ".exe", blocked=BLOCKABLE_KINDS).reason
+    assert long_name is not None and len(long_name) < 400
+
+
+def test_random_bytes_and_names_never_raise(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    prefixes = [b"", b"MZ", b"PK\x03\x04", b"PK\x05\x06", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+                b"\xca\xfe\xba\xbe", b"#!", b"%PDF-", b"\x89PNG", b"[InternetShortcut]"]
+    path = tmp_path / "junk"
+    for _ in range(400):
+        path.write_bytes(rng.choice(prefixes) + rng.randbytes(rng.randint(0, 2000)))
+        name = "".join(chr(rng.randint(0, 0x2FFF)) for _ in range(rng.randint(0, 20)))
+        verdict = inspect_file(path, display_name=name, blocked=BLOCKABLE_KINDS,
+                               max_bytes=rng.choice([None, 500]))
+        assert verdict.kind
+        assert verdict.accepted == (verdict.reason is None)

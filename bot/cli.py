@@ -276,6 +276,17 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_services(settings, job))
 
 
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    migrate(settings.database_url)
+    _out("database is up to date")
+    return 0
+
+
+def cmd_generate_key(settings: Settings, args: argparse.Namespace) -> int:
+    _out(generate_key())
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -292,11 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=lambda st, a: asyncio.run(_with_services(st, _worker)))
 
     s = sub.add_parser("migrate", help="create or upgrade the database schema")
-    s.set_defaults(func=lambda st, a: (migrate(st.database_url), _out("database is up to date"),
-                                       0)[2])
+    s.set_defaults(func=cmd_migrate)
 
     s = sub.add_parser("generate-key", help="print a new SAFEHAVEN_SECRET_KEY")
-    s.set_defaults(func=lambda st, a: (_out(generate_key()), 0)[1])
+    s.set_defaults(func=cmd_generate_key)
 
     s = sub.add_parser("chat", help="the guided conversation in this terminal")
     s.add_argument("files", nargs="*", help="files to share (none: carry on where you were)")

@@ -15,7 +15,6 @@ inside archives is never inspected (policies may block "archive" for that reason
 
 from __future__ import annotations
 
-import codecs
 import struct
 import unicodedata
 import zipfile
@@ -116,6 +115,8 @@ _register("disk-image", "Apple disk image", "dmg")
 _register("disk-image", "virtual hard disk", "vhd", "vhdx", "vmdk", "qcow", "qcow2", "wim")
 _register("archive", "compressed archive", "zip", "zipx", "7z", "rar", "gz", "tgz", "tar", "bz2",
           "tbz2", "xz", "txz", "zst", "cab", "arj", "lzh", "lha", "z", "ace", "lz", "lzma", "cpio")
+
+_TEXT_EXTENSIONS = frozenset({"csv", "txt", "log", "md"})
 
 _REFUSALS = {
     "executable": msg.FILE_BLOCKED_EXECUTABLE,
@@ -222,12 +223,15 @@ def _looks_like_text(head: bytes) -> bool:
         return True
     if b"\x00" in head:
         return False
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        pass  # may still be a legacy 8-bit encoding; judged by control bytes below
     controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
     return controls * 100 <= len(head)
+
+
+def _has_pe_signature(head: bytes) -> bool:
+    if len(head) < 0x40:
+        return False
+    offset = struct.unpack_from("<I", head, 0x3C)[0]
+    return head[offset : offset + 4] == b"PE\x00\x00"
 
 
 def _ole_kind(f: BinaryIO, header: bytes, display_ext: str) -> _Kind:
@@ -368,7 +372,8 @@ def _disk_image_kind(f: BinaryIO, size: int) -> _Kind | None:
 
 def _content_kind(f: BinaryIO, head: bytes, size: int, ext: str) -> _Kind | None:
     """What the bytes say the file is; None when they do not say (left to name and labels)."""
-    if head.startswith(b"MZ"):
+    if head.startswith(b"MZ") and (_has_pe_signature(head) or not _looks_like_text(head)):
+        # Real programs have NUL bytes in their header; a text file may start "MZ".
         return _Kind("Windows executable", "executable")
     if head.startswith(b"\x7fELF"):
         return _Kind("Linux program (ELF)", "executable")
@@ -468,12 +473,13 @@ def inspect_file(
     ext = _extension(display_name if isinstance(display_name, str) else path.name)
     blocked_set = {b.strip().lower() for b in blocked if isinstance(b, str)}
     unreadable = FileVerdict(False, msg.KIND_UNKNOWN, msg.FILE_UNREADABLE.format(name=shown))
-
+    if not path.is_file():  # also keeps FIFOs and devices from blocking the read
+        return unreadable
     try:
         with path.open("rb") as f:
             size = f.seek(0, 2)
             if size == 0:
-                return FileVerdict(False, "empty file", msg.FILE_EMPTY.format(name=shown))
+                return FileVerdict(False, msg.KIND_EMPTY, msg.FILE_EMPTY.format(name=shown))
             head = _read_at(f, 0, HEAD_BYTES)
             content = _content_kind(f, head, size, ext)
     except (OSError, ValueError):
@@ -485,7 +491,7 @@ def inspect_file(
     elif by_name is not None and by_name.category is not None:
         kind = by_name.label
     elif _looks_like_text(head):
-        kind = by_name.label if by_name is not None else msg.KIND_PLAIN_TEXT
+        kind = by_name.label if ext in _TEXT_EXTENSIONS and by_name else msg.KIND_PLAIN_TEXT
     else:
         kind = _label_from_puremagic(head) or msg.KIND_UNKNOWN
 

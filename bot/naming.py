@@ -71,7 +71,7 @@ april may june august will mark rose grace faith hope joy dawn summer holly ivy 
 poppy ruby amber pearl jade heather violet iris hazel olive bill frank guy pat sue ray rob
 art victor hunter chase carter mason jordan chelsea christian max miles sage noel carol
 jack nick bob sandy matt gene drew dean glen cliff jay penny kitty angel bella eve robin
-gail dale lee duke ginger
+gail dale lee duke ginger norman terry
 """.split())
 
 DOCUMENT_WORDS: frozenset[str] = frozenset("""
@@ -119,11 +119,13 @@ appraisal appraisals objectives performance supervision induction handover
 january february march april may june july august september october november december
 jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday
 friday saturday sunday spring autumn winter summer christmas easter new
-aid day garden court road street station line period draft
+aid day garden court road street station line period draft limit size value total
+level rating alert warning fair lodge cottage farm manor villa mews terrace crescent grove
+view rise walk row estate field wood writing capacity speed
 """.split())
 """Ordinary document words: a first name next to one of these is not a person's name."""
 
-_TITLES = frozenset("mr mrs ms miss mx dr prof sir dame lady lord master rev".split())
+_TITLES = frozenset("mr mrs ms miss mx dr prof sir dame lady lord rev".split())
 
 # --- patterns --------------------------------------------------------------------------
 
@@ -337,8 +339,17 @@ def _is_capitalised(word: str) -> bool:
     return word[:1].isupper()
 
 
+def _is_document_word(word: str) -> bool:
+    key = word.casefold()
+    if key in DOCUMENT_WORDS:
+        return True
+    if key.endswith("ies") and key[:-3] + "y" in DOCUMENT_WORDS:
+        return True
+    return key.endswith("s") and key[:-1] in DOCUMENT_WORDS
+
+
 def _surname_like(word: str) -> bool:
-    return len(word) >= 2 and word.casefold() not in DOCUMENT_WORDS
+    return len(word) >= 2 and not _is_document_word(word)
 
 
 def _find_names(found: _Finder, stem: str) -> None:
@@ -356,7 +367,7 @@ def _find_names(found: _Finder, stem: str) -> None:
         template = msg.NAMING_PERSON
         if not adjacent[i]:
             hit = False
-        elif key_a in _TITLES and key_a not in ("master",):
+        elif key_a in _TITLES:
             hit = _is_capitalised(a) and _is_capitalised(b) and _surname_like(b)
             template = msg.NAMING_TITLE_NAME
         elif key_a in FIRST_NAMES and key_a in _AMBIGUOUS_NAMES:

@@ -196,7 +196,10 @@ def parse_phone(text: str, *, default_region: str) -> PhoneNumber:
         raise RecipientError("phone", msg.PHONE_TOO_LONG.format(example=example))
     if _has_bad_characters(raw):
         raise RecipientError("phone", msg.PHONE_BAD_CHARACTERS.format(example=example))
-    invalid = msg.PHONE_INVALID.format(example=example, mobile=mobile_example)
+    if mobile_example == example:
+        invalid = msg.PHONE_INVALID_ONE_EXAMPLE.format(example=example)
+    else:
+        invalid = msg.PHONE_INVALID.format(example=example, mobile=mobile_example)
     try:
         number = phonenumbers.parse(raw, region or None)
     except phonenumbers.NumberParseException as exc:

@@ -24,7 +24,7 @@ from bot.replies import Choice, FileReply, Option, Reply, Text
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Transfer, TransferFile
+from store.models import Approval, Transfer, TransferFile
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
             expires = now + timedelta(hours=svc.policy.approval_expiry_hours)
             await repo.set_status(session, reference=reference, status="awaiting_approval",
                                   now=now, only_from=["submitted"])
-            session.add(repo.Approval(reference=reference, approvers=list(approvers),
+            session.add(Approval(reference=reference, approvers=list(approvers),
                                       status="pending", requested_at=now, expires_at=expires))
             await audit.append(session, at=now, actor="safehaven", action="approval_requested",
                                reference=reference,

@@ -69,7 +69,7 @@ async def append(
     _check_no_secrets(details)
     # Round-trip through JSON so what is hashed is exactly what will be read back.
     details = json.loads(_canonical(details))
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
     last = (
         await session.execute(

@@ -209,7 +209,7 @@ class Conversation:
 
 RECIPIENT = {
     "name": "Priya Shah", "job_title": "Safeguarding Lead", "organisation": "Northfield NHS Trust",
-    "email": "priya.shah@nhs.net", "phone": "07700 900123",
+    "email": "priya.shah@nhs.net", "phone": "07911 123456",
 }
 CONSENT = {"use_limits": "Only for the strategy meeting on Friday", "onward_sharing": "no",
            "delete_after_use": "yes"}

@@ -43,7 +43,7 @@ def files(tmp_path: Path) -> list[Path]:
 
 SHARE = ["--recipient-name", "Priya Shah", "--recipient-title", "Safeguarding Lead",
          "--recipient-org", "Northfield NHS Trust", "--recipient-email", "priya.shah@nhs.net",
-         "--recipient-phone", "07700 900123", "--purpose",
+         "--recipient-phone", "07911 123456", "--purpose",
          "Strategy meeting about a child at risk", "--consent", "Only for the strategy meeting"]
 
 
@@ -152,7 +152,7 @@ def test_terminal_chat(cli_env: dict[str, str], files: list[Path]) -> None:
     answers = "\n".join([
         "CONTROLLED",
         "Priya Shah", "Safeguarding Lead", "Northfield NHS Trust", "priya.shah@nhs.net",
-        "07700 900123",
+        "07911 123456",
         "Strategy meeting about a child at risk",
         "1",
         "Only for the strategy meeting", "no", "yes",
@@ -164,4 +164,4 @@ def test_terminal_chat(cli_env: dict[str, str], files: list[Path]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Please check transfer" in result.stdout
     assert "Subject: CONFIDENTIAL SH-" in result.stdout
-    assert "SMS to +447700900123" in result.stdout
+    assert "SMS to +447911123456" in result.stdout

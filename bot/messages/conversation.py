@@ -64,7 +64,7 @@ RECIPIENT_RECONFIRM = (
 )
 RECIPIENT_PHONE_HELP = (
     "A mobile for an SMS password. For a phone call, a main switchboard number with the "
-    "extension (e.g. 01632 960000 ext 123) is preferred."
+    "extension (e.g. 020 7946 0000 ext 123) is preferred."
 )
 FIELD_NAME = "Full name"
 FIELD_JOB_TITLE = "Job title"

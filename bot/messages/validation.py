@@ -48,6 +48,12 @@ PHONE_INVALID = (
     "example {example}, or a mobile such as {mobile}. For a number in another country, start "
     "with + and the country code, for example +33 1 23 45 67 89."
 )
+# Used instead of PHONE_INVALID where mobiles and landlines look alike (the US, Canada...).
+PHONE_INVALID_ONE_EXAMPLE = (
+    "That isn't a valid phone number. Enter the full number including the area code, for "
+    "example {example}. For a number in another country, start with + and the country code, "
+    "for example +33 1 23 45 67 89."
+)
 PHONE_UNKNOWN_COUNTRY = (
     "Safe Haven can't tell which country that phone number is in. Start it with + and the "
     "country code, for example +44 20 7946 0000."
@@ -118,6 +124,7 @@ FILE_BLOCKED_OTHER = "“{name}” ({kind}) is a kind of file your organisation 
 
 # Human-readable kinds used in the sentences above (FileVerdict.kind).
 KIND_UNKNOWN = "file of unrecognised type"
+KIND_EMPTY = "empty file"
 KIND_PLAIN_TEXT = "plain text"
 KIND_DAMAGED_ZIP = "damaged ZIP archive"
 

@@ -113,6 +113,8 @@ def check(tmp_path: Path) -> Callable[..., FileVerdict]:
         (ole_of("Workbook"), "old.xls", "Excel workbook"),
         (b"Name,Ref\nA,1\n", "list.csv", "CSV spreadsheet"),
         ("Grüße\n".encode(), "note", "plain text"),
+        (b"MZ Warehouse stock list\n", "stock.txt", "text file"),  # "MZ" alone is not a program
+        (b"Name,Ref\n", "export.pdf", "plain text"),  # kind comes from content, not name
         (zip_of("a.txt", "b.pdf"), "bundle.zip", "ZIP archive"),  # archives not blocked here
     ],
 )

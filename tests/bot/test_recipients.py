@@ -174,6 +174,13 @@ def test_missing_long_or_odd_phone_input_refused(text: str) -> None:
     assert _national_example("GB") in err.value.message
 
 
+def test_one_example_where_mobiles_and_landlines_look_alike() -> None:
+    with pytest.raises(RecipientError) as err:
+        parse_phone("555", default_region="US")
+    expected = msg.PHONE_INVALID_ONE_EXAMPLE.format(example=_national_example("US"))
+    assert err.value.message == expected
+
+
 def test_unknown_region_asks_for_country_code() -> None:
     with pytest.raises(RecipientError) as err:
         parse_phone("07911 123456", default_region="XX")

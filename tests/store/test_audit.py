@@ -26,7 +26,7 @@ async def _fill(db: Database, n: int) -> None:
                                         "recipient": {"name": "Priya Shah",
                                                       "job_title": "Lead",
                                                       "organisation": "Trust",
-                                                      "phone": "+44 7700 900123"}})
+                                                      "phone": "+44 7911 123456"}})
 
 
 async def test_chain_verifies_and_names_first_tampered_record(database_url: str) -> None:
@@ -89,7 +89,7 @@ async def test_export_csv_and_json_since(database_url: str) -> None:
     parsed = list(csv.DictReader(io.StringIO(rows)))
     assert [r["seq"] for r in parsed] == ["2", "3"]
     assert parsed[0]["recipient_name"] == "Priya Shah"
-    assert parsed[0]["recipient_phone"] == "+44 7700 900123"
+    assert parsed[0]["recipient_phone"] == "+44 7911 123456"
     assert parsed[0]["purpose"] == "reason 1"
     records = [json.loads(line) for line in lines.splitlines()]
     assert len(records) == 3 and records[1]["prev_hash"] == records[0]["hash"]

@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.vault import vault_from_settings
 from channels.console.notifier import ConsoleNotifier
 from channels.console.transport import ConsoleTransport
+from handlers.notify import NotifierRouter
 from handlers.ports import Notifier, PasswordTransport
 from handlers.services import Services
 from store.db import Database
@@ -50,8 +51,8 @@ def build_services(settings: Settings, *, policy: Policy | None = None,
         policy=policy or load_configured_policy(settings),
         db=Database(settings.database_url),
         vault=vault_from_settings(settings),
-        notifier=notifier or ConsoleNotifier(log_path=Path(settings.var_dir,
-                                                           "notifications.log")),
+        notifier=notifier or NotifierRouter(
+            ConsoleNotifier(log_path=Path(settings.var_dir, "notifications.log"))),
         transport=transport or ConsoleTransport(outbox=settings.outbox_path,
                                                 production=settings.is_production),
     )

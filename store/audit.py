@@ -141,8 +141,15 @@ EXPORT_COLUMNS = (
 )
 
 
-def _flatten(rec: AuditRecord) -> dict[str, str]:
-    d = rec.details
+_TRANSFER_FIELDS = ("classification", "recipient", "purpose", "lawful_basis", "consent",
+                    "method", "authorised_by")
+
+
+def _flatten(rec: AuditRecord, context: dict[str, Any]) -> dict[str, str]:
+    """One CSV row; fields the record itself lacks come from its transfer's confirmed
+    record and approval earlier in the chain, so every row of a transfer carries the
+    record-keeping fields (recipient, purpose, consent limits, who authorised it)."""
+    d = {**context, **{k: v for k, v in rec.details.items() if v is not None}}
     recipient = d.get("recipient") if isinstance(d.get("recipient"), dict) else {}
     assert isinstance(recipient, dict)
     return {
@@ -151,19 +158,30 @@ def _flatten(rec: AuditRecord) -> dict[str, str]:
         "reference": rec.reference or "",
         "actor": rec.actor,
         "action": rec.action,
-        "recipient_name": str(recipient.get("name", "")),
-        "recipient_job_title": str(recipient.get("job_title", "")),
-        "recipient_organisation": str(recipient.get("organisation", "")),
-        "recipient_phone": str(recipient.get("phone", "")),
-        "classification": str(d.get("classification", "")),
-        "purpose": str(d.get("purpose", "")),
-        "lawful_basis": str(d.get("lawful_basis", "")),
-        "consent": _canonical(d["consent"]) if "consent" in d else "",
-        "authorised_by": str(d.get("authorised_by", "")),
-        "method": str(d.get("method", "")),
-        "details": _canonical(d),
+        "recipient_name": str(recipient.get("name") or ""),
+        "recipient_job_title": str(recipient.get("job_title") or ""),
+        "recipient_organisation": str(recipient.get("organisation") or ""),
+        "recipient_phone": str(recipient.get("phone") or ""),
+        "classification": str(d.get("classification") or ""),
+        "purpose": str(d.get("purpose") or ""),
+        "lawful_basis": str(d.get("lawful_basis") or ""),
+        "consent": _canonical(d["consent"]) if d.get("consent") else "",
+        "authorised_by": str(d.get("authorised_by") or ""),
+        "method": str(d.get("method") or ""),
+        "details": _canonical(rec.details),
         "hash": rec.hash,
     }
+
+
+def _remember(contexts: dict[str, dict[str, Any]], rec: AuditRecord) -> dict[str, Any]:
+    if rec.reference is None:
+        return {}
+    context = contexts.setdefault(rec.reference, {})
+    if rec.action in ("confirmed", "answered", "approval_decided"):
+        for key in _TRANSFER_FIELDS:
+            if rec.details.get(key) is not None:
+                context[key] = rec.details[key]
+    return context
 
 
 async def export(session: AsyncSession, *, since: datetime | None, fmt: str) -> AsyncIterator[str]:
@@ -174,10 +192,14 @@ async def export(session: AsyncSession, *, since: datetime | None, fmt: str) -> 
         writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
         yield buf.getvalue()
-        async for rec in _iter_records(session, since=since):
+        contexts: dict[str, dict[str, Any]] = {}
+        async for rec in _iter_records(session):
+            context = dict(_remember(contexts, rec))
+            if since is not None and rec.at < since:
+                continue
             buf.seek(0)
             buf.truncate()
-            writer.writerow(_flatten(rec))
+            writer.writerow(_flatten(rec, context))
             yield buf.getvalue()
     elif fmt == "json":
         async for rec in _iter_records(session, since=since):

@@ -89,6 +89,22 @@ async def test_happy_path_controlled_to_partner_with_sms(services: Services, con
         assert expected in acts, acts
     assert "Transfer " + ref + ": the password was texted" in chat.text
 
+    # Every exported row of the transfer carries the record-keeping fields (seed 001).
+    import csv
+    import io
+
+    async with services.db.read() as s:
+        rows = list(csv.DictReader(io.StringIO("".join(
+            [c async for c in audit.export(s, since=None, fmt="csv")]))))
+    delivered = next(r for r in rows if r["action"] == "password_delivered")
+    assert delivered["recipient_name"] == "Priya Shah"
+    assert delivered["recipient_job_title"] == "Safeguarding Lead"
+    assert delivered["recipient_organisation"] == "Northfield NHS Trust"
+    assert delivered["recipient_phone"] == "+44 7911 123456"
+    assert delivered["purpose"] == PURPOSE and delivered["classification"] == "CONTROLLED"
+    assert "strategy meeting" in delivered["consent"]
+    assert password not in "".join(str(r) for r in rows)
+
 
 async def test_every_question_reasks_on_bad_input(services: Services, conversation: Any,
                                                   make_file: Any) -> None:

@@ -30,7 +30,7 @@ from handlers.delivery import confirm_receipt
 from handlers.intake import stage_local_file
 from handlers.services import Services
 from store import audit
-from store.db import migrate
+from store.db import migrate, migrate_async
 
 EXIT_INVALID = 1
 EXIT_CONFIG = 2
@@ -46,7 +46,7 @@ def _out(text: str) -> None:
 
 
 async def _with_services(settings: Settings, job: Any) -> int:
-    migrate(settings.database_url)
+    await migrate_async(settings.database_url)
     svc = build_services(settings)
     try:
         result: int = await job(svc)

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.passwords import spell_for_voice
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import transfers as msg
+from bot.passwords import spell_for_voice
 from bot.replies import Reply, Text
 from bot.vault import VaultError
 from handlers.ports import SendOutcome

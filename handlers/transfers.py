@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.packaging import ArchiveMember, build_archive
-from bot.passwords import generate_password
-
 from bot import engine
 from bot.engine import State, TurnContext
 from bot.messages import transfers as msg
+from bot.packaging import ArchiveMember, build_archive
+from bot.passwords import generate_password
 from bot.replies import Choice, FileReply, Option, Reply, Text
 from handlers.services import Services
 from store import audit

@@ -71,23 +71,34 @@ async def schedule(session: AsyncSession, svc: Services, *, transfer: Transfer,
 
 async def confirm_receipt(svc: Services, *, reference: str, by: str) -> list[Reply]:
     """The sender says the recipient has the archive: release the waiting SMS."""
+    async with svc.db.read() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+    if transfer is None:
+        return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
+    if transfer.sender_id != by:
+        return [Text(msg.NOT_YOUR_TRANSFER.format(reference=reference))]
+    released = await release_on_receipt(svc, reference=reference, actor=by, source="sender")
+    if not released:
+        return [Text(msg.RECEIPT_NOT_EXPECTED.format(reference=reference))]
+    return [Text(msg.RECEIPT_RECORDED.format(reference=reference)),
+            *await run_due(svc, reference=reference)]
+
+
+async def release_on_receipt(svc: Services, *, reference: str, actor: str, source: str) -> bool:
+    """Make a transfer's "SMS once receipt is confirmed" delivery due now (the sender said
+    so, or the portal saw the first download). False if nothing was waiting. Callers that
+    are not the sender's own turn should then let the scheduler (or ``run_due``) send it."""
     now = svc.clock()
     async with svc.db.transaction() as session:
-        transfer = await repo.get_transfer(session, reference=reference)
-        if transfer is None:
-            return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
-        if transfer.sender_id != by:
-            return [Text(msg.NOT_YOUR_TRANSFER.format(reference=reference))]
         waiting = [d for d in await repo.deliveries_for(session, reference=reference)
                    if d.status == "waiting"]
         if not waiting:
-            return [Text(msg.RECEIPT_NOT_EXPECTED.format(reference=reference))]
+            return False
         for d in waiting:
             d.status, d.due_at, d.updated_at = "due", now, now
-        await audit.append(session, at=now, actor=by, action="receipt_confirmed",
-                           reference=reference, details={"by": "sender"})
-    return [Text(msg.RECEIPT_RECORDED.format(reference=reference)),
-            *await run_due(svc, reference=reference)]
+        await audit.append(session, at=now, actor=actor, action="receipt_confirmed",
+                           reference=reference, details={"by": source})
+    return True
 
 
 async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:

@@ -73,10 +73,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _worker(svc: Services) -> int:
+async def _worker(svc: Services, *, exit_when_idle: bool = False) -> int:
+    """The scheduler alone. Several workers may share one PostgreSQL: each delivery is
+    claimed by exactly one of them."""
     _out("Safe Haven scheduler running; Ctrl-C to stop.")
     while True:
         await housekeeping.tick(svc)
+        if exit_when_idle and not await housekeeping.work_pending(svc):
+            return 0
         await asyncio.sleep(svc.settings.scheduler_interval_seconds)
 
 
@@ -300,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("worker", help="run only the scheduler (deliveries, expiry)")
-    s.set_defaults(func=lambda st, a: asyncio.run(_with_services(st, _worker)))
+    s.add_argument("--exit-when-idle", action="store_true",
+                   help="stop once no delivery is due (for batch runs and tests)")
+    s.set_defaults(func=lambda st, a: asyncio.run(_with_services(
+        st, lambda svc: _worker(svc, exit_when_idle=a.exit_when_idle))))
 
     s = sub.add_parser("migrate", help="create or upgrade the database schema")
     s.set_defaults(func=cmd_migrate)

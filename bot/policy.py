@@ -68,6 +68,19 @@ class CallWindow:
 
 
 @dataclass(frozen=True)
+class DeliveryRules:
+    """How hard to try getting the password through, and how the call sounds."""
+
+    max_attempts: int  # per delivery, transient failures included
+    retry_backoff_seconds: int  # first retry after this, doubling each time
+    call_retry_minutes: int  # no answer / busy / machine: call again after this
+    heads_up_minutes: int  # SMS this long before a call; 0 = none
+    voice_language: str
+    voice_name: str
+    code_attempts: int  # wrong codes before the call ends and the sender is alerted
+
+
+@dataclass(frozen=True)
 class Policy:
     """The whole policy. Levels are ordered from least to most sensitive."""
 
@@ -90,6 +103,7 @@ class Policy:
     approvers: Mapping[str, tuple[str, ...]]
     sms_template: str
     call_window: CallWindow
+    delivery: DeliveryRules
     deletion_statement: str
     source: str
 
@@ -280,7 +294,7 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
     }
 
     password = root.sub("password")
-    password.unknown_keys({"sms_template", "call_window"})
+    password.unknown_keys({"sms_template", "call_window", "delivery"})
     template = password.text("sms_template")
     for needed in ("{reference}", "{password}"):
         if needed not in template:
@@ -300,6 +314,22 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
     days = window.strings("days", allowed=WEEKDAYS)
     if not days:
         raise window.fail("days", "must list at least one day")
+
+    rules = password.sub("delivery", required=False)
+    rules.unknown_keys({"max_attempts", "retry_backoff_seconds", "call_retry_minutes",
+                        "heads_up_minutes", "voice_language", "voice_name", "code_attempts"})
+    heads_up = int(rules.get("heads_up_minutes", int, 0))
+    if heads_up < 0:
+        raise rules.fail("heads_up_minutes", "must be 0 (no heads-up SMS) or more")
+    delivery_rules = DeliveryRules(
+        max_attempts=rules.positive("max_attempts", 4),
+        retry_backoff_seconds=rules.positive("retry_backoff_seconds", 30),
+        call_retry_minutes=rules.positive("call_retry_minutes", 15),
+        heads_up_minutes=heads_up,
+        voice_language=rules.text("voice_language", "en-GB"),
+        voice_name=rules.text("voice_name", "Polly.Amy"),
+        code_attempts=rules.positive("code_attempts", 3),
+    )
 
     email = root.sub("email")
     email.unknown_keys({"deletion_statement"})
@@ -350,6 +380,7 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
             min_lead_minutes=int(window.get("min_lead_minutes", int, 10)),
             max_days_ahead=window.positive("max_days_ahead", 14),
         ),
+        delivery=delivery_rules,
         deletion_statement=email.text("deletion_statement"),
         source=source,
     )

@@ -30,7 +30,7 @@ from store.models import Conversation
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
-COMMANDS = ("help", "status", "list", "cancel", "received")
+COMMANDS = ("help", "status", "list", "cancel", "received", "call")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ def parse_text(text: str, *, question: str | None = None) -> Event:
             return Command(head, (normalise_reference(words[1]),))
         if head == "received" and len(words) == 1:
             return Command("received")
+        if head == "call" and len(words) >= 3 and engine.is_reference(words[1]):
+            return Command("call", (normalise_reference(words[1]), " ".join(words[2:])))
     return Answer(text, question)
 
 
@@ -203,6 +205,8 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
         if not args:
             return [Text(msg.COMMAND_NEEDS_REFERENCE.format(command="received"))]
         return await delivery.confirm_receipt(svc, reference=args[0], by=user_id)
+    if name == "call":
+        return await delivery.book_call(svc, reference=args[0], by=user_id, when_text=args[1])
     if name == "cancel":
         ref = args[0]
         state = await current_state(svc, conversation_id=conversation_id)

@@ -1,18 +1,34 @@
-"""Out-of-band password delivery: schedule it, send what is due, record receipts.
+"""Out-of-band password delivery on a durable scheduler.
 
-A delivery is a row with a due time. ``run_due`` claims each due row with a conditional
-update before sending, so two schedulers (or a retry) never send the same password twice.
-Once every delivery of a transfer has reached the recipient, the sealed password is wiped.
+Every delivery is a row with a due time: an SMS now, an SMS once receipt is confirmed
+(``waiting`` until then), a voice call at the agreed time, a heads-up SMS before the call.
+``run_due`` claims due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
+never take the same row; one writer at a time on SQLite), marks them ``sending`` with a
+lease, sends them concurrently, and records every outcome and its audit record in one
+transaction. Transient failures are retried with backoff up to the policy's attempts, then
+dead-lettered and the sender told; permanent ones (an invalid number) are not retried. A row
+still ``sending`` after its lease was interrupted mid-send: it is reported, never re-sent
+blindly, because a second SMS with the password is worse than asking the sender to check.
+
+Provider callbacks (SMS status, call progress, the code check in a call) arrive through the
+functions at the end; channels/twilio translates webhooks into them. The sealed password is
+wiped once every delivery of the transfer has reached the recipient, and on cancel/expiry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import engine
+from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
 from bot.passwords import spell_for_voice
 from bot.replies import Reply, Text
@@ -21,51 +37,69 @@ from handlers.ports import SendOutcome
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Delivery, Transfer
+from store.models import Delivery, SmsOptOut, Transfer
 
 log = logging.getLogger(__name__)
 
+LEASE = timedelta(minutes=5)
+BATCH = 100
+CONCURRENCY = 32
+FINAL = ("delivered", "failed", "dead", "cancelled", "interrupted")
+
+
+# --- scheduling ----------------------------------------------------------------------------
+
 
 def call_script(*, organisation: str, reference: str, code: str, password: str) -> list[str]:
-    """What the voice call says, in order. The password comes only after the code check."""
+    """What a non-interactive transport says (development console). The interactive Twilio
+    call follows the same order through :func:`call_answered` and :func:`call_code`."""
     return [
-        f"Hello. This is an automated call from {organisation}, Safe Haven secure transfer.",
-        "Before I say anything else, please key in the six digit code from our email, "
-        "then press hash.",
+        dmsg.CALL_GREETING.format(organisation=organisation),
+        dmsg.CALL_ASK_CODE,
         f"[recipient keys in {code}: correct]",
-        f"Thank you. Here is the password for transfer {' '.join(reference)}. "
-        "I will spell it slowly.",
+        dmsg.CALL_PASSWORD_INTRO.format(reference=" ".join(reference)),
         *spell_for_voice(password),
-        "To hear it again, press 1. Otherwise, goodbye.",
+        dmsg.CALL_REPEAT_PROMPT,
     ]
 
 
 async def schedule(session: AsyncSession, svc: Services, *, transfer: Transfer,
                    now: datetime) -> str:
-    """Create the delivery row for the chosen method; returns the plan to tell the sender."""
+    """Create the delivery rows for the chosen method; returns the plan for the sender."""
     recipient = transfer.recipient or {}
     phone = str(recipient.get("phone_display", ""))
     method = transfer.password_method
+    rows: list[Delivery] = []
     if method == "voice":
         assert transfer.call_at is not None
-        row = Delivery(reference=transfer.reference, kind="voice", status="due",
-                       due_at=transfer.call_at, phone=recipient["phone"],
-                       extension=recipient.get("extension"), created_at=now, updated_at=now)
+        rows.append(Delivery(reference=transfer.reference, kind="voice", status="due",
+                             due_at=transfer.call_at, phone=recipient["phone"],
+                             extension=recipient.get("extension"), created_at=now,
+                             updated_at=now))
+        heads_up = svc.policy.delivery.heads_up_minutes
+        heads_up_at = transfer.call_at - timedelta(minutes=heads_up)
+        if heads_up and heads_up_at > now and recipient.get("is_mobile") \
+                and not recipient.get("extension"):
+            rows.append(Delivery(reference=transfer.reference, kind="heads-up", status="due",
+                                 due_at=heads_up_at, phone=recipient["phone"], created_at=now,
+                                 updated_at=now))
         local = transfer.call_at.astimezone(svc.policy.timezone)
         plan = msg.PASSWORD_PLAN_VOICE.format(phone=phone, when=f"{local:%a %d %b %H:%M}",
                                               code=transfer.call_code)
     else:
         waiting = method == "sms-on-receipt"
-        row = Delivery(reference=transfer.reference, kind="sms",
-                       status="waiting" if waiting else "due", due_at=None if waiting else now,
-                       phone=recipient["phone"], extension=None, created_at=now, updated_at=now)
+        rows.append(Delivery(reference=transfer.reference, kind="sms",
+                             status="waiting" if waiting else "due",
+                             due_at=None if waiting else now, phone=recipient["phone"],
+                             created_at=now, updated_at=now))
         plan = (msg.PASSWORD_PLAN_ON_RECEIPT.format(reference=transfer.reference, phone=phone)
                 if waiting else msg.PASSWORD_PLAN_SMS.format(phone=phone))
-    session.add(row)
-    await audit.append(session, at=now, actor="safehaven", action="password_scheduled",
-                       reference=transfer.reference, details={
-                           "method": method, "due_at": row.due_at.isoformat() if row.due_at
-                           else "on receipt", "phone": phone})
+    for row in rows:
+        session.add(row)
+        await audit.append(session, at=now, actor="safehaven", action="password_scheduled",
+                           reference=transfer.reference, details={
+                               "method": row.kind, "phone": phone,
+                               "due_at": row.due_at.isoformat() if row.due_at else "on receipt"})
     return plan
 
 
@@ -86,8 +120,7 @@ async def confirm_receipt(svc: Services, *, reference: str, by: str) -> list[Rep
 
 async def release_on_receipt(svc: Services, *, reference: str, actor: str, source: str) -> bool:
     """Make a transfer's "SMS once receipt is confirmed" delivery due now (the sender said
-    so, or the portal saw the first download). False if nothing was waiting. Callers that
-    are not the sender's own turn should then let the scheduler (or ``run_due``) send it."""
+    so, or the portal saw the first download). False if nothing was waiting."""
     now = svc.clock()
     async with svc.db.transaction() as session:
         waiting = [d for d in await repo.deliveries_for(session, reference=reference)
@@ -101,94 +134,505 @@ async def release_on_receipt(svc: Services, *, reference: str, actor: str, sourc
     return True
 
 
-async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:
-    """Send every due delivery (or only ``reference``'s). Receipts for senders other than
-    the caller go through the notifier; the caller's own come back as replies."""
+async def book_call(svc: Services, *, reference: str, by: str, when_text: str) -> list[Reply]:
+    """The sender agreed a call time (e.g. after the recipient replied CALL to the SMS)."""
     now = svc.clock()
-    async with svc.db.read() as session:
-        due = await repo.due_deliveries(session, now=now)
-    replies: list[Reply] = []
-    for d in due:
-        if reference is not None and d.reference != reference:
-            continue
-        receipt, sender = await _send_one(svc, d.id)
-        if receipt is None or sender is None:
-            continue
-        if reference is not None:
-            replies.append(receipt)
-        else:
-            await svc.notifier.notify(sender, [receipt], reference=d.reference)
-    return replies
-
-
-async def _send_one(svc: Services, delivery_id: int) -> tuple[Reply | None, str | None]:
-    now = svc.clock()
+    ctx = engine.TurnContext(policy=svc.policy, now=now, user_id=by,
+                             default_region=svc.settings.default_region,
+                             new_reference=svc.new_reference)
+    when = engine.parse_call_time(when_text, ctx)
+    if isinstance(when, str):
+        return [Text(when)]
     async with svc.db.transaction() as session:
-        if not await repo.claim_delivery(session, delivery_id=delivery_id, now=now):
-            return None, None
-        d = await session.get(Delivery, delivery_id)
-        assert d is not None
+        transfer = await repo.get_transfer(session, reference=reference)
+        if transfer is None:
+            return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
+        if transfer.sender_id != by:
+            return [Text(msg.NOT_YOUR_TRANSFER.format(reference=reference))]
+        if transfer.password_sealed is None:
+            return [Text(dmsg.CALL_NOT_POSSIBLE.format(reference=reference,
+                                                       status=transfer.status))]
+        recipient = transfer.recipient or {}
+        existing = {d.kind: d for d in await repo.deliveries_for(session, reference=reference)}
+        voice = existing.get("voice")
+        if voice is None:
+            voice = Delivery(reference=reference, kind="voice", phone=recipient["phone"],
+                             extension=recipient.get("extension"), created_at=now,
+                             attempts=0, code_failures=0)
+            session.add(voice)
+        voice.status, voice.due_at, voice.updated_at = "due", when, now
+        voice.attempts, voice.code_failures, voice.verified_call_sid = 0, 0, None
+        sms = existing.get("sms")
+        if sms is not None and sms.status in ("waiting", "due"):
+            sms.status, sms.updated_at = "cancelled", now
+        await audit.append(session, at=now, actor=by, action="password_scheduled",
+                           reference=reference, details={"method": "voice",
+                                                         "due_at": when.isoformat(),
+                                                         "reason": "call booked by sender"})
+    local = when.astimezone(svc.policy.timezone)
+    return [Text(dmsg.CALL_BOOKED.format(phone=recipient.get("phone_display", ""),
+                                         reference=reference,
+                                         when=f"{local:%a %d %b %H:%M}"))]
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Attempt:
+    delivery_id: int
+    reference: str
+    kind: str
+    phone: str
+    extension: str | None
+    attempts: int
+    sender_id: str
+    phone_display: str
+    call_code: str
+    call_at: datetime | None
+    sealed: str | None
+    outcome: SendOutcome = field(default_factory=lambda: SendOutcome("failed"))
+    skip: bool = False  # decided without sending (the number opted out)
+
+
+async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_Attempt]:
+    async with svc.db.transaction() as session:
+        query = select(Delivery).where(Delivery.status == "due", Delivery.due_at <= now)
+        if reference is not None:
+            query = query.where(Delivery.reference == reference)
+        query = query.order_by(Delivery.due_at).limit(BATCH)
+        if not svc.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = (await session.scalars(query)).all()
+        claimed: list[_Attempt] = []
+        for d in rows:
+            d.status, d.attempts = "sending", d.attempts + 1
+            d.lease_until, d.updated_at = now + LEASE, now
+        if not rows:
+            return []
+        refs = {d.reference for d in rows}
+        transfers = {t.reference: t for t in (await session.scalars(
+            select(Transfer).where(Transfer.reference.in_(refs)))).all()}
+        for d in rows:
+            t = transfers[d.reference]
+            claimed.append(_Attempt(
+                delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
+                extension=d.extension, attempts=d.attempts, sender_id=t.sender_id,
+                phone_display=str((t.recipient or {}).get("phone_display", d.phone)),
+                call_code=t.call_code or "", call_at=t.call_at, sealed=t.password_sealed))
+        opted_out = set((await session.scalars(select(SmsOptOut.phone).where(
+            SmsOptOut.phone.in_({d.phone for d in rows})))).all())
+        for a in claimed:
+            if a.kind != "voice" and a.phone in opted_out:
+                a.sealed = None
+                a.outcome = SendOutcome("failed", dmsg.RECEIPT_OPTED_OUT)
+                a.skip = True
+    return claimed
+
+
+async def _send(svc: Services, a: _Attempt) -> None:
+    if a.skip:
+        return
+    try:
+        if a.kind == "heads-up":
+            local = (a.call_at or svc.clock()).astimezone(svc.policy.timezone)
+            text = dmsg.HEADS_UP_SMS.format(organisation=svc.policy.organisation,
+                                            time=f"{local:%H:%M}", reference=a.reference)
+            a.outcome = await svc.transport.send_sms(to=a.phone, text=text,
+                                                     reference=a.reference,
+                                                     delivery_id=a.delivery_id)
+            return
+        if a.sealed is None:
+            a.outcome = SendOutcome("failed", "the password is no longer held "
+                                    "(cancelled or expired)")
+            return
+        if a.kind == "voice" and svc.transport.interactive_calls:
+            a.outcome = await svc.transport.place_call(
+                to=a.phone, extension=a.extension, script=None, reference=a.reference,
+                delivery_id=a.delivery_id)
+            return
+        password = svc.vault.open(a.sealed, reference=a.reference)
+        if a.kind == "voice":
+            script = call_script(organisation=svc.policy.organisation, reference=a.reference,
+                                 code=a.call_code, password=password)
+            a.outcome = await svc.transport.place_call(
+                to=a.phone, extension=a.extension, script=script, reference=a.reference,
+                delivery_id=a.delivery_id)
+        else:
+            text = svc.policy.sms_template.format(reference=a.reference, password=password,
+                                                  organisation=svc.policy.organisation)
+            a.outcome = await svc.transport.send_sms(to=a.phone, text=text,
+                                                     reference=a.reference,
+                                                     delivery_id=a.delivery_id)
+        del password
+    except VaultError:
+        a.outcome = SendOutcome("failed", "the stored password cannot be opened with this "
+                                "server's key")
+    except Exception as exc:  # a transport bug must not lose the row or leak the secret
+        log.error("password delivery for %s failed: %s", a.reference, type(exc).__name__)
+        a.outcome = SendOutcome("failed", f"transport error ({type(exc).__name__})",
+                                retryable=True)
+
+
+def _how(kind: str) -> str:
+    return {"voice": dmsg.HOW_VOICE, "heads-up": dmsg.HOW_HEADS_UP}.get(kind, dmsg.HOW_SMS)
+
+
+def _backoff(svc: Services, attempts: int, kind: str) -> timedelta:
+    rules = svc.policy.delivery
+    if kind == "voice":
+        return timedelta(minutes=rules.call_retry_minutes)
+    return timedelta(seconds=rules.retry_backoff_seconds * 2 ** max(0, attempts - 1))
+
+
+async def _after_failure(session: AsyncSession, svc: Services, d: Delivery, *, detail: str,
+                         retryable: bool, now: datetime) -> Reply:
+    """Retry later (transient), or give up and say why. Returns the sender's receipt."""
+    how = _how(d.kind)
+    transfer = await repo.get_transfer(session, reference=d.reference)
+    phone = str(((transfer.recipient if transfer else None) or {}).get("phone_display",
+                                                                       d.phone))
+    if retryable and d.attempts < svc.policy.delivery.max_attempts:
+        d.status, d.due_at = "due", now + _backoff(svc, d.attempts, d.kind)
+        d.last_error, d.updated_at, d.lease_until = detail, now, None
+        await audit.append(session, at=now, actor=svc.transport.name, action="password_retry",
+                           reference=d.reference, details={
+                               "method": d.kind, "attempt": d.attempts, "detail": detail,
+                               "next_attempt_at": d.due_at.isoformat()})
+        local = d.due_at.astimezone(svc.policy.timezone)
+        return Text(dmsg.RECEIPT_RETRYING.format(reference=d.reference, how=how, phone=phone,
+                                                 detail=detail, when=f"{local:%H:%M}"))
+    d.status = "dead" if retryable else "failed"
+    d.last_error, d.updated_at, d.lease_until = detail, now, None
+    await audit.append(session, at=now, actor=svc.transport.name, action="password_failed",
+                       reference=d.reference, details={
+                           "method": d.kind, "attempts": d.attempts, "detail": detail,
+                           "dead_lettered": retryable})
+    return Text(dmsg.RECEIPT_DEAD.format(reference=d.reference, how=how, phone=phone,
+                                         attempts=d.attempts, detail=detail))
+
+
+async def _wipe_if_done(session: AsyncSession, reference: str, now: datetime) -> None:
+    """Wipe the sealed password once nothing left needs it."""
+    pending = [x for x in await repo.deliveries_for(session, reference=reference)
+               if x.kind != "heads-up" and x.status not in FINAL]
+    transfer = await repo.get_transfer(session, reference=reference)
+    if pending or transfer is None or transfer.password_sealed is None:
+        return
+    transfer.password_sealed = None
+    await audit.append(session, at=now, actor="safehaven", action="password_wiped",
+                       reference=reference, details={"reason": "delivered"})
+
+
+async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str, Reply]]:
+    now = svc.clock()
+    receipts: list[tuple[str, Reply]] = []
+    async with svc.db.transaction() as session:
+        for a in attempts:
+            d = await session.get(Delivery, a.delivery_id)
+            if d is None or d.status != "sending":
+                continue
+            o = a.outcome
+            d.provider_sid = o.provider_sid or d.provider_sid
+            how = _how(a.kind)
+            if o.status == "failed":
+                receipts.append((a.sender_id, await _after_failure(
+                    session, svc, d, detail=o.detail, retryable=o.retryable, now=now)))
+                continue
+            d.status, d.lease_until, d.updated_at = o.status, None, now
+            d.last_error = None
+            action = "password_delivered" if o.status == "delivered" else "password_sent"
+            if a.kind == "heads-up":
+                action = "heads_up_sent"
+            await audit.append(session, at=now, actor=svc.transport.name, action=action,
+                               reference=a.reference, details={
+                                   "method": a.kind, "phone": a.phone_display,
+                                   "attempt": d.attempts, "provider_id": o.provider_sid})
+            if o.status == "delivered":
+                await _wipe_if_done(session, a.reference, now)
+                receipts.append((a.sender_id, Text(msg.PASSWORD_SENT.format(
+                    reference=a.reference, how=how, phone=a.phone_display))))
+            elif a.kind != "heads-up":
+                receipts.append((a.sender_id, Text(dmsg.RECEIPT_QUEUED.format(
+                    reference=a.reference, how=how, phone=a.phone_display))))
+    return receipts
+
+
+async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:
+    """Send every due delivery (or only ``reference``'s). Receipts for the transfer named
+    by ``reference`` come back as replies (its sender is the one talking); others go to their
+    senders through the notifier. Returns when nothing due is left."""
+    replies: list[Reply] = []
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def send(a: _Attempt) -> None:
+        async with sem:
+            await _send(svc, a)
+
+    while True:
+        claimed = await _claim(svc, svc.clock(), reference)
+        if not claimed:
+            return replies
+        await asyncio.gather(*(send(a) for a in claimed))
+        for sender, receipt in await _record(svc, claimed):
+            if reference is not None:
+                replies.append(receipt)
+            else:
+                await svc.notifier.notify(sender, [receipt])
+
+
+async def recover_interrupted(svc: Services) -> int:
+    """Rows left ``sending`` past their lease (a worker died mid-send): report, don't resend."""
+    now = svc.clock()
+    told: list[tuple[str, Reply, str]] = []
+    async with svc.db.transaction() as session:
+        rows = (await session.scalars(select(Delivery).where(
+            Delivery.status == "sending", Delivery.lease_until < now))).all()
+        for d in rows:
+            d.status, d.updated_at = "interrupted", now
+            transfer = await repo.get_transfer(session, reference=d.reference)
+            await audit.append(session, at=now, actor="safehaven",
+                               action="password_interrupted", reference=d.reference,
+                               details={"method": d.kind, "attempt": d.attempts})
+            if transfer is not None and d.kind != "heads-up":
+                phone = str((transfer.recipient or {}).get("phone_display", d.phone))
+                told.append((transfer.sender_id, Text(dmsg.RECEIPT_INTERRUPTED.format(
+                    reference=d.reference, phone=phone)), d.reference))
+    for sender, reply, ref in told:
+        await svc.notifier.notify(sender, [reply], reference=ref)
+    return len(told)
+
+
+# --- provider callbacks --------------------------------------------------------------------
+
+
+async def _by_sid(session: AsyncSession, sid: str) -> Delivery | None:
+    return (await session.scalars(select(Delivery).where(Delivery.provider_sid == sid))).first()
+
+
+async def sms_status(svc: Services, *, provider_sid: str, status: str,
+                     error: str | None = None) -> bool:
+    """A provider status callback for an SMS. False if it matches no delivery."""
+    now = svc.clock()
+    receipt: tuple[str, Reply, str] | None = None
+    async with svc.db.transaction() as session:
+        d = await _by_sid(session, provider_sid)
+        if d is None:
+            return False
+        await audit.append(session, at=now, actor="twilio", action="sms_status",
+                           reference=d.reference, details={"method": d.kind, "status": status,
+                                                           "error": error})
+        if d.status in FINAL:
+            return True
         transfer = await repo.get_transfer(session, reference=d.reference)
         assert transfer is not None
-        sealed = transfer.password_sealed
-    how = msg.PASSWORD_HOW_VOICE if d.kind == "voice" else msg.PASSWORD_HOW_SMS
-    phone = str((transfer.recipient or {}).get("phone_display", d.phone))
-    outcome: SendOutcome
-    if sealed is None:
-        outcome = SendOutcome("failed", "the password is no longer held (cancelled or expired)")
-    else:
-        try:
-            password = svc.vault.open(sealed, reference=d.reference)
-        except VaultError:
-            outcome = SendOutcome("failed", "the stored password cannot be opened with this "
-                                  "server's key")
-        else:
-            outcome = await _transmit(svc, d, transfer, password)
-            del password
+        phone = str((transfer.recipient or {}).get("phone_display", d.phone))
+        if status == "delivered":
+            d.status, d.updated_at = "delivered", now
+            await audit.append(session, at=now, actor="twilio", action="password_delivered"
+                               if d.kind != "heads-up" else "heads_up_delivered",
+                               reference=d.reference, details={"method": d.kind,
+                                                               "phone": phone})
+            await _wipe_if_done(session, d.reference, now)
+            if d.kind != "heads-up":
+                receipt = (transfer.sender_id, Text(msg.PASSWORD_SENT.format(
+                    reference=d.reference, how=_how(d.kind), phone=phone)), d.reference)
+        elif status in ("undelivered", "failed"):
+            detail = f"the network reported it {status}" + (f" (error {error})" if error
+                                                               else "")
+            reply = await _after_failure(session, svc, d, detail=detail, retryable=True,
+                                         now=now)
+            receipt = (transfer.sender_id, reply, d.reference)
+    if receipt is not None:
+        await svc.notifier.notify(receipt[0], [receipt[1]], reference=receipt[2])
+    return True
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Collect keypad digits, then continue at ``step`` (code | repeat)."""
+
+    step: str
+    digits: int
+    prompt: tuple[Say | Pause, ...]
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+CallAction = Say | Pause | Gather | Hangup
+
+
+def _ask_code(svc: Services, *, first: bool) -> list[CallAction]:
+    greeting: list[Say | Pause] = [Say(dmsg.CALL_GREETING.format(
+        organisation=svc.policy.organisation)), Pause(1)] if first else []
+    return [Gather("code", 6, (*greeting, Say(dmsg.CALL_ASK_CODE))),
+            Say(dmsg.CALL_NO_CODE), Gather("code", 6, (Say(dmsg.CALL_ASK_CODE),)),
+            Say(dmsg.CALL_GOODBYE), Hangup()]
+
+
+async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
+                        answered_by: str | None) -> list[CallAction]:
+    """The call connected. A machine gets nothing; a person is asked for the code first."""
     now = svc.clock()
     async with svc.db.transaction() as session:
-        row = await session.get(Delivery, delivery_id)
-        assert row is not None
-        # Retries with backoff for transient transport errors arrive with the Twilio
-        # transport; the console transport either delivers or fails for good.
-        row.status = outcome.status
-        row.last_error = outcome.detail or None
-        row.updated_at = now
-        action = {"sent": "password_sent", "delivered": "password_delivered",
-                  "failed": "password_failed"}[outcome.status]
-        await audit.append(session, at=now, actor=svc.transport.name, action=action,
-                           reference=d.reference, details={
-                               "method": d.kind, "phone": phone, "attempt": row.attempts,
-                               "detail": outcome.detail})
-        if outcome.status == "delivered":
-            pending = [x for x in await repo.deliveries_for(session, reference=d.reference)
-                       if x.id != delivery_id and x.status in ("waiting", "due", "sending")]
-            if not pending:
-                t = await repo.get_transfer(session, reference=d.reference)
-                assert t is not None
-                t.password_sealed = None
-                await audit.append(session, at=now, actor="safehaven", action="password_wiped",
-                                   reference=d.reference, details={"reason": "delivered"})
-    if outcome.status == "failed":
-        receipt = Text(msg.PASSWORD_FAILED.format(reference=d.reference, how=how, phone=phone,
-                                                  detail=outcome.detail))
-    else:
-        receipt = Text(msg.PASSWORD_SENT.format(reference=d.reference, how=how, phone=phone))
-    return receipt, transfer.sender_id
+        d = await session.get(Delivery, delivery_id)
+        if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
+            return [Hangup()]
+        if answered_by and answered_by.startswith("machine"):
+            d.last_error = dmsg.RECEIPT_MACHINE
+            await audit.append(session, at=now, actor="twilio", action="call_machine",
+                               reference=d.reference, details={"answered_by": answered_by})
+            return [Hangup()]
+        await audit.append(session, at=now, actor="twilio", action="call_answered",
+                           reference=d.reference, details={"answered_by": answered_by})
+    return _ask_code(svc, first=True)
 
 
-async def _transmit(svc: Services, d: Delivery, transfer: Transfer, password: str
-                    ) -> SendOutcome:
-    try:
-        if d.kind == "voice":
-            script: Sequence[str] = call_script(
-                organisation=svc.policy.organisation, reference=d.reference,
-                code=transfer.call_code or "", password=password)
-            return await svc.transport.place_call(to=d.phone, extension=d.extension,
-                                                  script=script, reference=d.reference)
-        text = svc.policy.sms_template.format(reference=d.reference, password=password,
-                                              organisation=svc.policy.organisation)
-        return await svc.transport.send_sms(to=d.phone, text=text, reference=d.reference)
-    except Exception as exc:  # a transport bug must not lose the delivery or leak the secret
-        log.error("password delivery for %s failed: %s", d.reference, type(exc).__name__)
-        return SendOutcome("failed", f"transport error ({type(exc).__name__})")
+async def _spell(svc: Services, d: Delivery, sealed: str) -> list[CallAction]:
+    password = svc.vault.open(sealed, reference=d.reference)
+    actions: list[CallAction] = [Say(dmsg.CALL_PASSWORD_INTRO.format(
+        reference=" ".join(d.reference)))]
+    for phrase in spell_for_voice(password):
+        actions += [Say(phrase), Pause(1)]
+    del password
+    actions += [Gather("repeat", 1, (Say(dmsg.CALL_REPEAT_PROMPT),)), Say(dmsg.CALL_GOODBYE),
+                Hangup()]
+    return actions
+
+
+async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: str
+                    ) -> list[CallAction]:
+    """The recipient keyed in a code. Only the right code, on this call, hears the password."""
+    now = svc.clock()
+    alert: tuple[str, Reply, str] | None = None
+    async with svc.db.transaction() as session:
+        d = await session.get(Delivery, delivery_id)
+        if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
+            return [Hangup()]
+        transfer = await repo.get_transfer(session, reference=d.reference)
+        assert transfer is not None
+        expected = (transfer.call_code or "").encode()
+        if expected and hmac.compare_digest(digits.strip().encode(), expected):
+            if transfer.password_sealed is None:
+                return [Say(dmsg.CALL_GOODBYE), Hangup()]
+            d.verified_call_sid, d.status, d.updated_at = call_sid, "delivered", now
+            await audit.append(session, at=now, actor="twilio", action="password_delivered",
+                               reference=d.reference, details={
+                                   "method": "voice", "code_check": "passed",
+                                   "phone": (transfer.recipient or {}).get("phone_display")})
+            actions = await _spell(svc, d, transfer.password_sealed)
+            alert = (transfer.sender_id, Text(msg.PASSWORD_SENT.format(
+                reference=d.reference, how=dmsg.HOW_VOICE,
+                phone=(transfer.recipient or {}).get("phone_display", d.phone))), d.reference)
+        else:
+            d.code_failures += 1
+            await audit.append(session, at=now, actor="twilio", action="call_code_wrong",
+                               reference=d.reference, details={"failures": d.code_failures})
+            if d.code_failures < svc.policy.delivery.code_attempts:
+                return [Say(dmsg.CALL_WRONG_CODE), *_ask_code(svc, first=False)]
+            d.status, d.last_error, d.updated_at = "failed", "wrong code", now
+            await audit.append(session, at=now, actor="twilio", action="password_failed",
+                               reference=d.reference, details={
+                                   "method": "voice", "detail": "wrong code too many times"})
+            phone = (transfer.recipient or {}).get("phone_display", d.phone)
+            alert = (transfer.sender_id, Text(dmsg.RECEIPT_WRONG_CODE.format(
+                reference=d.reference, phone=phone, count=d.code_failures)), d.reference)
+            actions = [Say(dmsg.CALL_TOO_MANY), Hangup()]
+    if alert is not None:
+        await svc.notifier.notify(alert[0], [alert[1]], reference=alert[2])
+    return actions
+
+
+async def call_repeat(svc: Services, *, delivery_id: int, call_sid: str, digits: str
+                      ) -> list[CallAction]:
+    async with svc.db.read() as session:
+        d = await session.get(Delivery, delivery_id)
+        if d is None or d.verified_call_sid != call_sid or digits.strip() != "1":
+            return [Say(dmsg.CALL_GOODBYE), Hangup()]
+        transfer = await repo.get_transfer(session, reference=d.reference)
+    if transfer is None or transfer.password_sealed is None:
+        return [Say(dmsg.CALL_GOODBYE), Hangup()]
+    return await _spell(svc, d, transfer.password_sealed)
+
+
+async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status: str,
+                      answered_by: str | None = None) -> bool:
+    """Final call status: completed, busy, no-answer, failed, canceled."""
+    now = svc.clock()
+    receipt: tuple[str, Reply, str] | None = None
+    async with svc.db.transaction() as session:
+        d = await session.get(Delivery, delivery_id)
+        if d is None or d.provider_sid != call_sid:
+            return False
+        await audit.append(session, at=now, actor="twilio", action="call_status",
+                           reference=d.reference, details={"status": status,
+                                                           "answered_by": answered_by})
+        if d.status == "delivered":
+            await _wipe_if_done(session, d.reference, now)
+            return True
+        if d.status != "sent":
+            return True
+        transfer = await repo.get_transfer(session, reference=d.reference)
+        assert transfer is not None
+        machine = bool(answered_by and answered_by.startswith("machine"))
+        detail = (dmsg.RECEIPT_MACHINE if machine else
+                  {"busy": dmsg.RECEIPT_BUSY, "no-answer": dmsg.RECEIPT_NO_ANSWER}.get(
+                      status, d.last_error or f"the call ended ({status})"))
+        reply = await _after_failure(session, svc, d, detail=detail,
+                                     retryable=status != "failed" or machine, now=now)
+        receipt = (transfer.sender_id, reply, d.reference)
+    await svc.notifier.notify(receipt[0], [receipt[1]], reference=receipt[2])
+    return True
+
+
+STOP_WORDS = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit")
+START_WORDS = ("start", "unstop", "yes")
+
+
+async def sms_reply(svc: Services, *, from_phone: str, body: str) -> None:
+    """A recipient replied to our SMS: STOP/START (carrier rules) or CALL."""
+    word = body.strip().split()[0].lower() if body.strip() else ""
+    now = svc.clock()
+    notify: tuple[str, Reply, str] | None = None
+    async with svc.db.transaction() as session:
+        if word in STOP_WORDS:
+            if await session.get(SmsOptOut, from_phone) is None:
+                session.add(SmsOptOut(phone=from_phone, opted_out_at=now))
+            await audit.append(session, at=now, actor="recipient", action="sms_opt_out",
+                               details={"phone": from_phone})
+            return
+        if word in START_WORDS:
+            await session.execute(delete(SmsOptOut).where(SmsOptOut.phone == from_phone))
+            await audit.append(session, at=now, actor="recipient", action="sms_opt_in",
+                               details={"phone": from_phone})
+            return
+        if word != "call":
+            return
+        latest = (await session.scalars(
+            select(Delivery).where(Delivery.phone == from_phone, Delivery.kind == "sms")
+            .order_by(Delivery.created_at.desc()).limit(1))).first()
+        if latest is None:
+            return
+        transfer = await repo.get_transfer(session, reference=latest.reference)
+        if transfer is None:
+            return
+        await audit.append(session, at=now, actor="recipient", action="call_requested",
+                           reference=latest.reference, details={"phone": from_phone})
+        notify = (transfer.sender_id, Text(dmsg.RECIPIENT_ASKS_CALL.format(
+            reference=latest.reference)), latest.reference)
+    if notify is not None:
+        await svc.notifier.notify(notify[0], [notify[1]], reference=notify[2])

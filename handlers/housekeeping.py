@@ -71,8 +71,15 @@ async def expire_drafts(svc: Services) -> int:
 
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
-    for job in (expire_approvals, expire_drafts, delivery.run_due):
+    for job in (expire_approvals, expire_drafts, delivery.recover_interrupted,
+                delivery.run_due):
         try:
             await job(svc)
         except Exception:
             log.exception("scheduler job %s failed", job.__name__)
+
+
+async def work_pending(svc: Services) -> bool:
+    """Whether any delivery is due now (for workers that stop when idle)."""
+    async with svc.db.read() as session:
+        return bool(await repo.due_deliveries(session, now=svc.clock(), limit=1))

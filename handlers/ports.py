@@ -23,20 +23,32 @@ class Notifier(Protocol):
 
 @dataclass(frozen=True)
 class SendOutcome:
-    """What a transport reports: ``delivered`` when it knows the message arrived, ``sent``
-    when it was handed on, ``failed`` with a reason the sender can act on."""
+    """What a transport reports for one attempt.
+
+    ``delivered``: it knows the recipient got it (the console transport). ``sent``: the
+    provider accepted it and will report the outcome by callback (``provider_sid`` names the
+    attempt). ``failed``: with ``detail`` the sender can act on, and ``retryable`` when trying
+    again later may help (provider 5xx, 429, timeouts)."""
 
     status: str  # sent | delivered | failed
     detail: str = ""
     retryable: bool = False
+    provider_sid: str | None = None
 
 
 class PasswordTransport(Protocol):
-    """Sends the archive password out of band (SMS or a voice call)."""
+    """Sends the archive password out of band (SMS or a voice call).
+
+    A transport with ``interactive_calls`` runs the call itself through webhooks (the code
+    check, then the password): ``place_call`` gets no script. Otherwise ``script`` holds the
+    lines to say, password included (the development console transport)."""
 
     name: str
+    interactive_calls: bool
 
-    async def send_sms(self, *, to: str, text: str, reference: str) -> SendOutcome: ...
+    async def send_sms(self, *, to: str, text: str, reference: str,
+                       delivery_id: int) -> SendOutcome: ...
 
-    async def place_call(self, *, to: str, extension: str | None, script: Sequence[str],
-                         reference: str) -> SendOutcome: ...
+    async def place_call(self, *, to: str, extension: str | None,
+                         script: Sequence[str] | None, reference: str,
+                         delivery_id: int) -> SendOutcome: ...

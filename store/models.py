@@ -140,8 +140,25 @@ class Delivery(Base):
     extension: Mapped[str | None] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The provider's id for the current attempt (Twilio Message or Call SID); callbacks
+    # are matched on it, so a callback for an old attempt cannot change the new one.
+    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # A worker holds a claimed ("sending") row until this time; a row still "sending"
+    # after it was interrupted mid-send and is never sent again blindly.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    code_failures: Mapped[int] = mapped_column(Integer, default=0)
+    verified_call_sid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SmsOptOut(Base):
+    """A number that replied STOP: no further SMS is sent to it (carrier rules)."""
+
+    __tablename__ = "sms_optouts"
+
+    phone: Mapped[str] = mapped_column(String(40), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RecipientEntry(Base):
@@ -173,3 +190,45 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ProcessedEvent(Base):
+    """A platform event (or click) already acted on, by a channel-chosen key such as
+    ``slack:event:Ev123``: a retried delivery, or the same event reaching a second replica,
+    finds its key here and is ignored. Old keys are pruned by the channel."""
+
+    __tablename__ = "processed_events"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChannelMessage(Base):
+    """Where a channel posted a message that later notifications about a transfer follow:
+    the sender's first message of a transfer (receipts go in its thread), or an approver's
+    request (updated in place once decided). Ids only, never message content."""
+
+    __tablename__ = "channel_messages"
+
+    reference: Mapped[str] = mapped_column(String(20), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # transfer | approval
+    conversation: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PortalLink(Base):
+    """A recipient's download link for a transfer's archive. Only the SHA-256 of the
+    token is kept, so the database alone cannot rebuild a working link. ``downloads`` only
+    grows, by a conditional update that refuses to pass ``download_limit``."""
+
+    __tablename__ = "portal_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(ForeignKey("transfers.reference"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    download_limit: Mapped[int] = mapped_column(Integer)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

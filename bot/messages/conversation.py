@@ -10,6 +10,8 @@ HELP = (
     "• `cancel REF` cancels a transfer that is not finished.\n"
     "• `received REF` tells me the recipient has the archive, so I can send the password "
     "(when you chose \"SMS once receipt is confirmed\").\n"
+    "• `call REF YYYY-MM-DD HH:MM` books a password call at a time agreed with the "
+    "recipient.\n"
     "The password is never shown to you or put in the email: it goes to the recipient by "
     "SMS or a phone call."
 )

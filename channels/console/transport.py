@@ -26,6 +26,7 @@ class ConsoleTransportRefused(SettingsError):
 
 class ConsoleTransport:
     name = "console-transport"
+    interactive_calls = False
 
     def __init__(self, *, outbox: Path, production: bool, stream: TextIO | None = None) -> None:
         if production:
@@ -44,17 +45,19 @@ class ConsoleTransport:
         out.write(block)
         out.flush()
 
-    async def send_sms(self, *, to: str, text: str, reference: str) -> SendOutcome:
+    async def send_sms(self, *, to: str, text: str, reference: str,
+                       delivery_id: int) -> SendOutcome:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         block = f"\n--- {BANNER}\n--- {stamp} SMS to {to} ({reference})\n{text}\n---\n"
         await asyncio.to_thread(self._write, block)
         return SendOutcome("delivered", "console transport")
 
-    async def place_call(self, *, to: str, extension: str | None, script: Sequence[str],
-                         reference: str) -> SendOutcome:
+    async def place_call(self, *, to: str, extension: str | None,
+                         script: Sequence[str] | None, reference: str,
+                         delivery_id: int) -> SendOutcome:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         dial = f"{to} ext {extension}" if extension else to
-        body = "\n".join(f"  {line}" for line in script)
+        body = "\n".join(f"  {line}" for line in script or ())
         block = f"\n--- {BANNER}\n--- {stamp} voice call to {dial} ({reference})\n{body}\n---\n"
         await asyncio.to_thread(self._write, block)
         return SendOutcome("delivered", "console transport")

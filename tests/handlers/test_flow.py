@@ -388,9 +388,11 @@ async def test_voice_call_waits_for_agreed_time(services: Services, conversation
     assert "I will phone" in chat.text
     code = (await transfer(services, ref)).call_code
     assert code and f"key in the code {code}" in chat.text
-    clock.advance(days=1)  # Tue 09:30, half an hour before the agreed time
+    clock.advance(days=1)  # Tue 09:30, half an hour before: only the heads-up SMS goes
     await delivery.run_due(services)
-    assert not services.settings.outbox_path.exists()
+    heads_up = services.settings.outbox_path.read_text()
+    assert "automated call at 10:00" in heads_up and "voice call" not in heads_up
+    assert (await transfer(services, ref)).password_sealed is not None
     clock.advance(minutes=31)
     await delivery.run_due(services)
     outbox = services.settings.outbox_path.read_text()
@@ -402,7 +404,8 @@ async def test_voice_call_waits_for_agreed_time(services: Services, conversation
     assert any("read out in a call" in getattr(r, "text", "")
                for r in notifier.for_user("console:alice"))
     async with services.db.read() as s:
-        d = (await s.scalars(select(Delivery).where(Delivery.reference == ref))).one()
+        d = (await s.scalars(select(Delivery).where(Delivery.reference == ref,
+                                                    Delivery.kind == "voice"))).one()
     assert d.status == "delivered" and d.attempts == 1
 
 

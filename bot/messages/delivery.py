@@ -1,0 +1,57 @@
+"""What the password call says, the heads-up SMS, and delivery receipts to the sender."""
+
+from __future__ import annotations
+
+CALL_GREETING = (
+    "Hello. This is an automated call from {organisation}, Safe Haven secure file transfer."
+)
+CALL_ASK_CODE = (
+    "Before I say anything else, please key in the six digit code from our email, "
+    "then press hash."
+)
+CALL_WRONG_CODE = "That code is not right. Please try again."
+CALL_NO_CODE = "I did not hear a code."
+CALL_TOO_MANY = "That code is not right. For security I will end this call now. Goodbye."
+CALL_PASSWORD_INTRO = (
+    "Thank you. Here is the password for the files you were sent, reference {reference}. "
+    "I will spell it slowly."
+)
+CALL_REPEAT_PROMPT = "To hear the password again, press 1. Otherwise, you can hang up."
+CALL_GOODBYE = "Goodbye."
+HEADS_UP_SMS = (
+    "{organisation} Safe Haven: you will get an automated call at {time} with the password "
+    "for {reference}. Have the 6-digit code from our email ready."
+)
+
+RECEIPT_QUEUED = "Transfer {reference}: the password {how} is on its way to {phone}."
+RECEIPT_RETRYING = (
+    "Transfer {reference}: the password could not be {how} to {phone} yet ({detail}); "
+    "trying again at {when}."
+)
+RECEIPT_DEAD = (
+    "Transfer {reference}: the password could not be {how} to {phone} after {attempts} "
+    "attempt(s) ({detail}). Check the number with the recipient, then cancel and share again."
+)
+RECEIPT_NO_ANSWER = "no answer"
+RECEIPT_BUSY = "the line was busy"
+RECEIPT_MACHINE = "an answering machine picked up, so nothing was said"
+RECEIPT_WRONG_CODE = (
+    "Transfer {reference}: the person who answered {phone} keyed in a wrong code {count} "
+    "times, so the call was ended without the password. Speak to the recipient before "
+    "anything else is sent."
+)
+RECEIPT_INTERRUPTED = (
+    "Transfer {reference}: sending the password to {phone} was interrupted and I cannot tell "
+    "whether it arrived, so I will not send it again on my own. Ask the recipient; if it did "
+    "not arrive, cancel the transfer and share again."
+)
+RECEIPT_OPTED_OUT = "the recipient's number has opted out of texts (replied STOP)"
+RECIPIENT_ASKS_CALL = (
+    "The recipient of {reference} replied asking for a phone call instead of a text. Agree a "
+    "time with them, then type `call {reference} YYYY-MM-DD HH:MM`."
+)
+CALL_BOOKED = "I will phone {phone} with the password for {reference} at {when}."
+CALL_NOT_POSSIBLE = "Transfer {reference} no longer holds a password to read out ({status})."
+HOW_SMS = "texted"
+HOW_VOICE = "read out in a call"
+HOW_HEADS_UP = "heads-up text"

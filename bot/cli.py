@@ -69,6 +69,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
          f"(policy: {svc.policy.source}; database: {settings.database_url.split('://')[0]})")
     if svc.transport.name == "console-transport":
         _out("Password delivery: console transport (development only): see var/outbox.log")
+    else:
+        from channels.twilio.settings import load_twilio_settings
+        from channels.twilio.webhooks import mount_twilio
+
+        twilio = load_twilio_settings()
+        assert twilio is not None
+        mount_twilio(app, twilio)
+        _out(f"Password delivery: Twilio; webhooks at {twilio.public_url}/twilio/...")
     web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 

@@ -16,6 +16,8 @@ from bot.settings import Settings
 from bot.vault import vault_from_settings
 from channels.console.notifier import ConsoleNotifier
 from channels.console.transport import ConsoleTransport
+from channels.twilio.settings import load_twilio_settings
+from channels.twilio.transport import TwilioTransport
 from handlers.notify import NotifierRouter
 from handlers.ports import Notifier, PasswordTransport
 from handlers.services import Services
@@ -42,6 +44,15 @@ def load_configured_policy(settings: Settings) -> Policy:
     return load_policy(settings.policy_path)
 
 
+def password_transport(settings: Settings) -> PasswordTransport:
+    """Twilio when TWILIO_* is set; otherwise the development console transport (which
+    refuses to start in production)."""
+    twilio = load_twilio_settings()
+    if twilio is not None:
+        return TwilioTransport(twilio)
+    return ConsoleTransport(outbox=settings.outbox_path, production=settings.is_production)
+
+
 def build_services(settings: Settings, *, policy: Policy | None = None,
                    notifier: Notifier | None = None,
                    transport: PasswordTransport | None = None) -> Services:
@@ -53,6 +64,5 @@ def build_services(settings: Settings, *, policy: Policy | None = None,
         vault=vault_from_settings(settings),
         notifier=notifier or NotifierRouter(
             ConsoleNotifier(log_path=Path(settings.var_dir, "notifications.log"))),
-        transport=transport or ConsoleTransport(outbox=settings.outbox_path,
-                                                production=settings.is_production),
+        transport=transport or password_transport(settings),
     )

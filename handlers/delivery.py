@@ -624,7 +624,7 @@ async def sms_reply(svc: Services, *, from_phone: str, body: str) -> None:
             return
         latest = (await session.scalars(
             select(Delivery).where(Delivery.phone == from_phone, Delivery.kind == "sms")
-            .order_by(Delivery.created_at.desc()).limit(1))).first()
+            .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(1))).first()
         if latest is None:
             return
         transfer = await repo.get_transfer(session, reference=latest.reference)

@@ -1,0 +1,1 @@
+"""Twilio: SMS and voice-call password delivery, and its webhooks."""

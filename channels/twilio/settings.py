@@ -1,0 +1,47 @@
+"""Twilio settings from the environment; absent settings mean "use the console transport"."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.settings import SettingsError
+
+DEFAULT_API_URL = "https://api.twilio.com"
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: str
+    from_number: str | None
+    messaging_service_sid: str | None
+    public_url: str  # the URL Twilio reaches this server at: callbacks and signatures
+    api_url: str
+
+    def __repr__(self) -> str:
+        return f"TwilioSettings(account_sid={self.account_sid!r}, auth_token=<hidden>)"
+
+
+def load_twilio_settings(env: Mapping[str, str] | None = None) -> TwilioSettings | None:
+    env = os.environ if env is None else env
+    sid, token = env.get("TWILIO_ACCOUNT_SID", ""), env.get("TWILIO_AUTH_TOKEN", "")
+    if not sid and not token:
+        return None
+    if not sid or not token:
+        raise SettingsError("Set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither.")
+    from_number = env.get("TWILIO_FROM_NUMBER") or None
+    service = env.get("TWILIO_MESSAGING_SERVICE_SID") or None
+    if not from_number and not service:
+        raise SettingsError(
+            "Twilio is configured but has no sender: set TWILIO_FROM_NUMBER (needed for "
+            "voice calls) or TWILIO_MESSAGING_SERVICE_SID.")
+    public = env.get("SAFEHAVEN_PUBLIC_URL", "").rstrip("/")
+    if not public.startswith(("https://", "http://")):
+        raise SettingsError(
+            "SAFEHAVEN_PUBLIC_URL must be set to the https:// address Twilio reaches this "
+            "server at; status callbacks and call steps are sent there and signed for it.")
+    return TwilioSettings(account_sid=sid, auth_token=token, from_number=from_number,
+                          messaging_service_sid=service, public_url=public,
+                          api_url=(env.get("TWILIO_API_URL") or DEFAULT_API_URL).rstrip("/"))

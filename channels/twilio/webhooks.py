@@ -1,0 +1,130 @@
+"""Twilio webhooks on the aiohttp server: status callbacks, call steps, SMS replies.
+
+Every request must carry a valid ``X-Twilio-Signature`` computed over the public URL;
+anything else gets 403 and changes nothing. The handlers only translate: form fields in,
+neutral call actions out (rendered as TwiML), decisions in handlers/delivery.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from bot.app import SERVICES
+from channels.twilio.settings import TwilioSettings
+from handlers import delivery
+from handlers.delivery import CallAction, Gather, Hangup, Pause, Say
+from handlers.services import Services
+
+log = logging.getLogger(__name__)
+TWILIO_SETTINGS = web.AppKey("twilio_settings", TwilioSettings)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _twiml(body: str) -> web.Response:
+    return web.Response(text=body, content_type="application/xml",
+                        headers={"Cache-Control": "no-store"})
+
+
+def render_call(actions: Sequence[CallAction], *, svc: Services, delivery_id: int) -> str:
+    rules = svc.policy.delivery
+    voice = VoiceResponse()
+
+    def add(target: VoiceResponse, action: Say | Pause) -> None:
+        if isinstance(action, Say):
+            target.say(action.text, voice=rules.voice_name, language=rules.voice_language)
+        else:
+            target.pause(length=action.seconds)
+
+    for action in actions:
+        if isinstance(action, Gather):
+            gather = voice.gather(num_digits=action.digits, timeout=action.timeout_seconds,
+                                  action=f"/twilio/voice/{delivery_id}/{action.step}",
+                                  method="POST", finish_on_key="#")
+            for part in action.prompt:
+                add(gather, part)
+        elif isinstance(action, Hangup):
+            voice.hangup()
+        else:
+            add(voice, action)
+    return str(voice)
+
+
+@web.middleware
+async def verify_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/twilio/"):
+        return await handler(request)
+    settings = request.app[TWILIO_SETTINGS]
+    form = await request.post() if request.method == "POST" else {}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = settings.public_url + request.path_qs
+    params = {k: str(v) for k, v in form.items()}
+    if not signature or not RequestValidator(settings.auth_token).validate(url, params,
+                                                                           signature):
+        log.warning("refused a Twilio webhook with a missing or wrong signature: %s",
+                    request.path)
+        return web.Response(status=403, text="invalid signature")
+    return await handler(request)
+
+
+def _delivery_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["delivery_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+async def sms_status(request: web.Request) -> web.Response:
+    form = await request.post()
+    await delivery.sms_status(request.app[SERVICES], provider_sid=str(form.get("MessageSid", "")),
+                              status=str(form.get("MessageStatus", "")).lower(),
+                              error=str(form.get("ErrorCode") or "") or None)
+    return web.Response(status=204)
+
+
+async def sms_inbound(request: web.Request) -> web.Response:
+    form = await request.post()
+    await delivery.sms_reply(request.app[SERVICES], from_phone=str(form.get("From", "")),
+                             body=str(form.get("Body", ""))[:500])
+    return _twiml(str(MessagingResponse()))
+
+
+async def voice_step(request: web.Request) -> web.Response:
+    svc = request.app[SERVICES]
+    delivery_id = _delivery_id(request)
+    form = await request.post()
+    call_sid = str(form.get("CallSid", ""))
+    step = request.match_info["step"]
+    actions: list[CallAction]
+    if step == "answer":
+        actions = await delivery.call_answered(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                               answered_by=str(form.get("AnsweredBy") or "")
+                                               or None)
+    elif step == "code":
+        actions = await delivery.call_code(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                           digits=str(form.get("Digits", "")))
+    elif step == "repeat":
+        actions = await delivery.call_repeat(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                             digits=str(form.get("Digits", "")))
+    elif step == "status":
+        await delivery.call_status(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                   status=str(form.get("CallStatus", "")).lower(),
+                                   answered_by=str(form.get("AnsweredBy") or "") or None)
+        return web.Response(status=204)
+    else:
+        raise web.HTTPNotFound()
+    return _twiml(render_call(actions, svc=svc, delivery_id=delivery_id))
+
+
+def mount_twilio(app: web.Application, settings: TwilioSettings) -> None:
+    """Add the signed ``/twilio/...`` webhooks to the application."""
+    app[TWILIO_SETTINGS] = settings
+    app.middlewares.append(verify_signature)
+    app.router.add_post("/twilio/sms/status", sms_status)
+    app.router.add_post("/twilio/sms/inbound", sms_inbound)
+    app.router.add_post("/twilio/voice/{delivery_id}/{step}", voice_step)

@@ -1,0 +1,367 @@
+"""Twilio delivery end to end: a fake Twilio REST API, genuinely signed webhooks, the call
+script, retries, dead letters, restarts, and several workers on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from bot.app import create_app
+from bot.passwords import spell_for_voice
+from channels.twilio.settings import TwilioSettings, load_twilio_settings
+from channels.twilio.transport import TwilioTransport
+from channels.twilio.webhooks import mount_twilio
+from handlers import delivery
+from handlers.services import Services
+from store.db import Database
+from store.models import AuditRecord, Delivery, SmsOptOut, Transfer
+from tests.channels.twilio.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, seed_due_sms
+from tests.conftest import RECIPIENT, Clock, Conversation, answer_all
+
+PUBLIC = "https://safehaven.example.gov.uk"
+CHAT: list[str] = []  # what the sender saw in their own turns (receipts for their transfer)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTwilio]:
+    CHAT.clear()
+    server = await FakeTwilio().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def twilio_settings(fake: FakeTwilio) -> TwilioSettings:
+    settings = load_twilio_settings({
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": "+441632960001", "SAFEHAVEN_PUBLIC_URL": PUBLIC,
+        "TWILIO_API_URL": fake.url})
+    assert settings is not None
+    return settings
+
+
+@pytest.fixture
+async def tw(services: Services, twilio_settings: TwilioSettings) -> AsyncIterator[Services]:
+    transport = TwilioTransport(twilio_settings)
+    services.transport = transport
+    yield services
+    await transport.close()
+
+
+@pytest.fixture
+async def client(tw: Services, twilio_settings: TwilioSettings) -> AsyncIterator[TestClient]:
+    app = create_app(tw, migrate=False, scheduler=False)
+    mount_twilio(app, twilio_settings)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def post_signed(client: TestClient, path: str, form: dict[str, str], *,
+                      signature: str | None = None) -> Any:
+    sig = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, form)
+    headers = {"X-Twilio-Signature": sig if signature is None else signature}
+    return await client.post(path, data=form, headers=headers)
+
+
+async def share(tw: Services, **kwargs: Any) -> str:
+    chat = Conversation(tw, "console:alice")
+    path = tw.settings.var_dir.parent / "case.pdf"
+    path.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    await chat.send_files(path)
+    ref = re.search(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}", chat.text)
+    assert ref
+    await answer_all(chat, **kwargs)
+    await chat.say("confirm")
+    CHAT.append(chat.text)
+    return ref.group(0)
+
+
+async def row(tw: Services, ref: str, kind: str = "sms") -> Delivery:
+    async with tw.db.read() as s:
+        d = (await s.scalars(select(Delivery).where(Delivery.reference == ref,
+                                                    Delivery.kind == kind))).one()
+    return d
+
+
+async def sealed(tw: Services, ref: str) -> str | None:
+    async with tw.db.read() as s:
+        t = await s.get(Transfer, ref)
+    assert t is not None
+    return t.password_sealed
+
+
+def receipts(tw: Services, user: str = "console:alice") -> str:
+    notifier: Any = tw.notifier
+    return " ".join([*CHAT, *(getattr(r, "text", "") for r in notifier.for_user(user))])
+
+
+async def test_sms_sent_then_delivered_by_signed_callback(tw: Services, fake: FakeTwilio,
+                                                          client: TestClient) -> None:
+    ref = await share(tw)
+    assert len(fake.messages) == 1
+    sms = fake.messages[0]
+    assert sms["To"] == "+447911123456" and sms["From"] == "+441632960001"
+    assert ref in sms["Body"] and sms["StatusCallback"] == PUBLIC + "/twilio/sms/status"
+    password = re.search(r"is (\S+) \.", sms["Body"])
+    assert password and "case.pdf" not in sms["Body"] and "CONTROLLED" not in sms["Body"]
+    d = await row(tw, ref)
+    assert d.status == "sent" and d.provider_sid == sms["Sid"]
+    assert await sealed(tw, ref) is not None
+
+    form = {"MessageSid": sms["Sid"], "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID}
+    for bad in ("", "bm90LWEtc2lnbmF0dXJl"):
+        resp = await post_signed(client, "/twilio/sms/status", form, signature=bad)
+        assert resp.status == 403
+    assert (await row(tw, ref)).status == "sent"
+    forged = dict(form, MessageStatus="failed")
+    resp = await client.post("/twilio/sms/status", data=forged, headers={
+        "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
+            PUBLIC + "/twilio/sms/status", form)})
+    assert resp.status == 403
+
+    resp = await post_signed(client, "/twilio/sms/status", form)
+    assert resp.status == 204
+    assert (await row(tw, ref)).status == "delivered"
+    assert await sealed(tw, ref) is None
+    assert "the password was texted" in receipts(tw)
+
+
+async def test_transient_errors_retry_with_backoff_then_send(tw: Services, fake: FakeTwilio,
+                                                             clock: Clock) -> None:
+    fake.fail_next(500)
+    fake.fail_next(429, 20429, "Too Many Requests")
+    ref = await share(tw)
+    d = await row(tw, ref)
+    assert d.status == "due" and d.attempts == 1 and not fake.messages
+    await delivery.run_due(tw)
+    assert (await row(tw, ref)).attempts == 1  # not due yet: backoff
+    clock.advance(seconds=31)
+    await delivery.run_due(tw)
+    d = await row(tw, ref)
+    assert d.status == "due" and d.attempts == 2
+    clock.advance(seconds=61)
+    await delivery.run_due(tw)
+    assert (await row(tw, ref)).status == "sent" and len(fake.messages) == 1
+    async with tw.db.read() as s:
+        retries = await s.scalar(select(func.count()).select_from(AuditRecord).where(
+            AuditRecord.reference == ref, AuditRecord.action == "password_retry"))
+    assert retries == 2
+
+
+async def test_invalid_number_is_not_retried_and_sender_told(tw: Services, fake: FakeTwilio,
+                                                              clock: Clock) -> None:
+    fake.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
+    ref = await share(tw)
+    d = await row(tw, ref)
+    assert d.status == "failed" and d.attempts == 1
+    clock.advance(hours=1)
+    await delivery.run_due(tw)
+    assert not fake.messages
+    assert "not a valid phone number" in receipts(tw)
+    async with tw.db.read() as s:
+        audit_text = str((await s.scalars(select(AuditRecord.details).where(
+            AuditRecord.reference == ref, AuditRecord.action == "password_failed"))).all())
+    assert "21211" in audit_text
+
+
+async def test_dead_letter_after_policy_attempts(tw: Services, fake: FakeTwilio,
+                                                 clock: Clock) -> None:
+    fake.fail_next(503, times=10)
+    ref = await share(tw)
+    for _ in range(6):
+        clock.advance(minutes=10)
+        await delivery.run_due(tw)
+    d = await row(tw, ref)
+    assert d.status == "dead" and d.attempts == tw.policy.delivery.max_attempts
+    assert not fake.messages
+
+
+async def test_call_script_right_code(tw: Services, fake: FakeTwilio, client: TestClient,
+                                      clock: Clock) -> None:
+    recipient = dict(RECIPIENT, phone="020 7946 0000 ext 123")
+    ref = await share(tw, recipient=recipient, password="voice", call_at="2026-11-24 10:00")
+    clock.advance(days=1, minutes=31)
+    await delivery.run_due(tw)
+    assert len(fake.calls) == 1 and not fake.messages  # no heads-up SMS to a landline
+    call = fake.calls[0]
+    d = await row(tw, ref, "voice")
+    assert call["To"] == "+442079460000" and call["SendDigits"] == "wwww123"
+    assert call["MachineDetection"] == "Enable"
+    assert call["Url"] == f"{PUBLIC}/twilio/voice/{d.id}/answer"
+    sid = call["Sid"]
+    base = f"/twilio/voice/{d.id}"
+
+    answer = await post_signed(client, f"{base}/answer", {"CallSid": sid, "AnsweredBy": "human"})
+    twiml = await answer.text()
+    assert "<Gather" in twiml and "Example County Council" in twiml
+    assert 'language="en-GB"' in twiml
+
+    async with tw.db.read() as s:
+        t = await s.get(Transfer, ref)
+    assert t is not None and t.call_code and t.password_sealed
+    password = tw.vault.open(t.password_sealed, reference=ref)
+    first_phrase = spell_for_voice(password)[1]
+
+    other = await post_signed(client, f"{base}/code", {"CallSid": "CAother", "Digits": t.call_code})
+    assert first_phrase not in await other.text()  # the right code, but not on this call
+    right = await post_signed(client, f"{base}/code", {"CallSid": sid, "Digits": t.call_code})
+    spoken = await right.text()
+    assert first_phrase in spoken and "<Gather" in spoken
+    again = await post_signed(client, f"{base}/repeat", {"CallSid": sid, "Digits": "1"})
+    assert first_phrase in await again.text()
+    stranger = await post_signed(client, f"{base}/repeat", {"CallSid": "CAx", "Digits": "1"})
+    assert first_phrase not in await stranger.text()
+    done = await post_signed(client, f"{base}/status", {"CallSid": sid,
+                                                        "CallStatus": "completed"})
+    assert done.status == 204
+    assert (await row(tw, ref, "voice")).status == "delivered"
+    assert await sealed(tw, ref) is None
+    assert "read out in a call" in receipts(tw)
+
+
+async def test_call_wrong_code_three_times_ends_call_and_alerts(
+        tw: Services, fake: FakeTwilio, client: TestClient, clock: Clock) -> None:
+    ref = await share(tw, password="voice", call_at="2026-11-24 10:00")
+    clock.advance(days=1)
+    await delivery.run_due(tw)  # heads-up SMS only
+    assert len(fake.messages) == 1 and "automated call at 10:00" in fake.messages[0]["Body"]
+    clock.advance(minutes=31)
+    await delivery.run_due(tw)
+    d = await row(tw, ref, "voice")
+    sid, base = fake.calls[0]["Sid"], f"/twilio/voice/{d.id}"
+    async with tw.db.read() as s:
+        t = await s.get(Transfer, ref)
+    assert t is not None and t.password_sealed
+    password = tw.vault.open(t.password_sealed, reference=ref)
+    bodies = []
+    for digits in ("111111", "222222", "333333"):
+        resp = await post_signed(client, f"{base}/code", {"CallSid": sid, "Digits": digits})
+        bodies.append(await resp.text())
+    assert "<Hangup" in bodies[-1] and "<Gather" in bodies[0]
+    for body in bodies:
+        for phrase in spell_for_voice(password)[:3]:
+            assert phrase not in body
+    late = await post_signed(client, f"{base}/code", {"CallSid": sid, "Digits": t.call_code})
+    assert "<Hangup" in await late.text()
+    assert (await row(tw, ref, "voice")).status == "failed"
+    assert "wrong code 3 times" in receipts(tw)
+
+
+async def test_machine_gets_nothing_then_no_answer_retries(tw: Services, fake: FakeTwilio,
+                                                           client: TestClient,
+                                                           clock: Clock) -> None:
+    ref = await share(tw, password="voice", call_at="2026-11-24 10:00")
+    clock.advance(days=1, minutes=31)
+    await delivery.run_due(tw)
+    d = await row(tw, ref, "voice")
+    sid, base = fake.calls[0]["Sid"], f"/twilio/voice/{d.id}"
+    machine = await post_signed(client, f"{base}/answer", {"CallSid": sid,
+                                                           "AnsweredBy": "machine_start"})
+    body = await machine.text()
+    assert "<Hangup" in body and "<Say" not in body
+    await post_signed(client, f"{base}/status", {"CallSid": sid, "CallStatus": "completed",
+                                                 "AnsweredBy": "machine_start"})
+    d = await row(tw, ref, "voice")
+    assert d.status == "due" and "answering machine" in receipts(tw)
+    clock.advance(minutes=16)
+    await delivery.run_due(tw)
+    assert len(fake.calls) == 2
+    sid2 = fake.calls[1]["Sid"]
+    await post_signed(client, f"{base}/status", {"CallSid": sid2, "CallStatus": "no-answer"})
+    d = await row(tw, ref, "voice")
+    assert d.status == "due" and d.attempts == 2 and "no answer" in receipts(tw)
+    stale = await post_signed(client, f"{base}/status", {"CallSid": sid, "CallStatus": "busy"})
+    assert stale.status == 204 and (await row(tw, ref, "voice")).attempts == 2
+
+
+async def test_stop_and_call_replies(tw: Services, fake: FakeTwilio, client: TestClient,
+                                     clock: Clock) -> None:
+    resp = await post_signed(client, "/twilio/sms/inbound", {"From": "+447911123456",
+                                                             "Body": "STOP"})
+    assert resp.status == 200 and "<Response" in await resp.text()
+    async with tw.db.read() as s:
+        assert await s.get(SmsOptOut, "+447911123456") is not None
+    ref = await share(tw)
+    assert not fake.messages and (await row(tw, ref)).status == "failed"
+    assert "opted out" in receipts(tw)
+    await post_signed(client, "/twilio/sms/inbound", {"From": "+447911123456", "Body": "start"})
+    ref2 = await share(tw)
+    assert len(fake.messages) == 1
+    await post_signed(client, "/twilio/sms/inbound", {"From": "+447911123456", "Body": "Call"})
+    assert f"type `call {ref2}" in receipts(tw)
+    chat = Conversation(tw, "console:alice")
+    await chat.say(f"call {ref2} 2026-11-24 11:00")
+    assert "I will phone" in chat.text
+    assert (await row(tw, ref2, "voice")).status == "due"
+
+
+async def test_restart_with_deliveries_due_sends_each_once(tw: Services, fake: FakeTwilio,
+                                                           settings: Any,
+                                                           clock: Clock) -> None:
+    refs = await seed_due_sms(tw.db, tw.vault, count=25, now=clock())
+    await tw.db.close()
+    for _ in range(2):  # two "processes" one after the other, each from a fresh engine
+        tw.db = Database(settings.database_url)
+        await delivery.run_due(tw)
+        await tw.db.close()
+    tw.db = Database(settings.database_url)
+    assert len(fake.messages) == 25 and fake.duplicates() == 0
+    assert {m["Body"].split(" is ")[0][-10:] for m in fake.messages} == set(refs)
+
+
+async def test_interrupted_send_is_reported_not_resent(tw: Services, fake: FakeTwilio,
+                                                       clock: Clock) -> None:
+    refs = await seed_due_sms(tw.db, tw.vault, count=1, now=clock())
+    async with tw.db.transaction() as s:  # a worker claimed it, then died
+        d = (await s.scalars(select(Delivery))).one()
+        d.status, d.attempts, d.lease_until = "sending", 1, clock()
+    clock.advance(minutes=1)
+    assert await delivery.recover_interrupted(tw) == 1
+    await delivery.run_due(tw)
+    assert not fake.messages
+    assert (await row(tw, refs[0])).status == "interrupted"
+    assert "cannot tell whether it arrived" in receipts(tw)
+
+
+@pytest.mark.postgres
+async def test_two_worker_processes_send_1000_exactly_once(fake: FakeTwilio, tmp_path: Path,
+                                                           database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("exactly-once across processes is a PostgreSQL property (SKIP LOCKED)")
+    from datetime import UTC, datetime
+
+    from bot.vault import Vault, _decode_key, generate_key
+
+    key = generate_key()
+    db = Database(database_url)
+    await seed_due_sms(db, Vault(_decode_key(key)), count=1000, now=datetime.now(UTC))
+    await db.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "TWILIO_"))}
+    env.update(SAFEHAVEN_DATABASE_URL=database_url, SAFEHAVEN_SECRET_KEY=key,
+               SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SCHEDULER_INTERVAL="0.2",
+               SAFEHAVEN_LOG_LEVEL="WARNING", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+               TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER="+441632960001",
+               SAFEHAVEN_PUBLIC_URL=PUBLIC, TWILIO_API_URL=fake.url)
+    workers = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "worker", "--exit-when-idle", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+    results = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), 120)
+    for w, (_, err) in zip(workers, results, strict=True):
+        assert w.returncode == 0, err.decode()[-2000:]
+    assert len(fake.messages) == 1000 and fake.duplicates() == 0
+    db = Database(database_url)
+    async with db.read() as s:
+        sent = await s.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.status == "sent"))
+    await db.close()
+    assert sent == 1000

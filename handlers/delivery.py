@@ -328,8 +328,10 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
     now = svc.clock()
     receipts: list[tuple[str, Reply]] = []
     async with svc.db.transaction() as session:
+        rows = {d.id: d for d in (await session.scalars(select(Delivery).where(
+            Delivery.id.in_([a.delivery_id for a in attempts])))).all()}
         for a in attempts:
-            d = await session.get(Delivery, a.delivery_id)
+            d = rows.get(a.delivery_id)
             if d is None or d.status != "sending":
                 continue
             o = a.outcome
@@ -353,8 +355,9 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 receipts.append((a.sender_id, Text(msg.PASSWORD_SENT.format(
                     reference=a.reference, how=how, phone=a.phone_display))))
             elif a.kind != "heads-up":
-                receipts.append((a.sender_id, Text(dmsg.RECEIPT_QUEUED.format(
-                    reference=a.reference, how=how, phone=a.phone_display))))
+                queued = dmsg.RECEIPT_CALLING if a.kind == "voice" else dmsg.RECEIPT_QUEUED
+                receipts.append((a.sender_id, Text(queued.format(
+                    reference=a.reference, phone=a.phone_display))))
     return receipts
 
 

@@ -69,14 +69,24 @@ async def append(
     _check_no_secrets(details)
     # Round-trip through JSON so what is hashed is exactly what will be read back.
     details = json.loads(_canonical(details))
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
-    last = (
-        await session.execute(
-            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-        )
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    # The chain's tail is read once per transaction (under the lock) and then carried in
+    # the session, so a transaction appending many records makes one round trip, not two
+    # per record. Records get their seq here, so no flush is needed until commit.
+    transaction = session.get_transaction()
+    tail = session.info.get("audit_tail")
+    if tail is not None and tail[0] is transaction:
+        seq, prev = tail[1] + 1, tail[2]
+    else:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                  {"k": _ADVISORY_LOCK_KEY})
+        last = (
+            await session.execute(
+                select(AuditRecord.seq, AuditRecord.hash)
+                .order_by(AuditRecord.seq.desc()).limit(1)
+            )
+        ).first()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = at.astimezone(UTC)
     record = AuditRecord(
         seq=seq, at=at, reference=reference, actor=actor, action=action, details=details,
@@ -87,7 +97,7 @@ async def append(
         ),
     )
     session.add(record)
-    await session.flush()
+    session.info["audit_tail"] = (transaction, seq, record.hash)
     return record
 
 

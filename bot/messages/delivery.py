@@ -23,7 +23,11 @@ HEADS_UP_SMS = (
     "for {reference}. Have the 6-digit code from our email ready."
 )
 
-RECEIPT_QUEUED = "Transfer {reference}: the password {how} is on its way to {phone}."
+RECEIPT_QUEUED = (
+    "Transfer {reference}: the password SMS to {phone} is with the network; I will tell you "
+    "when it is delivered."
+)
+RECEIPT_CALLING = "Transfer {reference}: calling {phone} now with the password."
 RECEIPT_RETRYING = (
     "Transfer {reference}: the password could not be {how} to {phone} yet ({detail}); "
     "trying again at {when}."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ class FakeTwilio:
     messages: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, int, str]] = field(default_factory=list)  # status, code, msg
+    times: list[float] = field(default_factory=list)  # monotonic arrival of each success
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
 
@@ -59,6 +61,7 @@ class FakeTwilio:
         sid = f"{prefix}{next(self._ids):032x}"
         form["Sid"] = sid
         (self.messages if kind == "messages" else self.calls).append(form)
+        self.times.append(time.monotonic())
         return web.json_response({"sid": sid, "status": "queued", "account_sid": ACCOUNT_SID,
                                   "to": form.get("To")}, status=201)
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers import housekeeping
-from handlers.services import Services
+from handlers.services import Services, close_transport
 from store.db import migrate_async
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def create_app(svc: Services, *, migrate: bool = True, scheduler: bool | None = 
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await svc.db.close()
+        await close_transport(svc)
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)

@@ -28,7 +28,7 @@ from handlers import approvals, housekeeping
 from handlers.conversation import cancel_by_sender, take_turn, transfer_status
 from handlers.delivery import confirm_receipt
 from handlers.intake import stage_local_file
-from handlers.services import Services
+from handlers.services import Services, close_transport
 from store import audit
 from store.db import migrate, migrate_async
 
@@ -53,6 +53,7 @@ async def _with_services(settings: Settings, job: Any) -> int:
         return result
     finally:
         await svc.db.close()
+        await close_transport(svc)
 
 
 # --- serve / worker ------------------------------------------------------------------------

@@ -28,3 +28,10 @@ class Services:
     transport: PasswordTransport
     clock: Callable[[], datetime] = utc_now
     new_reference: Callable[[], str] = field(default=new_reference)
+
+
+async def close_transport(svc: Services) -> None:
+    """Release the password transport's connections (Twilio's HTTP session), if any."""
+    close = getattr(svc.transport, "close", None)
+    if close is not None:
+        await close()

@@ -23,13 +23,21 @@ TIMEOUT_SECONDS = 15
 
 
 class _RebasedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """Sends requests for any ``*.twilio.com`` host to ``api_url`` instead."""
+    """Sends requests for any ``*.twilio.com`` host to ``api_url`` instead, with a total
+    timeout per request (the SDK's async client would otherwise wait up to aiohttp's
+    default five minutes), on one pooled session created inside the running loop."""
 
-    def __init__(self, api_url: str) -> None:
-        super().__init__(timeout=TIMEOUT_SECONDS)
+    def __init__(self, api_url: str, timeout: float) -> None:
+        super().__init__(pool_connections=False)
         self.api_url = api_url
+        self.request_timeout = timeout
+        self.session: aiohttp.ClientSession | None = None
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if self.session is None:
+            self.session = aiohttp.ClientSession()
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.request_timeout
         if self.api_url != DEFAULT_API_URL and url.startswith("https://"):
             host_end = url.find("/", len("https://"))
             url = self.api_url + (url[host_end:] if host_end > 0 else "")
@@ -48,9 +56,9 @@ class TwilioTransport:
     name = "twilio"
     interactive_calls = True
 
-    def __init__(self, settings: TwilioSettings) -> None:
+    def __init__(self, settings: TwilioSettings, *, timeout: float = TIMEOUT_SECONDS) -> None:
         self.settings = settings
-        self._http = _RebasedHttpClient(settings.api_url)
+        self._http = _RebasedHttpClient(settings.api_url, timeout)
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self._http)
 
     def _url(self, path: str) -> str:

@@ -4,6 +4,7 @@ message and call; failures can be queued to test retries. Also seeds due deliver
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import time
@@ -29,6 +30,7 @@ class FakeTwilio:
     calls: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, int, str]] = field(default_factory=list)  # status, code, msg
     times: list[float] = field(default_factory=list)  # monotonic arrival of each success
+    delay: float = 0.0  # seconds to stall before answering (to provoke client timeouts)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
 
@@ -53,6 +55,8 @@ class FakeTwilio:
     async def _create(self, request: web.Request, kind: str) -> web.Response:
         self._check_auth(request)
         form = {k: str(v) for k, v in (await request.post()).items()}
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.failures:
             status, code, message = self.failures.pop(0)
             return web.json_response({"code": code, "message": message, "status": status},

@@ -158,6 +158,23 @@ async def test_transient_errors_retry_with_backoff_then_send(tw: Services, fake:
     assert retries == 2
 
 
+async def test_timeout_is_retried(services: Services, twilio_settings: TwilioSettings,
+                                  fake: FakeTwilio, clock: Clock) -> None:
+    transport = TwilioTransport(twilio_settings, timeout=0.3)
+    services.transport = transport
+    fake.delay = 1.0
+    try:
+        ref = await share(services)
+        d = await row(services, ref)
+        assert d.status == "due" and d.attempts == 1 and "unreachable" in (d.last_error or "")
+        fake.delay = 0
+        clock.advance(seconds=31)
+        await delivery.run_due(services)
+        assert (await row(services, ref)).status == "sent"
+    finally:
+        await transport.close()
+
+
 async def test_invalid_number_is_not_retried_and_sender_told(tw: Services, fake: FakeTwilio,
                                                               clock: Clock) -> None:
     fake.fail_next(400, 21211, "The 'To' number is not a valid phone number.")

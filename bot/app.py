@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from channels.portal import mount_portal
 from handlers import housekeeping
 from handlers.services import Services, close_transport
 from store.db import migrate_async
@@ -62,4 +63,5 @@ def create_app(svc: Services, *, migrate: bool = True, scheduler: bool | None = 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    mount_portal(app, svc)  # the recipient's download page, /p/<token>
     return app

@@ -63,6 +63,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app import create_app
+    from channels.portal import RedactingAccessLogger
 
     svc = build_services(settings)
     app = create_app(svc, scheduler=False if args.no_scheduler else None)
@@ -78,7 +79,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         assert twilio is not None
         mount_twilio(app, twilio)
         _out(f"Password delivery: Twilio; webhooks at {twilio.public_url}/twilio/...")
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    _out(f"Recipient portal: {settings.public_url}/p/<token> (tokens are redacted in logs)")
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                access_log_class=RedactingAccessLogger)
     return 0
 
 

@@ -7,6 +7,7 @@ so a council IT officer can fix a deployment without reading code.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ class Settings:
     log_level: str
     run_scheduler: bool
     scheduler_interval_seconds: float
+    # Where recipients reach this server (portal links start with it); no trailing slash.
+    public_url: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -101,16 +104,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"SAFEHAVEN_SCHEDULER_INTERVAL is {interval_text!r}; set it to seconds, e.g. 5."
         )
+    host = env.get("SAFEHAVEN_HOST", "127.0.0.1")
+    public_url = (env.get("SAFEHAVEN_PUBLIC_URL") or f"http://{host}:{port}").strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public_url):
+        raise SettingsError(
+            f"SAFEHAVEN_PUBLIC_URL is {public_url!r}; set it to the address recipients use "
+            "to reach this server, e.g. https://safehaven.example.gov.uk"
+        )
     return Settings(
         environment=environment,
         var_dir=var_dir,
         database_url=env.get("SAFEHAVEN_DATABASE_URL") or _default_database_url(var_dir),
         policy_path=Path(policy) if policy else None,
         secret_key=secret_key,
-        host=env.get("SAFEHAVEN_HOST", "127.0.0.1"),
+        host=host,
         port=port,
         default_region=region,
         log_level=env.get("SAFEHAVEN_LOG_LEVEL", "INFO").upper(),
         run_scheduler=env.get("SAFEHAVEN_SCHEDULER", "on").lower() not in ("off", "0", "false"),
         scheduler_interval_seconds=interval,
+        public_url=public_url,
     )

@@ -1,4 +1,5 @@
-"""Periodic work: expire approval requests and abandoned drafts, send due passwords."""
+"""Periodic work: expire approval requests and abandoned drafts, send due passwords,
+delete archives no portal link can reach any more."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
-from handlers import delivery, transfers
+from handlers import delivery, portal, transfers
 from handlers.services import Services
 from store import repositories as repo
 from store.models import Conversation
@@ -72,7 +73,7 @@ async def expire_drafts(svc: Services) -> int:
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
     for job in (expire_approvals, expire_drafts, delivery.recover_interrupted,
-                delivery.run_due):
+                delivery.run_due, portal.delete_dead_archives):
         try:
             await job(svc)
         except Exception:

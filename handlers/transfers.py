@@ -16,10 +16,12 @@ from typing import Any
 
 from bot import engine
 from bot.engine import State, TurnContext
+from bot.messages import portal as portal_msg
 from bot.messages import transfers as msg
 from bot.packaging import ArchiveMember, build_archive
 from bot.passwords import generate_password
-from bot.replies import Choice, FileReply, Option, Reply, Text
+from bot.replies import Choice, FileReply, LinkReply, Option, Reply, Text
+from handlers import portal
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -119,20 +121,26 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
         approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours))]
 
 
-def email_text(svc: Services, transfer: Transfer, filename: str) -> tuple[str, str]:
+def email_text(svc: Services, transfer: Transfer, filename: str,
+               link: portal.IssuedLink | None = None) -> tuple[str, str]:
     """The ready-to-paste email: CONFIDENTIAL subject with no personal details, the
-    deletion statement, and never the password."""
+    deletion statement, and never the password. With a portal ``link`` it says where to
+    download the archive instead of that it is attached."""
     consent = transfer.consent or {}
     method = transfer.password_method
     if method == "voice":
         password_line = msg.EMAIL_PASSWORD_VOICE.format(code=transfer.call_code)
     elif method == "sms-on-receipt":
-        password_line = msg.EMAIL_PASSWORD_ON_RECEIPT
+        password_line = (portal_msg.EMAIL_PASSWORD_ON_DOWNLOAD if link
+                         else msg.EMAIL_PASSWORD_ON_RECEIPT)
     else:
         password_line = msg.EMAIL_PASSWORD_SMS
     subject = msg.EMAIL_SUBJECT.format(reference=transfer.reference)
-    body = msg.EMAIL_BODY.format(
-        filename=filename, password_line=password_line, purpose=transfer.purpose,
+    extra = {} if link is None else {
+        "url": link.url, "expires": portal.describe_expiry(svc, link.expires_at),
+        "limit": link.download_limit}
+    body = (portal_msg.EMAIL_BODY if link else msg.EMAIL_BODY).format(
+        **extra, filename=filename, password_line=password_line, purpose=transfer.purpose,
         use_limits=consent.get("use_limits", ""),
         onward=msg.EMAIL_ONWARD_YES if consent.get("onward_sharing") else msg.EMAIL_ONWARD_NO,
         deletion_statement=svc.policy.deletion_statement, reference=transfer.reference)
@@ -193,17 +201,29 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
                            reference=reference, details={
                                "to": transfer.sender_id, "method": transfer.delivery_method})
         plan = await delivery.schedule(session, svc, transfer=transfer, now=now)
-    subject, body = email_text(svc, transfer, archive.path.name)
-    replies: list[Reply] = []
-    if transfer.delivery_method == "portal":
-        replies.append(Text(msg.PORTAL_NOT_AVAILABLE))
-    replies += [
-        FileReply(archive.path, archive.path.name, msg.ARCHIVE_READY.format(
-            reference=reference, filename=archive.path.name,
-            size=engine.human_size(archive.size), recipient_email=recipient.get("email"))),
-        Text(f"{msg.EMAIL_HEADER}\n\nSubject: {subject}\n\n{body}"),
-        Text(plan),
-    ]
+        link = (await portal.issue_link(session, svc, transfer=transfer, now=now)
+                if transfer.delivery_method == "portal" else None)
+    subject, body = email_text(svc, transfer, archive.path.name, link)
+    email = Text(f"{msg.EMAIL_HEADER}\n\nSubject: {subject}\n\n{body}")
+    replies: list[Reply]
+    if link is not None:
+        if transfer.password_method == "sms-on-receipt":
+            plan = portal_msg.PASSWORD_PLAN_ON_DOWNLOAD.format(
+                reference=reference, phone=recipient.get("phone_display", ""))
+        replies = [
+            Text(portal_msg.LINK_READY.format(
+                reference=reference, filename=archive.path.name,
+                size=engine.human_size(archive.size), recipient_email=recipient.get("email"),
+                expires=portal.describe_expiry(svc, link.expires_at),
+                limit=link.download_limit)),
+            LinkReply(link.url, portal_msg.LINK_LABEL.format(reference=reference)),
+            email, Text(plan)]
+    else:
+        replies = [
+            FileReply(archive.path, archive.path.name, msg.ARCHIVE_READY.format(
+                reference=reference, filename=archive.path.name,
+                size=engine.human_size(archive.size), recipient_email=recipient.get("email"))),
+            email, Text(plan)]
     replies += await delivery.run_due(svc, reference=reference)
     return replies
 
@@ -232,6 +252,7 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
         approval = await repo.get_approval(session, reference=reference)
         if approval is not None and approval.status == "pending":
             approval.status = status
+        await portal.revoke_links(session, reference=reference, by=by, now=now)
         await audit.append(session, at=now, actor=by, action=status, reference=reference,
                            details={"reason": reason, "password_wiped": True,
                                     "plaintext_deleted": True})

@@ -39,10 +39,6 @@ ARCHIVE_READY = (
     "{recipient_email} with the text below. The password is not shown to you and must not "
     "go in the email."
 )
-PORTAL_NOT_AVAILABLE = (
-    "Secure download links are not enabled on this server yet, so here is the encrypted "
-    "archive instead; send it by your secure email route."
-)
 PASSWORD_PLAN_SMS = "The password will be texted to {phone} now."
 PASSWORD_PLAN_ON_RECEIPT = (
     "When the recipient confirms they have the archive, type `received {reference}` and I "

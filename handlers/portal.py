@@ -1,0 +1,304 @@
+"""Portal links: issue one for a transfer, look it up, count a download, revoke it, and
+delete archives no link can reach any more.
+
+The recipient's page and the download stream live in ``channels/portal``; this module is
+the use case behind them, so ``handlers/transfers.py`` can issue and revoke links without
+importing the web layer. A link's token is 256 random bits shown once (to the sender, for
+the recipient); only its SHA-256 is stored, and neither goes in logs or the audit trail (the
+audit names a link by the first 12 hex digits of the hash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.messages import portal as msg
+from bot.policy import Level
+from bot.replies import Reply, Text
+from bot.settings import Settings
+from handlers.services import Services
+from store import audit
+from store.models import PortalLink, Transfer
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32  # 256 bits
+PATH_PREFIX = "/p/"
+USER_AGENT_MAX = 300
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def link_url(settings: Settings, token: str) -> str:
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    return f"{base}{PATH_PREFIX}{token}"
+
+
+def describe_expiry(svc: Services, when: datetime) -> str:
+    """An expiry time in the organisation's time zone, e.g. ``Thu 26 Nov 2026 09:30
+    (Europe/London)``."""
+    local = when.astimezone(svc.policy.timezone)
+    return msg.EXPIRY_WITH_ZONE.format(when=local.strftime(msg.EXPIRY_FORMAT),
+                                       zone=svc.policy.timezone.key)
+
+
+def _active(now: datetime) -> list[ColumnElement[bool]]:
+    return [PortalLink.revoked_at.is_(None), PortalLink.expires_at > now,
+            PortalLink.downloads < PortalLink.download_limit]
+
+
+def _level(svc: Services, classification: str | None) -> Level:
+    try:
+        return svc.policy.level(classification or "")
+    except KeyError:  # the policy changed since confirmation: apply its strictest level
+        return svc.policy.levels[-1]
+
+
+# --- issuing and revoking (inside the caller's transaction) ---------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """What the sender is told: the URL (the only place the token exists) and its limits."""
+
+    url: str
+    expires_at: datetime
+    download_limit: int
+
+
+async def issue_link(session: AsyncSession, svc: Services, *, transfer: Transfer,
+                     now: datetime) -> IssuedLink:
+    """Create the transfer's link with the expiry and download limit of its level."""
+    level = _level(svc, transfer.classification)
+    token = new_token()
+    digest = hash_token(token)
+    expires = now + timedelta(hours=level.link_expiry_hours)
+    session.add(PortalLink(token_hash=digest, reference=transfer.reference, expires_at=expires,
+                           download_limit=level.download_limit, downloads=0, revoked_at=None,
+                           created_at=now))
+    await audit.append(session, at=now, actor="safehaven", action="portal_link_created",
+                       reference=transfer.reference, details={
+                           "link": digest[:12], "expires_at": expires.isoformat(),
+                           "download_limit": level.download_limit})
+    return IssuedLink(link_url(svc.settings, token), expires, level.download_limit)
+
+
+async def revoke_links(session: AsyncSession, *, reference: str, by: str, now: datetime) -> int:
+    """Withdraw the transfer's usable links (cancel, by the sender or an admin)."""
+    result = await session.execute(
+        update(PortalLink).where(PortalLink.reference == reference, *_active(now))
+        .values(revoked_at=now).execution_options(synchronize_session=False))
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        await audit.append(session, at=now, actor=by, action="portal_link_revoked",
+                           reference=reference, details={"links": count})
+    return count
+
+
+# --- the recipient's side -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What the download page shows about a usable link."""
+
+    reference: str
+    archive_path: Path
+    size: int | None
+    expires_at: datetime
+    downloads: int
+    download_limit: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.reference}.zip"
+
+    @property
+    def remaining(self) -> int:
+        return self.download_limit - self.downloads
+
+
+def _ready_transfers() -> Any:
+    return select(Transfer.reference).where(Transfer.status == "ready",
+                                            Transfer.archive_path.is_not(None))
+
+
+async def find_usable(svc: Services, *, token_hash: str) -> LinkView | None:
+    """The link if it can still be downloaded; None for unknown, expired, revoked or used
+    up alike (callers must not tell these apart to the outside)."""
+    now = svc.clock()
+    async with svc.db.read() as session:
+        row = (await session.execute(
+            select(PortalLink, Transfer.archive_path, Transfer.archive_size)
+            .join(Transfer, Transfer.reference == PortalLink.reference)
+            .where(PortalLink.token_hash == token_hash, *_active(now),
+                   PortalLink.reference.in_(_ready_transfers())))).first()
+    if row is None:
+        return None
+    link, path, size = row
+    return LinkView(link.reference, Path(path or ""), size, link.expires_at, link.downloads,
+                    link.download_limit)
+
+
+@dataclass(frozen=True)
+class Download:
+    """One counted download."""
+
+    reference: str
+    sender_id: str
+    count: int
+    limit: int
+    at: datetime
+
+
+async def count_download(svc: Services, *, token_hash: str, ip: str,
+                         user_agent: str) -> Download | None:
+    """Count one download, atomically: the conditional update only succeeds while the link
+    is usable and under its limit, so concurrent requests can never exceed it. The audit
+    record (time, IP, user agent) is written in the same transaction."""
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        result = await session.execute(
+            update(PortalLink)
+            .where(PortalLink.token_hash == token_hash, *_active(now),
+                   PortalLink.reference.in_(_ready_transfers()))
+            .values(downloads=PortalLink.downloads + 1)
+            .execution_options(synchronize_session=False))
+        if getattr(result, "rowcount", 0) != 1:
+            return None
+        row = (await session.execute(
+            select(PortalLink.reference, PortalLink.downloads, PortalLink.download_limit,
+                   Transfer.sender_id)
+            .join(Transfer, Transfer.reference == PortalLink.reference)
+            .where(PortalLink.token_hash == token_hash))).one()
+        reference, count, limit, sender = row
+        await audit.append(session, at=now, actor="recipient", action="downloaded",
+                           reference=reference, details={
+                               "method": "portal", "link": token_hash[:12], "ip": ip,
+                               "user_agent": user_agent[:USER_AGENT_MAX],
+                               "download": count, "limit": limit})
+    return Download(reference, sender, count, limit, now)
+
+
+async def after_download(svc: Services, download: Download) -> None:
+    """Tell the sender, and release a password waiting for receipt (the first download is
+    the receipt; later calls find nothing waiting). Failures are logged, never raised: the
+    recipient's download must not fail because a chat or SMS provider did."""
+    from handlers import delivery  # local: delivery imports transfers, which imports this
+
+    local = download.at.astimezone(svc.policy.timezone)
+    text = msg.DOWNLOADED.format(reference=download.reference, when=f"{local:%a %d %b %H:%M}",
+                                 count=download.count, limit=download.limit)
+    if download.count >= download.limit:
+        text = f"{text} {msg.DOWNLOADED_LAST}"
+    try:
+        await svc.notifier.notify(download.sender_id, [Text(text)],
+                                  reference=download.reference)
+    except Exception as exc:
+        log.error("could not tell the sender of %s about a download: %s",
+                  download.reference, type(exc).__name__)
+    try:
+        if await delivery.release_on_receipt(svc, reference=download.reference,
+                                             actor="recipient", source="portal download"):
+            receipts: list[Reply] = await delivery.run_due(svc, reference=download.reference)
+            if receipts:
+                await svc.notifier.notify(download.sender_id, receipts,
+                                          reference=download.reference)
+    except Exception as exc:
+        log.error("releasing the password of %s after a download failed: %s",
+                  download.reference, type(exc).__name__)
+
+
+# --- housekeeping ---------------------------------------------------------------------------
+
+
+def _unlink_archive(settings: Settings, path: Path) -> bool:
+    """Delete an archive (gone already is fine); refuse anything outside the archives."""
+    archives = settings.archives_dir.resolve()
+    target = path.resolve()
+    if archives not in target.parents:
+        log.warning("not deleting %s: outside the archives folder", target.name)
+        return False
+    with suppress(FileNotFoundError):
+        target.unlink()
+    return True
+
+
+async def delete_dead_archives(svc: Services) -> int:
+    """Delete the archive of every portal transfer no link can download any more (expired,
+    revoked or used up). The audit trail keeps the record; the sender hears of expiry, and
+    a link that expired unused also ends the transfer, so no password is sent for it."""
+    from handlers import transfers  # local: transfers imports this module
+
+    now = svc.clock()
+    async with svc.db.read() as session:
+        usable = select(PortalLink.reference).where(*_active(now))
+        rows = (await session.execute(
+            select(Transfer.reference, Transfer.archive_path, Transfer.sender_id,
+                   Transfer.status)
+            .where(Transfer.delivery_method == "portal", Transfer.archive_path.is_not(None),
+                   Transfer.reference.in_(select(PortalLink.reference)),
+                   Transfer.reference.not_in(usable)))).all()
+    deleted = 0
+    for reference, stored, sender, status in rows:
+        path = str(stored)
+        async with svc.db.read() as session:
+            links = (await session.scalars(
+                select(PortalLink).where(PortalLink.reference == reference))).all()
+        downloads = sum(link.downloads for link in links)
+        limit = max(link.download_limit for link in links)
+        if status != "ready":
+            reason = f"transfer {status}"
+        elif any(link.revoked_at is not None for link in links):
+            reason = "revoked"
+        elif any(link.downloads >= link.download_limit for link in links):
+            reason = "download limit reached"
+        else:
+            reason = "expired"
+        if not await asyncio.to_thread(_unlink_archive, svc.settings, Path(path)):
+            continue
+        async with svc.db.transaction() as session:
+            result = await session.execute(
+                update(Transfer).where(Transfer.reference == reference,
+                                       Transfer.archive_path == path)
+                .values(archive_path=None).execution_options(synchronize_session=False))
+            if getattr(result, "rowcount", 0) != 1:
+                continue  # another scheduler got there first
+            await audit.append(session, at=now, actor="safehaven", action="archive_deleted",
+                               reference=reference, details={
+                                   "archive": Path(path).name, "reason": reason,
+                                   "downloads": downloads})
+        deleted += 1
+        if reason != "expired":
+            continue
+        if downloads == 0:
+            await transfers.cancel(svc, reference=reference, by="safehaven",
+                                   reason="download link expired unused", status="expired")
+            text = msg.LINK_EXPIRED_UNUSED_SENDER.format(reference=reference)
+        else:
+            text = msg.LINK_EXPIRED_SENDER.format(reference=reference, count=downloads,
+                                                  limit=limit)
+        try:
+            await svc.notifier.notify(sender, [Text(text)], reference=reference)
+        except Exception as exc:
+            log.error("could not tell the sender of %s about expiry: %s", reference,
+                      type(exc).__name__)
+    return deleted

@@ -1,0 +1,90 @@
+"""Portal fixtures: a transfer shared by link, and a real HTTP client against the app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.app import create_app
+from bot.replies import LinkReply
+from handlers.services import Services
+from store.models import AuditRecord, PortalLink, Transfer
+from tests.conftest import Conversation, answer_all
+
+SMS_PASSWORD = re.compile(r"the password for (SH-[0-9A-Z-]+) is (\S+) \.")
+
+
+@dataclass
+class SharedLink:
+    reference: str
+    url: str
+    path: str
+    token: str
+    chat: Conversation
+
+
+Share = Callable[..., Awaitable[SharedLink]]
+
+
+@pytest.fixture
+def share(conversation: Any, make_file: Any) -> Share:
+    """Share a file by portal link through the whole conversation; returns the link."""
+
+    async def make(*, password: str = "sms", classification: str = "CONTROLLED",
+                   sender: str = "console:alice") -> SharedLink:
+        chat: Conversation = conversation(sender)
+        await chat.send_files(make_file("case notes.pdf"), make_file("chronology.txt"))
+        await answer_all(chat, classification=classification, delivery="portal",
+                         password=password)
+        turn = await chat.say("confirm")
+        link = next(r for r in turn.replies if isinstance(r, LinkReply))
+        path = urlsplit(link.url).path
+        match = re.search(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}", link.label)
+        assert match, link.label
+        return SharedLink(match.group(0), link.url, path, path.rsplit("/", 1)[1], chat)
+
+    return make
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
+    """The whole application (health, portal) on a real local port."""
+    app = create_app(services, migrate=False, scheduler=False)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        yield c
+
+
+def outbox_password(svc: Services, reference: str) -> str | None:
+    """The password the console transport "texted" for ``reference``, if any."""
+    if not svc.settings.outbox_path.exists():
+        return None
+    text = svc.settings.outbox_path.read_text()
+    found = [m.group(2) for m in SMS_PASSWORD.finditer(text) if m.group(1) == reference]
+    return found[-1] if found else None
+
+
+async def link_row(svc: Services, reference: str) -> PortalLink:
+    async with svc.db.read() as s:
+        row = (await s.scalars(select(PortalLink).where(PortalLink.reference == reference))
+               ).one()
+    return row
+
+
+async def transfer_row(svc: Services, reference: str) -> Transfer:
+    async with svc.db.read() as s:
+        row = await s.get(Transfer, reference)
+    assert row is not None
+    return row
+
+
+async def audit_rows(svc: Services, reference: str) -> list[AuditRecord]:
+    async with svc.db.read() as s:
+        return list((await s.scalars(select(AuditRecord).where(
+            AuditRecord.reference == reference).order_by(AuditRecord.seq))).all())

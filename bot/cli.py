@@ -24,6 +24,7 @@ from bot.runtime import build_services, configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.vault import generate_key
 from channels.console.render import render
+from channels.teams.package import add_teams_package_parser
 from handlers import approvals, housekeeping
 from handlers.conversation import cancel_by_sender, take_turn, transfer_status
 from handlers.delivery import confirm_receipt
@@ -64,9 +65,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.app import create_app
     from channels.portal import RedactingAccessLogger
+    from channels.teams.app import mount_teams
 
     svc = build_services(settings)
     app = create_app(svc, scheduler=False if args.no_scheduler else None)
+    if mount_teams(app, svc) is not None:
+        _out("Microsoft Teams: POST /api/messages (see docs/teams.md)")
     _out(f"Safe Haven serving on http://{settings.host}:{settings.port} "
          f"(policy: {svc.policy.source}; database: {settings.database_url.split('://')[0]})")
     if svc.transport.name == "console-transport":
@@ -326,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("generate-key", help="print a new SAFEHAVEN_SECRET_KEY")
     s.set_defaults(func=cmd_generate_key)
+
+    add_teams_package_parser(sub)
 
     s = sub.add_parser("chat", help="the guided conversation in this terminal")
     s.add_argument("files", nargs="*", help="files to share (none: carry on where you were)")

@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.vault import vault_from_settings
 from channels.console.notifier import ConsoleNotifier
 from channels.console.transport import ConsoleTransport
+from channels.teams.app import attach_teams
 from channels.twilio.settings import load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from handlers.notify import NotifierRouter
@@ -57,7 +58,7 @@ def build_services(settings: Settings, *, policy: Policy | None = None,
                    notifier: Notifier | None = None,
                    transport: PasswordTransport | None = None) -> Services:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    return Services(
+    svc = Services(
         settings=settings,
         policy=policy or load_configured_policy(settings),
         db=Database(settings.database_url),
@@ -66,3 +67,6 @@ def build_services(settings: Settings, *, policy: Policy | None = None,
             ConsoleNotifier(log_path=Path(settings.var_dir, "notifications.log"))),
         transport=transport or password_transport(settings),
     )
+    if notifier is None:
+        attach_teams(svc)  # teams: users, when Teams is configured (channels/teams/app.py)
+    return svc

@@ -1,0 +1,80 @@
+"""What Safe Haven says in Microsoft Teams only: card buttons and labels, the file consent
+flow, and the personal-chat rule. Everything the conversation itself says is in
+:mod:`bot.messages.conversation` and :mod:`bot.messages.transfers`."""
+
+from __future__ import annotations
+
+WELCOME = (
+    "Hello, I am Safe Haven. I package confidential files safely for sending outside the "
+    "organisation. Send me the file(s) here, in this chat, to start. Type `help` for more."
+)
+PERSONAL_CHAT_ONLY = (
+    "I only work in a personal chat, so that nobody else sees what you share. Open a chat "
+    "with Safe Haven (Apps, then Safe Haven, then Chat) and send the files there. Nothing "
+    "posted here was kept."
+)
+SOMETHING_WENT_WRONG = (
+    "Something went wrong on my side and your last message was not acted on. Your "
+    "transfer is safe. Please try again, or type `status` to see where you are."
+)
+CARD_NOT_UNDERSTOOD = (
+    "I could not read that card. Type `status` to see the current question again."
+)
+
+# Files sent to the bot ----------------------------------------------------------------------
+DOWNLOAD_TOO_LARGE = "“{name}” is over the {limit} limit for one file, so I did not take it."
+DOWNLOAD_FAILED = "I could not fetch “{name}” from Teams. Please send it again."
+ATTACHMENT_NOT_A_FILE = (
+    "I can only take files attached with the paperclip (Attach file), not pictures pasted "
+    "into the message or links. Nothing was kept."
+)
+
+# Question cards -----------------------------------------------------------------------------
+BUTTON_CONTINUE = "Continue"
+BUTTON_SEND = "Send"
+BUTTON_BACK = "Back"
+BUTTON_CANCEL = "Cancel transfer"
+FIELD_REQUIRED = "Please fill this in."
+CALL_DATE = "Date"
+CALL_TIME = "Time"
+CALL_DATE_REQUIRED = "Pick the date agreed with the recipient."
+CALL_TIME_REQUIRED = "Pick the time agreed with the recipient."
+ANSWERED = "✓ {answer}"
+ANSWERED_FIELD = "{label}: {value}"
+
+# Approval cards -----------------------------------------------------------------------------
+APPROVAL_REASON = "Reason (needed to reject; the sender will see it)"
+APPROVAL_DECIDED_REASON = "Reason: {reason}"
+APPROVER_NOT_REACHABLE = (
+    "I could not ask {approver} to authorise {reference}: they have not installed Safe Haven "
+    "in Teams yet. Ask them to add the Safe Haven app (Apps, then search for Safe Haven) "
+    "and open a chat with it; your request reaches them as soon as they do."
+)
+
+# The archive, through the Teams file consent card --------------------------------------------
+CONSENT_DESCRIPTION = (
+    "Encrypted archive for transfer {reference} (AES-256). Allow saves it to your OneDrive, "
+    "ready to attach to the email. The password is not in it, nor in this chat."
+)
+UPLOADED = (
+    "{filename} is saved in your OneDrive (Microsoft Teams Chat Files). Attach it to the "
+    "email from there."
+)
+UPLOAD_FAILED = (
+    "I could not save {filename} to your OneDrive; nothing was sent anywhere. Select "
+    "“Offer it again” to retry, or type `archive {reference}`."
+)
+DECLINED = (
+    "You declined the archive for {reference}, so it was not saved to your OneDrive. To get "
+    "it again, select “Offer it again” or type `archive {reference}`."
+)
+DECLINED_LINK = "The recipient can also download it from the secure link: {url}"
+OFFER_AGAIN = "Offer it again"
+ARCHIVE_COMMAND = "archive"
+ARCHIVE_UNKNOWN = "I have no archive for {reference} to give you."
+ARCHIVE_GONE = (
+    "The archive for {reference} is no longer kept on the server. Send the files again to "
+    "start a new transfer."
+)
+ARCHIVE_BUSY = "The archive for {reference} is being saved to your OneDrive already."
+OFFER_UNKNOWN = "I cannot find that archive offer. Type `list` to see your transfers."

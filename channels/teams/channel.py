@@ -1,0 +1,249 @@
+"""The Teams channel: the Bot Framework adapter, the ``POST /api/messages`` route, and the
+notifier that reaches Teams users first (approvers, senders hearing about receipts).
+
+Inbound, a request is checked for shape (400), authenticated (401), then handed to
+:class:`channels.teams.turns.TeamsTurns`. Outbound, neutral replies are rendered by
+:mod:`channels.teams.cards` and sent through botbuilder's connector.
+
+Two botbuilder facts shape this module (read from botbuilder 4.17's source):
+
+- Token validation refreshes the signing keys with blocking ``requests.get``, on the event
+  loop, once a day; so requests carrying a token are validated in a worker thread.
+- Outbound credentials fetch tokens with msal synchronously, on the event loop, when the
+  cached token is missing or old; so :class:`PrefetchingCredentialFactory` keeps one
+  credentials object per audience and refreshes its token in a worker thread first, and
+  botbuilder's own call then finds it in msal's cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+    ConfigurationServiceClientCredentialFactory,
+)
+from botbuilder.schema import Activity, ConversationReference
+from botframework.connector.auth import (  # type: ignore[import-untyped]
+    AuthenticateRequestResult,
+    BotFrameworkAuthentication,
+    ServiceClientCredentialsFactory,
+)
+
+from bot.messages import teams as msg
+from bot.reference import normalise_reference
+from bot.replies import FileReply, LinkReply, Reply, Text
+from channels.teams import cards, records
+from channels.teams.files import UPLOAD_CHUNK
+from channels.teams.inbound import InvalidActivity, parse_activity
+from channels.teams.settings import BotFrameworkConfig, TeamsSettings
+from handlers.services import Services
+from store import repositories as repo
+
+log = logging.getLogger(__name__)
+
+
+class PrefetchingCredentialFactory(ServiceClientCredentialsFactory):  # type: ignore[misc]
+    """Credentials reused per audience, their tokens fetched off the event loop."""
+
+    def __init__(self, inner: ServiceClientCredentialsFactory) -> None:
+        self._inner = inner
+        self._cache: dict[tuple[str, str, str, bool], Any] = {}
+
+    async def is_valid_app_id(self, app_id: str) -> bool:
+        return bool(await self._inner.is_valid_app_id(app_id))
+
+    async def is_authentication_disabled(self) -> bool:
+        return bool(await self._inner.is_authentication_disabled())
+
+    async def create_credentials(self, app_id: str, oauth_scope: str, login_endpoint: str,
+                                 validate_authority: bool) -> Any:
+        key = (app_id or "", oauth_scope or "", login_endpoint or "", bool(validate_authority))
+        credentials = self._cache.get(key)
+        if credentials is None:
+            credentials = await self._inner.create_credentials(
+                app_id, oauth_scope, login_endpoint, validate_authority)
+            self._cache[key] = credentials
+        if getattr(credentials, "microsoft_app_id", None):
+            await asyncio.to_thread(credentials.get_access_token)
+        return credentials
+
+
+def build_authentication(settings: TeamsSettings) -> BotFrameworkAuthentication:
+    config = BotFrameworkConfig(settings)
+    factory = PrefetchingCredentialFactory(ConfigurationServiceClientCredentialFactory(config))
+    return ConfigurationBotFrameworkAuthentication(config, credentials_factory=factory)
+
+
+def _json_error(status: int, text: str) -> web.Response:
+    return web.json_response({"error": text}, status=status)
+
+
+class TeamsChannel:
+    """One per process: built by :func:`channels.teams.app.attach_teams`."""
+
+    def __init__(self, svc: Services, settings: TeamsSettings, *,
+                 authentication: BotFrameworkAuthentication | None = None,
+                 upload_chunk_bytes: int = UPLOAD_CHUNK) -> None:
+        from channels.teams.turns import TeamsTurns  # the turns call back into the channel
+
+        self.svc = svc
+        self.settings = settings
+        self.authentication = authentication or build_authentication(settings)
+        self.adapter = CloudAdapter(self.authentication)
+        self.upload_chunk_bytes = upload_chunk_bytes
+        self.turns = TeamsTurns(self)
+        self._http: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def http(self) -> aiohttp.ClientSession:
+        """The client for file downloads and uploads (not for the Bot Connector)."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(trust_env=True)  # honour HTTPS_PROXY
+        return self._http
+
+    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run ``job`` after the HTTP response (an upload the user accepted)."""
+        task = asyncio.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        if self._http is not None:
+            await self._http.close()
+
+    # --- inbound -----------------------------------------------------------------------
+
+    async def _authenticate(self, activity: Activity, header: str) -> AuthenticateRequestResult:
+        if not header:  # no network either way: anonymous when auth is off, refused when on
+            return await self.authentication.authenticate_request(activity, None)
+
+        def validate() -> AuthenticateRequestResult:
+            return asyncio.run(self.authentication.authenticate_request(activity, header))
+
+        return await asyncio.to_thread(validate)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """``POST /api/messages``: 4xx for anything malformed or unauthenticated."""
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return _json_error(415, "expected an application/json activity")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json_error(400, "the body is not JSON")
+        try:
+            activity = parse_activity(body)
+        except InvalidActivity as exc:
+            return _json_error(400, str(exc))
+        try:
+            authenticated = await self._authenticate(
+                activity, request.headers.get("Authorization", ""))
+        except Exception as exc:  # botbuilder raises PermissionError, jwt errors, ...
+            log.warning("Teams request refused: not authenticated (%s)", type(exc).__name__)
+            return _json_error(401, "not authenticated")
+        try:
+            invoke = await self.adapter.process_activity(authenticated, activity,
+                                                         self.turns.on_turn)
+        except Exception:
+            log.exception("Teams activity %s could not be processed", activity.type)
+            return _json_error(500, "the activity could not be processed")
+        if invoke is not None:
+            return web.json_response(invoke.body or {}, status=int(invoke.status))
+        return web.Response(status=200)
+
+    # --- outbound ----------------------------------------------------------------------
+
+    async def prepare(self, replies: Sequence[Reply], *, user_id: str
+                      ) -> list[dict[str, Any]]:
+        """Render replies; an archive becomes a recorded offer and a file consent card."""
+        link = next((r.url for r in replies if isinstance(r, LinkReply)), None)
+        outgoing: list[cards.Outgoing] = []
+        for reply in replies:
+            if isinstance(reply, FileReply):
+                size = (await asyncio.to_thread(reply.path.stat)).st_size
+                reference = normalise_reference(Path(reply.filename).stem)[:20]
+                offer = await records.create_offer(
+                    self.svc.db, user_id=user_id, reference=reference,
+                    archive_path=str(reply.path), filename=reply.filename, size=size,
+                    link_url=link, now=self.svc.clock())
+                outgoing.append(cards.ConsentOffer(offer.id, reference, reply.filename, size,
+                                                   reply.caption))
+            else:
+                outgoing.append(reply)
+        return cards.render(outgoing)
+
+    async def send(self, turn: TurnContext, activities: Sequence[dict[str, Any]]) -> None:
+        for data in activities:
+            await turn.send_activity(Activity().deserialize(dict(data)))
+
+    async def send_to(self, reference: dict[str, Any],
+                      activities: Sequence[dict[str, Any]]) -> None:
+        """Message a conversation first (a proactive message)."""
+        if not activities:
+            return
+
+        async def deliver(turn: TurnContext) -> None:
+            await self.send(turn, activities)
+
+        await self.adapter.continue_conversation(
+            ConversationReference().deserialize(reference), deliver,
+            bot_app_id=self.settings.app_id or "")
+
+    async def notify(self, user_id: str, replies: Sequence[Reply], *,
+                     reference: str | None = None) -> None:
+        """The :class:`handlers.ports.Notifier` port for ``teams:`` users. A failure is
+        logged, never raised: the handler that notified has already done its work."""
+        try:
+            target = await records.reference_for(self.svc.db, user_id=user_id)
+            if target is None:
+                await self._unreachable(user_id, replies, reference)
+                return
+            await self.send_to(target, await self.prepare(replies, user_id=user_id))
+        except Exception:
+            log.exception("could not deliver a Teams notification (transfer %s)", reference)
+
+    async def _unreachable(self, user_id: str, replies: Sequence[Reply],
+                           reference: str | None) -> None:
+        """The bot cannot message someone who never opened a chat with it. An approval
+        request is held for them and the sender is told to ask them to install the app."""
+        if not cards.asks_question(replies, "approval:"):
+            log.warning("no Teams conversation with %s yet: %d message(s) not delivered",
+                        user_id, len(replies))
+            return
+        await records.hold(self.svc.db, user_id=user_id, reference=reference,
+                           activities=await self.prepare(replies, user_id=user_id),
+                           now=self.svc.clock())
+        if reference is None:
+            return
+        async with self.svc.db.read() as session:
+            transfer = await repo.get_transfer(session, reference=reference)
+        if transfer is not None:
+            await self.svc.notifier.notify(transfer.sender_id, [Text(
+                msg.APPROVER_NOT_REACHABLE.format(approver=user_id, reference=reference))],
+                reference=reference)
+
+    async def deliver_held(self, turn: TurnContext, user_id: str) -> None:
+        """Send what was held for a user who just opened the chat; approval requests that
+        are no longer pending are dropped."""
+        for reference, activities in await records.take_held(self.svc.db, user_id=user_id):
+            if reference is not None:
+                async with self.svc.db.read() as session:
+                    approval = await repo.get_approval(session, reference=reference)
+                if approval is not None and approval.status != "pending":
+                    continue
+            await self.send(turn, activities)

@@ -1,0 +1,103 @@
+"""Moving files between Teams and the server without blocking the event loop.
+
+Incoming files are streamed from their ``downloadUrl`` (a short-lived, pre-authorised
+OneDrive link Teams puts in the activity) into the uploads area, stopping as soon as they
+pass the policy's size limit. The archive goes back to the sender's OneDrive by the upload
+session Teams opens when they accept the file consent card: ``PUT`` in chunks, each with its
+``Content-Range``. Disk reads and writes run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from io import BufferedReader, BufferedWriter
+from pathlib import Path
+
+import aiohttp
+from yarl import URL
+
+from bot.events import IncomingFile
+from bot.settings import Settings
+from handlers.intake import new_upload_path
+from handlers.transfers import delete_plaintext
+
+DOWNLOAD_CHUNK = 1024 * 1024
+# OneDrive upload sessions want chunks in multiples of 320 KiB, under 60 MiB each.
+UPLOAD_CHUNK = 320 * 1024 * 16
+TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
+
+
+class TransferFailed(RuntimeError):
+    """A download or upload did not complete; the message is safe to log."""
+
+
+@dataclass(frozen=True)
+class TooLarge:
+    name: str
+
+
+def allowed_url(url: str, *, require_https: bool) -> bool:
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    schemes = ("https",) if require_https else ("https", "http")
+    return parsed.scheme in schemes and bool(parsed.host)
+
+
+async def download(session: aiohttp.ClientSession, *, url: str, name: str,
+                   settings: Settings, max_bytes: int) -> IncomingFile | TooLarge:
+    """Stream one file into a new upload folder; nothing is left behind on failure."""
+    target = await asyncio.to_thread(new_upload_path, settings)
+    handle: BufferedWriter | None = None
+    complete = False
+    try:
+        async with session.get(url, timeout=TIMEOUT, allow_redirects=True) as response:
+            if response.status != 200:
+                raise TransferFailed(f"download answered HTTP {response.status}")
+            if response.content_length is not None and response.content_length > max_bytes:
+                return TooLarge(name)
+            handle = await asyncio.to_thread(target.open, "wb")
+            size = 0
+            async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    return TooLarge(name)
+                await asyncio.to_thread(handle.write, chunk)
+        await asyncio.to_thread(handle.close)
+        complete = True
+        return IncomingFile(name=name, path=target, size=size)
+    except aiohttp.ClientError as exc:
+        raise TransferFailed(f"download failed ({type(exc).__name__})") from None
+    finally:
+        if handle is not None and not handle.closed:
+            await asyncio.to_thread(handle.close)
+        if not complete:
+            await asyncio.to_thread(delete_plaintext, [str(target)])
+
+
+async def upload(session: aiohttp.ClientSession, *, url: str, path: Path, size: int,
+                 chunk_bytes: int = UPLOAD_CHUNK) -> None:
+    """Upload ``path`` to an upload session in ranges ``bytes start-end/size``."""
+    handle: BufferedReader = await asyncio.to_thread(path.open, "rb")
+    try:
+        start = 0
+        while start < size:
+            data = await asyncio.to_thread(handle.read, chunk_bytes)
+            if not data:
+                raise TransferFailed("the archive is shorter than its recorded size")
+            end = start + len(data) - 1
+            headers = {"Content-Range": f"bytes {start}-{end}/{size}",
+                       "Content-Type": "application/octet-stream"}
+            try:
+                async with session.put(url, data=data, headers=headers,
+                                       timeout=TIMEOUT) as response:
+                    await response.read()
+                    if response.status not in (200, 201, 202):
+                        raise TransferFailed(f"upload answered HTTP {response.status}")
+            except aiohttp.ClientError as exc:
+                raise TransferFailed(f"upload failed ({type(exc).__name__})") from None
+            start = end + 1
+    finally:
+        await asyncio.to_thread(handle.close)

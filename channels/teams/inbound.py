@@ -1,0 +1,190 @@
+"""Teams activities read into what the core understands, and nothing more.
+
+``parse_activity`` refuses a malformed request body with a reason (the route answers 400);
+``read_submission`` turns a submitted card into the answer and the question it names;
+``remote_files`` lists the files attached in a personal chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity
+from yarl import URL
+
+from bot.messages import teams as msg
+from channels.teams import cards
+
+MAX_ID = 200
+MAX_USER_ID = 190           # the core keeps "teams:" + this in a 200-character column
+MAX_CONVERSATION_ID = 290   # the core keeps "teams:" + this in a 300-character column
+MAX_TEXT = 30_000
+MAX_FIELDS = 30
+MAX_VALUE = 5_000
+
+
+class InvalidActivity(ValueError):
+    """The request body is not an activity Safe Haven can act on."""
+
+
+def _text(body: Mapping[str, Any], key: str, *, limit: int, required: bool = True) -> str:
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
+        raise InvalidActivity(f"{key} must be a string of at most {limit} characters")
+    return value
+
+
+def _account(body: Mapping[str, Any], key: str) -> None:
+    account = body.get(key)
+    if not isinstance(account, dict):
+        raise InvalidActivity(f"{key} must be an object")
+    _text(account, "id", limit=MAX_USER_ID)
+    _text(account, "aadObjectId", limit=MAX_USER_ID, required=False)
+
+
+def parse_activity(body: object) -> Activity:
+    """Check the fields Safe Haven relies on, then let botbuilder read the rest."""
+    if not isinstance(body, dict):
+        raise InvalidActivity("the body must be a JSON object")
+    _text(body, "type", limit=64)
+    _text(body, "channelId", limit=64)
+    _text(body, "id", limit=MAX_ID, required=False)
+    _text(body, "replyToId", limit=MAX_ID, required=False)
+    _text(body, "text", limit=MAX_TEXT, required=False)
+    _text(body, "name", limit=MAX_ID, required=False)
+    service_url = _text(body, "serviceUrl", limit=2000)
+    try:
+        url = URL(service_url)
+    except ValueError:
+        raise InvalidActivity("serviceUrl is not a URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidActivity("serviceUrl must be an http(s) URL")
+    conversation = body.get("conversation")
+    if not isinstance(conversation, dict):
+        raise InvalidActivity("conversation must be an object")
+    _text(conversation, "id", limit=MAX_CONVERSATION_ID)
+    _text(conversation, "conversationType", limit=64, required=False)
+    _account(body, "from")
+    _account(body, "recipient")
+    attachments = body.get("attachments")
+    if attachments is not None and not (
+            isinstance(attachments, list) and all(isinstance(a, dict) for a in attachments)):
+        raise InvalidActivity("attachments must be a list of objects")
+    try:
+        activity = Activity().deserialize(body)
+    except Exception as exc:  # msrest raises several kinds for wrongly typed fields
+        raise InvalidActivity(f"not a Bot Framework activity ({type(exc).__name__})") from None
+    if not activity.type or activity.conversation is None or activity.from_property is None:
+        raise InvalidActivity("not a Bot Framework activity")
+    return activity
+
+
+def user_id(activity: Activity) -> str:
+    """``teams:<Microsoft Entra object id>``, the form policies name approvers in; the
+    channel account id when there is none (the Bot Framework Emulator)."""
+    sender = activity.from_property
+    return f"teams:{sender.aad_object_id or sender.id}"
+
+
+def conversation_id(activity: Activity) -> str:
+    return f"teams:{activity.conversation.id}"
+
+
+def conversation_reference(activity: Activity) -> dict[str, Any]:
+    """Where to reach the sender of ``activity`` later, as JSON (without the activity id,
+    so the stored reference only changes when the conversation does)."""
+    reference = TurnContext.get_conversation_reference(activity)
+    reference.activity_id = None
+    data: dict[str, Any] = reference.serialize()
+    return data
+
+
+def is_personal(activity: Activity) -> bool:
+    conversation = activity.conversation
+    kind = (conversation.conversation_type or "personal").lower()
+    return kind == "personal" and not conversation.is_group
+
+
+# --- submitted cards -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    question: str
+    value: str | dict[str, str]
+    title: str
+    shown: tuple[str, ...]   # the answer as the record card shows it
+    reason: str = ""
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value[:MAX_VALUE]
+    if isinstance(value, bool | int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return ""
+
+
+def read_submission(value: object) -> Submission | None:
+    """The answer a submitted Safe Haven card carries, or None if it is not one."""
+    if not isinstance(value, dict) or len(value) > MAX_FIELDS:
+        return None
+    question = value.get(cards.Q)
+    if not isinstance(question, str) or not 0 < len(question) <= 120:
+        return None
+    title = _as_text(value.get(cards.TITLE))[:200] or question
+    raw_labels = value.get(cards.LABELS)
+    labels = {str(k): _as_text(v) for k, v in raw_labels.items()} if isinstance(
+        raw_labels, dict) else {}
+    reason = " ".join(_as_text(value.get(cards.REASON)).split())
+    picked = value.get(cards.V)
+    if isinstance(picked, str) and picked:
+        return Submission(question, picked[:MAX_ID], title, (labels.get(picked, picked),),
+                          reason)
+    if question in cards.DATETIME_QUESTIONS:
+        when = f"{_as_text(value.get(cards.DATE)).strip()} " \
+               f"{_as_text(value.get(cards.TIME)).strip()}".strip()
+        return Submission(question, when, title, (when,))
+    if cards.TEXT in value:
+        text = _as_text(value.get(cards.TEXT))
+        shown = text if len(text) <= 300 else text[:297] + "…"
+        return Submission(question, text, title, (shown,))
+    fields = {k: _as_text(v) for k, v in value.items() if not k.startswith("sh_")}
+    shown_lines = tuple(msg.ANSWERED_FIELD.format(label=labels.get(k, k), value=v)
+                        for k, v in fields.items())
+    return Submission(question, fields, title, shown_lines or ("",))
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    url: str
+
+
+def remote_files(activity: Activity) -> tuple[list[RemoteFile], int]:
+    """Files sent with the paperclip, and how many other attachments came with them
+    (pasted pictures, cards) that cannot be taken. The Bot Framework Emulator sends files
+    as plain ``contentUrl`` attachments, accepted from it alone for local development."""
+    files: list[RemoteFile] = []
+    others = 0
+    emulator = activity.channel_id == "emulator"
+    for attachment in activity.attachments or []:
+        content = attachment.content if isinstance(attachment.content, dict) else {}
+        url = content.get("downloadUrl")
+        if attachment.content_type != cards.FILE_DOWNLOAD and emulator:
+            url = attachment.content_url
+        name = (attachment.name or "file")[:255]
+        if (attachment.content_type == cards.FILE_DOWNLOAD or emulator) and isinstance(
+                url, str) and url:
+            files.append(RemoteFile(name=name, url=url))
+        elif attachment.content_type != "text/html":  # Teams adds the message as HTML too
+            others += 1
+    return files, others

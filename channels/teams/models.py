@@ -1,0 +1,63 @@
+"""Tables the Teams channel keeps for itself (created by migration 0003_teams_channel).
+
+They live on the core's declarative ``Base`` so one metadata describes the whole schema, but
+only ``channels/teams`` reads or writes them. (Activities and clicks already acted on go in
+the core's shared ``processed_events`` table, under ``teams:`` keys.)
+
+- conversation references, so the bot can message a user first (approval requests,
+  receipts) in any process, including ``safehaven worker``;
+- archive offers made through the Teams file consent card, so an accept uploads once and a
+  decline can be offered again;
+- messages held for a user who has not installed the app yet (an approval request), sent
+  when they first open the chat.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.models import Base, UTCDateTime
+
+
+class TeamsConversationRef(Base):
+    """Where to reach a Teams user: the Bot Framework conversation reference, as JSON."""
+
+    __tablename__ = "teams_conversation_refs"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TeamsFileOffer(Base):
+    """An archive offered to its sender with a file consent card."""
+
+    __tablename__ = "teams_file_offers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    reference: Mapped[str] = mapped_column(String(20), index=True)
+    archive_path: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    link_url: Mapped[str | None] = mapped_column(Text)
+    # offered | uploading | uploaded | declined | failed
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TeamsHeldMessage(Base):
+    """Rendered activities waiting for a user the bot cannot reach yet."""
+
+    __tablename__ = "teams_held_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    reference: Mapped[str | None] = mapped_column(String(20))
+    activities: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,170 @@
+"""The Teams channel's bookkeeping in the store, behind small keyword-only functions.
+
+Writes that must happen once (acting on an activity, uploading an archive) are an insert on
+a primary key or a conditional update, so a retried request or a second replica finds the
+work already claimed, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from channels.teams.models import TeamsConversationRef, TeamsFileOffer, TeamsHeldMessage
+from store.db import Database
+from store.models import ProcessedEvent
+
+KEEP_KEYS = timedelta(days=2)  # Bot Framework retries within seconds; keep keys far longer
+PRUNE_ONE_IN = 200
+
+
+def teams_key(*parts: str) -> str:
+    """A ``processed_events`` key for Teams: conversation and activity ids can be long, so
+    they are hashed to a fixed length."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"teams:{digest}"
+
+
+async def claim(db: Database, *, key: str, now: datetime) -> bool:
+    """True for the first caller with ``key``; False for a repeat (retry, double click,
+    second replica). Now and then, keys older than :data:`KEEP_KEYS` are pruned."""
+    try:
+        async with db.transaction() as session:
+            session.add(ProcessedEvent(key=key, seen_at=now))
+            await session.flush()
+    except IntegrityError:
+        return False
+    if secrets.randbelow(PRUNE_ONE_IN) == 0:
+        async with db.transaction() as session:
+            await session.execute(delete(ProcessedEvent).where(
+                ProcessedEvent.key.like("teams:%"), ProcessedEvent.seen_at < now - KEEP_KEYS))
+    return True
+
+
+# --- conversation references ---------------------------------------------------------------
+
+
+async def remember_reference(db: Database, *, user_id: str, reference: Mapping[str, Any],
+                             now: datetime) -> bool:
+    """Store where ``user_id`` can be reached; True when the bot did not know them yet."""
+    async with db.read() as session:
+        row = await session.get(TeamsConversationRef, user_id)
+        if row is not None and row.reference == dict(reference):
+            return False
+    async with db.transaction() as session:
+        row = await session.get(TeamsConversationRef, user_id)
+        if row is None:
+            session.add(TeamsConversationRef(user_id=user_id, reference=dict(reference),
+                                             updated_at=now))
+            try:
+                await session.flush()
+            except IntegrityError:  # another replica stored it first
+                return False
+            return True
+        row.reference, row.updated_at = dict(reference), now
+        return False
+
+
+async def forget_reference(db: Database, *, user_id: str) -> None:
+    """The user removed the app: the bot can no longer message them."""
+    async with db.transaction() as session:
+        await session.execute(delete(TeamsConversationRef)
+                              .where(TeamsConversationRef.user_id == user_id))
+
+
+async def reference_for(db: Database, *, user_id: str) -> dict[str, Any] | None:
+    async with db.read() as session:
+        row = await session.get(TeamsConversationRef, user_id)
+    return dict(row.reference) if row is not None else None
+
+
+# --- archive offers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: str
+    user_id: str
+    reference: str
+    archive_path: str
+    filename: str
+    size: int
+    link_url: str | None
+    status: str
+
+
+def _offer(row: TeamsFileOffer) -> Offer:
+    return Offer(id=row.id, user_id=row.user_id, reference=row.reference,
+                 archive_path=row.archive_path, filename=row.filename, size=row.size,
+                 link_url=row.link_url, status=row.status)
+
+
+async def create_offer(db: Database, *, user_id: str, reference: str, archive_path: str,
+                       filename: str, size: int, link_url: str | None, now: datetime) -> Offer:
+    row = TeamsFileOffer(id=secrets.token_hex(16), user_id=user_id, reference=reference,
+                         archive_path=archive_path, filename=filename[:200], size=size,
+                         link_url=link_url, status="offered", created_at=now, updated_at=now)
+    async with db.transaction() as session:
+        session.add(row)
+    return _offer(row)
+
+
+async def get_offer(db: Database, *, offer_id: str) -> Offer | None:
+    async with db.read() as session:
+        row = await session.get(TeamsFileOffer, offer_id)
+    return _offer(row) if row is not None else None
+
+
+async def latest_offer(db: Database, *, user_id: str, reference: str) -> Offer | None:
+    async with db.read() as session:
+        row = (await session.scalars(
+            select(TeamsFileOffer).where(TeamsFileOffer.user_id == user_id,
+                                         TeamsFileOffer.reference == reference)
+            .order_by(TeamsFileOffer.created_at.desc()).limit(1))).first()
+    return _offer(row) if row is not None else None
+
+
+async def move_offer(db: Database, *, offer_id: str, to: str, only_from: Sequence[str],
+                     now: datetime) -> bool:
+    """Move an offer to ``to`` if it is in one of ``only_from``; True if this call moved it."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(TeamsFileOffer)
+            .where(TeamsFileOffer.id == offer_id, TeamsFileOffer.status.in_(list(only_from)))
+            .values(status=to, updated_at=now).execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# --- messages held for users the bot cannot reach yet --------------------------------------
+
+
+async def hold(db: Database, *, user_id: str, reference: str | None,
+               activities: Sequence[Mapping[str, Any]], now: datetime) -> None:
+    async with db.transaction() as session:
+        session.add(TeamsHeldMessage(user_id=user_id, reference=reference,
+                                     activities=[dict(a) for a in activities], created_at=now))
+
+
+async def take_held(db: Database, *, user_id: str) -> list[tuple[str | None,
+                                                                 list[dict[str, Any]]]]:
+    """Remove and return what was held for ``user_id``, oldest first (each row goes to
+    exactly one caller: the delete's row count decides)."""
+    async with db.read() as session:
+        rows = (await session.scalars(select(TeamsHeldMessage).where(
+            TeamsHeldMessage.user_id == user_id).order_by(TeamsHeldMessage.id))).all()
+    taken: list[tuple[str | None, list[dict[str, Any]]]] = []
+    for row in rows:
+        async with db.transaction() as session:
+            result = await session.execute(
+                delete(TeamsHeldMessage).where(TeamsHeldMessage.id == row.id)
+                .execution_options(synchronize_session=False))
+        if getattr(result, "rowcount", 0) == 1:
+            taken.append((row.reference, list(row.activities)))
+    return taken

@@ -1,0 +1,305 @@
+"""What the bot does with each Teams activity: translate it to a neutral event, take the
+turn through the handlers, and render the replies back.
+
+Every activity is claimed once by its id (a retried delivery does nothing), and every card
+submission once by the card and the values sent (a double click does nothing); answers also
+name their question, so the engine ignores an answer to a question already answered.
+Messages outside a personal chat get one short reply and are otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, Attachment
+
+from bot.engine import human_size, is_reference
+from bot.events import Answer, FilesReceived, IncomingFile
+from bot.messages import teams as msg
+from bot.messages import transfers as tmsg
+from bot.reference import normalise_reference
+from bot.replies import Reply, Text
+from channels.teams import cards, files, records
+from channels.teams.inbound import (
+    RemoteFile,
+    Submission,
+    conversation_id,
+    conversation_reference,
+    is_personal,
+    read_submission,
+    remote_files,
+    user_id,
+)
+from handlers import approvals
+from handlers.conversation import parse_text, take_turn
+from handlers.transfers import delete_plaintext
+
+if TYPE_CHECKING:
+    from channels.teams.channel import TeamsChannel
+
+log = logging.getLogger(__name__)
+FILE_CONSENT_INVOKE = "fileConsent/invoke"
+
+
+class TeamsTurns:
+    def __init__(self, channel: TeamsChannel) -> None:
+        self.channel = channel
+        self.svc = channel.svc
+
+    # --- entry -------------------------------------------------------------------------
+
+    async def on_turn(self, turn: TurnContext) -> None:
+        activity = turn.activity
+        try:
+            await self._dispatch(turn)
+        except Exception:
+            log.exception("a Teams %s activity failed", activity.type)
+            with suppress(Exception):
+                await self._say(turn, msg.SOMETHING_WENT_WRONG)
+        finally:
+            if activity.type == ActivityTypes.invoke:
+                await turn.send_activity(Activity(type=ActivityTypes.invoke_response,
+                                                  value=InvokeResponse(status=200, body={})))
+
+    async def _dispatch(self, turn: TurnContext) -> None:
+        activity = turn.activity
+        db, now = self.svc.db, self.svc.clock()
+        if activity.id and not await records.claim(
+                db, key=records.teams_key("activity", activity.conversation.id, activity.id),
+                now=now):
+            return
+        if not is_personal(activity):
+            if activity.type == ActivityTypes.message:
+                await self._say(turn, msg.PERSONAL_CHAT_ONLY)
+            return
+        uid = user_id(activity)
+        if activity.type == ActivityTypes.installation_update and activity.action == "remove":
+            await records.forget_reference(db, user_id=uid)
+            return
+        first_contact = await records.remember_reference(
+            db, user_id=uid, reference=conversation_reference(activity), now=now)
+        if activity.type == ActivityTypes.conversation_update and any(
+                m.id == activity.recipient.id for m in activity.members_added or []):
+            await self._say(turn, msg.WELCOME)
+        if first_contact:
+            await self.channel.deliver_held(turn, uid)
+        if activity.type == ActivityTypes.message:
+            await self._on_message(turn, uid)
+        elif activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT_INVOKE:
+            await self._on_file_consent(turn, uid)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    async def _say(self, turn: TurnContext, text: str) -> None:
+        await self.channel.send(turn, [cards.text_message(text)])
+
+    async def _reply(self, turn: TurnContext, uid: str, replies: list[Reply]) -> None:
+        await self.channel.send(turn, await self.channel.prepare(replies, user_id=uid))
+
+    async def _replace_card(self, turn: TurnContext, activity_id: str,
+                            card: dict[str, Any]) -> None:
+        """Show a submitted card as a read-only record (best effort: the turn has acted)."""
+        try:
+            await turn.update_activity(Activity(
+                id=activity_id, type=ActivityTypes.message,
+                attachments=[Attachment(content_type=cards.ADAPTIVE, content=card)]))
+        except Exception as exc:
+            log.warning("could not update a Teams card (%s)", type(exc).__name__)
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def _on_message(self, turn: TurnContext, uid: str) -> None:
+        activity = turn.activity
+        if activity.value is not None:
+            submission = read_submission(activity.value)
+            if submission is None:
+                await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
+            else:
+                await self._on_submission(turn, uid, submission)
+            return
+        remote, others = remote_files(activity)
+        if remote:
+            await self._on_files(turn, uid, remote)
+            return
+        text = (activity.text or "").strip()
+        if not text:
+            if others:
+                await self._say(turn, msg.ATTACHMENT_NOT_A_FILE)
+            return
+        words = text.split()
+        if len(words) == 2 and words[0].lower() == msg.ARCHIVE_COMMAND and is_reference(
+                words[1]):
+            await self._offer_again(turn, uid, reference=normalise_reference(words[1]))
+            return
+        result = await take_turn(self.svc, conversation_id=conversation_id(activity),
+                                 user_id=uid, event=parse_text(text))
+        await self._reply(turn, uid, result.replies)
+
+    async def _on_files(self, turn: TurnContext, uid: str, remote: list[RemoteFile]) -> None:
+        limit = self.svc.policy.max_file_bytes
+        notes: list[str] = []
+        staged: list[IncomingFile] = []
+        for item in remote:
+            if not files.allowed_url(item.url, require_https=self.channel.settings.auth_enabled):
+                notes.append(msg.DOWNLOAD_FAILED.format(name=item.name))
+                continue
+            try:
+                got = await files.download(self.channel.http(), url=item.url, name=item.name,
+                                           settings=self.svc.settings, max_bytes=limit)
+            except files.TransferFailed as exc:
+                log.warning("a Teams file could not be downloaded: %s", exc)
+                notes.append(msg.DOWNLOAD_FAILED.format(name=item.name))
+                continue
+            if isinstance(got, files.TooLarge):
+                notes.append(msg.DOWNLOAD_TOO_LARGE.format(name=item.name,
+                                                           limit=human_size(limit)))
+            else:
+                staged.append(got)
+        replies: list[Reply] = [Text("\n".join(notes))] if notes else []
+        if staged:
+            try:
+                result = await take_turn(self.svc, conversation_id=conversation_id(
+                    turn.activity), user_id=uid, event=FilesReceived(tuple(staged)))
+            except BaseException:  # never leave plaintext behind that no transfer owns
+                await asyncio.to_thread(delete_plaintext, [str(f.path) for f in staged])
+                raise
+            replies += result.replies
+        await self._reply(turn, uid, replies)
+
+    async def _on_submission(self, turn: TurnContext, uid: str, sub: Submission) -> None:
+        activity = turn.activity
+        card_id = activity.reply_to_id or activity.id or ""
+        values = json.dumps(activity.value, sort_keys=True, default=str)
+        if not await records.claim(
+                self.svc.db, key=records.teams_key("submit", activity.conversation.id,
+                                                   card_id, values), now=self.svc.clock()):
+            return
+        if sub.question.startswith("approval:"):
+            await self._on_approval(turn, uid, sub)
+        elif sub.question == cards.REOFFER:
+            await self._offer_again(turn, uid, offer_id=str(sub.value))
+        else:
+            result = await take_turn(self.svc, conversation_id=conversation_id(activity),
+                                     user_id=uid, event=Answer(sub.value, sub.question))
+            if activity.reply_to_id:
+                await self._replace_card(turn, activity.reply_to_id,
+                                         cards.answered_card(sub.title, sub.shown))
+            await self._reply(turn, uid, result.replies)
+
+    async def _on_approval(self, turn: TurnContext, uid: str, sub: Submission) -> None:
+        reference = normalise_reference(sub.question.split(":", 1)[1])
+        if not is_reference(reference) or sub.value not in ("approve", "reject"):
+            await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
+            return
+        approve = sub.value == "approve"
+        replies = await approvals.decide(self.svc, approver_id=uid, reference=reference,
+                                         approve=approve, reason=sub.reason)
+        recorded = tmsg.DECISION_RECORDED.format(
+            decision=tmsg.DECISION_APPROVED if approve else tmsg.DECISION_REJECTED,
+            reference=reference)
+        reply_to = turn.activity.reply_to_id
+        if reply_to and any(isinstance(r, Text) and r.text == recorded for r in replies):
+            await self._replace_card(turn, reply_to, cards.decided_card(
+                recorded, "" if approve else sub.reason))
+            replies = [r for r in replies if not (isinstance(r, Text) and r.text == recorded)]
+        await self._reply(turn, uid, replies)
+
+    # --- the archive, through the file consent card ------------------------------------
+
+    async def _on_file_consent(self, turn: TurnContext, uid: str) -> None:
+        value = turn.activity.value if isinstance(turn.activity.value, dict) else {}
+        context = value.get("context") if isinstance(value.get("context"), dict) else {}
+        offer_id = context.get("offer") if isinstance(context, dict) else None
+        offer = await records.get_offer(self.svc.db, offer_id=offer_id) if isinstance(
+            offer_id, str) else None
+        if offer is None or offer.user_id != uid:
+            await self._say(turn, msg.OFFER_UNKNOWN)
+            return
+        now = self.svc.clock()
+        action = value.get("action")
+        if action == "decline":
+            if await records.move_offer(self.svc.db, offer_id=offer.id, to="declined",
+                                        only_from=("offered",), now=now):
+                text = msg.DECLINED.format(reference=offer.reference)
+                if offer.link_url:
+                    text += "\n" + msg.DECLINED_LINK.format(url=offer.link_url)
+                await self.channel.send(turn, [cards.card_message(
+                    cards.offer_again_card(text, offer.id))])
+            return
+        upload = value.get("uploadInfo")
+        if action != "accept" or not isinstance(upload, dict):
+            await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
+            return
+        url = upload.get("uploadUrl")
+        if not isinstance(url, str) or not files.allowed_url(
+                url, require_https=self.channel.settings.auth_enabled):
+            await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
+            return
+        if not await records.move_offer(self.svc.db, offer_id=offer.id, to="uploading",
+                                        only_from=("offered",), now=now):
+            return  # a second accept of the same offer: the first one is uploading it
+        self.channel.spawn(self._upload(offer, url, dict(upload),
+                                        conversation_reference(turn.activity)))
+
+    async def _upload(self, offer: records.Offer, url: str, upload: dict[str, Any],
+                      reference: dict[str, Any]) -> None:
+        db, channel = self.svc.db, self.channel
+        path = Path(offer.archive_path)
+        try:
+            if not await asyncio.to_thread(path.is_file):
+                await records.move_offer(db, offer_id=offer.id, to="failed",
+                                         only_from=("uploading",), now=self.svc.clock())
+                await channel.send_to(reference, [cards.text_message(
+                    msg.ARCHIVE_GONE.format(reference=offer.reference))])
+                return
+            size = (await asyncio.to_thread(path.stat)).st_size
+            try:
+                await files.upload(channel.http(), url=url, path=path, size=size,
+                                   chunk_bytes=channel.upload_chunk_bytes)
+            except (files.TransferFailed, OSError) as exc:
+                log.warning("archive %s could not be uploaded to OneDrive: %s",
+                            offer.reference, exc)
+                await records.move_offer(db, offer_id=offer.id, to="failed",
+                                         only_from=("uploading",), now=self.svc.clock())
+                await channel.send_to(reference, [cards.card_message(cards.offer_again_card(
+                    msg.UPLOAD_FAILED.format(filename=offer.filename,
+                                             reference=offer.reference), offer.id))])
+                return
+            await records.move_offer(db, offer_id=offer.id, to="uploaded",
+                                     only_from=("uploading",), now=self.svc.clock())
+            await channel.send_to(reference, [
+                {"type": "message", "attachments": [cards.file_info_attachment(upload)]},
+                cards.text_message(msg.UPLOADED.format(filename=offer.filename))])
+        except Exception:
+            log.exception("the upload of archive %s failed", offer.reference)
+
+    async def _offer_again(self, turn: TurnContext, uid: str, *, offer_id: str | None = None,
+                           reference: str | None = None) -> None:
+        db = self.svc.db
+        if offer_id is not None:
+            offer = await records.get_offer(db, offer_id=offer_id)
+        else:
+            assert reference is not None
+            offer = await records.latest_offer(db, user_id=uid, reference=reference)
+        if offer is None or offer.user_id != uid:
+            await self._say(turn, msg.ARCHIVE_UNKNOWN.format(reference=reference)
+                            if reference else msg.OFFER_UNKNOWN)
+            return
+        if offer.status == "uploading":
+            await self._say(turn, msg.ARCHIVE_BUSY.format(reference=offer.reference))
+            return
+        if not await asyncio.to_thread(Path(offer.archive_path).is_file):
+            await self._say(turn, msg.ARCHIVE_GONE.format(reference=offer.reference))
+            return
+        await records.move_offer(db, offer_id=offer.id, to="offered",
+                                 only_from=("declined", "failed", "uploaded", "offered"),
+                                 now=self.svc.clock())
+        consent = cards.ConsentOffer(offer.id, offer.reference, offer.filename, offer.size, "")
+        await self.channel.send(turn, [{"type": "message",
+                                        "attachments": [cards.consent_attachment(consent)]}])

@@ -1,0 +1,69 @@
+"""A running Safe Haven with Teams mounted, a fake Bot Connector and a fake OneDrive."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from channels.teams.app import attach_teams, mount_teams
+from channels.teams.channel import TeamsChannel
+from channels.teams.settings import TeamsSettings
+from handlers.notify import NotifierRouter
+from handlers.services import Services
+from tests.channels.teams.fakes import FakeConnector, FakeFileHost, TeamsUser
+from tests.conftest import RecordingNotifier
+
+SENDER_AAD = "6a1d2c3b-0000-4000-8000-00000000a11c"
+APPROVER_AAD = "6a1d2c3b-0000-4000-8000-0000000b0b00"
+INTRUDER_AAD = "6a1d2c3b-0000-4000-8000-000000000bad"
+
+
+@dataclass
+class TeamsWorld:
+    services: Services
+    channel: TeamsChannel
+    client: TestClient[web.Request, web.Application]
+    connector: FakeConnector
+    files: FakeFileHost
+
+    def user(self, aad: str, name: str, **kwargs: Any) -> TeamsUser:
+        return TeamsUser(self.client, self.connector, aad=aad, name=name, **kwargs)
+
+
+async def start_world(services: Services, settings: TeamsSettings, *,
+                      connector: FakeConnector | None = None, **options: Any) -> TeamsWorld:
+    if connector is None:
+        connector = FakeConnector()
+        await connector.start()
+    files = FakeFileHost()
+    await files.start()
+    services.policy = replace(services.policy, approvers={"*": (f"teams:{APPROVER_AAD}",)})
+    services.notifier = NotifierRouter(RecordingNotifier())
+    notifier = attach_teams(services, settings, upload_chunk_bytes=4096, **options)
+    assert notifier is not None
+    app = create_app(services, migrate=False, scheduler=False)
+    channel = mount_teams(app, services)
+    assert channel is notifier.channel()
+    client = TestClient(TestServer(app, host="127.0.0.1", port=0))
+    await client.start_server()
+    return TeamsWorld(services, channel, client, connector, files)
+
+
+async def stop_world(world: TeamsWorld) -> None:
+    await world.client.close()
+    await world.connector.close()
+    await world.files.close()
+
+
+@pytest.fixture
+async def teams(services: Services) -> AsyncIterator[TeamsWorld]:
+    """Teams with authentication off, as with the Bot Framework Emulator."""
+    world = await start_world(services, TeamsSettings(enabled=True))
+    yield world
+    await stop_world(world)

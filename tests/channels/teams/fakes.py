@@ -1,0 +1,294 @@
+"""Microsoft's side of a Teams conversation, as real HTTP servers on 127.0.0.1.
+
+``FakeConnector`` answers the Bot Connector paths the bot calls (send, reply, update) and
+records every call; it also serves OpenID metadata and signing keys when a test turns
+authentication on. ``FakeFileHost`` plays OneDrive: it serves the ``downloadUrl`` of files a
+user sends and accepts upload sessions in ``Content-Range`` chunks. ``TeamsUser`` builds
+the activities Teams would post for one person and reads back what the bot said to them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+ADAPTIVE = "application/vnd.microsoft.card.adaptive"
+
+
+@dataclass
+class Call:
+    method: str
+    conversation: str
+    activity_id: str | None
+    body: dict[str, Any]
+    authorization: str
+    id: str = ""
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text") or "")
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The Adaptive Card in this message ({} if none)."""
+        return dict(self.attachment(ADAPTIVE).get("content") or {})
+
+    def attachment(self, content_type: str) -> dict[str, Any]:
+        """The first attachment of this type ({} if none)."""
+        for a in self.body.get("attachments") or []:
+            if a.get("contentType") == content_type:
+                return dict(a)
+        return {}
+
+    @property
+    def words(self) -> str:
+        """Everything a person would read in this message."""
+        parts = [self.text]
+        card = self.card
+        if card:
+            parts += [b.get("text", "") for b in card.get("body", [])]
+            parts += [a.get("title", "") for a in card.get("actions", [])]
+        return "\n".join(parts)
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self.server: TestServer | None = None
+
+    async def start(self) -> str:
+        self.server = TestServer(self.app, host="127.0.0.1", port=0)
+        await self.server.start_server()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+
+class FakeConnector(_Server):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Call] = []
+        self._ids = itertools.count(1)
+        self.openid: dict[str, Any] | None = None
+        self.jwks: dict[str, Any] | None = None
+        self.app.router.add_post("/v3/conversations/{conversation}/activities", self._send)
+        self.app.router.add_post("/v3/conversations/{conversation}/activities/{activity}",
+                                 self._send)
+        self.app.router.add_put("/v3/conversations/{conversation}/activities/{activity}",
+                                self._update)
+        self.app.router.add_get("/openid", self._openid)
+        self.app.router.add_get("/keys", self._keys)
+
+    def _record(self, request: web.Request, body: dict[str, Any]) -> Call:
+        call = Call(request.method, unquote(request.match_info["conversation"]),
+                    request.match_info.get("activity"), body,
+                    request.headers.get("Authorization", ""))
+        self.calls.append(call)
+        return call
+
+    async def _send(self, request: web.Request) -> web.Response:
+        call = self._record(request, await request.json())
+        call.id = f"bot-{next(self._ids)}"
+        return web.json_response({"id": call.id})
+
+    async def _update(self, request: web.Request) -> web.Response:
+        call = self._record(request, await request.json())
+        call.id = call.activity_id or ""
+        return web.json_response({"id": call.id})
+
+    async def _openid(self, request: web.Request) -> web.Response:
+        assert self.openid is not None
+        return web.json_response(self.openid)
+
+    async def _keys(self, request: web.Request) -> web.Response:
+        assert self.jwks is not None
+        return web.json_response(self.jwks)
+
+    def to(self, conversation: str, method: str = "POST") -> list[Call]:
+        return [c for c in self.calls if c.conversation == conversation and c.method == method]
+
+    def updates(self, conversation: str) -> list[Call]:
+        return self.to(conversation, "PUT")
+
+
+@dataclass
+class Upload:
+    chunks: list[tuple[str, bytes]] = field(default_factory=list)
+    done: bool = False
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(c for _, c in self.chunks)
+
+
+class FakeFileHost(_Server):
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+        self.downloads: list[str] = []
+        self.uploads: dict[str, Upload] = {}
+        self.fail_uploads = False
+        self.app.router.add_get("/files/{name}", self._download)
+        self.app.router.add_put("/upload/{session}", self._upload)
+
+    def serve(self, content: bytes) -> str:
+        name = uuid.uuid4().hex
+        self.files[name] = content
+        return f"{self.url}/files/{name}"
+
+    def upload_url(self) -> str:
+        session = uuid.uuid4().hex
+        self.uploads[session] = Upload()
+        return f"{self.url}/upload/{session}"
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.downloads.append(name)
+        if name not in self.files:
+            return web.Response(status=404)
+        data = self.files[name]
+        # Chunked, without Content-Length, so the bot must count while it streams.
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for i in range(0, len(data), 8192):
+            await response.write(data[i:i + 8192])
+        await response.write_eof()
+        return response
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["session"])
+        if upload is None or self.fail_uploads:
+            return web.Response(status=500)
+        content_range = request.headers["Content-Range"]
+        data = await request.read()
+        upload.chunks.append((content_range, data))
+        start_end, total = content_range.removeprefix("bytes ").split("/")
+        end = int(start_end.split("-")[1])
+        if end + 1 == int(total):
+            upload.done = True
+            return web.json_response({"id": "drive-item", "name": "archive.zip"}, status=201)
+        return web.json_response({"nextExpectedRanges": [f"{end + 1}-"]}, status=202)
+
+
+class TeamsUser:
+    """One person in Teams: posts activities to the bot and reads what it sent them."""
+
+    _activity_ids = itertools.count(1)
+
+    def __init__(self, client: TestClient[web.Request, web.Application],
+                 connector: FakeConnector, *, aad: str, name: str,
+                 conversation_type: str = "personal",
+                 conversation_id: str | None = None) -> None:
+        self.client = client
+        self.connector = connector
+        self.aad = aad
+        self.name = name
+        self.conversation_type = conversation_type
+        self.conversation = conversation_id or f"a:personal-{aad}"
+        self.headers: dict[str, str] = {}
+
+    @property
+    def user_id(self) -> str:
+        return f"teams:{self.aad}"
+
+    def activity(self, **fields: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": "message",
+            "id": f"1700000000{next(self._activity_ids):06d}",
+            "timestamp": "2026-11-23T09:30:00.000Z",
+            "serviceUrl": self.connector.url + "/",
+            "channelId": "msteams",
+            "from": {"id": f"29:{self.aad}", "name": self.name, "aadObjectId": self.aad},
+            "conversation": {"id": self.conversation, "conversationType":
+                             self.conversation_type, "tenantId": "tenant-1"},
+            "recipient": {"id": "28:safehaven-bot", "name": "Safe Haven"},
+            "channelData": {"tenant": {"id": "tenant-1"}},
+            "locale": "en-GB",
+        }
+        if self.conversation_type != "personal":
+            body["conversation"]["isGroup"] = True
+        body.update(fields)
+        return body
+
+    async def post(self, body: Any, *, raw: bool = False) -> tuple[int, Any]:
+        if raw:
+            response = await self.client.post("/api/messages", data=body,
+                                               headers=self.headers)
+        else:
+            response = await self.client.post("/api/messages", json=body,
+                                               headers=self.headers)
+        text = await response.text()
+        return response.status, json.loads(text) if text else None
+
+    async def send(self, **fields: Any) -> dict[str, Any]:
+        body = self.activity(**fields)
+        status, _ = await self.post(body)
+        assert status == 200, status
+        return body
+
+    async def install(self) -> None:
+        await self.send(type="conversationUpdate",
+                        membersAdded=[{"id": "28:safehaven-bot"}])
+
+    async def say(self, text: str) -> dict[str, Any]:
+        return await self.send(text=text)
+
+    async def send_file(self, name: str, url: str) -> dict[str, Any]:
+        return await self.send(text="", attachments=[{
+            "contentType": "application/vnd.microsoft.teams.file.download.info",
+            "contentUrl": f"https://contoso.sharepoint.com/personal/files/{name}",
+            "name": name,
+            "content": {"downloadUrl": url, "uniqueId": uuid.uuid4().hex,
+                        "fileType": name.rsplit(".", 1)[-1]}}])
+
+    # --- reading what the bot said -----------------------------------------------------
+
+    @property
+    def received(self) -> list[Call]:
+        return self.connector.to(self.conversation)
+
+    def text_since(self, mark: int) -> str:
+        return "\n".join(c.words for c in self.received[mark:])
+
+    def last_card(self) -> Call:
+        for call in reversed(self.received):
+            if call.card.get("actions"):
+                return call
+        raise AssertionError("no card with buttons was sent")
+
+    def card_value(self, call: Call, title: str, inputs: dict[str, str] | None = None
+                   ) -> dict[str, Any]:
+        """What Teams posts when a card button is pressed: the button's data merged with
+        the card's inputs (their current values, overridden by ``inputs``)."""
+        card = call.card
+        action = next((a for a in card["actions"] if a["title"] == title), None)
+        assert action is not None, [a["title"] for a in card["actions"]]
+        value: dict[str, Any] = {}
+        if action.get("associatedInputs") != "none":
+            for element in card["body"]:
+                if element["type"].startswith("Input."):
+                    value[element["id"]] = str(element.get("value", ""))
+            value.update(inputs or {})
+        value.update(action["data"])
+        return value
+
+    async def click(self, call: Call, title: str, inputs: dict[str, str] | None = None
+                    ) -> dict[str, Any]:
+        return await self.send(text="", value=self.card_value(call, title, inputs),
+                               replyToId=call.id)
+

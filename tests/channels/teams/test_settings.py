@@ -1,0 +1,86 @@
+"""Teams settings from the standard Bot Framework variables, and the wiring into serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.settings import Settings, SettingsError, load_settings
+from bot.vault import generate_key
+from channels.teams.app import TeamsNotifier, mount_teams
+from channels.teams.settings import load_teams_settings
+from handlers.notify import NotifierRouter
+from handlers.services import Services
+
+APP_ID = "0b5e7f1c-1111-4222-8333-944445555666"
+TENANT = "7c0ffee0-1111-4222-8333-944445555666"
+
+
+def base(tmp_path: Path, env: str = "development") -> Settings:
+    return load_settings({"SAFEHAVEN_VAR_DIR": str(tmp_path), "SAFEHAVEN_ENV": env,
+                          "SAFEHAVEN_SECRET_KEY": generate_key()})
+
+
+def test_development_without_app_id_runs_with_auth_off(tmp_path: Path) -> None:
+    teams = load_teams_settings(base(tmp_path), {})
+    assert teams.enabled and not teams.auth_enabled
+    assert not load_teams_settings(base(tmp_path), {"SAFEHAVEN_TEAMS": "off"}).enabled
+
+
+def test_production_refuses_teams_without_app_id(tmp_path: Path) -> None:
+    production = base(tmp_path, "production")
+    assert not load_teams_settings(production, {}).enabled  # not configured: not served
+    with pytest.raises(SettingsError, match="refused when SAFEHAVEN_ENV=production"):
+        load_teams_settings(production, {"SAFEHAVEN_TEAMS": "on"})
+    teams = load_teams_settings(production, {"MicrosoftAppId": APP_ID,
+                                             "MicrosoftAppPassword": "s3cret"})
+    assert teams.enabled and teams.auth_enabled and teams.app_type == "MultiTenant"
+    assert "s3cret" not in repr(teams)
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"MicrosoftAppId": "not-a-guid", "MicrosoftAppPassword": "x"}, "MicrosoftAppId"),
+    ({"MicrosoftAppId": APP_ID}, "MicrosoftAppPassword"),
+    ({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "x",
+      "MicrosoftAppType": "SingleTenant"}, "MicrosoftAppTenantId"),
+    ({"MicrosoftAppId": APP_ID, "MicrosoftAppType": "Sometimes"}, "MicrosoftAppType"),
+    ({"MicrosoftAppPassword": "x"}, "MicrosoftAppId"),
+    ({"SAFEHAVEN_TEAMS": "maybe"}, "SAFEHAVEN_TEAMS"),
+])
+def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_teams_settings(base(tmp_path), env)
+
+
+def test_single_tenant_and_managed_identity(tmp_path: Path) -> None:
+    teams = load_teams_settings(base(tmp_path), {
+        "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "x",
+        "MicrosoftAppType": "singletenant", "MicrosoftAppTenantId": TENANT})
+    assert teams.app_type == "SingleTenant" and teams.tenant_id == TENANT
+    msi = load_teams_settings(base(tmp_path), {
+        "MicrosoftAppId": APP_ID, "MicrosoftAppType": "UserAssignedMSI",
+        "MicrosoftAppTenantId": TENANT})
+    assert msi.app_type == "UserAssignedMSI" and msi.app_password is None
+
+
+def test_build_services_routes_teams_users_and_serve_mounts_the_route(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.runtime import build_services
+
+    for name in ("SAFEHAVEN_TEAMS", "MicrosoftAppId", "MicrosoftAppPassword"):
+        monkeypatch.delenv(name, raising=False)
+    svc: Services = build_services(base(tmp_path))
+    assert isinstance(svc.notifier, NotifierRouter)
+    assert isinstance(svc.notifier.routes.get("teams"), TeamsNotifier)
+    app = web.Application()
+    channel = mount_teams(app, svc)
+    assert channel is not None
+    assert any(r.method == "POST" and r.resource is not None
+               and r.resource.canonical == "/api/messages" for r in app.router.routes())
+
+    monkeypatch.setenv("SAFEHAVEN_TEAMS", "off")
+    quiet = build_services(base(tmp_path))
+    assert isinstance(quiet.notifier, NotifierRouter) and "teams" not in quiet.notifier.routes
+    assert mount_teams(web.Application(), quiet) is None

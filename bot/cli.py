@@ -65,12 +65,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.app import create_app
     from channels.portal import RedactingAccessLogger
+    from channels.slack import describe as describe_slack
+    from channels.slack import mount_slack
     from channels.teams.app import mount_teams
 
     svc = build_services(settings)
     app = create_app(svc, scheduler=False if args.no_scheduler else None)
     if mount_teams(app, svc) is not None:
         _out("Microsoft Teams: POST /api/messages (see docs/teams.md)")
+    for line in describe_slack(mount_slack(app, svc),
+                               base_url=f"http://{settings.host}:{settings.port}"):
+        _out(line)
     _out(f"Safe Haven serving on http://{settings.host}:{settings.port} "
          f"(policy: {svc.policy.source}; database: {settings.database_url.split('://')[0]})")
     if svc.transport.name == "console-transport":

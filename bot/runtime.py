@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.vault import vault_from_settings
 from channels.console.notifier import ConsoleNotifier
 from channels.console.transport import ConsoleTransport
+from channels.slack import attach_slack
 from channels.teams.app import attach_teams
 from channels.twilio.settings import load_twilio_settings
 from channels.twilio.transport import TwilioTransport
@@ -69,4 +70,5 @@ def build_services(settings: Settings, *, policy: Policy | None = None,
     )
     if notifier is None:
         attach_teams(svc)  # teams: users, when Teams is configured (channels/teams/app.py)
+        attach_slack(svc)  # slack: users, when SLACK_* is set (channels/slack/__init__.py)
     return svc

@@ -1,0 +1,445 @@
+"""Neutral replies rendered as Slack Block Kit, and Slack input read back as plain values.
+
+A reply that asks carries its question id into every button value, select block and modal,
+so the answer names the question it answers and the core recognises a late or repeated
+click as stale. Everything the user typed or we print is escaped (``&``, ``<``, ``>``), so a
+file name or a purpose such as ``<!channel>`` cannot mention anyone or forge a link.
+
+Slack limits are applied here (3000 characters per section, 75 per button, 24 per modal
+title, 150 per option value, 50 blocks per message) so the Web API never refuses a reply
+for its size.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.messages import slack as msg
+from bot.replies import Ask, Choice, FileReply, Form, FormField, LinkReply, Option, Reply, Text
+
+Block = dict[str, Any]
+
+ANSWER = "sh.answer"        # + ".<n>": a button answering a Choice
+SELECT = "sh.select"        # a static select answering a Choice
+OPEN_FORM = "sh.form"       # a button opening a Form in a modal
+USE_TIME = "sh.time"        # the button sending the picked date and time
+PICK_TIME = "sh.time.pick"  # the date-time picker itself (its changes are only acknowledged)
+FORM_VIEW = "sh.form.view"  # callback id of a Form modal
+REJECT_VIEW = "sh.reject.view"
+QUESTION_BLOCK = "sh.q:"    # + question id: the block holding a question's controls
+FIELD_BLOCK = "f."          # + field name: an input block in a Form modal
+# Questions answered with a date-time picker (the engine's call-time step).
+DATETIME_QUESTIONS = frozenset({"call_time"})
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+SECTION_MAX = 3000
+BUTTON_MAX = 75
+TITLE_MAX = 24
+OPTION_VALUE_MAX = 150
+MAX_BUTTONS = 5
+MAX_BLOCKS = 50
+FALLBACK_MAX = 3000
+
+_MENTION = re.compile(r"slack:([UW][A-Z0-9]{2,})")
+_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+# --- text ----------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Text for a mrkdwn field: Slack's three control characters escaped, and our
+    channel-qualified Slack user ids turned into mentions Slack shows as names."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION.sub(r"<@\1>", escaped)
+
+
+def from_slack(text: str) -> str:
+    """What the person typed, from Slack's message markup: links and mailto links become
+    their visible text, mentions stay as ids, and ``&amp;``/``&lt;``/``&gt;`` are decoded."""
+
+    def link(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith(("@", "#", "!")):
+            return f"<{target}>"
+        if label:
+            return label
+        return target.removeprefix("mailto:")
+
+    return html.unescape(_SLACK_LINK.sub(link, text))
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain(text: str, limit: int = BUTTON_MAX) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": True}
+
+
+def _chunks(text: str, limit: int = SECTION_MAX) -> list[str]:
+    """Split at line ends so each piece fits one section."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            pieces.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not pieces:
+        pieces.append(current)
+    return pieces
+
+
+def sections(text: str) -> list[Block]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": piece or " "}}
+            for piece in _chunks(escape(text))]
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn",
+                                             "text": clip(escape(text), SECTION_MAX)}]}
+
+
+def _with_error(prompt: str, error: str | None) -> str:
+    return f"⚠ {error}\n{prompt}" if error else prompt
+
+
+def encode_answer(question: str, value: str) -> str:
+    return json.dumps({"q": question, "v": value}, separators=(",", ":"))
+
+
+def decode_answer(raw: str) -> tuple[str, str] | None:
+    """The (question, value) a button carries; None if it is not one of ours."""
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    question, value = data.get("q"), data.get("v", "")
+    if not isinstance(question, str) or not isinstance(value, str):
+        return None
+    return question, value
+
+
+# --- replies -> messages -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Post:
+    """One chat message: blocks, the plain fallback Slack shows in notifications, and the
+    question it asks (if any)."""
+
+    blocks: list[Block]
+    text: str
+    question: str | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    filename: str
+    caption: str
+
+
+Outgoing = Post | Upload
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {"type": "button", "text": _plain(text), "action_id": action_id,
+                     "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _style(option: Option, default: str | None) -> str | None:
+    if option.value in ("cancel", "reject"):
+        return "danger"
+    if option.value in ("confirm", "approve") or option.value == default:
+        return "primary"
+    return None
+
+
+def _option(option: Option, index: int) -> Block:
+    value = option.value if len(option.value) <= OPTION_VALUE_MAX else str(index)
+    item: Block = {"text": _plain(option.label), "value": value}
+    if option.description:
+        item["description"] = _plain(option.description)
+    return item
+
+
+def choice_blocks(choice: Choice) -> list[Block]:
+    prompt = _with_error(choice.prompt, choice.error)
+    use_buttons = (len(choice.options) <= MAX_BUTTONS
+                   and all(len(o.label) <= BUTTON_MAX for o in choice.options))
+    if use_buttons and any(o.description for o in choice.options):
+        prompt += "\n" + "\n".join(f"• {o.label}: {o.description}" if o.description
+                                   else f"• {o.label}" for o in choice.options)
+    blocks = sections(prompt)
+    if use_buttons:
+        blocks.append({
+            "type": "actions", "block_id": clip(QUESTION_BLOCK + choice.question, 255),
+            "elements": [_button(o.label, f"{ANSWER}.{i}", encode_answer(choice.question,
+                                                                          o.value),
+                                 _style(o, choice.default))
+                         for i, o in enumerate(choice.options, start=1)]})
+        return blocks
+    options = [_option(o, i) for i, o in enumerate(choice.options, start=1)]
+    select: Block = {"type": "static_select", "action_id": SELECT,
+                     "placeholder": _plain(msg.SELECT_PLACEHOLDER), "options": options[:100]}
+    initial = next((opt for o, opt in zip(choice.options, options, strict=True)
+                    if o.value == choice.default), None)
+    if initial is not None:
+        select["initial_option"] = initial
+    blocks.append({"type": "actions", "block_id": clip(QUESTION_BLOCK + choice.question, 255),
+                   "elements": [select]})
+    return blocks
+
+
+def ask_blocks(ask: Ask, timezone: ZoneInfo) -> list[Block]:
+    blocks = sections(_with_error(ask.prompt, ask.error))
+    if ask.question not in DATETIME_QUESTIONS:
+        blocks.append(context(msg.TYPE_ANSWER_HINT))
+        return blocks
+    picker: Block = {"type": "datetimepicker", "action_id": PICK_TIME}
+    try:
+        start = datetime.strptime(ask.placeholder, TIME_FORMAT).replace(tzinfo=timezone)
+        picker["initial_date_time"] = int(start.timestamp())
+    except ValueError:
+        pass
+    blocks.append({"type": "actions", "block_id": clip(QUESTION_BLOCK + ask.question, 255),
+                   "elements": [picker, _button(msg.USE_THIS_TIME, USE_TIME,
+                                                encode_answer(ask.question, ""), "primary")]})
+    blocks.append(context(msg.PICK_OR_TYPE_TIME.format(example=ask.placeholder)))
+    return blocks
+
+
+def _field_line(f: FormField) -> str | None:
+    if not f.value and not f.error:
+        return None
+    shown = f.value
+    if f.options:
+        shown = next((o.label for o in f.options if o.value == f.value), f.value)
+    line = f"• {f.label}: {shown}"
+    return f"{line}  ⚠ {f.error}" if f.error else line
+
+
+def form_blocks(form: Form) -> list[Block]:
+    """A Form in the chat is a summary plus a button that opens it as a modal."""
+    lines = [f"*{form.title}*" if not form.error else f"⚠ {form.error}\n{form.title}"]
+    if form.intro:
+        lines.append(form.intro)
+    lines += [line for f in form.fields if (line := _field_line(f))]
+    blocks = sections("\n".join(lines))
+    blocks.append({"type": "actions", "block_id": clip(QUESTION_BLOCK + form.question, 255),
+                   "elements": [_button(msg.OPEN_FORM, OPEN_FORM,
+                                        encode_answer(form.question, ""), "primary")]})
+    return blocks
+
+
+def reply_blocks(reply: Reply, timezone: ZoneInfo) -> list[Block]:
+    if isinstance(reply, Text):
+        return sections(reply.text)
+    if isinstance(reply, Choice):
+        return choice_blocks(reply)
+    if isinstance(reply, Ask):
+        return ask_blocks(reply, timezone)
+    if isinstance(reply, Form):
+        return form_blocks(reply)
+    if isinstance(reply, LinkReply):
+        url = reply.url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+        label = escape(reply.label).replace("|", "¦")
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": f"<{url}|{label}>"}}]
+    raise TypeError(type(reply))
+
+
+def plain_text(reply: Reply) -> str:
+    if isinstance(reply, Text):
+        return reply.text
+    if isinstance(reply, Ask | Choice):
+        return _with_error(reply.prompt, reply.error)
+    if isinstance(reply, Form):
+        return _with_error(reply.title, reply.error)
+    if isinstance(reply, LinkReply):
+        return f"{reply.label}: {reply.url}"
+    return reply.caption
+
+
+def render(replies: Sequence[Reply], timezone: ZoneInfo) -> list[Outgoing]:
+    """Group the replies of one turn into as few messages as possible: consecutive texts
+    and the question they lead to share one message; each archive is its own upload."""
+    out: list[Outgoing] = []
+    blocks: list[Block] = []
+    texts: list[str] = []
+    question: str | None = None
+
+    def flush() -> None:
+        nonlocal blocks, texts, question
+        if blocks:
+            out.append(Post(blocks, clip(escape("\n".join(texts)), FALLBACK_MAX), question))
+        blocks, texts, question = [], [], None
+
+    for reply in replies:
+        if isinstance(reply, FileReply):
+            flush()
+            out.append(Upload(reply.path, reply.filename, reply.caption))
+            continue
+        new = reply_blocks(reply, timezone)
+        if len(blocks) + len(new) > MAX_BLOCKS or question is not None:
+            flush()
+        blocks += new[:MAX_BLOCKS]
+        texts.append(plain_text(reply))
+        if isinstance(reply, Ask | Choice | Form):
+            question = reply.question
+    flush()
+    return out
+
+
+def amend(blocks: Iterable[Mapping[str, Any]], note: str) -> list[Block]:
+    """A question message after the fact: its text kept, its controls replaced by a note."""
+    kept = [dict(b) for b in blocks if b.get("type") not in ("actions", "input")
+            and not str(b.get("block_id", "")).startswith(QUESTION_BLOCK)]
+    if kept and kept[-1].get("type") == "context":
+        kept.pop()  # a hint such as "type your answer" no longer applies
+    return [*kept[: MAX_BLOCKS - 1], context(note)]
+
+
+# --- modals --------------------------------------------------------------------------------
+
+
+def _input(f: FormField) -> Block:
+    element: Block
+    if f.kind == "select":
+        options = [{"text": _plain(o.label), "value": o.value} for o in f.options]
+        element = {"type": "static_select", "action_id": "v", "options": options,
+                   "placeholder": _plain(msg.SELECT_PLACEHOLDER)}
+        initial = next((opt for o, opt in zip(f.options, options, strict=True)
+                        if o.value == f.value), None)
+        if initial is not None:
+            element["initial_option"] = initial
+    elif f.kind == "checkbox":
+        options = [{"text": _plain(o.label), "value": o.value} for o in f.options]
+        element = {"type": "checkboxes", "action_id": "v", "options": options}
+        chosen = [opt for o, opt in zip(f.options, options, strict=True) if o.value == f.value]
+        if chosen:
+            element["initial_options"] = chosen
+    else:
+        element = {"type": "plain_text_input", "action_id": "v",
+                   "multiline": f.kind == "textarea"}
+        if f.value:
+            element["initial_value"] = clip(f.value, SECTION_MAX)
+    block: Block = {"type": "input", "block_id": FIELD_BLOCK + f.name,
+                    "label": _plain(f.label, 2000), "optional": not f.required,
+                    "element": element}
+    if f.help:
+        block["hint"] = _plain(f.help, 2000)
+    return block
+
+
+def form_modal(form: Form, *, metadata: str) -> Block:
+    head = "\n".join(p for p in (f"⚠ {form.error}" if form.error else "", form.intro) if p)
+    return {
+        "type": "modal", "callback_id": FORM_VIEW, "private_metadata": metadata,
+        "title": _plain(form.title, TITLE_MAX), "submit": _plain(msg.SUBMIT),
+        "close": _plain(msg.CLOSE),
+        "blocks": [*(sections(head) if head else []), *(_input(f) for f in form.fields)],
+    }
+
+
+def form_values(state: Mapping[str, Any]) -> dict[str, str]:
+    """Field values from a submitted modal's ``view.state.values``."""
+    values: dict[str, str] = {}
+    for block_id, elements in state.items():
+        if not str(block_id).startswith(FIELD_BLOCK) or not isinstance(elements, Mapping):
+            continue
+        element = elements.get("v")
+        if not isinstance(element, Mapping):
+            continue
+        name = str(block_id)[len(FIELD_BLOCK):]
+        kind = element.get("type")
+        if kind == "static_select":
+            chosen = element.get("selected_option") or {}
+            values[name] = str(chosen.get("value", "")) if isinstance(chosen, Mapping) else ""
+        elif kind == "checkboxes":
+            chosen_list = element.get("selected_options") or []
+            values[name] = ",".join(str(o.get("value", "")) for o in chosen_list
+                                    if isinstance(o, Mapping))
+        else:
+            values[name] = str(element.get("value") or "")
+    return values
+
+
+def form_errors(form: Form) -> dict[str, str]:
+    """Per-field errors for ``response_action: errors``; a form-level error with no field
+    to blame goes on the first field so it is still seen."""
+    errors = {FIELD_BLOCK + f.name: f.error for f in form.fields if f.error}
+    if not errors and form.error and form.fields:
+        errors[FIELD_BLOCK + form.fields[0].name] = form.error
+    return errors
+
+
+def reject_modal(reference: str, *, metadata: str) -> Block:
+    return {
+        "type": "modal", "callback_id": REJECT_VIEW, "private_metadata": metadata,
+        "title": _plain(msg.REJECT_TITLE, TITLE_MAX), "submit": _plain(msg.REJECT_SUBMIT),
+        "close": _plain(msg.CLOSE),
+        "blocks": [{"type": "input", "block_id": FIELD_BLOCK + "reason",
+                    "label": _plain(msg.REJECT_REASON_LABEL.format(reference=reference), 2000),
+                    "hint": _plain(msg.REJECT_REASON_HINT, 2000),
+                    "element": {"type": "plain_text_input", "action_id": "v",
+                                "multiline": True, "max_length": 1000}}],
+    }
+
+
+def picked_time(state: Mapping[str, Any], question: str, timezone: ZoneInfo) -> str | None:
+    """The date and time chosen in a question's picker, as the engine reads typed times
+    (local to the policy's time zone); None when nothing was picked."""
+    block = state.get(clip(QUESTION_BLOCK + question, 255))
+    element = block.get(PICK_TIME) if isinstance(block, Mapping) else None
+    stamp = element.get("selected_date_time") if isinstance(element, Mapping) else None
+    if not isinstance(stamp, int | float | str) or not str(stamp).isdigit():
+        return None
+    return datetime.fromtimestamp(int(stamp), timezone).strftime(TIME_FORMAT)
+
+
+def submitted_summary(view: Mapping[str, Any]) -> str:
+    """"Label: value" for each field of a submitted modal, as the person saw them (option
+    labels, not their values), to leave on the form's message as the record of the answer."""
+    state = (view.get("state") or {}).get("values") or {}
+    parts: list[str] = []
+    for block in view.get("blocks") or []:
+        if not isinstance(block, Mapping) or block.get("type") != "input":
+            continue
+        label = str((block.get("label") or {}).get("text", ""))
+        element = (state.get(block.get("block_id")) or {}).get("v") or {}
+        if not isinstance(element, Mapping):
+            continue
+        if element.get("type") == "static_select":
+            shown = str(((element.get("selected_option") or {}).get("text") or {})
+                        .get("text", ""))
+        elif element.get("type") == "checkboxes":
+            shown = ", ".join(str((o.get("text") or {}).get("text", ""))
+                              for o in element.get("selected_options") or [])
+        else:
+            shown = " ".join(str(element.get("value") or "").split())
+        if shown:
+            parts.append(f"{label}: {clip(shown, 200)}")
+    return msg.ANSWER_SEPARATOR.join(parts)

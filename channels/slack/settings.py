@@ -1,0 +1,73 @@
+"""Slack settings, read from the environment and checked at start-up.
+
+Slack is optional: with no ``SLACK_*`` variable set, :func:`load_slack_settings` returns None
+and ``safehaven serve`` runs without it. Once any is set, a missing or malformed one stops
+start-up with a sentence saying which variable to set and where to find its value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bot.messages import slack as msg
+from bot.settings import SettingsError
+
+DEFAULT_API_URL = "https://slack.com/api/"
+VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL")
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str
+
+    @property
+    def http_events(self) -> bool:
+        """Requests arrive at ``POST /slack/events`` (they need the signing secret)."""
+        return self.signing_secret is not None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    @property
+    def download_hosts(self) -> frozenset[str]:
+        """Hosts the bot token may be sent to when downloading a file: Slack's own file
+        hosts, plus the API host when ``SLACK_API_URL`` points elsewhere (a proxy, a test)."""
+        return frozenset({"files.slack.com", urlsplit(self.api_url).hostname or ""} - {""})
+
+    def __repr__(self) -> str:  # never print the secrets
+        return (f"SlackSettings(http_events={self.http_events}, socket_mode={self.socket_mode}, "
+                f"api_url={self.api_url!r})")
+
+
+def load_slack_settings(env: Mapping[str, str] | None = None) -> SlackSettings | None:
+    """None when Slack is not configured at all; :class:`SettingsError` when half-configured."""
+    env = os.environ if env is None else env
+    values = {name: (env.get(name) or "").strip() for name in VARIABLES}
+    if not any(values[name] for name in VARIABLES[:3]):
+        return None
+    token = values["SLACK_BOT_TOKEN"]
+    if not token:
+        raise SettingsError(msg.SETTING_BOT_TOKEN_MISSING)
+    if not token.startswith("xoxb-"):
+        raise SettingsError(msg.SETTING_BOT_TOKEN_FORMAT)
+    secret = values["SLACK_SIGNING_SECRET"] or None
+    app_token = values["SLACK_APP_TOKEN"] or None
+    if secret is None and app_token is None:
+        raise SettingsError(msg.SETTING_NO_WAY_IN)
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise SettingsError(msg.SETTING_APP_TOKEN_FORMAT)
+    api_url = values["SLACK_API_URL"] or DEFAULT_API_URL
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(msg.SETTING_API_URL.format(value=api_url))
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return SlackSettings(bot_token=token, signing_secret=secret, app_token=app_token,
+                         api_url=api_url)

@@ -1,0 +1,111 @@
+"""Files sent to the bot in Slack: size checked before and during the download, the bot
+token kept to Slack's hosts, and download failures told to the sender."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import func, select
+
+from store.models import Transfer
+from tests.channels.slack.conftest import Workspace
+from tests.conftest import PDF
+
+
+async def transfers(ws: Workspace) -> int:
+    async with ws.svc.db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(Transfer)) or 0)
+
+
+def uploads_left(ws: Workspace) -> list[str]:
+    return [str(p) for p in ws.svc.settings.uploads_dir.rglob("*") if p.is_file()]
+
+
+async def test_too_large_is_refused_before_downloading(workspace: Workspace) -> None:
+    alice = workspace.user("UALICE01")
+    limit = workspace.svc.policy.max_file_bytes
+    await workspace.event(alice.file_event(("huge.iso", b"x" * 10), declared=limit + 1))
+    assert not workspace.fake.called("download")
+    assert "huge.iso is 2.0 GB" in alice.text and "the limit for one file is 2.0 GB" in alice.text
+    assert await transfers(workspace) == 0
+
+
+async def test_larger_than_announced_is_stopped_while_streaming(workspace: Workspace) -> None:
+    workspace.svc.policy = dataclasses.replace(workspace.svc.policy, max_file_bytes=1000)
+    alice = workspace.user("UALICE01")
+    await workspace.event(alice.file_event(("sneaky.txt", b"y" * 5000), declared=10))
+    assert len(workspace.fake.called("download")) == 1
+    assert "sneaky.txt is more than 1000 bytes" in alice.text
+    assert await transfers(workspace) == 0
+    assert uploads_left(workspace) == []
+
+
+async def test_one_good_file_and_one_refused_start_a_transfer(workspace: Workspace) -> None:
+    alice = workspace.user("UALICE01")
+    event = alice.file_event(("case.pdf", PDF), ("gone.pdf", PDF))
+    gone = event["files"][1]["url_private_download"].rsplit("/", 1)[-1]
+    workspace.fake.file_status[gone] = 404
+    await workspace.event(event)
+    assert "could not fetch gone.pdf from Slack (the file is no longer available there)" \
+        in alice.text
+    assert "I have 1 file(s)" in alice.text
+    assert await transfers(workspace) == 1
+    assert len(uploads_left(workspace)) == 1
+
+
+async def test_the_token_is_never_sent_to_another_host(workspace: Workspace) -> None:
+    alice = workspace.user("UALICE01")
+    event = alice.file_event(("case.pdf", PDF))
+    event["files"][0]["url_private_download"] = "http://attacker.invalid/steal"
+    await workspace.event(event)
+    assert not workspace.fake.called("download")
+    assert "not a file I can download" in alice.text
+    assert await transfers(workspace) == 0
+
+
+async def test_a_sign_in_page_instead_of_the_file_is_refused(workspace: Workspace) -> None:
+    workspace.channel.settings = dataclasses.replace(workspace.channel.settings,
+                                                     bot_token="xoxb-wrong")
+    alice = workspace.user("UALICE01")
+    await workspace.event(alice.file_event(("case.pdf", PDF)))
+    assert "Slack refused access to it" in alice.text
+    assert await transfers(workspace) == 0 and uploads_left(workspace) == []
+
+
+async def test_rate_limited_download_is_retried(workspace: Workspace) -> None:
+    alice = workspace.user("UALICE01")
+    event = alice.file_event(("case.pdf", PDF))
+    file_id = event["files"][0]["url_private_download"].rsplit("/", 1)[-1]
+    workspace.fake.file_status[file_id] = 429
+    await workspace.event(event)
+    assert len(workspace.fake.called("download")) == 2
+    assert "I have 1 file(s)" in alice.text
+
+
+async def test_file_names_cannot_mention_or_link(workspace: Workspace) -> None:
+    alice = workspace.user("UALICE01")
+    await alice.send_files(("<!channel> <https://evil.example|report>.pdf", PDF))
+    shown = alice.last.blocks[0]["text"]["text"]
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
+    assert "<https://evil.example" not in shown
+    stored = next(workspace.svc.settings.uploads_dir.rglob("*.bin"))
+    assert stored.name == "upload.bin"
+
+
+async def test_files_sent_together_and_soon_after_join_one_transfer(workspace: Workspace) -> None:
+    alice = workspace.user("UALICE01")
+    await alice.send_files(("one.pdf", PDF))
+    await alice.send_files(("two.txt", b"notes\n" * 40))
+    assert "Added to transfer" in alice.text and "it now has 2 file(s)" in alice.text
+    assert await transfers(workspace) == 1
+
+
+async def test_a_file_sent_by_id_only_is_looked_up(workspace: Workspace) -> None:
+    alice = workspace.user("UALICE01")
+    url = workspace.fake.add_file(PDF)
+    file_id = url.rsplit("/", 1)[-1]
+    event = alice.message_event("", subtype="file_share", files=[
+        {"id": file_id, "file_access": "check_file_info"}])
+    await workspace.event(event)
+    assert workspace.fake.called("files.info")
+    assert "I have 1 file(s)" in alice.text

@@ -585,9 +585,12 @@ def parse_call_time(text: str, ctx: TurnContext) -> datetime | str:
             parsed = datetime.fromisoformat(text.strip())
         except ValueError:
             return msg.CALL_TIME_UNREADABLE.format(text=text[:40], example=_call_example(ctx))
-    local = (parsed.replace(tzinfo=policy.timezone) if parsed.tzinfo is None
-             else parsed.astimezone(policy.timezone))
-    when = local.astimezone(UTC)
+    try:
+        local = (parsed.replace(tzinfo=policy.timezone) if parsed.tzinfo is None
+                 else parsed.astimezone(policy.timezone))
+        when = local.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 has no local time in year 1
+        return msg.CALL_TIME_UNREADABLE.format(text=text[:40], example=_call_example(ctx))
     hours = {"days": _days_text(window.days), "start": f"{window.start:%H:%M}",
              "end": f"{window.end:%H:%M}", "tz": policy.timezone.key}
     if when < ctx.now + timedelta(minutes=window.min_lead_minutes):

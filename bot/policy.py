@@ -27,6 +27,8 @@ PASSWORD_METHODS = ("sms", "sms-on-receipt", "voice")
 APPROVAL_RULES = ("always", "never", "without-agreement")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MB = 1024 * 1024
+# Larger numbers are never meant and overflow dates and times later (timedelta).
+MAX_NUMBER = 1_000_000
 
 
 class PolicyError(ValueError):
@@ -182,6 +184,8 @@ class _Reader:
         value = int(self.get(name, int, default))
         if value <= 0:
             raise self.fail(name, f"must be greater than 0, not {value}")
+        if value > MAX_NUMBER:
+            raise self.fail(name, f"must be at most {MAX_NUMBER:,}, not {value}")
         return value
 
     def strings(self, name: str, default: Any = ..., *, allowed: tuple[str, ...] = ()) -> tuple[
@@ -319,8 +323,12 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
     rules.unknown_keys({"max_attempts", "retry_backoff_seconds", "call_retry_minutes",
                         "heads_up_minutes", "voice_language", "voice_name", "code_attempts"})
     heads_up = int(rules.get("heads_up_minutes", int, 0))
-    if heads_up < 0:
-        raise rules.fail("heads_up_minutes", "must be 0 (no heads-up SMS) or more")
+    if not 0 <= heads_up <= MAX_NUMBER:
+        raise rules.fail("heads_up_minutes", "must be 0 (no heads-up SMS) or more, "
+                         f"at most {MAX_NUMBER:,}")
+    lead = int(window.get("min_lead_minutes", int, 10))
+    if not 0 <= lead <= MAX_NUMBER:
+        raise window.fail("min_lead_minutes", f"must be 0 to {MAX_NUMBER:,}, not {lead}")
     delivery_rules = DeliveryRules(
         max_attempts=rules.positive("max_attempts", 4),
         retry_backoff_seconds=rules.positive("retry_backoff_seconds", 30),
@@ -377,7 +385,7 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
             start=start,
             end=end,
             days=tuple(WEEKDAYS.index(d) for d in days),
-            min_lead_minutes=int(window.get("min_lead_minutes", int, 10)),
+            min_lead_minutes=lead,
             max_days_ahead=window.positive("max_days_ahead", 14),
         ),
         delivery=delivery_rules,

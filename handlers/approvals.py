@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
 from handlers import transfers
+from handlers.conversation import storable
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -14,7 +15,7 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
                  reason: str = "") -> list[Reply]:
     """Record ``approver_id``'s decision; returns the replies for the approver. The sender
     hears the outcome through the notifier."""
-    reason = " ".join(reason.split())[:1000]
+    reason = " ".join(storable(reason).split())[:1000]
     now = svc.clock()
     async with svc.db.transaction() as session:
         transfer = await repo.get_transfer(session, reference=reference)

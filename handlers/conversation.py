@@ -10,7 +10,8 @@ an already-answered question is recognised as stale.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from store.models import Conversation
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+RECIPIENT_BOOK_STEPS = ("classification", "recipient_pick", "recipient")
 COMMANDS = ("help", "status", "list", "cancel", "received", "call")
 
 
@@ -44,6 +46,32 @@ class Turn:
 
 class TurnConflict(RuntimeError):
     """The conversation kept changing under us; extremely unlikely outside a test."""
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with what UTF-8 and PostgreSQL cannot hold (NUL; unpaired surrogates, which
+    JSON escapes and undecodable bytes in file names produce) replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def storable_event(event: Event) -> Event:
+    """The event as the engine and the store can take it (see :func:`storable`); answer
+    forms become string-to-string dictionaries whatever a channel handed over."""
+    if isinstance(event, Answer):
+        value = event.value
+        clean: str | dict[str, str] = (
+            storable(value) if isinstance(value, str)
+            else {storable(str(k)): storable(str(v)) for k, v in value.items()})
+        question = None if event.question is None else storable(event.question)
+        return Answer(clean, question)
+    if isinstance(event, FilesReceived):
+        return FilesReceived(tuple(replace(f, name=storable(f.name)) for f in event.files))
+    if isinstance(event, Command):
+        return Command(event.name, tuple(storable(a) for a in event.args))
+    return event
 
 
 def parse_text(text: str, *, question: str | None = None) -> Event:
@@ -77,6 +105,7 @@ async def _new_reference(svc: Services) -> str:
 async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event: Event
                     ) -> Turn:
     """Handle one event from ``user_id``; returns the replies for that user."""
+    event = storable_event(event)
     if isinstance(event, Command):
         return Turn(await run_command(svc, conversation_id=conversation_id, user_id=user_id,
                                       command=event))
@@ -84,8 +113,11 @@ async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event:
     for _attempt in range(MAX_ATTEMPTS):
         async with svc.db.read() as session:
             loaded = await repo.load_conversation(session, conversation_id=conversation_id)
-            known = await repo.known_recipients(session, sender_id=user_id)
-        state = State.from_json(loaded[0] if loaded else None)
+            state = State.from_json(loaded[0] if loaded else None)
+            # Only the classification answer (which decides whether to offer recipients
+            # used before) and the pick itself need the sender's recipient book.
+            known = (await repo.known_recipients(session, sender_id=user_id)
+                     if state.step in RECIPIENT_BOOK_STEPS else [])
         version = loaded[1] if loaded else None
         now = svc.clock()
         ctx = engine.TurnContext(
@@ -94,10 +126,18 @@ async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event:
             new_reference=lambda: fresh_reference or svc.new_reference(),
             known_recipients=known)
         result = engine.step(state, event, ctx)
+        if _changes_nothing(state, result):
+            return Turn(result.replies, result.error)
         if await _save(svc, conversation_id=conversation_id, user_id=user_id, before=state,
                        result=result, version=version):
             return Turn([*result.replies, *await _run_effects(svc, result)], result.error)
     raise TurnConflict(conversation_id)
+
+
+def _changes_nothing(before: State, result: StepResult) -> bool:
+    """A turn that only re-asks or explains (a refused answer, a message while idle) has
+    nothing to save: skipping the write keeps such turns to one read."""
+    return not result.audit and not result.effects and result.state == before
 
 
 async def _save(svc: Services, *, conversation_id: str, user_id: str, before: State,
@@ -200,6 +240,10 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
             return [Text(await transfer_status(svc, reference=ref, user_id=user_id))]
         state = await current_state(svc, conversation_id=conversation_id)
         ctx = transfers.context_for(svc, user_id=user_id)
+        if state.step in RECIPIENT_BOOK_STEPS:
+            async with svc.db.read() as session:
+                known = await repo.known_recipients(session, sender_id=user_id)
+            ctx = replace(ctx, known_recipients=known)
         return engine.current_question(state, ctx)
     if name == "received":
         if not args:

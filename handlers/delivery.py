@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import engine
@@ -45,6 +47,8 @@ LEASE = timedelta(minutes=5)
 BATCH = 100
 CONCURRENCY = 32
 FINAL = ("delivered", "failed", "dead", "cancelled", "interrupted")
+MAX_BACKOFF_SECONDS = 86_400
+RECORD_ATTEMPTS = 5  # with backoff: rides out about 4 s without the database
 
 
 # --- scheduling ----------------------------------------------------------------------------
@@ -282,7 +286,9 @@ def _backoff(svc: Services, attempts: int, kind: str) -> timedelta:
     rules = svc.policy.delivery
     if kind == "voice":
         return timedelta(minutes=rules.call_retry_minutes)
-    return timedelta(seconds=rules.retry_backoff_seconds * 2 ** max(0, attempts - 1))
+    # Doubling stops at a day: a policy allowing dozens of attempts must not overflow dates.
+    doubled = rules.retry_backoff_seconds * 2 ** min(max(0, attempts - 1), 32)
+    return timedelta(seconds=min(doubled, MAX_BACKOFF_SECONDS))
 
 
 async def _after_failure(session: AsyncSession, svc: Services, d: Delivery, *, detail: str,
@@ -361,6 +367,23 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
     return receipts
 
 
+async def _record_retrying(svc: Services, attempts: Sequence[_Attempt]
+                           ) -> list[tuple[str, Reply]]:
+    """The outcomes are only in memory: a dropped database connection while recording them
+    is retried on a fresh one, rather than leaving the rows ``sending`` to be reported as
+    interrupted. Safe to repeat: :func:`_record` skips rows no longer ``sending``."""
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            return await _record(svc, attempts)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == RECORD_ATTEMPTS:
+                raise
+            log.warning("recording %d delivery outcomes failed (database connection lost); "
+                        "retrying", len(attempts))
+            await asyncio.sleep(0.25 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
 async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:
     """Send every due delivery (or only ``reference``'s). Receipts for the transfer named
     by ``reference`` come back as replies (its sender is the one talking); others go to their
@@ -377,7 +400,7 @@ async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]
         if not claimed:
             return replies
         await asyncio.gather(*(send(a) for a in claimed))
-        for sender, receipt in await _record(svc, claimed):
+        for sender, receipt in await _record_retrying(svc, claimed):
             if reference is not None:
                 replies.append(receipt)
             else:
@@ -409,6 +432,18 @@ async def recover_interrupted(svc: Services) -> int:
 # --- provider callbacks --------------------------------------------------------------------
 
 
+_MAX_ID = 2**31 - 1  # deliveries.id is a 32-bit integer column
+_PROVIDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio SIDs (deliveries.provider_sid)
+_SENDER = re.compile(r"\+?[A-Za-z0-9]{1,32}")  # E.164 or a short code (sms_optouts.phone)
+
+
+async def _delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
+    """The row a callback URL names; None for ids no row can have (junk from outside)."""
+    if not 0 < delivery_id <= _MAX_ID:
+        return None
+    return await session.get(Delivery, delivery_id)
+
+
 async def _by_sid(session: AsyncSession, sid: str) -> Delivery | None:
     return (await session.scalars(select(Delivery).where(Delivery.provider_sid == sid))).first()
 
@@ -416,6 +451,8 @@ async def _by_sid(session: AsyncSession, sid: str) -> Delivery | None:
 async def sms_status(svc: Services, *, provider_sid: str, status: str,
                      error: str | None = None) -> bool:
     """A provider status callback for an SMS. False if it matches no delivery."""
+    if not _PROVIDER_ID.fullmatch(provider_sid):
+        return False
     now = svc.clock()
     receipt: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
@@ -492,7 +529,7 @@ async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
     """The call connected. A machine gets nothing; a person is asked for the code first."""
     now = svc.clock()
     async with svc.db.transaction() as session:
-        d = await session.get(Delivery, delivery_id)
+        d = await _delivery(session, delivery_id)
         if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
             return [Hangup()]
         if answered_by and answered_by.startswith("machine"):
@@ -523,7 +560,7 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
     now = svc.clock()
     alert: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
-        d = await session.get(Delivery, delivery_id)
+        d = await _delivery(session, delivery_id)
         if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
             return [Hangup()]
         transfer = await repo.get_transfer(session, reference=d.reference)
@@ -563,7 +600,7 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
 async def call_repeat(svc: Services, *, delivery_id: int, call_sid: str, digits: str
                       ) -> list[CallAction]:
     async with svc.db.read() as session:
-        d = await session.get(Delivery, delivery_id)
+        d = await _delivery(session, delivery_id)
         if d is None or d.verified_call_sid != call_sid or digits.strip() != "1":
             return [Say(dmsg.CALL_GOODBYE), Hangup()]
         transfer = await repo.get_transfer(session, reference=d.reference)
@@ -578,7 +615,7 @@ async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status:
     now = svc.clock()
     receipt: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
-        d = await session.get(Delivery, delivery_id)
+        d = await _delivery(session, delivery_id)
         if d is None or d.provider_sid != call_sid:
             return False
         await audit.append(session, at=now, actor="twilio", action="call_status",
@@ -608,6 +645,9 @@ START_WORDS = ("start", "unstop", "yes")
 
 async def sms_reply(svc: Services, *, from_phone: str, body: str) -> None:
     """A recipient replied to our SMS: STOP/START (carrier rules) or CALL."""
+    if not _SENDER.fullmatch(from_phone):
+        log.warning("ignored an SMS reply from an unusable sender id")
+        return
     word = body.strip().split()[0].lower() if body.strip() else ""
     now = svc.clock()
     notify: tuple[str, Reply, str] | None = None

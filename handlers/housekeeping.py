@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
-from handlers import delivery, portal, transfers
+from handlers import delivery, portal, recovery, transfers
 from handlers.services import Services
 from store import repositories as repo
 from store.models import Conversation
@@ -73,7 +73,8 @@ async def expire_drafts(svc: Services) -> int:
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
     for job in (expire_approvals, expire_drafts, delivery.recover_interrupted,
-                delivery.run_due, portal.delete_dead_archives):
+                delivery.run_due, portal.delete_dead_archives, recovery.recover_packaging,
+                recovery.close_failed_packaging, recovery.delete_orphan_uploads):
         try:
             await job(svc)
         except Exception:

@@ -27,6 +27,7 @@ from handlers.conversation import Turn, parse_text, take_turn
 from handlers.intake import stage_local_file
 from handlers.services import Services
 from store.db import Database, migrate
+from tests.reliability import secret_scan
 
 PG_URL = os.environ.get("SAFEHAVEN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -100,8 +101,44 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     template = request.getfixturevalue("pg_template")
     name = f"sh_t_{secrets.token_hex(6)}"
     asyncio.run(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    try:
+        asyncio.run(secret_scan.scan_postgres(url))  # before the database is dropped
+    finally:
+        asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# --- secrets: after the suite, no generated password may be found anywhere it was written
+# but the console transport's outbox.log (tests/reliability/secret_scan.py) -----------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _capture_passwords(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    secret_scan.start(tmp_path_factory.getbasetemp())
+    yield
+    secret_scan.stop()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    secret_scan.scan_report(report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if secret_scan.SCAN.base is not None and secret_scan.scan_tree(secret_scan.SCAN.base):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if secret_scan.SCAN.leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if secret_scan.SCAN.base is None:
+        return
+    lines = secret_scan.summary()
+    terminalreporter.write_sep("=" if secret_scan.SCAN.leaks else "-", lines[0],
+                               red=bool(secret_scan.SCAN.leaks), bold=True)
+    for line in lines[1:]:
+        terminalreporter.write_line(line, red=True)
 
 
 @pytest.fixture

@@ -52,6 +52,15 @@ PACKAGING_FAILED = (
     "Packaging transfer {reference} failed, so nothing was sent. The files are kept for "
     "now; type `cancel {reference}` and send them again, or contact the service desk."
 )
+PACKAGING_INTERRUPTED = (
+    "Transfer {reference} was interrupted while it was being packaged (the server stopped), "
+    "so nothing was sent and no password exists. Its files have been deleted and no archive "
+    "was kept: send the files to me again to start a new transfer."
+)
+PACKAGING_FAILED_CLOSED = (
+    "Transfer {reference} could not be packaged and was left for {hours} h, so it has been "
+    "closed and its files deleted. Send them to me again to start a new transfer."
+)
 
 EMAIL_SUBJECT = "CONFIDENTIAL {reference}"
 EMAIL_BODY = (

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
@@ -60,7 +61,10 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
     if not request.path.startswith("/twilio/"):
         return await handler(request)
     settings = request.app[TWILIO_SETTINGS]
-    form = await request.post() if request.method == "POST" else {}
+    try:
+        form = await request.post() if request.method == "POST" else {}
+    except (ValueError, HttpProcessingError):  # undecodable or broken: not from Twilio
+        return web.Response(status=400, text="malformed form body")
     signature = request.headers.get("X-Twilio-Signature", "")
     url = settings.public_url + request.path_qs
     params = {k: str(v) for k, v in form.items()}

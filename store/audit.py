@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -155,7 +156,24 @@ _TRANSFER_FIELDS = ("classification", "recipient", "purpose", "lawful_basis", "c
                     "method", "authorised_by")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PHONE = re.compile(r"\+[0-9 ]{6,20}")
+
+
+def _cell(value: str) -> str:
+    """Neutralise spreadsheet formulas: a purpose typed as ``=HYPERLINK(...)`` must open
+    in Excel as text, not run (CSV injection)."""
+    if _PHONE.fullmatch(value):  # "+44 7911 123456" is a phone number, not a formula
+        return value
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def _flatten(rec: AuditRecord, context: dict[str, Any]) -> dict[str, str]:
+    row = _flatten_raw(rec, context)
+    return {key: _cell(value) for key, value in row.items()}
+
+
+def _flatten_raw(rec: AuditRecord, context: dict[str, Any]) -> dict[str, str]:
     """One CSV row; fields the record itself lacks come from its transfer's confirmed
     record and approval earlier in the chain, so every row of a transfer carries the
     record-keeping fields (recipient, purpose, consent limits, who authorised it)."""

@@ -94,3 +94,17 @@ async def test_export_csv_and_json_since(database_url: str) -> None:
     records = [json.loads(line) for line in lines.splitlines()]
     assert len(records) == 3 and records[1]["prev_hash"] == records[0]["hash"]
     await db.close()
+
+
+async def test_csv_export_neutralises_formulas(database_url: str) -> None:
+    db = Database(database_url)
+    async with db.transaction() as s:
+        await audit.append(s, at=T0, actor="console:alice", action="answered",
+                           reference="SH-AAAA-22",
+                           details={"purpose": "=HYPERLINK(\"http://x\",\"click\")"})
+    async with db.read() as s:
+        text = "".join([c async for c in audit.export(s, since=None, fmt="csv")])
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["purpose"].startswith("'=HYPERLINK")
+    assert all(not v.startswith("=") for v in row.values())
+    await db.close()

@@ -32,6 +32,9 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -45,7 +48,7 @@ from channels.slack.api import SlackApi, error_code, retry_handlers
 from channels.slack.blocks import Block, Post, render
 from channels.slack.files import Refused, download
 from channels.slack.settings import SlackSettings
-from channels.slack.tasks import KeyedLocks, TaskTracker
+from channels.slack.tasks import JobQueue, KeyedLocks, TaskTracker
 from handlers import approvals
 from handlers.conversation import Turn, current_state, parse_text, run_command, take_turn
 from handlers.services import Services
@@ -80,13 +83,46 @@ def text_of(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+class EventRoutes(AsyncMiddleware):
+    """The events that arrive at volume (every direct message), handed to their handler by
+    a global middleware instead of a listener.
+
+    A listener costs every request bolt's listener matching and, twice (once for the
+    matcher, once for the listener), its keyword-argument injection, which builds every
+    argument any listener could ask for: together about 40 % of bolt's work per request.
+    Registered with ``AsyncApp.use``, this runs after all of bolt's own middleware (the
+    signature and timestamp check, authorisation, ignoring the bot's own events, URL
+    verification), so it sees exactly what a listener would; it then acknowledges the way
+    bolt's own middleware does (``context.ack()``, without calling ``next``). Everything else
+    (other events, interactivity, the slash command) goes on to the listeners.
+    """
+
+    def __init__(self, routes: Mapping[str, Callable[[dict[str, Any]], Awaitable[None]]],
+                 *, arrived: Callable[[], None]) -> None:
+        self.routes = routes
+        self.arrived = arrived
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        self.arrived()
+        body = req.body
+        if body.get("type") == "event_callback":
+            route = self.routes.get(dig(body, "event", "type"))
+            if route is not None:
+                await route(body)
+                response: BoltResponse = await req.context.ack()
+                return response
+        return await next()
+
+
 class SlackChannel:
     def __init__(self, svc: Services, settings: SlackSettings) -> None:
         self.svc = svc
         self.settings = settings
         self.tasks = TaskTracker()
         self.locks = KeyedLocks()
-        self.slots = asyncio.Semaphore(BACKGROUND_SLOTS)
+        self.queue = JobQueue(self.tasks, self.locks, most=BACKGROUND_SLOTS,
+                              guard=self._guarded)
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url,
                                      retry_handlers=retry_handlers())
         self.api = SlackApi(self.client)
@@ -110,9 +146,10 @@ class SlackChannel:
 
     def _listen(self) -> None:
         app = self.bolt
+        # Direct messages and mentions: see EventRoutes.
+        app.use(EventRoutes({"message": self.on_message, "app_mention": self.on_mention},
+                            arrived=self.queue.arrived))
         on: list[tuple[Any, Callable[..., Awaitable[None]]]] = [
-            (app.event("message"), self.on_message),
-            (app.event("app_mention"), self.on_mention),
             (app.action(re.compile(rf"^{re.escape(blocks.ANSWER)}\.\d+$")), self.on_button),
             (app.action(blocks.SELECT), self.on_select),
             (app.action(blocks.OPEN_FORM), self.on_open_form),
@@ -174,7 +211,12 @@ class SlackChannel:
             self.socket = None
 
     async def drain(self) -> None:
-        await self.tasks.drain(DRAIN_SECONDS)
+        await self.tasks.drain(DRAIN_SECONDS, before_cancel=self._close_queue)
+
+    def _close_queue(self) -> None:
+        dropped = self.queue.close()
+        if dropped:
+            log.warning("dropping %d queued Slack job(s) at shutdown", dropped)
 
     async def close(self, app: web.Application | None = None) -> None:
         if self.session is not None:
@@ -214,24 +256,30 @@ class SlackChannel:
                    channel: str | None, serial: bool = False, queued: bool = True) -> None:
         """Run ``work`` after the acknowledgement.
 
-        ``serial``: in turn with the same person's other work (their lock is taken first,
-        while nothing else is held, so their messages are handled in the order they came).
-        ``queued``: only :data:`BACKGROUND_SLOTS` such jobs run at once, so a burst of
-        events queues up instead of starving the acknowledgements of CPU and the database
-        of connections; a modal submission is not queued, as its person is waiting.
+        ``serial``: in turn with the same person's other work (their messages are handled in
+        the order they came; the person's lock is held while it runs, as a form submission's
+        turn takes it too). ``queued``: in :attr:`queue`, which runs at most
+        :data:`BACKGROUND_SLOTS` such jobs at once, fewer while acknowledgements are short
+        of CPU (see :class:`JobQueue`), so a burst of events waits its turn instead of
+        starving the acknowledgements of CPU and the database of connections; a modal's
+        work is not queued, as Slack allows opening one only within 3 s of the click, and
+        a submission's person is waiting.
         """
+        key = f"slack:{user}" if serial else None
+        if queued:
+            self.queue.put(work, name=name, key=key, user=user, channel=channel)
+            return
+
         async def run() -> None:
             started = False
             try:
                 async with contextlib.AsyncExitStack() as stack:
-                    if serial:
-                        await stack.enter_async_context(self.locks.hold(f"slack:{user}"))
-                    if queued:
-                        await stack.enter_async_context(self.slots)
+                    if key is not None:
+                        await stack.enter_async_context(self.locks.hold(key))
                     started = True
                     await self._guarded(work, channel=channel, user=user)
             finally:
-                if not started:  # cancelled while queued (shutdown): never started
+                if not started:  # cancelled while waiting (shutdown): never started
                     work.close()
 
         self.tasks.spawn(run(), name=name)

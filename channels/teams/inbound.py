@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +31,21 @@ class InvalidActivity(ValueError):
     """The request body is not an activity Safe Haven can act on."""
 
 
-def _text(body: Mapping[str, Any], key: str, *, limit: int, required: bool = True) -> str:
+# Ids and names are keys, database values and (the conversation id) an HTTP header of the
+# reply: no control characters and no unpaired surrogates (which JSON escapes can carry and
+# no encoder will write). Free text (``text``) is left to the core, which makes it storable.
+_NOT_IN_IDS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _text(body: Mapping[str, Any], key: str, *, limit: int, required: bool = True,
+          free: bool = False) -> str:
     value = body.get(key)
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
         raise InvalidActivity(f"{key} must be a string of at most {limit} characters")
+    if not free and _NOT_IN_IDS.search(value):
+        raise InvalidActivity(f"{key} must not contain control characters")
     return value
 
 
@@ -55,7 +65,7 @@ def parse_activity(body: object) -> Activity:
     _text(body, "channelId", limit=64)
     _text(body, "id", limit=MAX_ID, required=False)
     _text(body, "replyToId", limit=MAX_ID, required=False)
-    _text(body, "text", limit=MAX_TEXT, required=False)
+    _text(body, "text", limit=MAX_TEXT, required=False, free=True)
     _text(body, "name", limit=MAX_ID, required=False)
     service_url = _text(body, "serviceUrl", limit=2000)
     try:
@@ -67,7 +77,11 @@ def parse_activity(body: object) -> Activity:
     conversation = body.get("conversation")
     if not isinstance(conversation, dict):
         raise InvalidActivity("conversation must be an object")
-    _text(conversation, "id", limit=MAX_CONVERSATION_ID)
+    conversation_id = _text(conversation, "id", limit=MAX_CONVERSATION_ID)
+    try:  # botbuilder sends it back as a header (x-ms-conversation-id), which is Latin-1
+        conversation_id.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidActivity("conversation.id must be Latin-1 text") from None
     _text(conversation, "conversationType", limit=64, required=False)
     _account(body, "from")
     _account(body, "recipient")

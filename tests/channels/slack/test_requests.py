@@ -100,6 +100,27 @@ async def test_concurrent_first_deliveries_act_once(workspace: Workspace) -> Non
     assert len(alice.messages()) == 1
 
 
+async def test_the_bots_own_messages_are_acknowledged_and_ignored(workspace: Workspace) -> None:
+    # Direct messages skip bolt's listeners (EventRoutes), but not its middleware: the
+    # bot's own messages are still dropped before they reach us.
+    ts = f"{time.time():.6f}"
+    own = {"type": "message", "channel": "DUALICE01", "channel_type": "im",
+           "user": "UBOT0000", "text": "help", "ts": ts, "event_ts": ts}
+    assert await workspace.event(own) == 200
+    await nothing_changed(workspace)
+
+
+async def test_a_burst_of_messages_is_answered_in_order(workspace: Workspace) -> None:
+    people = [workspace.user(f"UPERSON{i:02d}") for i in range(40)]
+    for person in people:
+        for text in ("help", "list"):
+            assert await person.say(text, settle=False) == 200
+    await workspace.settle()
+    for person in people:
+        first, second = (message_text(m) for m in person.messages())
+        assert "Send me one or more files" in first and "no transfers yet" in second
+
+
 async def test_double_click_answers_once(workspace: Workspace) -> None:
     alice = workspace.user("UALICE01")
     await alice.send_files(("case.pdf", PDF))

@@ -1,14 +1,17 @@
 """The Slack channel: slack-bolt listeners that turn Slack payloads into neutral events,
 take the turn, and post the neutral replies back as Block Kit.
 
-Every listener acknowledges at once and hands the work to a tracked background task, so
-Slack hears back well inside its 3 seconds whatever the work costs. We run bolt with
-``process_before_response=True`` although no FaaS is involved: our listeners only
-acknowledge and spawn, so the HTTP answer is still immediate, but the spawned task is ours
-(tracked and awaited at shutdown) instead of an untracked ``ensure_future`` that bolt then
-polls every 10 ms for the acknowledgement. The one exception is a modal submission: Slack
-shows per-field errors only in the acknowledgement, so the turn gets up to
-:data:`ACK_BUDGET` seconds before we acknowledge with or without errors.
+Every listener acknowledges at once and hands the work to a tracked background task
+(queued, see :class:`~channels.slack.tasks.JobQueue`), so Slack hears back well inside its
+3 seconds whatever the work costs, and under a burst acknowledgements get the CPU first.
+Direct messages and mentions are routed by a middleware rather than listeners (see
+:class:`EventRoutes`). We run bolt with ``process_before_response=True`` although no FaaS
+is involved: our listeners only acknowledge and spawn, so the HTTP answer is still
+immediate, but the spawned task is ours (tracked and awaited at shutdown) instead of an
+untracked ``ensure_future`` that bolt then polls every 10 ms for the acknowledgement. The
+one exception is a modal submission: Slack shows per-field errors only in the
+acknowledgement, so the turn gets up to :data:`ACK_BUDGET` seconds before we acknowledge
+with or without errors.
 
 Idempotency: an event is acted on once per ``event_id`` (a row in ``processed_events``),
 so Slack's retries (``X-Slack-Retry-Num``) and a second replica change nothing. Clicks and
@@ -57,9 +60,10 @@ from store.models import Approval
 
 log = logging.getLogger(__name__)
 ACK_BUDGET = 2.0        # seconds a modal submission may take before we acknowledge anyway
-# Queued background jobs running at once (see SlackChannel.background). Jobs mostly wait on
-# Slack's Web API (100 ms or more a call), so 32 keep up with far more than an organisation's
-# traffic, while a burst cannot open more database sessions than the pool can serve.
+# Queued background jobs running at once, at most (see SlackChannel.background; fewer while
+# acknowledgements are short of CPU, see JobQueue). Jobs mostly wait on Slack's Web API
+# (100 ms or more a call), so 32 keep up with far more than an organisation's traffic,
+# while a burst cannot open more database sessions than the pool can serve.
 BACKGROUND_SLOTS = 32
 DRAIN_SECONDS = 30.0    # shutdown waits this long for work in hand
 PRUNE_EVERY = 3600.0
@@ -107,7 +111,8 @@ class EventRoutes(AsyncMiddleware):
         self.arrived()
         body = req.body
         if body.get("type") == "event_callback":
-            route = self.routes.get(dig(body, "event", "type"))
+            kind = dig(body, "event", "type")
+            route = self.routes.get(kind) if isinstance(kind, str) else None
             if route is not None:
                 await route(body)
                 response: BoltResponse = await req.context.ack()

@@ -59,6 +59,8 @@ def well_formed(body: Any) -> bool:
                                                  for k in ("type", "callback_id")):
             return False
     event = body.get("event")
+    if isinstance(event, dict) and not isinstance(event.get("type"), str | None):
+        return False  # bolt matches event listeners on it, by regular expression too
     return not isinstance(event, dict) or well_formed(
         {k: v for k, v in event.items()
          if k in (*_OBJECT_OR_TEXT, "item", "message", "previous_message")})

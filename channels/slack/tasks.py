@@ -1,10 +1,11 @@
 """Background work after the acknowledgement, tracked so shutdown can wait for it.
 
 Slack wants an answer within 3 seconds; downloading, packaging and posting take longer, so
-every listener acknowledges first and hands the rest to :class:`TaskTracker`. Unlike a bare
-``asyncio.ensure_future``, the tracker keeps a reference to each task (so none is garbage
-collected mid-way), logs failures, and lets the application's cleanup wait for the work in
-hand before the database closes.
+every listener acknowledges first and hands the rest to :class:`TaskTracker`, most of it
+through :class:`JobQueue` (in order, a few jobs at once, fewer while acknowledgements are
+short of CPU). Unlike a bare ``asyncio.ensure_future``, the tracker keeps a reference to
+each task (so none is garbage collected mid-way), logs failures, and lets the
+application's cleanup wait for the work in hand before the database closes.
 """
 
 from __future__ import annotations
@@ -86,7 +87,6 @@ class KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
-
 
 
 @dataclass(eq=False, slots=True)

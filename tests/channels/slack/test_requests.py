@@ -182,6 +182,8 @@ UNEXPECTED = [
                                          "user": "U1", "channel": "D1", "files": "x"}},
     {"type": "event_callback", "event": {"type": "reaction_added", "user": "U1"}},
     {"type": "event_callback", "event": {"type": "app_mention"}},
+    {"type": "event_callback", "event": {"type": ["message"], "user": "U1"}},
+    {"type": "event_callback", "event": {"type": {"message": 1}, "user": "U1"}},
     {"type": "block_actions"},
     {"type": "block_actions", "user": "U1", "actions": "x"},
     {"type": "block_actions", "user": {"id": "U1"}, "actions": []},

@@ -53,6 +53,24 @@ async def test_jobs_run_in_order_at_most_width_at_once() -> None:
     assert queue.running == 0 and len(queue) == 0
 
 
+async def test_a_burst_after_a_quiet_spell_starts_small_and_widens_while_the_loop_keeps_up(
+        ) -> None:
+    tracker = TaskTracker()
+    queue = queue_of(tracker, 16)
+    jobs = Recorder(queue)
+    for i in range(400):
+        jobs.put(f"j{i}", seconds=0.02)
+    assert queue.running == JobQueue.FIRST < 16
+    widest = queue.width
+    for _ in range(6):
+        queue.arrived()  # acknowledgements, but the loop keeps up: one more slot a tick
+        await asyncio.sleep(queue.TICK * 1.5)
+        widest = max(widest, queue.width)
+    assert widest > JobQueue.FIRST
+    await tracker.join()
+    assert len(jobs.finished) == 400 and queue.width == JobQueue.FIRST
+
+
 async def test_one_job_at_a_time_per_key_in_the_order_queued() -> None:
     tracker = TaskTracker()
     queue = queue_of(tracker, 8)

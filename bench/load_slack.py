@@ -1,0 +1,834 @@
+"""Slack load: many concurrent multi-turn conversations through `safehaven serve`, and a soak.
+
+    python bench/load_slack.py [--conversations 500] [--rounds 2] [--think-seconds 0]
+                               [--database-url URL]
+    python bench/load_slack.py --soak-seconds 600 [--soak-rate 1.0] [--database-url URL]
+
+Starts, on 127.0.0.1, the fake Slack Web API from the tests (``tests/channels/slack/
+fake_slack.py``, extended here so a driver in another process can follow each DM) and
+``safehaven serve`` as a real process with ``SLACK_API_URL`` at the fake (as
+``bench/slack_ack.py`` does; SQLite under a temporary ``SAFEHAVEN_VAR_DIR`` unless
+``--database-url``; the scheduler on, as ``serve`` runs by default). Then every
+conversation is the whole Slack flow, each step a genuinely signed request and each reply
+read back from the fake before the next step:
+
+ 1. a file DM (``message.im`` with ``files``; the bot downloads it from the fake) → the
+    classification buttons;
+ 2. CONTROLLED → the recipient question; "Fill in the form" → the bot opens the modal
+    (``views.open``); the modal submitted (``view_submission``) → the purpose question;
+ 3. the purpose, typed → the lawful basis menu; an option picked → the consent form; the
+    form opened and submitted → delivery method; "Encrypted archive" → password method;
+    "SMS now" → the summary;
+ 4. "Confirm and send" → the AES-256 archive uploaded to the DM (``files.getUploadURL
+    External``, the upload, ``files.completeUploadExternal``) and the SMS receipt posted.
+
+Figures:
+
+* acknowledgement latency of every request (p50, p99, max), by kind;
+* reply latency: from a request's send time until the fake Slack *received* the bot's reply
+  that the next step needs (the next question, the modal, the archive upload); both
+  processes read the same system-wide monotonic clock;
+* the whole conversation's duration;
+* errors: a request not answered 200, a modal refused, a reply that never came (timeout),
+  "Something went wrong" or "not accepted" from the bot, and every ERROR line or traceback
+  in the server's log. Must be 0;
+* memory: the RSS of the ``serve`` process (``/proc/PID/status``) after a warm-up, after
+  each round of ``--conversations`` run at once, and its peak (VmHWM); per conversation is
+  the growth over a round divided by the conversations in it.
+
+Soak (``--soak-seconds``): a new conversation every ``1/--soak-rate`` seconds for that long,
+each the same whole flow; the RSS is sampled every ``--sample-seconds`` (10) and the least-
+squares slope after the first ``--soak-warmup`` seconds is reported with the drift (the last
+minute's mean against the first minute after warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ME = Path(__file__).resolve()
+ROOT = ME.parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from bench.slack_ack import SECRET, TOKEN, free_port, wait_healthy  # noqa: E402
+from tests.channels.slack.fake_slack import FakeSlack  # noqa: E402
+
+FILE_BODY = b"Chronology of contact with the family, week by week.\n" * 40
+RECIPIENT = {"name": "Priya Shah", "job_title": "Safeguarding Lead",
+             "organisation": "Northfield NHS Trust", "email": "priya.shah@nhs.net",
+             "phone": "07911 123456"}
+CONSENT: dict[str, str | list[str]] = {
+    "use_limits": "Only for the strategy meeting on Friday", "onward_sharing": "no",
+    "delete_after_use": ["yes"]}
+PURPOSE = "Strategy meeting about a child at risk, as agreed with the family"
+STEP_TIMEOUT = 300.0   # seconds a reply may take before the step counts as an error
+BAD_WORDS = ("Something went wrong", "not accepted")
+
+
+def now() -> float:
+    """CLOCK_MONOTONIC: system-wide on Linux, so the fake's arrival times compare with
+    this process's send times."""
+    return time.monotonic()
+
+
+# --- the fake Slack, followable from another process -----------------------------------------
+
+
+class BenchSlack(FakeSlack):
+    """The tests' fake Slack (token check, failure injection, upload URLs and file
+    downloads as in the tests) with, for a driver in another process:
+
+    * a per-DM log of what the bot did (``post``, ``update``, ``view``, ``upload``,
+      ``ephemeral``), each with its arrival time, read by long polling
+      ``GET /bench/wait?channel=D…&after=N``; ``POST /bench/forget?channel=D…`` drops a
+      finished conversation, so the fake's memory stays flat through a soak;
+    * messages kept per channel and ts (not in one growing list), archives counted but not
+      kept, and any ``FB…`` file id served with the same small text file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(record=False)
+        self.log: dict[str, list[dict[str, Any]]] = {}
+        self.waiters: dict[str, asyncio.Event] = {}
+        self.stored: dict[tuple[str, str], dict[str, Any]] = {}
+        self.counts: defaultdict[str, int] = defaultdict(int)
+
+    async def start(self, port: int = 0) -> BenchSlack:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/files/{file_id}", self._download)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/stats", self._stats)
+        app.router.add_get("/bench/wait", self._wait)
+        app.router.add_post("/bench/forget", self._forget)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", port, backlog=4096).start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def _append(self, channel: str, entry: dict[str, Any]) -> None:
+        entry["at"] = now()
+        self.counts[entry["kind"]] += 1
+        self.log.setdefault(channel, []).append(entry)
+        waiter = self.waiters.pop(channel, None)
+        if waiter is not None:
+            waiter.set()
+
+    # Web API methods the bot calls, kept per channel.
+
+    def api_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(params.get("channel")), self._next_ts()
+        blocks = list(params.get("blocks") or [])
+        text = str(params.get("text", ""))
+        self.stored[(channel, ts)] = {"ts": ts, "text": text, "blocks": blocks}
+        self._append(channel, {"kind": "post", "ts": ts, "text": text, "blocks": blocks,
+                               "thread_ts": params.get("thread_ts")})
+        return {"channel": channel, "ts": ts, "message": {"text": text}}
+
+    def api_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(params.get("channel")), str(params.get("ts"))
+        blocks = list(params.get("blocks") or [])
+        stored = self.stored.get((channel, ts))
+        if stored is not None:
+            stored.update(blocks=blocks, text=str(params.get("text", stored["text"])))
+        self._append(channel, {"kind": "update", "ts": ts, "text": str(params.get("text", "")),
+                               "blocks": blocks})
+        return {"channel": channel, "ts": ts}
+
+    def api_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        stored = self.stored.get((str(params.get("channel")), str(params.get("latest"))))
+        return {"messages": [stored] if stored else [], "has_more": False}
+
+    def api_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._append(str(params.get("channel")), {"kind": "ephemeral",
+                                                  "text": str(params.get("text", ""))})
+        return {"message_ts": self._next_ts()}
+
+    def api_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = dict(params.get("view") or {})
+        view["id"] = "V" + secrets.token_hex(4).upper()
+        trigger = str(params.get("trigger_id", ""))  # "tr.<user>.<n>", made by the driver
+        user = trigger.split(".")[1] if trigger.count(".") == 2 else "unknown"
+        self._append(f"D{user}", {"kind": "view", "view": view})
+        return {"view": view}
+
+    def api_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = params.get("files") or []
+        for f in files:
+            upload = self.uploads.pop(str(f.get("id")), {})
+            self._append(str(params.get("channel_id")), {
+                "kind": "upload", "filename": upload.get("filename"),
+                "size": upload.get("size"), "thread_ts": params.get("thread_ts")})
+        return {"files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        if file_id not in self.uploads:
+            return web.Response(status=404, text="unknown upload")
+        self.uploads[file_id]["size"] = len(data)
+        self.counts["upload bytes"] += len(data)
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        if not request.match_info["file_id"].startswith("FB"):
+            return web.Response(status=404, text="file_not_found")
+        self.counts["download"] += 1
+        return web.Response(body=FILE_BODY, content_type="application/octet-stream")
+
+    # The driver's side.
+
+    async def _wait(self, request: web.Request) -> web.Response:
+        channel = request.query["channel"]
+        after = int(request.query.get("after", "0"))
+        deadline = now() + float(request.query.get("timeout", "20"))
+        while len(self.log.get(channel, ())) <= after and now() < deadline:
+            waiter = self.waiters.setdefault(channel, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), deadline - now())
+        return web.json_response(self.log.get(channel, [])[after:])
+
+    async def _forget(self, request: web.Request) -> web.Response:
+        channel = request.query["channel"]
+        self.log.pop(channel, None)
+        for key in [k for k in self.stored if k[0] == channel]:
+            del self.stored[key]
+        return web.json_response({"ok": True})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({**self.counts, "channels": len(self.log),
+                                  "stored": len(self.stored)})
+
+
+async def run_fake(port: int) -> None:
+    await BenchSlack().start(port)
+    await asyncio.Event().wait()
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def process(args: list[str], log: Path, env: dict[str, str] | None = None
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def status_kib(pid: int, field_name: str) -> int:
+    """A memory figure of a process from /proc/PID/status, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise KeyError(field_name)
+
+
+@dataclass
+class Servers:
+    app: str
+    fake: str
+    pid: int
+    log: Path
+    var: Path
+
+
+@contextlib.asynccontextmanager
+async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[Servers]:
+    ports = {"fake": free_port(), "app": free_port()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "SLACK_"))}
+    env.update(SAFEHAVEN_VAR_DIR=str(workdir / "var"), SAFEHAVEN_PORT=str(ports["app"]),
+               SAFEHAVEN_LOG_LEVEL="WARNING", SAFEHAVEN_SCHEDULER=args.scheduler,
+               SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET,
+               SLACK_API_URL=f"http://127.0.0.1:{ports['fake']}/api/")
+    if args.database_url:
+        env["SAFEHAVEN_DATABASE_URL"] = args.database_url
+    logs = {name: workdir / f"{name}.log" for name in ports}
+    python = sys.executable
+    with process([python, str(ME), "--fake-api", str(ports["fake"])], logs["fake"]), \
+            process([python, "-m", "bot.cli", "serve"], logs["app"], env) as app:
+        await wait_healthy(f"http://127.0.0.1:{ports['app']}/healthz", logs["app"])
+        yield Servers(app=f"http://127.0.0.1:{ports['app']}/slack/events",
+                      fake=f"http://127.0.0.1:{ports['fake']}", pid=app.pid, log=logs["app"],
+                      var=workdir / "var")
+
+
+# --- one conversation ------------------------------------------------------------------------
+
+
+_ids = itertools.count(1)
+
+
+def signed_headers(body: bytes, content_type: str) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    signature = "v0=" + hmac.new(SECRET.encode(), b"v0:" + stamp.encode() + b":" + body,
+                                 hashlib.sha256).hexdigest()
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature}
+
+
+def controls(blocks: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(b, e) for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]
+
+
+def find_control(blocks: list[dict[str, Any]], label: str
+                 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(block, element) of the button or select option whose text starts with ``label``."""
+    for block, element in controls(blocks):
+        if element.get("type") == "button" and \
+                (element.get("text") or {}).get("text", "").startswith(label):
+            return block, element
+        for option in element.get("options", []):
+            if option["text"]["text"].startswith(label):
+                return block, {**element, "selected_option": option}
+    return None
+
+
+def text_of(entry: dict[str, Any]) -> str:
+    parts = [entry.get("text", "")]
+    for block in entry.get("blocks") or []:
+        if block.get("type") == "section":
+            parts.append(block["text"]["text"])
+        elif block.get("type") == "context":
+            parts += [e.get("text", "") for e in block.get("elements", [])]
+    return "\n".join(parts)
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass
+class Figures:
+    ack_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    reply_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    conversation_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    completed: int = 0
+    started: int = 0
+
+    def all_acks(self) -> list[float]:
+        return [v for values in self.ack_ms.values() for v in values]
+
+    def all_replies(self) -> list[float]:
+        return [v for values in self.reply_ms.values() for v in values]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+
+
+class Conversation:
+    """One person's whole transfer, driven step by step through signed requests."""
+
+    def __init__(self, session: aiohttp.ClientSession, servers: Servers, figures: Figures,
+                 think: float) -> None:
+        self.session = session
+        self.servers = servers
+        self.figures = figures
+        self.think = think
+        self.user = "UL" + secrets.token_hex(5).upper()
+        self.dm = f"D{self.user}"
+        self.entries: list[dict[str, Any]] = []
+        self.blocks: dict[str, list[dict[str, Any]]] = {}   # ts -> current blocks
+        self.last_sent = 0.0
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    async def _post(self, kind: str, body: bytes, content_type: str) -> tuple[float, str]:
+        """Send a signed request; its send time and the acknowledgement's body."""
+        sent = now()
+        try:
+            async with self.session.post(self.servers.app, data=body,
+                                         headers=signed_headers(body, content_type)) as r:
+                text = await r.text()
+                status = r.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise StepFailed(f"{kind}: {type(exc).__name__}") from None
+        self.figures.ack_ms[kind].append((now() - sent) * 1000)
+        self.last_sent = sent
+        if status != 200:
+            raise StepFailed(f"{kind}: HTTP {status} {text[:200]}")
+        return sent, text
+
+    async def _more(self) -> None:
+        url = (f"{self.servers.fake}/bench/wait?channel={self.dm}&after={len(self.entries)}"
+               "&timeout=20")
+        async with self.session.get(url) as r:
+            new = await r.json()
+        for entry in new:
+            if entry["kind"] in ("post", "update"):
+                self.blocks[entry["ts"]] = entry["blocks"]
+                for word in BAD_WORDS:
+                    if word in text_of(entry):
+                        raise StepFailed(f"the bot said {word!r}: {text_of(entry)[:300]}")
+        self.entries += new
+
+    async def until(self, what: str, sent: float, mark: int,
+                    predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first entry from ``mark`` on that satisfies ``predicate``; its reply latency
+        is recorded under ``what``."""
+        deadline = now() + STEP_TIMEOUT
+        checked = mark
+        while True:
+            for entry in self.entries[checked:]:
+                if predicate(entry):
+                    self.figures.reply_ms[what].append((entry["at"] - sent) * 1000)
+                    return entry
+            checked = len(self.entries)
+            if now() > deadline:
+                raise StepFailed(f"{what}: no reply in {STEP_TIMEOUT:g} s")
+            await self._more()
+
+    def question_with(self, label: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda e: e["kind"] == "post" and find_control(e["blocks"], label) is not None
+
+    async def pause(self) -> None:
+        if self.think > 0:
+            await asyncio.sleep(random.uniform(0, 2 * self.think))
+
+    # --- what the person does --------------------------------------------------------------
+
+    def _event(self, event: dict[str, Any]) -> bytes:
+        return json.dumps({
+            "token": "legacy", "team_id": "T0001", "api_app_id": "A0001",
+            "type": "event_callback", "event_id": f"EvL{next(_ids):09d}",
+            "event_time": int(time.time()), "event": event,
+            "authorizations": [{"team_id": "T0001", "user_id": "UBOT0000", "is_bot": True}],
+        }).encode()
+
+    def _message(self, text: str, **extra: Any) -> dict[str, Any]:
+        ts = f"{time.time():.6f}"
+        return {"type": "message", "channel": self.dm, "channel_type": "im", "user": self.user,
+                "text": text, "ts": ts, "event_ts": ts, "client_msg_id": secrets.token_hex(8),
+                **extra}
+
+    async def send_file(self, then: str) -> dict[str, Any]:
+        file_id = "FB" + secrets.token_hex(5).upper()
+        shared = [{"id": file_id, "name": "chronology.txt", "size": len(FILE_BODY),
+                   "mimetype": "text/plain",
+                   "url_private_download": f"{self.servers.fake}/files/{file_id}"}]
+        mark = len(self.entries)
+        sent, _ = await self._post("event", self._event(self._message(
+            "", subtype="file_share", files=shared)), "application/json")
+        return await self.until("file DM → classification", sent, mark,
+                                self.question_with(then))
+
+    async def say(self, text: str, what: str, then: str) -> dict[str, Any]:
+        mark = len(self.entries)
+        sent, _ = await self._post("event", self._event(self._message(text)),
+                                   "application/json")
+        return await self.until(what, sent, mark, self.question_with(then))
+
+    def _action(self, message: dict[str, Any], label: str) -> dict[str, Any]:
+        ts = message["ts"]
+        found = find_control(self.blocks.get(ts, message["blocks"]), label)
+        if found is None:
+            raise StepFailed(f"no control {label!r} on the question")
+        block, element = found
+        action = {"type": element["type"], "action_id": element["action_id"],
+                  "block_id": block.get("block_id", ""), "action_ts": f"{time.time():.6f}"}
+        if element["type"] == "button":
+            action.update(value=element.get("value", ""), text=element["text"])
+        else:
+            action["selected_option"] = element["selected_option"]
+        return {
+            "type": "block_actions",
+            "user": {"id": self.user, "username": self.user.lower(), "team_id": "T0001"},
+            "api_app_id": "A0001", "token": "legacy", "team": {"id": "T0001"},
+            "trigger_id": f"tr.{self.user}.{next(_ids)}",
+            "container": {"type": "message", "message_ts": ts, "channel_id": self.dm,
+                          "is_ephemeral": False},
+            "channel": {"id": self.dm}, "enterprise": None,
+            "message": {"type": "message", "ts": ts, "text": message.get("text", ""),
+                        "blocks": self.blocks.get(ts, message["blocks"])},
+            "state": {"values": {}}, "response_url": f"{self.servers.fake}/hooks/1",
+            "actions": [action],
+        }
+
+    async def click(self, message: dict[str, Any], label: str, what: str,
+                    predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        mark = len(self.entries)
+        body = urlencode({"payload": json.dumps(self._action(message, label))}).encode()
+        sent, _ = await self._post("action", body, "application/x-www-form-urlencoded")
+        return await self.until(what, sent, mark, predicate)
+
+    async def submit(self, view: dict[str, Any], values: dict[str, str | list[str]],
+                     what: str, then: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for block in view["blocks"]:
+            if block.get("type") != "input":
+                continue
+            given = values.get(block["block_id"].removeprefix("f."))
+            element = block["element"]
+            if element["type"] == "static_select":
+                chosen = next((o for o in element["options"] if o["value"] == given), None)
+                state[block["block_id"]] = {"v": {"type": "static_select",
+                                                  "selected_option": chosen}}
+            elif element["type"] == "checkboxes":
+                wanted = given if isinstance(given, list) else [given] if given else []
+                state[block["block_id"]] = {"v": {"type": "checkboxes", "selected_options": [
+                    o for o in element["options"] if o["value"] in wanted]}}
+            else:
+                state[block["block_id"]] = {"v": {"type": "plain_text_input",
+                                                  "value": given or element.get("initial_value")}}
+        payload = {
+            "type": "view_submission", "team": {"id": "T0001"},
+            "user": {"id": self.user, "username": self.user.lower(), "team_id": "T0001"},
+            "api_app_id": "A0001", "token": "legacy", "trigger_id": f"tr.{self.user}.0",
+            "view": {**view, "state": {"values": state}, "team_id": "T0001", "app_id": "A0001",
+                     "bot_id": "B0001", "hash": "1"},
+        }
+        mark = len(self.entries)
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        sent, ack = await self._post("view_submission", body,
+                                     "application/x-www-form-urlencoded")
+        if ack.strip() not in ("", "{}"):
+            raise StepFailed(f"the modal was refused: {ack[:300]}")
+        return await self.until(what, sent, mark, then)
+
+    async def form(self, question: dict[str, Any], values: dict[str, str | list[str]],
+                   what: str, then: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        view = await self.click(question, "Fill in the form", "form button → modal opened",
+                                lambda e: e["kind"] == "view")
+        await self.pause()
+        return await self.submit(view["view"], values, what, then)
+
+    # --- the whole flow --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.figures.started += 1
+        began = now()
+        try:
+            question = await self.send_file("CONTROLLED")
+            await self.pause()
+            question = await self.click(question, "CONTROLLED", "classification → recipient",
+                                        self.question_with("Fill in the form"))
+            await self.pause()
+            await self.form(question, dict(RECIPIENT), "recipient modal → purpose",
+                            lambda e: e["kind"] == "post" and "Why is this being shared"
+                            in text_of(e))
+            await self.pause()
+            question = await self.say(PURPOSE, "purpose → lawful basis",
+                                      "UK GDPR Art 6(1)(e)")
+            await self.pause()
+            question = await self.click(question, "UK GDPR Art 6(1)(e)",
+                                        "lawful basis → consent",
+                                        self.question_with("Fill in the form"))
+            await self.pause()
+            question = await self.form(question, CONSENT, "consent modal → delivery",
+                                       self.question_with("Encrypted archive"))
+            await self.pause()
+            question = await self.click(question, "Encrypted archive",
+                                        "delivery → password method",
+                                        self.question_with("SMS now"))
+            await self.pause()
+            question = await self.click(question, "SMS now", "password method → summary",
+                                        self.question_with("Confirm and send"))
+            await self.pause()
+            mark = len(self.entries)
+            upload = await self.click(question, "Confirm and send", "confirm → archive uploaded",
+                                      lambda e: e["kind"] == "upload")
+            confirmed = self.last_sent
+            if not re.fullmatch(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}\.zip", upload["filename"] or "") \
+                    or not upload["size"]:
+                raise StepFailed(f"unexpected upload {upload}")
+            await self.until("confirm → SMS receipt", confirmed, mark,
+                             lambda e: e["kind"] == "post"
+                             and "the password was texted" in text_of(e))
+            self.figures.completed += 1
+            self.figures.conversation_s.append(now() - began)
+        except StepFailed as exc:
+            self.figures.errors.append(f"{self.user}: {exc}")
+        finally:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self.session.post(
+                        f"{self.servers.fake}/bench/forget?channel={self.dm}") as r:
+                    await r.read()
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def server_errors(log: Path, seen: int = 0) -> list[str]:
+    """ERROR/CRITICAL lines and tracebacks in the server's log, from line ``seen`` on."""
+    lines = log.read_text(errors="replace").splitlines()[seen:]
+    return [line for line in lines
+            if re.search(r"\b(ERROR|CRITICAL)\b|^Traceback", line)]
+
+
+async def conversations(session: aiohttp.ClientSession, servers: Servers, figures: Figures,
+                        count: int, think: float) -> None:
+    await asyncio.gather(*(Conversation(session, servers, figures, think).run()
+                           for _ in range(count)))
+
+
+async def settle_rss(pid: int, seconds: float = 3.0) -> int:
+    await asyncio.sleep(seconds)
+    return status_kib(pid, "VmRSS")
+
+
+def client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                 timeout=aiohttp.ClientTimeout(total=120))
+
+
+@dataclass
+class Round:
+    conversations: int
+    seconds: float
+    rss_before: int
+    rss_after: int
+    figures: Figures
+
+
+async def burst(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="load-slack-") as tmp:
+        async with servers(args, Path(tmp)) as srv, client() as session:
+            warm = Figures()
+            await conversations(session, srv, warm, args.warmup, 0)
+            rss = await settle_rss(srv.pid)
+            start_rss = rss
+            rounds: list[Round] = []
+            for _ in range(args.rounds):
+                figures = Figures()
+                began = now()
+                await conversations(session, srv, figures, args.conversations,
+                                    args.think_seconds)
+                seconds = now() - began
+                after = await settle_rss(srv.pid)
+                rounds.append(Round(args.conversations, seconds, rss, after, figures))
+                rss = after
+            peak = status_kib(srv.pid, "VmHWM")
+            logged = server_errors(srv.log)
+            fake_stats = await _stats(session, srv)
+    report_burst(args, warm, start_rss, rounds, peak, logged, fake_stats)
+
+
+async def _stats(session: aiohttp.ClientSession, srv: Servers) -> dict[str, Any]:
+    async with session.get(f"{srv.fake}/stats") as r:
+        stats: dict[str, Any] = await r.json()
+    return stats
+
+
+def _header(args: argparse.Namespace, title: str) -> None:
+    print(f"# {title} (Python {platform.python_version()}, {platform.machine()}, "
+          f"{os.cpu_count()} CPUs, {'PostgreSQL' if args.database_url else 'SQLite'}, "
+          f"scheduler {args.scheduler})")
+    print(f"command: {' '.join(sys.argv)}")
+    print()
+
+
+def _latency_table(figures: Figures) -> None:
+    print("| measure | n | p50 ms | p99 ms | max ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    rows: list[tuple[str, list[float]]] = [
+        *((f"ack: {k}", v) for k, v in figures.ack_ms.items()),
+        ("ack: all", figures.all_acks()),
+        *((f"reply: {k}", v) for k, v in figures.reply_ms.items()),
+        ("reply: all steps", figures.all_replies()),
+        ("whole conversation", [s * 1000 for s in figures.conversation_s]),
+    ]
+    for name, values in rows:
+        print(f"| {name} | {len(values)} | {pct(values, 50):.0f} | {pct(values, 99):.0f} | "
+              f"{max(values, default=0):.0f} |")
+    print()
+
+
+def _errors(figures: Figures, logged: list[str]) -> int:
+    total = len(figures.errors) + len(logged)
+    print(f"errors: {total} ({len(figures.errors)} in conversations, {len(logged)} "
+          "ERROR/traceback lines in the server log)")
+    for line in [*figures.errors, *logged][:20]:
+        print(f"  {line}")
+    return total
+
+
+def report_burst(args: argparse.Namespace, warm: Figures, start_rss: int, rounds: list[Round],
+                 peak: int, logged: list[str], fake_stats: dict[str, Any]) -> None:
+    _header(args, "Slack load: concurrent whole conversations")
+    print(f"warm-up: {warm.completed}/{warm.started} conversations; serve RSS then "
+          f"{start_rss / 1024:.1f} MiB")
+    print()
+    print("| round | conversations at once | completed | wall s | conversations/s | "
+          "RSS before MiB | RSS after MiB | KiB per conversation |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for i, r in enumerate(rounds, start=1):
+        print(f"| {i} | {r.conversations} | {r.figures.completed} | {r.seconds:.1f} | "
+              f"{r.figures.completed / r.seconds:.1f} | {r.rss_before / 1024:.1f} | "
+              f"{r.rss_after / 1024:.1f} | {(r.rss_after - r.rss_before) / r.conversations:.1f} |")
+    print()
+    print(f"peak RSS (VmHWM) of serve: {peak / 1024:.1f} MiB")
+    print(f"fake Slack saw: {json.dumps(fake_stats, sort_keys=True)}")
+    print()
+    for i, r in enumerate(rounds, start=1):
+        print(f"round {i}, think time {args.think_seconds:g} s (uniform 0..2x):")
+        print()
+        _latency_table(r.figures)
+    failed = sum(len(r.figures.errors) for r in rounds) + len(warm.errors)
+    _errors(Figures(errors=[*warm.errors, *(e for r in rounds for e in r.figures.errors)]),
+            logged)
+    print(f"every conversation completed: {'yes' if not failed else 'NO'}")
+
+
+# --- soak ------------------------------------------------------------------------------------
+
+
+def slope_per_minute(samples: list[tuple[float, int]]) -> float:
+    """Least-squares slope of RSS (KiB) against time (s), in KiB per minute."""
+    if len(samples) < 2:
+        return 0.0
+    xs = [t for t, _ in samples]
+    ys = [float(v) for _, v in samples]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx \
+        else 0.0
+
+
+async def soak(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="load-slack-soak-") as tmp:
+        async with servers(args, Path(tmp)) as srv, client() as session:
+            warm = Figures()
+            await conversations(session, srv, warm, args.warmup, 0)
+            figures = Figures()
+            samples: list[tuple[float, int]] = []
+            in_flight: list[int] = []
+            tasks: set[asyncio.Task[None]] = set()
+            began = now()
+            interval = 1 / args.soak_rate
+
+            async def sampler() -> None:
+                while True:
+                    samples.append((now() - began, status_kib(srv.pid, "VmRSS")))
+                    in_flight.append(len(tasks))
+                    print(f"  t={samples[-1][0]:6.0f} s  RSS {samples[-1][1] / 1024:7.1f} MiB  "
+                          f"started {figures.started}  completed {figures.completed}  "
+                          f"errors {len(figures.errors)}  in flight {len(tasks)}",
+                          file=sys.stderr, flush=True)
+                    await asyncio.sleep(args.sample_seconds)
+
+            sampling = asyncio.create_task(sampler())
+            for i in itertools.count():
+                at = began + i * interval
+                if at - began >= args.soak_seconds:
+                    break
+                await asyncio.sleep(max(0.0, at - now()))
+                task = asyncio.create_task(Conversation(session, srv, figures,
+                                                        args.think_seconds).run())
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            send_seconds = now() - began
+            if tasks:
+                await asyncio.wait(set(tasks), timeout=STEP_TIMEOUT * 2)
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+            final = await settle_rss(srv.pid)
+            samples.append((now() - began, final))
+            peak = status_kib(srv.pid, "VmHWM")
+            logged = server_errors(srv.log)
+            fake_stats = await _stats(session, srv)
+    report_soak(args, warm, figures, samples, in_flight, send_seconds, peak, logged,
+                fake_stats)
+
+
+def report_soak(args: argparse.Namespace, warm: Figures, figures: Figures,
+                samples: list[tuple[float, int]], in_flight: list[int], send_seconds: float,
+                peak: int, logged: list[str], fake_stats: dict[str, Any]) -> None:
+    _header(args, "Slack soak: a steady rate of whole conversations")
+    print(f"{args.soak_rate:g} new conversations/s for {send_seconds:.0f} s: "
+          f"{figures.started} started, {figures.completed} completed; in flight at a "
+          f"sample: median {statistics.median(in_flight) if in_flight else 0:g}, "
+          f"max {max(in_flight, default=0)}")
+    print()
+    steady = [(t, v) for t, v in samples if t >= args.soak_warmup]
+    first = [v for t, v in steady if t < args.soak_warmup + 60]
+    last = [v for t, v in steady if t >= samples[-1][0] - 60]
+    slope = slope_per_minute(steady)
+    per_minute = figures.started / max(1.0, send_seconds / 60)
+    print("| t s | RSS MiB |")
+    print("| ---: | ---: |")
+    for t, v in samples:
+        print(f"| {t:.0f} | {v / 1024:.1f} |")
+    print()
+    values = [v for _, v in samples]
+    print(f"RSS: first sample {values[0] / 1024:.1f} MiB, min {min(values) / 1024:.1f}, "
+          f"max {max(values) / 1024:.1f}, last {values[-1] / 1024:.1f}; "
+          f"peak (VmHWM) {peak / 1024:.1f} MiB")
+    if first and last:
+        drift = statistics.fmean(last) - statistics.fmean(first)
+        print(f"after the {args.soak_warmup:g} s warm-up: slope {slope:+.1f} KiB/min "
+              f"({slope / per_minute if per_minute else 0:+.2f} KiB per conversation); drift "
+              f"(last minute's mean minus the first minute's) {drift / 1024:+.1f} MiB")
+    print(f"fake Slack saw: {json.dumps(fake_stats, sort_keys=True)}")
+    print()
+    _latency_table(figures)
+    _errors(Figures(errors=[*warm.errors, *figures.errors]), logged)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--conversations", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="conversations before the first RSS reading")
+    parser.add_argument("--think-seconds", type=float, default=0.0,
+                        help="mean pause between a reply and the next step (uniform 0..2x)")
+    parser.add_argument("--soak-seconds", type=float, default=0.0)
+    parser.add_argument("--soak-rate", type=float, default=1.0,
+                        help="new conversations per second in the soak")
+    parser.add_argument("--soak-warmup", type=float, default=60.0)
+    parser.add_argument("--sample-seconds", type=float, default=10.0)
+    parser.add_argument("--scheduler", choices=("on", "off"), default="on")
+    parser.add_argument("--database-url")
+    parser.add_argument("--fake-api", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fake_api:
+        asyncio.run(run_fake(args.fake_api))
+    elif args.soak_seconds > 0:
+        asyncio.run(soak(args))
+    else:
+        asyncio.run(burst(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,13 @@ DMS_ONLY = (
 )
 COMMAND_ANSWERED_IN_DM = "I have answered in our direct message."
 
+# --- After a restart ----------------------------------------------------------------------
+INTERRUPTED = (
+    "Safe Haven was restarted while it was handling your message of {time}, so it may not "
+    "have been acted on. Type `status` to see where your transfer is, and send that message "
+    "again if it is still needed."
+)
+
 # --- Files from Slack ---------------------------------------------------------------------
 DOWNLOAD_FAILED = (
     "✗ Not accepted: I could not fetch {name} from Slack ({why}). Please send it again."

@@ -50,6 +50,7 @@ from channels.slack import blocks, records
 from channels.slack.api import SlackApi, error_code, retry_handlers
 from channels.slack.blocks import Block, Post, render
 from channels.slack.files import Refused, download
+from channels.slack.inbox import Inbox, Ticket
 from channels.slack.settings import SlackSettings
 from channels.slack.tasks import JobQueue, KeyedLocks, TaskTracker
 from handlers import approvals
@@ -133,6 +134,7 @@ class SlackChannel:
         self.api = SlackApi(self.client)
         self.session: aiohttp.ClientSession | None = None
         self.socket: AsyncSocketModeHandler | None = None
+        self.inbox = Inbox(svc.settings.var_dir / "slack-inbox")
         self._pruned_at = 0.0
         self.claims = records.EventClaims(
             svc.db, clock=lambda: self.svc.clock(),
@@ -188,6 +190,7 @@ class SlackChannel:
                 raise SettingsError(msg.SOCKET_TOKEN_REFUSED.format(
                     error=error_code(exc))) from exc
         self.ensure_session()
+        await self.resume()
         if self.settings.app_token is None:
             return
         self.socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token,
@@ -224,6 +227,7 @@ class SlackChannel:
             log.warning("dropping %d queued Slack job(s) at shutdown", dropped)
 
     async def close(self, app: web.Application | None = None) -> None:
+        self.inbox.close()
         if self.session is not None:
             await self.session.close()
             self.session = None
@@ -323,7 +327,20 @@ class SlackChannel:
     async def acknowledge(self, ack: Ack) -> None:
         await ack()
 
-    async def on_message(self, body: dict[str, Any]) -> None:
+    async def resume(self) -> int:
+        """Start-up: act on the direct messages a process that is gone had acknowledged
+        and not finished (see :mod:`channels.slack.inbox`). A message whose work had begun
+        is not acted on twice: its sender is told it may not have been (see
+        :meth:`_message`). Returns how many messages were taken over."""
+        unfinished = self.inbox.take_over()
+        if unfinished:
+            log.warning("taking over %d Slack message(s) left unfinished by a process that "
+                        "stopped", len(unfinished))
+        for item in unfinished:
+            await self.on_message(item.body, resumed=True)
+        return len(unfinished)
+
+    async def on_message(self, body: dict[str, Any], *, resumed: bool = False) -> None:
         event = body.get("event")
         if not isinstance(event, Mapping) or event.get("channel_type") != "im":
             return  # the bot only reads direct messages
@@ -334,13 +351,25 @@ class SlackChannel:
             return
         key = "slack:event:" + text_of(body.get("event_id") or event.get("client_msg_id")
                                        or f"{channel}:{event.get('ts')}")
-        self.background(self._message(key, event, user, channel), name=f"slack message {key}",
-                        user=user, channel=channel, serial=True)
+        ticket = self.inbox.accept(body)  # before the acknowledgement: see the inbox
+        self.background(self._settled(self._message(key, event, user, channel, resumed),
+                                      ticket, user=user, channel=channel),
+                        name=f"slack message {key}", user=user, channel=channel, serial=True)
+
+    async def _settled(self, work: Coroutine[Any, Any, None], ticket: Ticket | None, *,
+                       user: str, channel: str) -> None:
+        """Run a message's work, then strike it from the inbox: done whether it succeeded
+        or the person was told it failed; left there if the process stops first."""
+        await self._guarded(work, channel=channel, user=user)
+        self.inbox.done(ticket)
 
     async def _message(self, key: str, event: Mapping[str, Any], user: str,
-                       channel: str) -> None:
+                       channel: str, resumed: bool = False) -> None:
         if not await self._claim(key):
-            log.info("ignoring a repeated Slack event %s", key)
+            if resumed:  # begun by the process that stopped: it may or may not have acted
+                await self._tell_interrupted(event, user, channel)
+            else:
+                log.info("ignoring a repeated Slack event %s", key)
             return
         user_id = f"slack:{user}"
         ts, thread = text_of(event.get("ts")), text_of(event.get("thread_ts"))
@@ -373,6 +402,18 @@ class SlackChannel:
         posted = await self.send(channel, user, replies, thread_ts=reply_in)
         if incoming:
             await self._remember_transfer(user_id, channel, posted)
+
+    async def _tell_interrupted(self, event: Mapping[str, Any], user: str,
+                                channel: str) -> None:
+        try:
+            sent = datetime.fromtimestamp(float(text_of(event.get("ts"))),
+                                          self.svc.policy.timezone).strftime("%H:%M")
+        except (ValueError, OverflowError, OSError):
+            sent = "?"
+        text = msg.INTERRUPTED.format(time=sent)
+        thread = text_of(event.get("thread_ts"))
+        await self.api.post(channel, Post(blocks.sections(text), blocks.escape(text)),
+                            user=user, thread_ts=thread or None)
 
     async def _file_details(self, shared: Mapping[str, Any]) -> Mapping[str, Any]:
         """Slack sends only the id of some files (``file_access: check_file_info``, e.g.

@@ -9,6 +9,7 @@ method: a rate limit with a ``Retry-After``, or a Slack error code such as
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import secrets
@@ -64,6 +65,9 @@ class FakeSlack:
         self.file_status: dict[str, int] = {}
         self.downloads: list[tuple[str, str]] = []
         self.failures: dict[str, list[Failure]] = {}
+        self.stall_after: dict[str, int] = {}
+        self.stalled = 0  # downloads now waiting for release
+        self.release = asyncio.Event()
         self._ts = itertools.count(1)
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -91,11 +95,16 @@ class FakeSlack:
 
     # --- test controls ---------------------------------------------------------------------
 
-    def add_file(self, content: bytes, *, status: int = 200) -> str:
-        """Serve ``content`` for download; returns the file's private URL."""
+    def add_file(self, content: bytes, *, status: int = 200,
+                 stall_after: int | None = None) -> str:
+        """Serve ``content`` for download; returns the file's private URL. With
+        ``stall_after``, a download sends that many bytes and then waits until
+        :attr:`release` is set (a download in progress, for as long as a test needs)."""
         file_id = "F" + secrets.token_hex(5).upper()
         self.files[file_id] = content
         self.file_status[file_id] = status
+        if stall_after is not None:
+            self.stall_after[file_id] = stall_after
         return f"{self.url}/files/{file_id}"
 
     def fail(self, method: str, *, status: int = 200, error: str | None = None,
@@ -278,4 +287,17 @@ class FakeSlack:
             return web.Response(status=429, headers={"Retry-After": "0"})
         if status != 200 or file_id not in self.files:
             return web.Response(status=status if status != 200 else 404, text="file_not_found")
+        if file_id in self.stall_after and not self.release.is_set():
+            content, cut = self.files[file_id], self.stall_after[file_id]
+            response = web.StreamResponse(headers={"Content-Length": str(len(content))})
+            response.content_type = "application/octet-stream"
+            await response.prepare(request)
+            await response.write(content[:cut])
+            self.stalled += 1
+            try:
+                await self.release.wait()
+                await response.write(content[cut:])
+            finally:
+                self.stalled -= 1
+            return response
         return web.Response(body=self.files[file_id], content_type="application/octet-stream")

@@ -30,6 +30,10 @@ DMS_ONLY = (
     "Open a direct message with me (Apps → Safe Haven) and send the files there."
 )
 COMMAND_ANSWERED_IN_DM = "I have answered in our direct message."
+OTHER_WORKSPACE = (
+    "Safe Haven here serves only its own organisation's Slack workspace. Nothing you sent "
+    "was read or kept; please use your own organisation's way of sharing files."
+)
 
 # --- After a restart ----------------------------------------------------------------------
 INTERRUPTED = (
@@ -108,4 +112,9 @@ SOCKET_TOKEN_REFUSED = (
 SETTING_API_URL = (
     "SLACK_API_URL is {value!r}; set it to an http(s) URL such as https://slack.com/api/ "
     "(or leave it unset to use Slack's own)."
+)
+SETTING_TEAM_IDS = (
+    "SLACK_TEAM_IDS holds {value!r}, which is not a Slack workspace id; list the ids "
+    "(T… or E…, from each workspace's About page) separated by commas, or leave it unset "
+    "to serve only the bot's own workspace."
 )

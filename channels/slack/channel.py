@@ -121,6 +121,53 @@ class EventRoutes(AsyncMiddleware):
         return await next()
 
 
+def person_team(body: Mapping[str, Any]) -> str:
+    """The workspace (or Enterprise Grid organisation) of the person behind a request:
+    the person's own team where Slack gives it (``event.user_team`` in a Slack Connect
+    conversation, ``user.team_id`` in interactivity), else the request's team."""
+    event = body.get("event")
+    if isinstance(event, Mapping):
+        own = event.get("user_team") or event.get("team")
+        if isinstance(own, str) and own:
+            return own
+    own = dig(body, "user", "team_id") or body.get("user_team")
+    if isinstance(own, str) and own:
+        return own
+    team = body.get("team")
+    if isinstance(team, Mapping):
+        team = team.get("id")
+    return text_of(team or body.get("team_id"))
+
+
+class OwnWorkspace(AsyncMiddleware):
+    """Only people of the bot's own Slack workspace (or its Enterprise Grid organisation,
+    or a workspace listed in ``SLACK_TEAM_IDS``) are served. The bot's workspace is the
+    one its token belongs to (bolt's ``auth.test``, cached). A request from anyone else,
+    say a Slack Connect user in a shared conversation, is acknowledged and refused: their
+    files are never downloaded, and a direct message or command is answered with why."""
+
+    def __init__(self, channel: SlackChannel) -> None:
+        self.channel = channel
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        authorised = req.context.authorize_result
+        own = {getattr(authorised, "team_id", None), getattr(authorised, "enterprise_id", None),
+               *self.channel.settings.team_ids} - {None, ""}
+        team = person_team(req.body)
+        if team in own:
+            return await next()
+        log.warning("refused a Slack request from another workspace (%s)", team or "none")
+        body = req.body
+        if team and body.get("command"):  # (every real request names its team)
+            response: BoltResponse = await req.context.ack(msg.OTHER_WORKSPACE)
+            return response
+        if team and body.get("type") == "event_callback":
+            self.channel.refuse_foreign(body)
+        response = await req.context.ack()
+        return response
+
+
 class SlackChannel:
     def __init__(self, svc: Services, settings: SlackSettings) -> None:
         self.svc = svc
@@ -153,6 +200,7 @@ class SlackChannel:
 
     def _listen(self) -> None:
         app = self.bolt
+        app.use(OwnWorkspace(self))
         # Direct messages and mentions: see EventRoutes.
         app.use(EventRoutes({"message": self.on_message, "app_mention": self.on_mention},
                             arrived=self.queue.arrived))
@@ -326,6 +374,24 @@ class SlackChannel:
 
     async def acknowledge(self, ack: Ack) -> None:
         await ack()
+
+    def refuse_foreign(self, body: Mapping[str, Any]) -> None:
+        """A direct message from someone outside the workspace: told why, once."""
+        event = body.get("event")
+        if not isinstance(event, Mapping) or event.get("channel_type") != "im" \
+                or event.get("bot_id") or event.get("type") != "message":
+            return
+        user, channel = text_of(event.get("user")), text_of(event.get("channel"))
+        if not user or not channel:
+            return
+        key = "slack:event:" + text_of(body.get("event_id") or f"{channel}:{event.get('ts')}")
+
+        async def refuse() -> None:
+            if await self._claim(key):
+                await self.api.post(channel, Post(blocks.sections(msg.OTHER_WORKSPACE),
+                                                  blocks.escape(msg.OTHER_WORKSPACE)))
+
+        self.background(refuse(), name=f"slack refusal {key}", user=user, channel=channel)
 
     async def resume(self) -> int:
         """Start-up: act on the direct messages a process that is gone had acknowledged

@@ -8,6 +8,7 @@ start-up with a sentence saying which variable to set and where to find its valu
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -16,7 +17,9 @@ from bot.messages import slack as msg
 from bot.settings import SettingsError
 
 DEFAULT_API_URL = "https://slack.com/api/"
-VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL")
+VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
+             "SLACK_TEAM_IDS")
+TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class SlackSettings:
     signing_secret: str | None
     app_token: str | None
     api_url: str
+    # Workspaces served besides the bot's own (found from its token): the other workspaces
+    # of an Enterprise Grid organisation. Everyone else is refused.
+    team_ids: frozenset[str] = frozenset()
 
     @property
     def http_events(self) -> bool:
@@ -69,5 +75,9 @@ def load_slack_settings(env: Mapping[str, str] | None = None) -> SlackSettings |
         raise SettingsError(msg.SETTING_API_URL.format(value=api_url))
     if not api_url.endswith("/"):
         api_url += "/"
+    teams = frozenset(t.strip() for t in values["SLACK_TEAM_IDS"].split(",") if t.strip())
+    for team in teams:
+        if not TEAM_ID.match(team):
+            raise SettingsError(msg.SETTING_TEAM_IDS.format(value=team))
     return SlackSettings(bot_token=token, signing_secret=secret, app_token=app_token,
-                         api_url=api_url)
+                         api_url=api_url, team_ids=teams)

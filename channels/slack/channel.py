@@ -22,6 +22,7 @@ question, and an approval is decided once by a conditional update.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -67,6 +68,7 @@ ACK_BUDGET = 2.0        # seconds a modal submission may take before we acknowle
 # while a burst cannot open more database sessions than the pool can serve.
 BACKGROUND_SLOTS = 32
 DRAIN_SECONDS = 30.0    # shutdown waits this long for work in hand
+ASKED_KEPT = 10_000     # people whose open question message is remembered (see asked)
 PRUNE_EVERY = 3600.0
 APPROVAL_PREFIX = "approval:"
 # Message subtypes that are a person writing: plain text, or files with an optional comment.
@@ -182,6 +184,12 @@ class SlackChannel:
         self.session: aiohttp.ClientSession | None = None
         self.socket: AsyncSocketModeHandler | None = None
         self.inbox = Inbox(svc.settings.var_dir / "slack-inbox")
+        # Per person, the last question message posted with buttons or a picker, so that a
+        # question answered by typing is updated in place as a click would (see
+        # :meth:`_typed_over`). In memory: after a restart, or on another replica, its
+        # buttons stay, and a late click on them is answered as a stale click is.
+        self.asked: collections.OrderedDict[str, tuple[str, str, str, list[Block]]] = \
+            collections.OrderedDict()
         self._pruned_at = 0.0
         self.claims = records.EventClaims(
             svc.db, clock=lambda: self.svc.clock(),
@@ -298,7 +306,34 @@ class SlackChannel:
         if not replies:
             return []
         items = render(replies, self.svc.policy.timezone)
-        return await self.api.deliver(channel, items, user=user, thread_ts=thread_ts)
+        posted = await self.api.deliver(channel, items, user=user, thread_ts=thread_ts)
+        for item, ts in posted:
+            if ts and isinstance(item, Post) and item.question and any(
+                    str(b.get("block_id", "")).startswith(blocks.QUESTION_BLOCK)
+                    for b in item.blocks):
+                self.asked[user] = (channel, ts, item.question, item.blocks)
+                self.asked.move_to_end(user)
+                if len(self.asked) > ASKED_KEPT:
+                    self.asked.popitem(last=False)
+        return posted
+
+    async def _typed_over(self, user: str, before: tuple[str, str, str, list[Block]] | None,
+                          typed: str, turn: Turn) -> None:
+        """A message typed while a question with buttons was open: if it answered the
+        question (or was refused, and the question asked again below), the question's
+        message shows so and loses its buttons, as after a click. A message that leaves
+        the question open (``help``) leaves it alone."""
+        if before is None:
+            return
+        channel, ts, question, known = before
+        if not turn.error and (await current_state(
+                self.svc, conversation_id=f"slack:{user}")).step == question:
+            return
+        if self.asked.get(user) is before:
+            del self.asked[user]
+        label = blocks.clip(" ".join(typed.split()), 80)
+        note = msg.NOT_ACCEPTED if turn.error else msg.ANSWERED
+        await self.amend(channel, ts, note.format(answer=label), known)
 
     async def _take(self, user_id: str, event: Event) -> Turn:
         """A turn for someone whose lock the caller holds (see :meth:`background`)."""
@@ -445,7 +480,9 @@ class SlackChannel:
             text = blocks.from_slack(text_of(event.get("text")))
             if not text.strip():
                 return
+            before = self.asked.get(user)
             turn = await self._take(user_id, parse_text(text))
+            await self._typed_over(user, before, text, turn)
             await self.send(channel, user, turn.replies, thread_ts=reply_in)
             return
         session = self.ensure_session()
@@ -642,6 +679,8 @@ class SlackChannel:
         if ts:
             note = msg.NOT_ACCEPTED if turn.error else msg.ANSWERED
             await self.amend(channel, ts, note.format(answer=label), known, fallback)
+            if self.asked.get(user, ("", ""))[1] == ts:
+                del self.asked[user]
         await self.send(channel, user, turn.replies)
 
     # --- forms -----------------------------------------------------------------------------

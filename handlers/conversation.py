@@ -32,7 +32,7 @@ from store.models import Conversation
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 RECIPIENT_BOOK_STEPS = ("classification", "recipient_pick", "recipient")
-COMMANDS = ("help", "status", "list", "cancel", "received", "call")
+COMMANDS = ("help", "status", "list", "cancel", "received", "call", "archive")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ def parse_text(text: str, *, question: str | None = None) -> Event:
             return Command(head)
         if head == "status" and len(words) <= 2:
             return Command("status", tuple(words[1:]))
-        if head in ("cancel", "received") and len(words) == 2 and engine.is_reference(words[1]):
+        if head in ("cancel", "received", "archive") and len(words) == 2 \
+                and engine.is_reference(words[1]):
             return Command(head, (normalise_reference(words[1]),))
         if head == "received" and len(words) == 1:
             return Command("received")
@@ -249,6 +250,8 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
         if not args:
             return [Text(msg.COMMAND_NEEDS_REFERENCE.format(command="received"))]
         return await delivery.confirm_receipt(svc, reference=args[0], by=user_id)
+    if name == "archive":
+        return await transfers.archive_again(svc, reference=args[0], user_id=user_id)
     if name == "call":
         return await delivery.book_call(svc, reference=args[0], by=user_id, when_text=args[1])
     if name == "cancel":

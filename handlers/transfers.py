@@ -228,6 +228,27 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
     return replies
 
 
+async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[Reply]:
+    """The sender's ``archive REF``: the encrypted archive handed back once more (say the
+    chat refused the first upload). Only to the sender, only while the transfer is ready
+    and its archive kept; audited. Anyone else hears the transfer does not exist."""
+    async with svc.db.transaction() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+        if transfer is None or transfer.sender_id != user_id:
+            return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
+        path = Path(transfer.archive_path) if transfer.archive_path else None
+        if transfer.status != "ready" or path is None or not path.is_file():
+            label = msg.STATUS_LABELS.get(transfer.status, transfer.status)
+            return [Text(msg.ARCHIVE_GONE.format(reference=reference, status=label))]
+        if transfer.delivery_method != "archive":
+            return [Text(msg.ARCHIVE_BY_LINK.format(reference=reference))]
+        await audit.append(session, at=svc.clock(), actor=user_id, action="archive_resent",
+                           reference=reference, details={"to": user_id,
+                                                         "archive": path.name})
+    return [FileReply(path, path.name, msg.ARCHIVE_AGAIN.format(
+        reference=reference, filename=path.name, size=engine.human_size(path.stat().st_size)))]
+
+
 async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sender",
                  status: str = "cancelled") -> bool:
     """Cancel an unfinished transfer: plaintext deleted, password wiped, deliveries

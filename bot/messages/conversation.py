@@ -8,6 +8,7 @@ HELP = (
     "• At any question you can type `back` or `cancel`.\n"
     "• `status REF` shows where a transfer is; `list` shows your recent transfers.\n"
     "• `cancel REF` cancels a transfer that is not finished.\n"
+    "• `archive REF` sends you a ready transfer's encrypted archive again.\n"
     "• `received REF` tells me the recipient has the archive, so I can send the password "
     "(when you chose \"SMS once receipt is confirmed\").\n"
     "• `call REF YYYY-MM-DD HH:MM` books a password call at a time agreed with the "

@@ -68,7 +68,8 @@ DECIDED_OTHER = "{reference} is no longer waiting for a decision: it is {status}
 # --- Failures -----------------------------------------------------------------------------
 UPLOAD_FAILED = (
     "✗ I could not put the archive {filename} in this chat: Slack answered “{error}”. The "
-    "archive is kept on the server; contact the service desk and quote {filename}."
+    "archive is kept on the server: type `archive {reference}` to try again, or contact "
+    "the service desk and quote {filename}."
 )
 SOMETHING_WENT_WRONG = (
     "Something went wrong while handling that, so it may not have been recorded. Type "

@@ -39,6 +39,15 @@ ARCHIVE_READY = (
     "{recipient_email} with the text below. The password is not shown to you and must not "
     "go in the email."
 )
+ARCHIVE_AGAIN = (
+    "Transfer {reference}: the encrypted archive again, {filename} ({size}). Email it with "
+    "the text I gave when it was ready; the password plan is unchanged."
+)
+ARCHIVE_BY_LINK = (
+    "Transfer {reference} is shared by a download link, not an archive in the chat: "
+    "`status {reference}` shows the link's state."
+)
+ARCHIVE_GONE = "Transfer {reference} is {status}: there is no archive to send again."
 PASSWORD_PLAN_SMS = "The password will be texted to {phone} now."
 PASSWORD_PLAN_ON_RECEIPT = (
     "When the recipient confirms they have the archive, type `received {reference}` and I "

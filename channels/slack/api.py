@@ -164,8 +164,9 @@ class SlackApi:
                 except SlackApiError as exc:
                     # Say so and carry on: the email text and the password plan still matter.
                     log.error("archive upload refused by Slack: %s", error_code(exc))
-                    text = msg.UPLOAD_FAILED.format(filename=item.filename,
-                                                    error=error_code(exc))
+                    text = msg.UPLOAD_FAILED.format(
+                        filename=item.filename, error=error_code(exc),
+                        reference=item.filename.removesuffix(".zip"))
                     item = Post(sections(text), escape(text))
                     await self.post(channel, item, user=user, thread_ts=thread_ts)
                 posted.append((item, None))

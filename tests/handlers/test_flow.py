@@ -459,3 +459,31 @@ def test_no_platform_types_in_core() -> None:
             text = path.read_text()
             for sdk in ("slack_bolt", "slack_sdk", "botbuilder", "twilio"):
                 assert f"import {sdk}" not in text and f"from {sdk}" not in text, path
+
+
+async def test_archive_again_only_for_the_sender_while_ready(services: Services,
+                                                             conversation: Any,
+                                                             make_file: Any) -> None:
+    alice = conversation("console:alice")
+    await alice.send_files(make_file("a.pdf"))
+    ref = reference_of(alice)
+    await alice.say(f"archive {ref}")
+    assert "no archive to send again" in alice.text  # a draft: no archive yet
+    await answer_all(alice)
+    await alice.say("confirm")
+    first = next(r for r in alice.last.replies if isinstance(r, FileReply))
+    await alice.say(f"archive {ref.lower()}")
+    again = [r for r in alice.last.replies if isinstance(r, FileReply)]
+    assert [r.path for r in again] == [first.path] and "the encrypted archive again" in \
+        alice.text
+    bob = conversation("console:bob")
+    await bob.say(f"archive {ref}")
+    assert "cannot find" in bob.text and not any(
+        isinstance(r, FileReply) for r in bob.last.replies)
+    async with services.db.read() as s:
+        actions = (await s.scalars(select(AuditRecord.action).where(
+            AuditRecord.reference == ref))).all()
+    assert actions.count("archive_resent") == 1
+    await alice.say(f"cancel {ref}")
+    await alice.say(f"archive {ref}")
+    assert "no archive to send again" in alice.text

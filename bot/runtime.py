@@ -25,6 +25,22 @@ from handlers.ports import Notifier, PasswordTransport
 from handlers.services import Services
 from store.db import Database
 
+# Libraries that, below INFO, log what they send or bind: SQL parameters (aiosqlite: phone
+# numbers, names), Web API bodies (slack_sdk: message text), request details (twilio logs
+# every request at INFO). Held at these levels whatever SAFEHAVEN_LOG_LEVEL says.
+PAYLOAD_LOGGERS = {"aiosqlite": logging.INFO, "asyncpg": logging.INFO,
+                   "slack_sdk": logging.INFO, "slack_bolt": logging.INFO,
+                   "botbuilder": logging.INFO, "msal": logging.INFO,
+                   "twilio": logging.WARNING}
+
+
+def hold_payload_loggers() -> None:
+    """Keep the :data:`PAYLOAD_LOGGERS` from logging payloads, even at DEBUG."""
+    for name, level in PAYLOAD_LOGGERS.items():
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < level:
+            logger.setLevel(level)
+
 
 def configure_logging(settings: Settings) -> None:
     """Log to stderr and ``var/safehaven.log``. Handlers never log secrets; see SECURITY
@@ -34,6 +50,7 @@ def configure_logging(settings: Settings) -> None:
     if getattr(root, "_safehaven_configured", False):
         return
     root.setLevel(settings.log_level)
+    hold_payload_loggers()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in (logging.StreamHandler(sys.stderr),
                     logging.FileHandler(settings.log_path, encoding="utf-8")):

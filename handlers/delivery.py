@@ -21,12 +21,13 @@ import asyncio
 import hmac
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import engine
@@ -48,7 +49,7 @@ BATCH = 100
 CONCURRENCY = 32
 FINAL = ("delivered", "failed", "dead", "cancelled", "interrupted")
 MAX_BACKOFF_SECONDS = 86_400
-RECORD_ATTEMPTS = 5  # with backoff: rides out about 4 s without the database
+RECORD_PATIENCE = 30.0  # seconds without the database that recording outcomes rides out
 
 
 # --- scheduling ----------------------------------------------------------------------------
@@ -369,19 +370,28 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
 
 async def _record_retrying(svc: Services, attempts: Sequence[_Attempt]
                            ) -> list[tuple[str, Reply]]:
-    """The outcomes are only in memory: a dropped database connection while recording them
-    is retried on a fresh one, rather than leaving the rows ``sending`` to be reported as
-    interrupted. Safe to repeat: :func:`_record` skips rows no longer ``sending``."""
-    for attempt in range(1, RECORD_ATTEMPTS + 1):
+    """The outcomes are only in memory: when the database goes away while they are being
+    recorded (a dropped connection, or the server restarting: refused or "shutting down"
+    connections), recording is retried on a fresh connection for up to
+    :data:`RECORD_PATIENCE` seconds, rather than leaving the rows ``sending`` to be reported
+    as interrupted. Errors a retry cannot cure (constraint, SQL, data) are raised at once.
+    Safe to repeat: :func:`_record` skips rows no longer ``sending``."""
+    deadline: float | None = None
+    pause = 0.25
+    while True:
         try:
             return await _record(svc, attempts)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == RECORD_ATTEMPTS:
+        except (DBAPIError, OSError) as exc:
+            if isinstance(exc, IntegrityError | ProgrammingError | DataError):
                 raise
-            log.warning("recording %d delivery outcomes failed (database connection lost); "
-                        "retrying", len(attempts))
-            await asyncio.sleep(0.25 * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+            now = time.monotonic()
+            deadline = deadline if deadline is not None else now + RECORD_PATIENCE
+            if now >= deadline:
+                raise
+            log.warning("recording %d delivery outcomes failed (database unreachable: %s); "
+                        "retrying", len(attempts), type(exc).__name__)
+            await asyncio.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, 4.0)
 
 
 async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:

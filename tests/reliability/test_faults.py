@@ -10,7 +10,9 @@ import asyncio
 import os
 import random
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -346,67 +348,61 @@ def worker_ports(workers: list[asyncio.subprocess.Process], server_port: int) ->
     return ports
 
 
-@pytest.mark.postgres
-async def test_postgres_connections_dropped_under_load(
-        services: Services, settings: Settings, fake: FakeTwilio, database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("terminating backends is a PostgreSQL fault")
-    import asyncpg
+async def remaining_due(services: Services) -> int:
+    async with services.db.read() as s:
+        return int(await s.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.status == "due")) or 0)
 
-    count = 800
+
+async def start_loaded_workers(services: Services, settings: Settings, fake: FakeTwilio,
+                               count: int) -> tuple[list[str], dict[str, str],
+                                                    list[asyncio.subprocess.Process]]:
+    """``count`` SMS due, two worker processes past start-up (a worker that loses its
+    connection while migrating exits non-zero, for its supervisor to restart) and sending."""
     refs = await seed_sms(services, count)
     fake.delay = 0.2
     env = env_for(settings, **twilio_env(fake), SAFEHAVEN_LOG_LEVEL="WARNING")
     workers = [await safehaven(env, "worker") for _ in range(2)]
-    url = make_url(database_url)
-    admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
-                                  password=url.password, database="postgres")
-    terminated = 0
-    try:
-        async def remaining() -> int:
-            async with services.db.read() as s:
-                return int(await s.scalar(select(func.count()).select_from(Delivery).where(
-                    Delivery.status == "due")) or 0)
+    await wait_for(lambda: all("scheduler running" in output(w) for w in workers), 60,
+                   "the workers to start", every=0.05)
+    await wait_for(lambda: fake.messages, 30, "the first SMS", every=0.02)
+    return refs, env, workers
 
-        # Once both workers are past start-up (migrations): a worker that loses its
-        # connection while migrating exits non-zero, for its supervisor to restart.
-        await wait_for(lambda: all("scheduler running" in output(w) for w in workers), 60,
-                       "the workers to start", every=0.05)
-        await wait_for(lambda: fake.messages, 30, "the first SMS", every=0.02)
-        deadline = time.monotonic() + 60
-        while await remaining() and time.monotonic() < deadline:
-            rows = await admin.fetch(  # the workers' connections only, not this test's
-                "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity "
-                "WHERE datname = $1 AND client_port = ANY($2::int[])", url.database,
-                worker_ports(workers, url.port or 5432))
-            terminated += sum(1 for r in rows if r["ok"])
-            await asyncio.sleep(0.05)
-        assert await remaining() == 0, "the workers did not get through the deliveries"
 
-        async def in_flight() -> int:
-            async with services.db.read() as s:
-                return int(await s.scalar(select(func.count()).select_from(Delivery).where(
-                    Delivery.status == "sending")) or 0)
+async def stop_after_recording(services: Services,
+                               workers: list[asyncio.subprocess.Process]) -> None:
+    """Wait for the batches in hand to be recorded (1.6 s unchanged), check both workers
+    lived through the fault, and stop them."""
+    async def in_flight() -> int:
+        async with services.db.read() as s:
+            return int(await s.scalar(select(func.count()).select_from(Delivery).where(
+                Delivery.status == "sending")) or 0)
 
-        quiet, last = 0, -1
-        while quiet < 8:  # wait for the batches in hand to be recorded (1.6 s unchanged)
-            now_sending = await in_flight()
-            quiet = quiet + 1 if now_sending == last else 0
-            last = now_sending
-            await asyncio.sleep(0.2)
-        for w in workers:
-            assert w.returncode is None, "a worker died when its connection was dropped"
-    finally:
-        for w in workers:
-            if w.returncode is None:
-                w.send_signal(signal.SIGTERM)
-        for w in workers:
-            await w.wait()
-        await admin.close()
-    assert terminated > 0
+    quiet, last = 0, -1
+    while quiet < 8:
+        now_sending = await in_flight()
+        quiet = quiet + 1 if now_sending == last else 0
+        last = now_sending
+        await asyncio.sleep(0.2)
+    for w in workers:
+        assert w.returncode is None, "a worker died when the database went away"
 
-    # Deliveries whose outcome could not be recorded are still 'sending': after the lease
-    # they are reported, never re-sent.
+
+async def stop_workers(workers: list[asyncio.subprocess.Process]) -> None:
+    for w in workers:
+        if w.returncode is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        await w.wait()
+
+
+async def each_sent_once_or_reported(services: Services, settings: Settings,
+                                     env: dict[str, str], fake: FakeTwilio, refs: list[str],
+                                     count: int) -> tuple[Counter[str], int]:
+    """After a database fault: deliveries whose outcome could not be recorded are still
+    'sending'; after the lease they are reported, never re-sent. Every delivery is sent
+    once or reported to its sender; none twice, none lost; the audit chain intact.
+    Returns the statuses and how many reported deliveries had in fact reached Twilio."""
     async with services.db.transaction() as s:
         await s.execute(update(Delivery).where(Delivery.status == "sending").values(
             lease_until=datetime.now(UTC) - timedelta(seconds=1)))
@@ -429,11 +425,102 @@ async def test_postgres_connections_dropped_under_load(
     assert set(per_ref) <= set(refs)
     assert "intact" in await run_to_end(env, "audit", "verify")
     reached = sum(1 for d in rows if d.status == "interrupted" and per_ref[d.reference])
+    return statuses, reached
+
+
+def retried(workers: list[asyncio.subprocess.Process]) -> str:
+    return (f"{sum(output(w, '.err').count('scheduler job') for w in workers)} scheduler "
+            "passes failed and were retried, "
+            f"{sum(output(w, '.err').count('outcomes failed') for w in workers)} recordings "
+            "of outcomes retried on a fresh connection")
+
+
+@pytest.mark.postgres
+async def test_postgres_connections_dropped_under_load(
+        services: Services, settings: Settings, fake: FakeTwilio, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("terminating backends is a PostgreSQL fault")
+    import asyncpg
+
+    count = 800
+    refs, env, workers = await start_loaded_workers(services, settings, fake, count)
+    url = make_url(database_url)
+    admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
+                                  password=url.password, database="postgres")
+    terminated = 0
+    try:
+        deadline = time.monotonic() + 60
+        while await remaining_due(services) and time.monotonic() < deadline:
+            rows = await admin.fetch(  # the workers' connections only, not this test's
+                "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity "
+                "WHERE datname = $1 AND client_port = ANY($2::int[])", url.database,
+                worker_ports(workers, url.port or 5432))
+            terminated += sum(1 for r in rows if r["ok"])
+            await asyncio.sleep(0.05)
+        assert await remaining_due(services) == 0, "the workers did not get through"
+        await stop_after_recording(services, workers)
+    finally:
+        await stop_workers(workers)
+        await admin.close()
+    assert terminated > 0
+    statuses, reached = await each_sent_once_or_reported(services, settings, env, fake,
+                                                         refs, count)
     FIGURES["PostgreSQL backends terminated under load"] = (
         f"{count} deliveries by 2 worker processes, {terminated} backends terminated: "
         f"{statuses['sent']} sent once, {statuses['interrupted']} reported as interrupted "
         f"(sender told; {reached} of them had reached Twilio), 0 duplicates, 0 lost; "
-        f"{sum(output(w, '.err').count('scheduler job') for w in workers)} scheduler passes "
-        "failed and were retried, "
-        f"{sum(output(w, '.err').count('outcomes failed') for w in workers)} recordings of "
-        "outcomes retried on a fresh connection; audit chain intact")
+        f"{retried(workers)}; audit chain intact")
+
+
+def local_cluster(database_url: str) -> list[str] | None:
+    """The command restarting the PostgreSQL the tests use, when this machine runs it and
+    may restart it (Debian's pg_ctlcluster, as root); None otherwise."""
+    url = make_url(database_url)
+    clusters = Path("/etc/postgresql")
+    if url.host not in ("127.0.0.1", "localhost") or os.geteuid() != 0 \
+            or not clusters.is_dir() or shutil.which("pg_ctlcluster") is None:
+        return None
+    versions = sorted(p.name for p in clusters.iterdir() if (p / "main").is_dir())
+    if len(versions) != 1:
+        return None
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", "restart",
+            "--mode", "fast"]
+
+
+@pytest.mark.postgres
+async def test_postgres_restarted_under_load(
+        services: Services, settings: Settings, fake: FakeTwilio, database_url: str) -> None:
+    """The database server itself restarted (fast shutdown: every session ends, new
+    connections are refused until it is back) twice while two workers send 600 SMS."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("restarting the database server is a PostgreSQL fault")
+    restart = local_cluster(database_url)
+    if restart is None:
+        pytest.skip("needs the PostgreSQL cluster on this machine and root to restart it")
+    count = 600
+    refs, env, workers = await start_loaded_workers(services, settings, fake, count)
+    restarts: list[float] = []
+    try:
+        for _ in range(2):
+            began = time.monotonic()
+            done = await asyncio.to_thread(subprocess.run, restart, capture_output=True,
+                                           timeout=120)
+            assert done.returncode == 0, done.stderr
+            restarts.append(time.monotonic() - began)
+            await asyncio.sleep(1.0)
+
+        async def all_taken() -> bool:
+            return await remaining_due(services) == 0
+
+        await wait_for(all_taken, 90, "the workers to get through", every=0.2)
+        await stop_after_recording(services, workers)
+    finally:
+        await stop_workers(workers)
+    statuses, reached = await each_sent_once_or_reported(services, settings, env, fake,
+                                                         refs, count)
+    FIGURES["PostgreSQL restarted under load"] = (
+        f"{count} deliveries by 2 worker processes, the server restarted twice "
+        f"({', '.join(f'{r:.1f}' for r in restarts)} s each): {statuses['sent']} sent once, "
+        f"{statuses['interrupted']} reported as interrupted (sender told; {reached} of "
+        f"them had reached Twilio), 0 duplicates, 0 lost; {retried(workers)}; audit chain "
+        "intact")

@@ -50,9 +50,12 @@ class RetryAfterHandler(AsyncRetryHandler):
     """Retry a rate-limited call after exactly the wait Slack asked for.
 
     slack_sdk's own handler adds up to a second of random jitter to every wait; we honour
-    the header as given (capped), which is what Slack documents and keeps tests fast."""
+    the header as given (capped), which is what Slack documents and keeps tests fast. Up to
+    ten times a call (the SDK's default is three): the work after an acknowledgement has no
+    deadline, and a burst of conversations can meet several limits in a row, where giving up
+    would leave a person without their next question."""
 
-    def __init__(self, max_retry_count: int = 3) -> None:
+    def __init__(self, max_retry_count: int = 10) -> None:
         super().__init__(max_retry_count=max_retry_count)
 
     async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,

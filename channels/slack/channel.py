@@ -188,7 +188,7 @@ class SlackChannel:
         # question answered by typing is updated in place as a click would (see
         # :meth:`_typed_over`). In memory: after a restart, or on another replica, its
         # buttons stay, and a late click on them is answered as a stale click is.
-        self.asked: collections.OrderedDict[str, tuple[str, str, str, list[Block]]] = \
+        self.asked: collections.OrderedDict[str, tuple[str, str, str]] = \
             collections.OrderedDict()
         self._pruned_at = 0.0
         self.claims = records.EventClaims(
@@ -311,13 +311,13 @@ class SlackChannel:
             if ts and isinstance(item, Post) and item.question and any(
                     str(b.get("block_id", "")).startswith(blocks.QUESTION_BLOCK)
                     for b in item.blocks):
-                self.asked[user] = (channel, ts, item.question, item.blocks)
+                self.asked[user] = (channel, ts, item.question)  # ids only: ~200 B a person
                 self.asked.move_to_end(user)
                 if len(self.asked) > ASKED_KEPT:
                     self.asked.popitem(last=False)
         return posted
 
-    async def _typed_over(self, user: str, before: tuple[str, str, str, list[Block]] | None,
+    async def _typed_over(self, user: str, before: tuple[str, str, str] | None,
                           typed: str, turn: Turn) -> None:
         """A message typed while a question with buttons was open: if it answered the
         question (or was refused, and the question asked again below), the question's
@@ -325,15 +325,18 @@ class SlackChannel:
         the question open (``help``) leaves it alone."""
         if before is None:
             return
-        channel, ts, question, known = before
+        channel, ts, question = before
         if not turn.error and (await current_state(
                 self.svc, conversation_id=f"slack:{user}")).step == question:
             return
         if self.asked.get(user) is before:
             del self.asked[user]
+        current = await self.api.message_blocks(channel, ts)
+        if not current:  # could not be read back: better its buttons than a lost question
+            return
         label = blocks.clip(" ".join(typed.split()), 80)
         note = msg.NOT_ACCEPTED if turn.error else msg.ANSWERED
-        await self.amend(channel, ts, note.format(answer=label), known)
+        await self.amend(channel, ts, note.format(answer=label), current)
 
     async def _take(self, user_id: str, event: Event) -> Turn:
         """A turn for someone whose lock the caller holds (see :meth:`background`)."""

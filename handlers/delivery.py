@@ -5,10 +5,20 @@ Every delivery is a row with a due time: an SMS now, an SMS once receipt is conf
 ``run_due`` claims due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
 never take the same row; one writer at a time on SQLite), marks them ``sending`` with a
 lease, sends them concurrently, and records every outcome and its audit record in one
-transaction. Transient failures are retried with backoff up to the policy's attempts, then
-dead-lettered and the sender told; permanent ones (an invalid number) are not retried. A row
-still ``sending`` after its lease was interrupted mid-send: it is reported, never re-sent
-blindly, because a second SMS with the password is worse than asking the sender to check.
+transaction. Failures where the provider certainly did not take the message (unreachable,
+or it answered with an error) are retried with backoff up to the policy's attempts when
+transient, then dead-lettered and the sender told; permanent ones (an invalid number) are not
+retried. A row still ``sending`` after its lease was interrupted mid-send: it is reported,
+never re-sent blindly, because a second SMS with the password is worse than asking the
+sender to check.
+
+A send whose request may have reached the provider without an answer coming back (a timeout
+after it was sent) is ``unconfirmed``: never retried blindly. It waits
+:data:`UNCONFIRMED_WAIT` for the provider's signed status callback, which names the delivery
+and so adopts the message (then sent, delivered or failed as usual). Failing that,
+``run_due`` reconciles: it asks the provider what it sent to that number since the attempt
+began. Found: adopted, no second SMS. Certainly not there: retried as normal. The provider
+cannot be asked: reported like an interrupted send, never re-sent.
 
 Provider callbacks (SMS status, call progress, the code check in a call) arrive through the
 functions at the end; channels/twilio translates webhooks into them. The sealed password is
@@ -26,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +46,7 @@ from bot.messages import transfers as msg
 from bot.passwords import spell_for_voice
 from bot.replies import Reply, Text
 from bot.vault import VaultError
-from handlers.ports import SendOutcome
+from handlers.ports import ProviderRecord, Reconciler, SendOutcome
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -50,6 +60,14 @@ CONCURRENCY = 32
 FINAL = ("delivered", "failed", "dead", "cancelled", "interrupted")
 MAX_BACKOFF_SECONDS = 86_400
 RECORD_PATIENCE = 30.0  # seconds without the database that recording outcomes rides out
+# An unconfirmed send (the provider may have taken it; no answer came) waits this long from
+# the attempt for the provider's status callback before the provider is asked. Its row's
+# due_at is the attempt's start plus this, and the check looks back from due_at minus this:
+# raising it while rows wait widens the look-back; lowering it narrows it by the difference.
+UNCONFIRMED_WAIT = timedelta(minutes=5)
+# Asking the provider, messages and calls created from this long before the attempt began
+# count (the provider's clock against ours). Earlier attempts' ids are excluded by id.
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 # --- scheduling ----------------------------------------------------------------------------
@@ -196,6 +214,7 @@ class _Attempt:
     call_code: str
     call_at: datetime | None
     sealed: str | None
+    started_at: datetime
     outcome: SendOutcome = field(default_factory=lambda: SendOutcome("failed"))
     skip: bool = False  # decided without sending (the number opted out)
 
@@ -224,7 +243,8 @@ async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_A
                 delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
                 extension=d.extension, attempts=d.attempts, sender_id=t.sender_id,
                 phone_display=str((t.recipient or {}).get("phone_display", d.phone)),
-                call_code=t.call_code or "", call_at=t.call_at, sealed=t.password_sealed))
+                call_code=t.call_code or "", call_at=t.call_at, sealed=t.password_sealed,
+                started_at=now))
         opted_out = set((await session.scalars(select(SmsOptOut.phone).where(
             SmsOptOut.phone.in_({d.phone for d in rows})))).all())
         for a in claimed:
@@ -348,6 +368,21 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 receipts.append((a.sender_id, await _after_failure(
                     session, svc, d, detail=o.detail, retryable=o.retryable, now=now)))
                 continue
+            if o.status == "unconfirmed":
+                # It may have been accepted: never retried blindly (see reconcile_unconfirmed).
+                d.status, d.lease_until, d.updated_at = "unconfirmed", None, now
+                d.due_at, d.last_error = a.started_at + UNCONFIRMED_WAIT, o.detail
+                await audit.append(session, at=now, actor=svc.transport.name,
+                                   action="password_unconfirmed", reference=a.reference,
+                                   details={"method": a.kind, "phone": a.phone_display,
+                                            "attempt": d.attempts, "detail": o.detail,
+                                            "check_at": d.due_at.isoformat()})
+                if a.kind != "heads-up":
+                    local = d.due_at.astimezone(svc.policy.timezone)
+                    receipts.append((a.sender_id, Text(dmsg.RECEIPT_UNCONFIRMED.format(
+                        reference=a.reference, how=how, phone=a.phone_display,
+                        when=f"{local:%H:%M}"))))
+                continue
             d.status, d.lease_until, d.updated_at = o.status, None, now
             d.last_error = None
             action = "password_delivered" if o.status == "delivered" else "password_sent"
@@ -394,10 +429,176 @@ async def _record_retrying(svc: Services, attempts: Sequence[_Attempt]
             pause = min(pause * 2, 4.0)
 
 
+# --- unconfirmed sends: asking the provider ------------------------------------------------
+
+
+@dataclass
+class _Check:
+    delivery_id: int
+    reference: str
+    kind: str
+    phone: str
+    attempts: int
+    since: datetime  # the attempt began at or after this (less CLOCK_SKEW)
+    records: Sequence[ProviderRecord] | None = None  # None: the provider could not be asked
+    error: str = ""
+
+
+# Provider statuses of a message or call that did not get through (and will not).
+_NOT_THROUGH = ("failed", "undelivered", "canceled", "busy", "no-answer")
+_CALL_ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
+
+
+async def _claim_unconfirmed(svc: Services, now: datetime, reference: str | None
+                             ) -> list[_Check]:
+    """Unconfirmed rows whose wait is over, held by a lease while the provider is asked
+    (asking is read-only: a worker dying meanwhile only means another asks again)."""
+    async with svc.db.transaction() as session:
+        query = select(Delivery).where(
+            Delivery.status == "unconfirmed", Delivery.due_at <= now,
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now))
+        if reference is not None:
+            query = query.where(Delivery.reference == reference)
+        query = query.order_by(Delivery.due_at).limit(BATCH)
+        if not svc.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = (await session.scalars(query)).all()
+        for d in rows:
+            d.lease_until = now + LEASE
+        return [_Check(delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
+                       attempts=d.attempts,
+                       since=(d.due_at or now) - UNCONFIRMED_WAIT - CLOCK_SKEW)
+                for d in rows]
+
+
+async def _ask(svc: Services, c: _Check) -> None:
+    transport = svc.transport
+    if not isinstance(transport, Reconciler):
+        c.error = f"the {transport.name} transport cannot list what it sent"
+        return
+    try:
+        if c.kind == "voice":
+            c.records = await transport.list_calls(to=c.phone, since=c.since)
+        else:
+            c.records = await transport.list_messages(to=c.phone, since=c.since,
+                                                      reference=c.reference)
+    except Exception as exc:  # any failure to ask means: cannot tell
+        log.warning("asking %s about an unconfirmed %s for %s failed: %s", transport.name,
+                    c.kind, c.reference, type(exc).__name__)
+        c.error = type(exc).__name__
+
+
+def _pick(records: Sequence[ProviderRecord], owned: set[str], since: datetime
+          ) -> ProviderRecord | None:
+    """The provider's record of this attempt, if it holds one. Anything to the number since
+    the attempt began that no other delivery (nor an earlier attempt) owns and that does not
+    plainly name another transfer counts: when in doubt it is ours, because adopting a
+    message wrongly costs a "sent" receipt, while missing one costs a second SMS. A record
+    that got through is preferred to one that did not."""
+    mine = [r for r in records
+            if _PROVIDER_ID.fullmatch(r.sid) and r.sid not in owned
+            and r.mentions_reference is not False
+            and (r.created_at is None or r.created_at >= since)]
+    if not mine:
+        return None
+    oldest = datetime.min.replace(tzinfo=since.tzinfo)
+    return max(mine, key=lambda r: (r.mentions_reference is True,
+                                    r.status not in _NOT_THROUGH, r.created_at or oldest))
+
+
+async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[str, Reply]]:
+    now = svc.clock()
+    receipts: list[tuple[str, Reply]] = []
+    async with svc.db.transaction() as session:
+        seen = {r.sid for c in checks for r in (c.records or ())}
+        owned = {sid for sid in await session.scalars(select(Delivery.provider_sid).where(
+            Delivery.provider_sid.in_(seen))) if sid} if seen else set()
+        for c in checks:
+            d = await session.get(Delivery, c.delivery_id)
+            if d is None or d.status != "unconfirmed" or d.attempts != c.attempts:
+                continue  # a callback settled it meanwhile
+            d.lease_until = None
+            transfer = await repo.get_transfer(session, reference=d.reference)
+            phone = _phone(transfer, d)
+            sender = transfer.sender_id if transfer is not None else None
+            how = _how(d.kind)
+            details: dict[str, object] = {"method": d.kind, "attempt": d.attempts,
+                                          "records": len(c.records or ())}
+            if c.records is None:
+                d.status, d.updated_at = "interrupted", now
+                d.last_error = f"{dmsg.DETAIL_CANNOT_CHECK} ({c.error})"
+                await audit.append(session, at=now, actor="safehaven", action="password_checked",
+                                   reference=d.reference, details={
+                                       **details, "result": "could not ask", "error": c.error})
+                await audit.append(session, at=now, actor="safehaven",
+                                   action="password_interrupted", reference=d.reference,
+                                   details={"method": d.kind, "attempt": d.attempts,
+                                            "detail": d.last_error})
+                if sender is not None and d.kind != "heads-up":
+                    receipts.append((sender, Text(dmsg.RECEIPT_UNCONFIRMED_UNKNOWN.format(
+                        reference=d.reference, how=how, phone=phone))))
+                continue
+            found = _pick(c.records, owned, c.since)
+            if found is None:
+                await audit.append(session, at=now, actor="safehaven", action="password_checked",
+                                   reference=d.reference, details={**details,
+                                                                   "result": "not found"})
+                if transfer is None or transfer.password_sealed is None:
+                    d.status, d.updated_at = "cancelled", now  # nothing left to send
+                    d.last_error = dmsg.DETAIL_NOT_AT_TWILIO
+                    continue
+                reply = await _after_failure(session, svc, d, detail=dmsg.DETAIL_NOT_AT_TWILIO,
+                                             retryable=True, now=now)
+                if sender is not None:
+                    receipts.append((sender, reply))
+                continue
+            owned.add(found.sid)  # no other delivery in this batch can take it too
+            await audit.append(session, at=now, actor="safehaven", action="password_checked",
+                               reference=d.reference, details={
+                                   **details, "result": "found", "provider_id": found.sid,
+                                   "provider_status": found.status})
+            await _adopt(session, svc, d, found.sid, transfer=transfer,
+                         actor=svc.transport.name, by="provider list", now=now)
+            if transfer is None:
+                continue
+            if d.kind == "voice":
+                if found.status in _CALL_ENDED:
+                    out: Reply | None = await _call_ended(session, svc, d, status=found.status,
+                                                          answered_by=None, now=now)
+                else:
+                    out = Text(dmsg.RECEIPT_CALLING.format(reference=d.reference, phone=phone))
+            else:
+                out = await _sms_outcome(session, svc, d, transfer, status=found.status,
+                                         error=found.error, now=now, adopted=True)
+            if out is not None:
+                receipts.append((transfer.sender_id, out))
+    return receipts
+
+
+async def reconcile_unconfirmed(svc: Services, *, reference: str | None = None
+                                ) -> list[tuple[str, Reply]]:
+    """Settle unconfirmed sends whose wait for a callback is over by asking the provider.
+    Returns the senders' receipts."""
+    receipts: list[tuple[str, Reply]] = []
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def ask(c: _Check) -> None:
+        async with sem:
+            await _ask(svc, c)
+
+    while True:
+        checks = await _claim_unconfirmed(svc, svc.clock(), reference)
+        if not checks:
+            return receipts
+        await asyncio.gather(*(ask(c) for c in checks))
+        receipts += await _record_checks(svc, checks)
+
+
 async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:
-    """Send every due delivery (or only ``reference``'s). Receipts for the transfer named
-    by ``reference`` come back as replies (its sender is the one talking); others go to their
-    senders through the notifier. Returns when nothing due is left."""
+    """Settle unconfirmed sends whose wait is over, then send every due delivery (or only
+    ``reference``'s). Receipts for the transfer named by ``reference`` come back as replies
+    (its sender is the one talking); others go to their senders through the notifier.
+    Returns when nothing due is left."""
     replies: list[Reply] = []
     sem = asyncio.Semaphore(CONCURRENCY)
 
@@ -405,16 +606,20 @@ async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]
         async with sem:
             await _send(svc, a)
 
+    async def tell(receipts: list[tuple[str, Reply]]) -> None:
+        for sender, receipt in receipts:
+            if reference is not None:
+                replies.append(receipt)
+            else:
+                await svc.notifier.notify(sender, [receipt])
+
+    await tell(await reconcile_unconfirmed(svc, reference=reference))
     while True:
         claimed = await _claim(svc, svc.clock(), reference)
         if not claimed:
             return replies
         await asyncio.gather(*(send(a) for a in claimed))
-        for sender, receipt in await _record_retrying(svc, claimed):
-            if reference is not None:
-                replies.append(receipt)
-            else:
-                await svc.notifier.notify(sender, [receipt])
+        await tell(await _record_retrying(svc, claimed))
 
 
 async def recover_interrupted(svc: Services) -> int:
@@ -458,40 +663,95 @@ async def _by_sid(session: AsyncSession, sid: str) -> Delivery | None:
     return (await session.scalars(select(Delivery).where(Delivery.provider_sid == sid))).first()
 
 
+def _phone(transfer: Transfer | None, d: Delivery) -> str:
+    return str(((transfer.recipient if transfer else None) or {}).get("phone_display",
+                                                                       d.phone))
+
+
+async def _adopt(session: AsyncSession, svc: Services, d: Delivery, sid: str, *,
+                 transfer: Transfer | None, actor: str, by: str, now: datetime) -> None:
+    """An unconfirmed attempt turns out to have been accepted (``by`` a signed callback
+    naming the delivery, or the provider's list): record it as sent, as a prompt answer
+    would have been."""
+    d.provider_sid, d.status, d.lease_until, d.updated_at = sid, "sent", None, now
+    d.last_error = None
+    await audit.append(session, at=now, actor=actor,
+                       action="heads_up_sent" if d.kind == "heads-up" else "password_sent",
+                       reference=d.reference, details={
+                           "method": d.kind, "phone": _phone(transfer, d),
+                           "attempt": d.attempts, "provider_id": sid, "confirmed_by": by})
+
+
+async def _adoptable(session: AsyncSession, d: Delivery | None, sid: str) -> bool:
+    """Whether a signed callback naming delivery ``d`` (in its URL) may adopt ``sid``: ``d``
+    is ``unconfirmed``, or still ``sending`` (the callback overtook Twilio's slow answer;
+    recording the attempt then leaves the row alone), and ``sid`` is not an earlier
+    attempt's id (kept in ``provider_sid``) nor another delivery's."""
+    return (d is not None and d.status in ("unconfirmed", "sending") and d.provider_sid != sid
+            and _PROVIDER_ID.fullmatch(sid) is not None and await _by_sid(session, sid) is None)
+
+
+async def _sms_outcome(session: AsyncSession, svc: Services, d: Delivery, transfer: Transfer,
+                       *, status: str, error: str | None, now: datetime,
+                       adopted: bool = False) -> Reply | None:
+    """Apply an SMS status (from a callback or the provider's list) to a sent row; returns
+    the sender's receipt, if any."""
+    phone = _phone(transfer, d)
+    if status == "delivered":
+        d.status, d.updated_at = "delivered", now
+        await audit.append(session, at=now, actor="twilio", action="password_delivered"
+                           if d.kind != "heads-up" else "heads_up_delivered",
+                           reference=d.reference, details={"method": d.kind,
+                                                           "phone": phone})
+        await _wipe_if_done(session, d.reference, now)
+        if d.kind != "heads-up":
+            return Text(msg.PASSWORD_SENT.format(reference=d.reference, how=_how(d.kind),
+                                                 phone=phone))
+        return None
+    if status in ("undelivered", "failed", "canceled"):
+        detail = f"the network reported it {status}" + (f" (error {error})" if error else "")
+        return await _after_failure(session, svc, d, detail=detail, retryable=True, now=now)
+    if adopted and d.kind != "heads-up":  # on its way: the receipt a prompt answer gives
+        return Text(dmsg.RECEIPT_QUEUED.format(reference=d.reference, phone=phone))
+    return None
+
+
 async def sms_status(svc: Services, *, provider_sid: str, status: str,
-                     error: str | None = None) -> bool:
-    """A provider status callback for an SMS. False if it matches no delivery."""
+                     error: str | None = None, delivery_id: int | None = None,
+                     to: str | None = None) -> bool:
+    """A provider status callback for an SMS. False if it matches no delivery.
+
+    ``delivery_id`` is the one our callback URL names (``?d=``): a callback for a send left
+    ``unconfirmed`` (or still ``sending``) adopts its message id, if ``to`` is the
+    delivery's number."""
     if not _PROVIDER_ID.fullmatch(provider_sid):
         return False
     now = svc.clock()
     receipt: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
         d = await _by_sid(session, provider_sid)
+        adopt = False
+        if d is None and delivery_id is not None:
+            d = await _delivery(session, delivery_id)
+            adopt = (await _adoptable(session, d, provider_sid) and d is not None
+                     and d.kind != "voice" and (to is None or to == d.phone))
+            if not adopt:
+                return False
         if d is None:
             return False
         await audit.append(session, at=now, actor="twilio", action="sms_status",
                            reference=d.reference, details={"method": d.kind, "status": status,
                                                            "error": error})
-        if d.status in FINAL:
-            return True
+        if d.status in FINAL or (d.status in ("unconfirmed", "sending") and not adopt):
+            return True  # settled, or about an earlier attempt than the one in doubt
         transfer = await repo.get_transfer(session, reference=d.reference)
         assert transfer is not None
-        phone = str((transfer.recipient or {}).get("phone_display", d.phone))
-        if status == "delivered":
-            d.status, d.updated_at = "delivered", now
-            await audit.append(session, at=now, actor="twilio", action="password_delivered"
-                               if d.kind != "heads-up" else "heads_up_delivered",
-                               reference=d.reference, details={"method": d.kind,
-                                                               "phone": phone})
-            await _wipe_if_done(session, d.reference, now)
-            if d.kind != "heads-up":
-                receipt = (transfer.sender_id, Text(msg.PASSWORD_SENT.format(
-                    reference=d.reference, how=_how(d.kind), phone=phone)), d.reference)
-        elif status in ("undelivered", "failed"):
-            detail = f"the network reported it {status}" + (f" (error {error})" if error
-                                                               else "")
-            reply = await _after_failure(session, svc, d, detail=detail, retryable=True,
-                                         now=now)
+        if adopt:
+            await _adopt(session, svc, d, provider_sid, transfer=transfer, actor="twilio",
+                         by="status callback", now=now)
+        reply = await _sms_outcome(session, svc, d, transfer, status=status, error=error,
+                                   now=now, adopted=adopt)
+        if reply is not None:
             receipt = (transfer.sender_id, reply, d.reference)
     if receipt is not None:
         await svc.notifier.notify(receipt[0], [receipt[1]], reference=receipt[2])
@@ -536,20 +796,33 @@ def _ask_code(svc: Services, *, first: bool) -> list[CallAction]:
 
 async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
                         answered_by: str | None) -> list[CallAction]:
-    """The call connected. A machine gets nothing; a person is asked for the code first."""
+    """The call connected. A machine gets nothing; a person is asked for the code first.
+    A call whose placing was left ``unconfirmed`` is adopted here (the signed request names
+    the delivery in its URL, which only our create request for it gave Twilio)."""
     now = svc.clock()
+    calling: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
         d = await _delivery(session, delivery_id)
+        if d is not None and d.kind == "voice" and await _adoptable(session, d, call_sid):
+            transfer = await repo.get_transfer(session, reference=d.reference)
+            await _adopt(session, svc, d, call_sid, transfer=transfer, actor="twilio",
+                         by="call webhook", now=now)
+            if transfer is not None:
+                calling = (transfer.sender_id, Text(dmsg.RECEIPT_CALLING.format(
+                    reference=d.reference, phone=_phone(transfer, d))), d.reference)
         if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
             return [Hangup()]
-        if answered_by and answered_by.startswith("machine"):
+        machine = bool(answered_by and answered_by.startswith("machine"))
+        if machine:
             d.last_error = dmsg.RECEIPT_MACHINE
             await audit.append(session, at=now, actor="twilio", action="call_machine",
                                reference=d.reference, details={"answered_by": answered_by})
-            return [Hangup()]
-        await audit.append(session, at=now, actor="twilio", action="call_answered",
-                           reference=d.reference, details={"answered_by": answered_by})
-    return _ask_code(svc, first=True)
+        else:
+            await audit.append(session, at=now, actor="twilio", action="call_answered",
+                               reference=d.reference, details={"answered_by": answered_by})
+    if calling is not None:
+        await svc.notifier.notify(calling[0], [calling[1]], reference=calling[2])
+    return [Hangup()] if machine else _ask_code(svc, first=True)
 
 
 async def _spell(svc: Services, d: Delivery, sealed: str) -> list[CallAction]:
@@ -621,11 +894,16 @@ async def call_repeat(svc: Services, *, delivery_id: int, call_sid: str, digits:
 
 async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status: str,
                       answered_by: str | None = None) -> bool:
-    """Final call status: completed, busy, no-answer, failed, canceled."""
+    """Final call status: completed, busy, no-answer, failed, canceled. A call whose
+    placing was left ``unconfirmed`` is adopted here, as in :func:`call_answered`."""
     now = svc.clock()
     receipt: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
         d = await _delivery(session, delivery_id)
+        if d is not None and d.kind == "voice" and await _adoptable(session, d, call_sid):
+            await _adopt(session, svc, d, call_sid,
+                         transfer=await repo.get_transfer(session, reference=d.reference),
+                         actor="twilio", by="call status callback", now=now)
         if d is None or d.provider_sid != call_sid:
             return False
         await audit.append(session, at=now, actor="twilio", action="call_status",
@@ -638,15 +916,22 @@ async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status:
             return True
         transfer = await repo.get_transfer(session, reference=d.reference)
         assert transfer is not None
-        machine = bool(answered_by and answered_by.startswith("machine"))
-        detail = (dmsg.RECEIPT_MACHINE if machine else
-                  {"busy": dmsg.RECEIPT_BUSY, "no-answer": dmsg.RECEIPT_NO_ANSWER}.get(
-                      status, d.last_error or f"the call ended ({status})"))
-        reply = await _after_failure(session, svc, d, detail=detail,
-                                     retryable=status != "failed" or machine, now=now)
+        reply = await _call_ended(session, svc, d, status=status, answered_by=answered_by,
+                                  now=now)
         receipt = (transfer.sender_id, reply, d.reference)
     await svc.notifier.notify(receipt[0], [receipt[1]], reference=receipt[2])
     return True
+
+
+async def _call_ended(session: AsyncSession, svc: Services, d: Delivery, *, status: str,
+                      answered_by: str | None, now: datetime) -> Reply:
+    """A sent call ended without the password being read out: retry or give up."""
+    machine = bool(answered_by and answered_by.startswith("machine"))
+    detail = (dmsg.RECEIPT_MACHINE if machine else
+              {"busy": dmsg.RECEIPT_BUSY, "no-answer": dmsg.RECEIPT_NO_ANSWER}.get(
+                  status, d.last_error or f"the call ended ({status})"))
+    return await _after_failure(session, svc, d, detail=detail,
+                                retryable=status != "failed" or machine, now=now)
 
 
 STOP_WORDS = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit")

@@ -49,6 +49,19 @@ RECEIPT_INTERRUPTED = (
     "whether it arrived, so I will not send it again on my own. Ask the recipient; if it did "
     "not arrive, cancel the transfer and share again."
 )
+RECEIPT_UNCONFIRMED = (
+    "Transfer {reference}: Twilio did not confirm in time whether it took the password "
+    "to be {how} to {phone}, so it may have gone. I will not send it twice: I am waiting for "
+    "Twilio's report, and at {when} I will check with Twilio before trying again."
+)
+RECEIPT_UNCONFIRMED_UNKNOWN = (
+    "Transfer {reference}: Twilio did not confirm whether the password was {how} to {phone}, "
+    "and I could not check with Twilio afterwards, so I cannot tell whether it arrived and I "
+    "will not send it again on my own. Ask the recipient; if it did not arrive, book a call "
+    "with `call {reference} YYYY-MM-DD HH:MM`, or cancel the transfer and share again."
+)
+DETAIL_NOT_AT_TWILIO = "Twilio did not answer in time and has no record of it"
+DETAIL_CANNOT_CHECK = "Twilio did not confirm it and could not be asked afterwards"
 RECEIPT_OPTED_OUT = "the recipient's number has opted out of texts (replied STOP)"
 RECIPIENT_ASKS_CALL = (
     "The recipient of {reference} replied asking for a phone call instead of a text. Agree a "

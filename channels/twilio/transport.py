@@ -1,55 +1,95 @@
 """The production password transport: SMS and voice calls through Twilio's REST API.
 
 Uses the twilio SDK with its aiohttp-based async client. ``TWILIO_API_URL`` points every
-request at another base URL (a proxy, or the fake Twilio server in tests). Errors are turned
-into outcomes the scheduler understands: 5xx, 429 and timeouts are retryable; other 4xx
-(an invalid or unreachable number) are not.
+request at another base URL (a proxy, or the fake Twilio server in tests).
+
+Errors are turned into outcomes the scheduler understands, by whether the request can have
+reached Twilio. Certainly not (connection refused, DNS, TLS, connect timeout) or not
+accepted (Twilio answered 4xx/5xx): ``failed``, retryable for connection errors, 5xx and 429
+but not other 4xx (an invalid or unreachable number). Anything else once the request may
+have been sent (no answer within the timeout, the connection dropped mid-answer, a garbled
+answer): ``unconfirmed``. Twilio has no idempotency key, so such a send is never retried
+blindly: the scheduler waits for its status callback (the delivery id is in the callback
+URL), then asks Twilio with :meth:`TwilioTransport.list_messages` / ``list_calls``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from channels.twilio.settings import DEFAULT_API_URL, TwilioSettings
-from handlers.ports import SendOutcome
+from handlers.ports import ProviderRecord, SendOutcome
 
-TIMEOUT_SECONDS = 15
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 15  # a whole request, answer included
+CONNECT_TIMEOUT_SECONDS = 5  # getting a connection: a timeout here means nothing was sent
+LIST_LIMIT = 200  # records read when reconciling (messages or calls to one number, a day)
+
+# Failures before anything reached Twilio: safe to try again.
+NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 
 
 class _RebasedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """Sends requests for any ``*.twilio.com`` host to ``api_url`` instead, with a total
-    timeout per request (the SDK's async client would otherwise wait up to aiohttp's
-    default five minutes), on one pooled session created inside the running loop."""
+    """Sends requests for any ``*.twilio.com`` host to ``api_url`` instead, with a timeout
+    per request (the SDK's async client would otherwise wait up to aiohttp's default five
+    minutes) whose connect phase is bounded separately, so that a timeout before the request
+    left (:class:`aiohttp.ConnectionTimeoutError`) can be told from one after it was sent.
+    One pooled session, created inside the running loop. Requests and answers are not
+    logged: message bodies hold passwords."""
 
     def __init__(self, api_url: str, timeout: float) -> None:
         super().__init__(pool_connections=False)
         self.api_url = api_url
-        self.request_timeout = timeout
+        self.client_timeout = aiohttp.ClientTimeout(
+            total=timeout, connect=min(CONNECT_TIMEOUT_SECONDS, timeout))
         self.session: aiohttp.ClientSession | None = None
 
-    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if self.session is None:
-            self.session = aiohttp.ClientSession()
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.request_timeout
+    def rebase(self, url: str) -> str:
         if self.api_url != DEFAULT_API_URL and url.startswith("https://"):
             host_end = url.find("/", len("https://"))
-            url = self.api_url + (url[host_end:] if host_end > 0 else "")
-        return await super().request(method, url, *args, **kwargs)
+            return self.api_url + (url[host_end:] if host_end > 0 else "")
+        return url
+
+    async def request(self, method: str, url: str, params: dict[str, Any] | None = None,
+                      data: dict[str, object] | None = None,
+                      headers: dict[str, str] | None = None,
+                      auth: tuple[str, str] | None = None, **_: Any) -> Response:
+        """The SDK's request, with our timeouts (its ``timeout`` is ignored) and no
+        redirects followed."""
+        if self.session is None:
+            self.session = aiohttp.ClientSession()
+        async with self.session.request(
+                method.upper(), self.rebase(url), params=params, data=data, headers=headers,
+                auth=aiohttp.BasicAuth(*auth) if auth else None,
+                timeout=self.client_timeout, allow_redirects=False) as response:
+            text = await response.text()
+            return Response(response.status, text, response.headers)
 
 
-def _outcome(exc: Exception) -> SendOutcome:
-    if isinstance(exc, TwilioRestException):
+def _outcome(exc: BaseException) -> SendOutcome:
+    """What a failed create means: not accepted (retry or give up), or unknown."""
+    if isinstance(exc, TwilioRestException):  # Twilio answered: it did not take it
         status = int(exc.status or 0)
         detail = f"Twilio error {exc.code or status}: {exc.msg}"
         return SendOutcome("failed", detail, retryable=status >= 500 or status == 429)
-    return SendOutcome("failed", f"Twilio unreachable ({type(exc).__name__})", retryable=True)
+    if isinstance(exc, NOT_SENT):
+        return SendOutcome("failed", f"Twilio unreachable ({type(exc).__name__})",
+                           retryable=True)
+    return SendOutcome("unconfirmed", f"Twilio did not confirm it ({type(exc).__name__})")
+
+
+def _status(value: Any) -> str:
+    return str(getattr(value, "value", value) or "").lower()
 
 
 class TwilioTransport:
@@ -71,10 +111,14 @@ class TwilioTransport:
             if self.settings.messaging_service_sid else {"from_": self.settings.from_number or ""})
         try:
             message = await self.client.messages.create_async(
-                to=to, body=text, status_callback=self._url("/twilio/sms/status"), **sender)
-        except (TimeoutError, TwilioRestException, aiohttp.ClientError) as exc:
+                to=to, body=text, status_callback=self._url(
+                    f"/twilio/sms/status?d={delivery_id}"), **sender)
+            sid = str(message.sid or "")
+        except Exception as exc:  # classified: anything after sending may be an accepted SMS
             return _outcome(exc)
-        return SendOutcome("sent", provider_sid=str(message.sid))
+        if not sid:  # accepted (2xx) without saying which message it is
+            return SendOutcome("unconfirmed", "Twilio did not confirm it (no message id)")
+        return SendOutcome("sent", provider_sid=sid)
 
     async def place_call(self, *, to: str, extension: str | None,
                          script: Sequence[str] | None, reference: str,
@@ -92,9 +136,38 @@ class TwilioTransport:
                 status_callback=self._url(f"/twilio/voice/{delivery_id}/status"),
                 status_callback_method="POST", machine_detection="Enable", timeout=30,
                 **extra)
-        except (TimeoutError, TwilioRestException, aiohttp.ClientError) as exc:
+            sid = str(call.sid or "")
+        except Exception as exc:  # classified, as for SMS
             return _outcome(exc)
-        return SendOutcome("sent", provider_sid=str(call.sid))
+        if not sid:
+            return SendOutcome("unconfirmed", "Twilio did not confirm it (no call id)")
+        return SendOutcome("sent", provider_sid=sid)
+
+    # --- reconciliation: what Twilio holds, for an unconfirmed attempt ----------------------
+
+    async def list_messages(self, *, to: str, since: datetime,
+                            reference: str) -> list[ProviderRecord]:
+        """The latest messages to ``to``, newest first; the caller keeps those created
+        since ``since``. Not filtered by ``DateSent``: a message Twilio has accepted but
+        still holds in its queue has no send date yet, and is exactly the one to find.
+        Raises when Twilio cannot be asked."""
+        found = await self.client.messages.list_async(to=to, limit=LIST_LIMIT)
+        records: list[ProviderRecord] = []
+        for m in found:
+            body = m.body or ""
+            records.append(ProviderRecord(
+                sid=str(m.sid), status=_status(m.status),
+                created_at=m.date_created or m.date_sent,
+                mentions_reference=(reference in body) if body else None,
+                error=str(m.error_code) if m.error_code else None))
+        return records
+
+    async def list_calls(self, *, to: str, since: datetime) -> list[ProviderRecord]:
+        """The latest calls to ``to``, newest first (not filtered by start time: a call
+        still queued or ringing has none); the caller keeps those created since ``since``."""
+        found = await self.client.calls.list_async(to=to, limit=LIST_LIMIT)
+        return [ProviderRecord(sid=str(c.sid), status=_status(c.status),
+                               created_at=c.date_created or c.start_time) for c in found]
 
     async def close(self) -> None:
         if self._http.session is not None:

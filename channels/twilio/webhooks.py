@@ -1,6 +1,7 @@
 """Twilio webhooks on the aiohttp server: status callbacks, call steps, SMS replies.
 
-Every request must carry a valid ``X-Twilio-Signature`` computed over the public URL;
+Every request must carry a valid ``X-Twilio-Signature`` computed over the public URL (with
+its query string: SMS status callbacks name their delivery as ``?d=<id>``) and the form;
 anything else gets 403 and changes nothing. The handlers only translate: form fields in,
 neutral call actions out (rendered as TwiML), decisions in handlers/delivery.py.
 """
@@ -83,11 +84,20 @@ def _delivery_id(request: web.Request) -> int:
         raise web.HTTPNotFound() from None
 
 
+def _query_id(request: web.Request) -> int | None:
+    """The delivery id our SMS status callback URLs carry (``?d=<id>``); it is covered by
+    the signature, which Twilio computes over the full URL with its query string."""
+    value = request.query.get("d", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
+
+
 async def sms_status(request: web.Request) -> web.Response:
     form = await request.post()
     await delivery.sms_status(request.app[SERVICES], provider_sid=str(form.get("MessageSid", "")),
                               status=str(form.get("MessageStatus", "")).lower(),
-                              error=str(form.get("ErrorCode") or "") or None)
+                              error=str(form.get("ErrorCode") or "") or None,
+                              delivery_id=_query_id(request),
+                              to=str(form.get("To") or "") or None)
     return web.Response(status=204)
 
 

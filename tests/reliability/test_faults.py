@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
@@ -281,20 +280,24 @@ async def test_worker_killed_mid_delivery_is_reported_and_never_resent(
 
 
 @pytest.fixture
-async def twilio(services: Services, twilio_settings: TwilioSettings
-                 ) -> AsyncIterator[Services]:
+async def twilio(services: Services, twilio_settings: TwilioSettings, fake: FakeTwilio,
+                 clock: Clock) -> AsyncIterator[Services]:
+    fake.clock = clock  # Twilio dates its messages by the test's clock
     transport = TwilioTransport(twilio_settings, timeout=0.5)
     services.transport = transport
     yield services
     await transport.close()
 
 
+async def statuses_of(svc: Services) -> Counter[str]:
+    async with svc.db.read() as s:
+        return Counter((await s.scalars(select(Delivery.status))).all())
+
+
 async def test_twilio_down_then_back_sends_each_once(twilio: Services, fake: FakeTwilio,
                                                      clock: Clock) -> None:
     refs = await seed_due_sms(twilio.db, twilio.vault, count=20, now=clock())
-    assert fake.server is not None
-    port = fake.server.port
-    await fake.close()  # connection refused
+    await fake.close()  # connection refused: certainly not sent, so retried
     await delivery.run_due(twilio)
     async with twilio.db.read() as s:
         rows = (await s.scalars(select(Delivery))).all()
@@ -303,32 +306,77 @@ async def test_twilio_down_then_back_sends_each_once(twilio: Services, fake: Fak
     for _ in range(2):  # still down at the first retry
         clock.advance(minutes=2)
         await delivery.run_due(twilio)
-    fake.server = TestServer(fake.server.app, host="127.0.0.1", port=port)
-    await fake.server.start_server()
+    await fake.restart()
     clock.advance(minutes=5)
     await delivery.run_due(twilio)
     assert len(fake.messages) == len(refs) and fake.duplicates() == 0
-    async with twilio.db.read() as s:
-        assert set((await s.scalars(select(Delivery.status))).all()) == {"sent"}
+    assert await statuses_of(twilio) == {"sent": len(refs)}
+    assert not fake.lookups  # nothing was in doubt
 
 
 async def test_twilio_slow_and_failing_then_recovers_without_duplicates(
         twilio: Services, fake: FakeTwilio, clock: Clock) -> None:
     refs = await seed_due_sms(twilio.db, twilio.vault, count=40, now=clock())
-    fake.delay = 1.0  # slower than the 0.5 s timeout: every request times out
+    fake.stall_next(times=40)  # every request held past the 0.5 s timeout, none taken
     await delivery.run_due(twilio)
-    async with twilio.db.read() as s:
-        assert set((await s.scalars(select(Delivery.status))).all()) == {"due"}
-    fake.delay = 0.0
+    # Twilio may have taken them: none is retried until Twilio says it has not.
+    assert await statuses_of(twilio) == {"unconfirmed": len(refs)} and not fake.messages
     fake.fail_next(503, times=10)
     fake.fail_next(429, 20429, "Too Many Requests", times=10)
     for _ in range(4):
         clock.advance(minutes=5)
         await delivery.run_due(twilio)
-    async with twilio.db.read() as s:
-        statuses = Counter((await s.scalars(select(Delivery.status))).all())
+    statuses = await statuses_of(twilio)
     assert statuses == {"sent": len(refs)}, statuses
     assert len(fake.messages) == len(refs) and fake.duplicates() == 0
+    assert len(fake.lookups) == len(refs)  # each asked about once, found not sent
+
+
+async def test_twilio_answers_after_the_timeout_never_duplicates(
+        twilio: Services, fake: FakeTwilio, clock: Clock) -> None:
+    """60 SMS to one number: 20 taken by Twilio but answered after our timeout, 10 taken and
+    the connection dropped mid-answer, 20 held until we gave up (not taken), 10 answered at
+    once. No callbacks arrive. After the wait the scheduler asks Twilio: the 30 it holds are
+    adopted (each by the reference it names, as all go to the same number), the 20 it does
+    not are retried once. Then a second round where listing fails for 5: those are reported
+    to their senders, never re-sent. Every SMS exactly once; none twice."""
+    refs = await seed_due_sms(twilio.db, twilio.vault, count=60, now=clock())
+    fake.answer_late(times=20)
+    fake.drop_after_accepting(times=10)
+    fake.stall_next(times=20)
+    await delivery.run_due(twilio)
+    assert await statuses_of(twilio) == {"unconfirmed": 50, "sent": 10}
+    assert len(fake.messages) == 40
+    clock.advance(minutes=5)
+    await delivery.run_due(twilio)
+    assert await statuses_of(twilio) == {"sent": 40, "due": 20}
+    assert len(fake.lookups) == 50
+    clock.advance(minutes=1)
+    await delivery.run_due(twilio)
+    assert await statuses_of(twilio) == {"sent": 60}
+    assert len(fake.messages) == 60 and fake.duplicates() == 0
+    assert {fake.sent_to(ref) for ref in refs} == {1}
+    async with twilio.db.read() as s:
+        sids = [d.provider_sid for d in (await s.scalars(select(Delivery))).all()]
+    assert sorted(sids) == sorted(m["Sid"] for m in fake.messages)  # each adopted its own
+
+    more = await seed_due_sms(twilio.db, twilio.vault, count=10, now=clock(),
+                              prefix="SX")
+    fake.answer_late(times=10)
+    fake.fail_lists(times=5)
+    await delivery.run_due(twilio)
+    clock.advance(minutes=5)
+    await delivery.run_due(twilio)
+    for _ in range(3):
+        clock.advance(hours=1)
+        await delivery.recover_interrupted(twilio)
+        await delivery.run_due(twilio)
+    assert await statuses_of(twilio) == {"sent": 65, "interrupted": 5}
+    assert len(fake.messages) == 70 and fake.duplicates() == 0
+    assert {fake.sent_to(ref) for ref in more} == {1}
+    notifier: Any = twilio.notifier
+    told = " ".join(getattr(r, "text", "") for r in notifier.for_user("console:alice"))
+    assert told.count("cannot tell whether it arrived") == 5
 
 
 # --- PostgreSQL connections dropped under load ----------------------------------------------

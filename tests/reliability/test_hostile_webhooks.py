@@ -72,11 +72,14 @@ def requests(real: dict[str, list[str]]) -> st.SearchStrategy[tuple[str, dict[st
     extra = st.dictionaries(st.from_regex(r"\A[A-Za-z][A-Za-z0-9]{0,20}\Z"), junk(),
                             max_size=3)
     sids, ids = real["sids"], real["ids"]
-    status = st.builds(
-        lambda sid, st_, err, more: ("/twilio/sms/status", {
-            **more, "MessageSid": sid, "MessageStatus": st_, "ErrorCode": err}),
+    status = st.builds(  # the callback URL names its delivery: ?d=<id>, fuzzed too
+        lambda sid, st_, err, query, to, more: (f"/twilio/sms/status{query}", {
+            **more, "MessageSid": sid, "MessageStatus": st_, "ErrorCode": err, "To": to}),
         field(sids), field([], "delivered", "failed", "undelivered", "sent", "DELIVERED"),
-        field([], "", "30003", "21211"), extra)
+        field([], "", "30003", "21211"),
+        st.one_of(st.just(""), voice_id(ids).map(lambda d: f"?d={d}"),
+                  st.sampled_from(["?d=", "?d=1&d=2", "?x=1"])),
+        field(real["phones"], ""), extra)
     inbound = st.builds(
         lambda frm, body, more: ("/twilio/sms/inbound", {**more, "From": frm, "Body": body}),
         field(real["phones"], "+" + "9" * 60, ""),

@@ -50,6 +50,8 @@ FALLBACK_MAX = 3000
 
 _MENTION = re.compile(r"slack:([UW][A-Z0-9]{2,})")
 _SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+# Not in a question id or an option value a button carries (JSON escapes can carry them).
+_NOT_IN_ANSWERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -125,16 +127,17 @@ def encode_answer(question: str, value: str) -> str:
     return json.dumps({"q": question, "v": value}, separators=(",", ":"))
 
 
-def decode_answer(raw: str) -> tuple[str, str] | None:
+def decode_answer(raw: Any) -> tuple[str, str] | None:
     """The (question, value) a button carries; None if it is not one of ours."""
     try:
         data = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
     question, value = data.get("q"), data.get("v", "")
-    if not isinstance(question, str) or not isinstance(value, str):
+    if not isinstance(question, str) or not isinstance(value, str) \
+            or _NOT_IN_ANSWERS.search(question + value):
         return None
     return question, value
 
@@ -364,26 +367,50 @@ def form_modal(form: Form, *, metadata: str) -> Block:
     }
 
 
-def form_values(state: Mapping[str, Any]) -> dict[str, str]:
+# Slack input read back (form_values, picked_time, submitted_summary) is read whatever its
+# shape turns out to be (channels.slack.http refuses payloads of the wrong shapes over HTTP,
+# but not over Socket Mode): what is not where and what Slack puts it reads as nothing,
+# never as an exception.
+
+
+def _dig(data: Any, *path: str) -> Any:
+    """``data[path0][path1]...`` or None."""
+    for key in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _items(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list (Slack's ``blocks``, ``selected_options``)."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def form_values(state: Any) -> dict[str, str]:
     """Field values from a submitted modal's ``view.state.values``."""
     values: dict[str, str] = {}
+    if not isinstance(state, Mapping):
+        return values
     for block_id, elements in state.items():
-        if not str(block_id).startswith(FIELD_BLOCK) or not isinstance(elements, Mapping):
+        if not isinstance(block_id, str) or not block_id.startswith(FIELD_BLOCK):
             continue
-        element = elements.get("v")
+        element = _dig(elements, "v")
         if not isinstance(element, Mapping):
             continue
-        name = str(block_id)[len(FIELD_BLOCK):]
+        name = block_id[len(FIELD_BLOCK):]
         kind = element.get("type")
         if kind == "static_select":
-            chosen = element.get("selected_option") or {}
-            values[name] = str(chosen.get("value", "")) if isinstance(chosen, Mapping) else ""
+            values[name] = _text(_dig(element, "selected_option", "value"))
         elif kind == "checkboxes":
-            chosen_list = element.get("selected_options") or []
-            values[name] = ",".join(str(o.get("value", "")) for o in chosen_list
-                                    if isinstance(o, Mapping))
+            values[name] = ",".join(_text(o.get("value"))
+                                    for o in _items(element.get("selected_options")))
         else:
-            values[name] = str(element.get("value") or "")
+            values[name] = _text(element.get("value"))
     return values
 
 
@@ -409,37 +436,41 @@ def reject_modal(reference: str, *, metadata: str) -> Block:
     }
 
 
-def picked_time(state: Mapping[str, Any], question: str, timezone: ZoneInfo) -> str | None:
+def picked_time(state: Any, question: str, timezone: ZoneInfo) -> str | None:
     """The date and time chosen in a question's picker, as the engine reads typed times
-    (local to the policy's time zone); None when nothing was picked."""
-    block = state.get(clip(QUESTION_BLOCK + question, 255))
-    element = block.get(PICK_TIME) if isinstance(block, Mapping) else None
-    stamp = element.get("selected_date_time") if isinstance(element, Mapping) else None
-    if not isinstance(stamp, int | float | str) or not str(stamp).isdigit():
+    (local to the policy's time zone); None when nothing was picked (or what came is not
+    a time)."""
+    stamp = _dig(state, clip(QUESTION_BLOCK + question, 255), PICK_TIME, "selected_date_time")
+    if isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and len(stamp) <= 12:
+        stamp = int(stamp)
+    if isinstance(stamp, bool) or not isinstance(stamp, int) or stamp < 0:
         return None
-    return datetime.fromtimestamp(int(stamp), timezone).strftime(TIME_FORMAT)
+    try:
+        return datetime.fromtimestamp(stamp, timezone).strftime(TIME_FORMAT)
+    except (OverflowError, OSError, ValueError):
+        return None  # before year 1 or after 9999
 
 
-def submitted_summary(view: Mapping[str, Any]) -> str:
+def submitted_summary(view: Any) -> str:
     """"Label: value" for each field of a submitted modal, as the person saw them (option
     labels, not their values), to leave on the form's message as the record of the answer."""
-    state = (view.get("state") or {}).get("values") or {}
+    state = _dig(view, "state", "values")
     parts: list[str] = []
-    for block in view.get("blocks") or []:
-        if not isinstance(block, Mapping) or block.get("type") != "input":
+    for block in _items(_dig(view, "blocks")):
+        block_id = block.get("block_id")
+        if block.get("type") != "input" or not isinstance(block_id, str):
             continue
-        label = str((block.get("label") or {}).get("text", ""))
-        element = (state.get(block.get("block_id")) or {}).get("v") or {}
+        label = _text(_dig(block, "label", "text"))
+        element = _dig(state, block_id, "v")
         if not isinstance(element, Mapping):
             continue
         if element.get("type") == "static_select":
-            shown = str(((element.get("selected_option") or {}).get("text") or {})
-                        .get("text", ""))
+            shown = _text(_dig(element, "selected_option", "text", "text"))
         elif element.get("type") == "checkboxes":
-            shown = ", ".join(str((o.get("text") or {}).get("text", ""))
-                              for o in element.get("selected_options") or [])
+            shown = ", ".join(_text(_dig(o, "text", "text"))
+                              for o in _items(element.get("selected_options")))
         else:
-            shown = " ".join(str(element.get("value") or "").split())
+            shown = " ".join(_text(element.get("value")).split())
         if shown:
             parts.append(f"{label}: {clip(shown, 200)}")
     return msg.ANSWER_SEPARATOR.join(parts)

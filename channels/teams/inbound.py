@@ -49,6 +49,13 @@ def _text(body: Mapping[str, Any], key: str, *, limit: int, required: bool = Tru
     return value
 
 
+def _not_a_dot_segment(value: str, key: str) -> None:
+    """Ids go into the reply's URL (``/v3/conversations/{id}/activities/{id}``), where
+    ``.`` or ``..`` would be a dot segment the URL drops: the reply would go elsewhere."""
+    if value in (".", ".."):
+        raise InvalidActivity(f"{key} must not be {value!r}")
+
+
 def _account(body: Mapping[str, Any], key: str) -> None:
     account = body.get(key)
     if not isinstance(account, dict):
@@ -63,7 +70,7 @@ def parse_activity(body: object) -> Activity:
         raise InvalidActivity("the body must be a JSON object")
     _text(body, "type", limit=64)
     _text(body, "channelId", limit=64)
-    _text(body, "id", limit=MAX_ID, required=False)
+    _not_a_dot_segment(_text(body, "id", limit=MAX_ID, required=False), "id")
     _text(body, "replyToId", limit=MAX_ID, required=False)
     _text(body, "text", limit=MAX_TEXT, required=False, free=True)
     _text(body, "name", limit=MAX_ID, required=False)
@@ -82,6 +89,9 @@ def parse_activity(body: object) -> Activity:
         conversation_id.encode("latin-1")
     except UnicodeEncodeError:
         raise InvalidActivity("conversation.id must be Latin-1 text") from None
+    if conversation_id[0].isspace():  # ... and no header value may start with whitespace
+        raise InvalidActivity("conversation.id must not start with whitespace")
+    _not_a_dot_segment(conversation_id, "conversation.id")
     _text(conversation, "conversationType", limit=64, required=False)
     _account(body, "from")
     _account(body, "recipient")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from channels.slack.http import well_formed
 from store.models import AuditRecord, Conversation, ProcessedEvent, Transfer
 from tests.channels.slack.conftest import SlackUser, Workspace, message_text, signed
 from tests.conftest import PDF
@@ -220,6 +222,24 @@ async def test_unexpected_payloads_never_fail_the_server(workspace: Workspace,
     assert not workspace.fake.called("chat.postMessage")
 
 
+@pytest.mark.parametrize(("text", "channel_name"), [
+    ("help", "payload-review"), ("status payload", "directmessage")])
+async def test_a_slash_command_with_payload_in_it_is_read(workspace: Workspace, text: str,
+                                                          channel_name: str) -> None:
+    """bolt takes a form with "payload" anywhere in it for an interactivity payload (and,
+    finding none, reads nothing): the command was acknowledged and dropped."""
+    body = urlencode({
+        "token": "legacy", "team_id": "T0001", "team_domain": "example",
+        "channel_id": "DUALICE01", "channel_name": channel_name, "user_id": "UALICE01",
+        "user_name": "alice", "command": "/safehaven", "text": text, "api_app_id": "A0001",
+        "response_url": f"{workspace.fake.url}/hooks/1", "trigger_id": "tr-payload"})
+    status, _ = await workspace.post(body, "application/x-www-form-urlencoded")
+    await workspace.settle()
+    assert status == 200
+    said = workspace.user("UALICE01").text
+    assert ("Send me one or more files" if text == "help" else "PAYLOAD") in said
+
+
 async def test_slash_command_certificate_check_is_answered(workspace: Workspace) -> None:
     status, _ = await workspace.post(urlencode({"ssl_check": "1", "token": "legacy"}),
                                      "application/x-www-form-urlencoded", sign=False)
@@ -310,3 +330,161 @@ async def test_old_event_keys_are_pruned_but_not_other_channels(workspace: Works
     await records.prune(db, now=clock())
     assert await records.claim_many(db, keys=["slack:event:old", "teams:x"], now=clock()) == {
         "slack:event:old"}
+
+
+# --- odd requests a fuzzer found, or could: refused at the door, never a 500 --------------
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-Slack-Request-Timestamp": "²³", "X-Slack-Signature": "v0=00ff"},  # digits to isdigit
+    {"X-Slack-Request-Timestamp": "1" * 5000, "X-Slack-Signature": "v0=00ff"},  # int() refuses
+    {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=é"},
+], ids=["superscript digits", "5000 digits", "signature not ASCII"])
+async def test_odd_signature_headers_are_refused(workspace: Workspace,
+                                                 headers: dict[str, str]) -> None:
+    alice = workspace.user("UALICE01")
+    status, _ = await workspace.post(workspace.event_body(alice.message_event("help")),
+                                     "application/json", sign=False, headers=headers)
+    assert status == 401
+    await nothing_changed(workspace)
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    ("[" * 100_000, "application/json"),
+    ('{"type": "event_callback", "event": ' + "{\"a\": " * 50_000, "application/json"),
+    (urlencode({"payload": "[" * 5000}), "application/x-www-form-urlencoded"),
+], ids=["array", "object", "payload"])
+async def test_bodies_nested_too_deeply_are_client_errors(workspace: Workspace, body: str,
+                                                         content_type: str) -> None:
+    status, _ = await workspace.post(body, content_type)
+    assert status == 400
+    await nothing_changed(workspace)
+
+
+def _valid_payloads() -> list[dict[str, Any]]:
+    """Payloads shaped as Slack documents them (with the fields the validation reads, and
+    the nulls, empty strings and objects Slack puts where a test might not)."""
+    auth = [{"enterprise_id": None, "team_id": "T0001", "user_id": "UBOT0000",
+             "is_bot": True, "is_enterprise_install": False}]
+    envelope = {"token": "legacy", "team_id": "T0001", "context_team_id": "T0001",
+                "context_enterprise_id": None, "api_app_id": "A0001",
+                "type": "event_callback", "event_id": "Ev0PV52K25", "event_time": 1700000000,
+                "authorizations": auth, "is_ext_shared_channel": False,
+                "event_context": "4-eyJldCI6Im1lc3NhZ2UiLCJ0aWQiOiJUMDAwMSJ9"}
+    file_share = {
+        "type": "message", "subtype": "file_share", "text": "", "user": "UALICE01",
+        "channel": "DUALICE01", "channel_type": "im", "ts": "1700000000.000100",
+        "event_ts": "1700000000.000100", "client_msg_id": "5a1d2c3b-0000-4000-8000-0000a1b2c3d4",
+        "upload": False, "display_as_bot": False, "blocks": [],
+        "files": [{"id": "F0000001", "created": 1700000000, "timestamp": 1700000000,
+                   "name": "case notes (final).pdf", "title": "case notes", "user": "UALICE01",
+                   "user_team": "T0001", "size": 1024, "mimetype": "application/pdf",
+                   "url_private": "https://files.slack.com/files-pri/T0001-F0000001/case.pdf",
+                   "url_private_download": "https://files.slack.com/files-pri/T0001-F0000001/"
+                                           "download/case%20notes%20(final).pdf",
+                   "permalink": "https://example.slack.com/files/UALICE01/F0000001/case.pdf",
+                   "file_access": "visible", "is_external": False, "external_type": "",
+                   "thumb_pdf_w": 909}]}
+    mention = {"type": "app_mention", "user": "W0123ABCD", "team": "T0001",
+               "user_team": "E0001", "source_team": "T0001", "channel": "C0GENERAL",
+               "text": "<@UBOT0000> help", "ts": "1700000000.000200",
+               "event_ts": "1700000000.000200", "client_msg_id": "b7e1c8f0-1a2b",
+               "blocks": [{"type": "rich_text", "block_id": "Xy1",
+                           "elements": [{"type": "rich_text_section", "elements": [
+                               {"type": "user", "user_id": "UBOT0000"},
+                               {"type": "text", "text": " help"}]}]}]}
+    edited = {"type": "message", "subtype": "message_changed", "hidden": True,
+              "channel": "DUALICE01", "channel_type": "im", "ts": "1700000000.000300",
+              "event_ts": "1700000000.000300",
+              "message": {"type": "message", "user": "UALICE01", "text": "edited",
+                          "ts": "1700000000.000100", "edited": {"user": "UALICE01",
+                                                                "ts": "1700000000.000300"}},
+              "previous_message": {"type": "message", "user": "UALICE01", "text": "old",
+                                   "ts": "1700000000.000100"}}
+    user_change = {"type": "user_change", "event_ts": "1700000000.000400",
+                   "cache_ts": 1700000000,
+                   "user": {"id": "UALICE01", "team_id": "T0001", "name": "alice",
+                            "real_name": "Alice Sender", "profile": {"title": "Lead"},
+                            "is_bot": False, "enterprise_user": {"id": "W0123ABCD",
+                                                                 "enterprise_id": "E0001"}}}
+    channel_created = {"type": "channel_created", "event_ts": "1700000000.000500",
+                       "channel": {"id": "C0NEW0001", "name": "new-channel",
+                                   "created": 1700000000, "creator": "UALICE01"}}
+    reaction = {"type": "reaction_added", "user": "UALICE01", "reaction": "thumbsup",
+                "item_user": "UBOT0000", "event_ts": "1700000000.000600",
+                "item": {"type": "message", "channel": "DUALICE01",
+                         "ts": "1700000000.000100"}}
+    events = [{**envelope, "event": e} for e in (file_share, mention, edited, user_change,
+                                                 channel_created, reaction)]
+
+    user = {"id": "UALICE01", "username": "alice", "name": "alice", "team_id": "T0001"}
+    state = {"values": {
+        "sh.q:call_time": {"sh.time.pick": {"type": "datetimepicker",
+                                            "selected_date_time": 1795510800}},
+        "f.name": {"v": {"type": "plain_text_input", "value": None}},
+        "f.org": {"v": {"type": "static_select", "selected_option": None}},
+        "f.ok": {"v": {"type": "checkboxes", "selected_options": []}},
+        "f.many": {"v": {"type": "multi_users_select", "selected_users": ["UALICE01"]}},
+        "f.when": {"v": {"type": "datepicker", "selected_date": "2026-11-24"}}}}
+    view = {"id": "V0PKB1ZFV", "team_id": "T0001", "type": "modal", "private_metadata": "",
+            "callback_id": "", "state": state, "hash": "1605.abc", "title": {
+                "type": "plain_text", "text": "Recipient", "emoji": True},
+            "clear_on_close": False, "notify_on_close": False, "close": None, "submit": None,
+            "previous_view_id": None, "root_view_id": "V0PKB1ZFV", "app_id": "A0001",
+            "external_id": "", "app_installed_team_id": "T0001", "bot_id": "B0001",
+            "blocks": [{"type": "input", "block_id": "f.name",
+                        "label": {"type": "plain_text", "text": "Name"},
+                        "element": {"type": "plain_text_input", "action_id": "v"}}]}
+    in_modal = {"type": "block_actions", "user": user, "api_app_id": "A0001",
+                "token": "legacy", "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+                "team": {"id": "T0001", "domain": "example"}, "enterprise": None,
+                "is_enterprise_install": False,
+                "container": {"type": "view", "view_id": "V0PKB1ZFV"}, "view": view,
+                "actions": [{"type": "datetimepicker", "action_id": "sh.time.pick",
+                             "block_id": "sh.q:call_time", "selected_date_time": 1795510800,
+                             "action_ts": "1700000000.000700"}]}
+    submitted = {"type": "view_submission", "team": {"id": "T0001", "domain": "example"},
+                 "user": user, "api_app_id": "A0001", "token": "legacy",
+                 "trigger_id": "13345224609.738474920.8088930838d88f008e1",
+                 "view": {**view, "callback_id": "elsewhere.view"}, "response_urls": [],
+                 "is_enterprise_install": False, "enterprise": None}
+    closed = {**submitted, "type": "view_closed", "is_cleared": False}
+    org_wide = {**in_modal, "team": None, "enterprise": {"id": "E0001", "name": "Example"},
+                "is_enterprise_install": True}
+    shortcut = {"type": "shortcut", "token": "legacy", "action_ts": "1700000000.000800",
+                "team": {"id": "T0001", "domain": "example"}, "user": user,
+                "is_enterprise_install": False, "enterprise": None,
+                "callback_id": "elsewhere", "trigger_id": "1.2.abc"}
+    message_action = {**shortcut, "type": "message_action", "channel": {
+        "id": "DUALICE01", "name": "directmessage"}, "message_ts": "1700000000.000100",
+        "message": {"type": "message", "user": "UALICE01", "text": "x",
+                    "ts": "1700000000.000100"}, "response_url": "https://hooks.slack.com/x"}
+    suggestion = {"type": "block_suggestion", "user": user, "team": {"id": "T0001"},
+                  "container": {"type": "message", "message_ts": "1700000000.000100",
+                                "channel_id": "DUALICE01", "is_ephemeral": False},
+                  "api_app_id": "A0001", "token": "legacy", "action_id": "elsewhere",
+                  "block_id": "b1", "value": "UK", "enterprise": None,
+                  "channel": {"id": "DUALICE01", "name": "directmessage"}}
+    return [*events, in_modal, submitted, closed, org_wide, shortcut, message_action,
+            suggestion]
+
+
+VALID = _valid_payloads()
+
+
+@pytest.mark.parametrize("payload", VALID, ids=[
+    f"{p['type']}-{p['event']['type']}" if "event" in p else p["type"] for p in VALID])
+async def test_slack_shaped_payloads_are_accepted(workspace: Workspace,
+                                                  caplog: pytest.LogCaptureFixture,
+                                                  payload: dict[str, Any]) -> None:
+    assert well_formed(payload)
+    # Files are fetched from the fake Slack, not Slack's file host.
+    raw = json.dumps(payload).replace("https://files.slack.com", workspace.fake.url)
+    if "event" in payload:
+        body, content_type = raw, "application/json"
+    else:
+        body, content_type = urlencode({"payload": raw}), "application/x-www-form-urlencoded"
+    status, _ = await workspace.post(body, content_type)
+    assert status in (200, 404), status  # 404: bolt's answer to what no listener takes
+    await workspace.settle()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -40,6 +40,9 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.events import Answer, Command, Event, FilesReceived, IncomingFile
@@ -170,6 +173,24 @@ class OwnWorkspace(AsyncMiddleware):
         return response
 
 
+class CheckedSocketMode(AsyncSocketModeHandler):
+    """Socket Mode with the same door as ``POST /slack/events``: a payload that is not
+    :func:`~channels.slack.http.well_formed` is acknowledged (or Slack sends it again) and
+    dropped, never handed to bolt or the channel."""
+
+    async def handle(self, client: SocketModeClient,  # type: ignore[override]
+                     req: SocketModeRequest) -> None:
+        from channels.slack.http import well_formed  # (http imports this module)
+
+        if req.type in ("events_api", "interactive", "slash_commands") \
+                and not well_formed(req.payload):
+            log.warning("refused a malformed Socket Mode %s payload", req.type)
+            await client.send_socket_mode_response(
+                SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        await super().handle(client, req)
+
+
 class SlackChannel:
     def __init__(self, svc: Services, settings: SlackSettings) -> None:
         self.svc = svc
@@ -249,8 +270,8 @@ class SlackChannel:
         await self.resume()
         if self.settings.app_token is None:
             return
-        self.socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token,
-                                             web_client=self.client)
+        self.socket = CheckedSocketMode(self.bolt, self.settings.app_token,
+                                        web_client=self.client)
         # Connecting (and reconnecting) runs in the background: a network blip at start-up
         # must not hold the rest of the server back.
         self.spawn(self.socket.connect_async(),  # type: ignore[no-untyped-call]

@@ -97,3 +97,21 @@ async def test_a_refused_bot_token_stops_start_up(services: Services,
     with pytest.raises(SettingsError, match="refused SLACK_BOT_TOKEN"):
         await server.start_server()
     await server.close()
+
+
+async def test_a_malformed_payload_over_the_socket_is_acknowledged_and_dropped(
+        socket_app: tuple[TestClient[object, object], SlackChannel],
+        fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    """The same door as HTTP: what http.well_formed refuses never reaches bolt."""
+    _client, channel = socket_app
+    await channel.tasks.join()  # connected
+    event = {"type": ["message"], "channel": "DUALICE01", "channel_type": "im",
+             "user": "UALICE01\ud800", "text": "help", "ts": "1700000001.000100"}
+    envelope = await fake_slack.push("events_api", {
+        "type": "event_callback", "team_id": "T0001", "api_app_id": "A0001",
+        "event_id": "EvSOCKET02", "event": event})
+    await wait_for(lambda: any(a["envelope_id"] == envelope for a in fake_slack.socket_acks))
+    await channel.tasks.join()
+    assert fake_slack.in_channel("DUALICE01") == []
+    assert "refused a malformed Socket Mode events_api payload" in caplog.text
+    assert "Traceback" not in caplog.text

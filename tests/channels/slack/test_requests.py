@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -298,7 +299,8 @@ async def test_a_dm_gone_missing_is_reopened(workspace: Workspace) -> None:
     assert "Send me one or more files" in alice.text
 
 
-async def test_slack_errors_are_told_to_the_sender(workspace: Workspace) -> None:
+async def test_slack_errors_are_told_to_the_sender_and_the_archive_sent_again(
+        workspace: Workspace) -> None:
     alice = workspace.user("UALICE01")
     workspace.fake.fail("files.getUploadURLExternal", error="invalid_arguments")
     await alice.send_files(("a.txt", b"case notes\n" * 20))
@@ -317,6 +319,19 @@ async def test_slack_errors_are_told_to_the_sender(workspace: Workspace) -> None
     await alice.click("Confirm and send")
     assert "could not put the archive SH-" in alice.text and "invalid_arguments" in alice.text
     assert "Ready-to-paste email" in alice.text  # the rest of the hand-back still arrives
+
+    # `archive REF`, as the message says, uploads it again; for the sender only.
+    found = re.search(r"type `archive (SH-[A-Z0-9-]+)` to try again", alice.text)
+    assert found, alice.text
+    assert workspace.fake.called("files.completeUploadExternal") == []
+    await alice.say(f"archive {found.group(1)}")
+    [completed] = workspace.fake.called("files.completeUploadExternal")
+    [upload] = workspace.fake.uploads.values()
+    assert upload["data"][:2] == b"PK" and upload["filename"] == f"{found.group(1)}.zip"
+    assert "the encrypted archive again" in str(completed.params)
+    await workspace.user("UBOB0001").say(f"archive {found.group(1)}")
+    assert "cannot find" in workspace.user("UBOB0001").text
+    assert len(workspace.fake.called("files.completeUploadExternal")) == 1
 
 
 async def test_old_event_keys_are_pruned_but_not_other_channels(workspace: Workspace,

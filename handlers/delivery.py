@@ -68,6 +68,12 @@ UNCONFIRMED_WAIT = timedelta(minutes=5)
 # Asking the provider, messages and calls created from this long before the attempt began
 # count (the provider's clock against ours). Earlier attempts' ids are excluded by id.
 CLOCK_SKEW = timedelta(minutes=2)
+# An SMS a turn makes due and sends itself at once (the hand-back, "received REF", the first
+# portal download) is due this much later for everyone else: the scheduler running in the
+# same process must not send it between the turn's commit and the turn's own send, or the
+# receipt would reach the sender before the archive. If the turn's process dies first, the
+# scheduler sends it after this grace.
+INLINE_GRACE = timedelta(seconds=30)
 
 
 # --- scheduling ----------------------------------------------------------------------------
@@ -113,7 +119,8 @@ async def schedule(session: AsyncSession, svc: Services, *, transfer: Transfer,
         waiting = method == "sms-on-receipt"
         rows.append(Delivery(reference=transfer.reference, kind="sms",
                              status="waiting" if waiting else "due",
-                             due_at=None if waiting else now, phone=recipient["phone"],
+                             due_at=None if waiting else now + INLINE_GRACE,
+                             phone=recipient["phone"],
                              created_at=now, updated_at=now))
         plan = (msg.PASSWORD_PLAN_ON_RECEIPT.format(reference=transfer.reference, phone=phone)
                 if waiting else msg.PASSWORD_PLAN_SMS.format(phone=phone))
@@ -151,7 +158,7 @@ async def release_on_receipt(svc: Services, *, reference: str, actor: str, sourc
         if not waiting:
             return False
         for d in waiting:
-            d.status, d.due_at, d.updated_at = "due", now, now
+            d.status, d.due_at, d.updated_at = "due", now + INLINE_GRACE, now  # sent inline
         await audit.append(session, at=now, actor=actor, action="receipt_confirmed",
                            reference=reference, details={"by": source})
     return True
@@ -222,8 +229,11 @@ class _Attempt:
 async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_Attempt]:
     async with svc.db.transaction() as session:
         query = select(Delivery).where(Delivery.status == "due", Delivery.due_at <= now)
-        if reference is not None:
-            query = query.where(Delivery.reference == reference)
+        if reference is not None:  # the turn's own send: its inline SMS too (INLINE_GRACE)
+            query = select(Delivery).where(
+                Delivery.status == "due", Delivery.reference == reference,
+                (Delivery.due_at <= now) | ((Delivery.kind == "sms") & (Delivery.attempts == 0)
+                                            & (Delivery.due_at <= now + INLINE_GRACE)))
         query = query.order_by(Delivery.due_at).limit(BATCH)
         if not svc.db.is_sqlite:
             query = query.with_for_update(skip_locked=True)

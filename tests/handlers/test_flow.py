@@ -487,3 +487,36 @@ async def test_archive_again_only_for_the_sender_while_ready(services: Services,
     await alice.say(f"cancel {ref}")
     await alice.say(f"archive {ref}")
     assert "no archive to send again" in alice.text
+
+
+async def test_an_sms_a_turn_sends_itself_is_left_to_it_by_the_scheduler(
+        services: Services, conversation: Any, make_file: Any, clock: Clock) -> None:
+    """The scheduler in the same process must not send the SMS a turn has just made due
+    and is about to send itself: the receipt would reach the sender before the archive."""
+    alice = conversation("console:alice")
+    await alice.send_files(make_file("a.pdf"))
+    ref = reference_of(alice)
+    await answer_all(alice, password="sms-on-receipt")
+    await alice.say("confirm")
+    assert await delivery.release_on_receipt(services, reference=ref, actor="console:alice",
+                                             source="sender")
+    assert await delivery.run_due(services) == []  # the scheduler's pass: not its to send
+    outbox = services.settings.outbox_path
+    assert not outbox.exists() or f"password for {ref}" not in outbox.read_text()
+    replies = await delivery.run_due(services, reference=ref)  # the turn's own send
+    assert any("texted" in getattr(r, "text", "") for r in replies)
+    assert outbox.read_text().count(f"password for {ref}") == 1
+
+    # Had the turn's process died before sending, the scheduler sends it after the grace.
+    bob = conversation("console:bob")
+    await bob.send_files(make_file("b.pdf"))
+    ref_b = reference_of(bob)
+    await answer_all(bob, password="sms-on-receipt")
+    await bob.say("confirm")
+    assert await delivery.release_on_receipt(services, reference=ref_b, actor="console:bob",
+                                             source="sender")
+    await delivery.run_due(services)
+    assert f"password for {ref_b}" not in outbox.read_text()
+    clock.advance(seconds=delivery.INLINE_GRACE.total_seconds() + 1)
+    await delivery.run_due(services)
+    assert outbox.read_text().count(f"password for {ref_b}") == 1

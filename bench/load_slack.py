@@ -1,16 +1,20 @@
 """Slack load: many concurrent multi-turn conversations through `safehaven serve`, and a soak.
 
     python bench/load_slack.py [--conversations 500] [--rounds 2] [--think-seconds 0]
-                               [--database-url URL]
-    python bench/load_slack.py --soak-seconds 600 [--soak-rate 1.0] [--database-url URL]
+                               [--database-url URL] [--keep DIR]
+    python bench/load_slack.py --soak-seconds 600 [--soak-rate 1.0] [--think-seconds 0]
+                               [--database-url URL] [--keep DIR]
 
 Starts, on 127.0.0.1, the fake Slack Web API from the tests (``tests/channels/slack/
 fake_slack.py``, extended here so a driver in another process can follow each DM) and
-``safehaven serve`` as a real process with ``SLACK_API_URL`` at the fake (as
-``bench/slack_ack.py`` does; SQLite under a temporary ``SAFEHAVEN_VAR_DIR`` unless
-``--database-url``; the scheduler on, as ``serve`` runs by default). Then every
-conversation is the whole Slack flow, each step a genuinely signed request and each reply
-read back from the fake before the next step:
+``safehaven serve`` as real processes, ``serve`` with ``SLACK_API_URL`` at the fake (as
+``bench/slack_ack.py`` does), the Teams endpoint off, the scheduler on (as ``serve`` runs by
+default) and the console password transport (each SMS is a line in ``var/outbox.log``).
+The database is SQLite under a temporary ``SAFEHAVEN_VAR_DIR``; with ``--database-url`` (a
+PostgreSQL URL) a fresh database is created on that server for the run and dropped
+afterwards (the database named in the URL is only used to create and drop it). Then every
+conversation is the whole Slack flow, as a new user, each step a genuinely signed request and
+each reply read back from the fake before the next step:
 
  1. a file DM (``message.im`` with ``files``; the bot downloads it from the fake) → the
     classification buttons;
@@ -20,32 +24,43 @@ read back from the fake before the next step:
     form opened and submitted → delivery method; "Encrypted archive" → password method;
     "SMS now" → the summary;
  4. "Confirm and send" → the AES-256 archive uploaded to the DM (``files.getUploadURL
-    External``, the upload, ``files.completeUploadExternal``) and the SMS receipt posted.
+    External``, the upload, ``files.completeUploadExternal``) and the post saying the
+    password was texted.
 
 Figures:
 
-* acknowledgement latency of every request (p50, p99, max), by kind;
+* acknowledgement latency of every request (p50, p99, max), by kind, and how many took
+  longer than Slack's 3 s;
 * reply latency: from a request's send time until the fake Slack *received* the bot's reply
   that the next step needs (the next question, the modal, the archive upload); both
   processes read the same system-wide monotonic clock;
 * the whole conversation's duration;
-* errors: a request not answered 200, a modal refused, a reply that never came (timeout),
-  "Something went wrong" or "not accepted" from the bot, and every ERROR line or traceback
-  in the server's log. Must be 0;
-* memory: the RSS of the ``serve`` process (``/proc/PID/status``) after a warm-up, after
-  each round of ``--conversations`` run at once, and its peak (VmHWM); per conversation is
-  the growth over a round divided by the conversations in it.
+* memory: the RSS of the ``serve`` process (``/proc/PID/status``) after a warm-up, its
+  highest value sampled every 0.25 s during each round of ``--conversations`` run at once,
+  3 s after the round, and its peak (VmHWM); per conversation: (peak - before) / N while
+  they are in flight, (after - before) / N kept once they are done;
+* CPU over each round (``/proc/PID/stat``) of ``serve``, the fake and this driver, and the
+  load average before and after (the machine may be shared);
+* errors, which must be 0: a request not answered 200, a modal refused, a reply that never
+  came (``STEP_TIMEOUT``), anything the bot says only when something failed
+  (``BAD_WORDS``), every ERROR line or traceback in the server's log, a reference texted
+  more than once, and ``safehaven audit verify`` failing;
+* what the bot recorded (read after the run): transfers and deliveries by status, the SMS
+  in the outbox, the fake's counts (posts by first line, posts repeated in a DM, anything
+  posted after the driver had finished with that DM).
 
 Soak (``--soak-seconds``): a new conversation every ``1/--soak-rate`` seconds for that long,
-each the same whole flow; the RSS is sampled every ``--sample-seconds`` (10) and the least-
-squares slope after the first ``--soak-warmup`` seconds is reported with the drift (the last
-minute's mean against the first minute after warm-up).
+each the same whole flow (with ``--think-seconds``, each person pauses uniformly 0..2x that
+before every step, so more are in flight); the RSS is sampled every ``--sample-seconds``
+(10) and the least-squares slope after the first ``--soak-warmup`` seconds is reported with
+the drift (the last minute's mean against the first minute after warm-up).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -76,7 +91,7 @@ if str(ROOT) not in sys.path:
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bench.slack_ack import SECRET, TOKEN, free_port, wait_healthy  # noqa: E402
+from bench.slack_ack import SECRET, TOKEN, free_port  # noqa: E402
 from tests.channels.slack.fake_slack import FakeSlack  # noqa: E402
 
 FILE_BODY = b"Chronology of contact with the family, week by week.\n" * 40
@@ -88,7 +103,9 @@ CONSENT: dict[str, str | list[str]] = {
     "delete_after_use": ["yes"]}
 PURPOSE = "Strategy meeting about a child at risk, as agreed with the family"
 STEP_TIMEOUT = 300.0   # seconds a reply may take before the step counts as an error
-BAD_WORDS = ("Something went wrong", "not accepted")
+# Anything the bot says only when something failed (compared without case).
+BAD_WORDS = ("something went wrong", "not accepted", "already answered", "could not",
+             "was restarted while", "try again")
 
 
 def now() -> float:
@@ -118,6 +135,8 @@ class BenchSlack(FakeSlack):
         self.waiters: dict[str, asyncio.Event] = {}
         self.stored: dict[tuple[str, str], dict[str, Any]] = {}
         self.counts: defaultdict[str, int] = defaultdict(int)
+        self.titles: defaultdict[str, int] = defaultdict(int)  # posts by first line
+        self.forgotten: set[str] = set()
 
     async def start(self, port: int = 0) -> BenchSlack:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -136,6 +155,14 @@ class BenchSlack(FakeSlack):
     def _append(self, channel: str, entry: dict[str, Any]) -> None:
         entry["at"] = now()
         self.counts[entry["kind"]] += 1
+        if channel in self.forgotten:
+            self.counts[f"{entry['kind']} after the conversation ended"] += 1
+        if entry["kind"] == "post":
+            title = re.sub(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}", "SH-…", entry["text"].split("\n")[0])
+            self.titles[title[:60]] += 1
+            if any(e["kind"] == "post" and e["text"] == entry["text"]
+                   for e in self.log.get(channel, ())):
+                self.counts["post repeated in its DM"] += 1
         self.log.setdefault(channel, []).append(entry)
         waiter = self.waiters.pop(channel, None)
         if waiter is not None:
@@ -220,13 +247,14 @@ class BenchSlack(FakeSlack):
     async def _forget(self, request: web.Request) -> web.Response:
         channel = request.query["channel"]
         self.log.pop(channel, None)
+        self.forgotten.add(channel)
         for key in [k for k in self.stored if k[0] == channel]:
             del self.stored[key]
         return web.json_response({"ok": True})
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response({**self.counts, "channels": len(self.log),
-                                  "stored": len(self.stored)})
+                                  "stored": len(self.stored), "posts": self.titles})
 
 
 async def run_fake(port: int) -> None:
@@ -266,8 +294,42 @@ class Servers:
     app: str
     fake: str
     pid: int
+    fake_pid: int
     log: Path
     var: Path
+    env: dict[str, str]   # serve's environment (its database, key and var/)
+
+    def cpu(self) -> dict[str, tuple[float, float]]:
+        """(CPU seconds used, seconds spent ready to run but waiting for a CPU) so far, of
+        serve, the fake Slack and this driver."""
+        return {name: (cpu_seconds(pid), wait_seconds(pid)) for name, pid in
+                (("serve", self.pid), ("fake Slack", self.fake_pid), ("driver", os.getpid()))}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (/proc/PID/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_seconds(pid: int) -> float:
+    """Time the process's live threads spent runnable but waiting for a CPU (the second
+    figure of /proc/PID/task/TID/schedstat), in seconds: the machine's other work taking
+    the CPUs (or this run's other processes)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def cpu_share(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]],
+              seconds: float) -> str:
+    """Each process's CPU over an interval, and its wait for a CPU, as % of the interval."""
+    return ", ".join(
+        f"{name} {100 * (after[name][0] - before[name][0]) / seconds:.0f} % "
+        f"(waiting for a CPU {100 * (after[name][1] - before[name][1]) / seconds:.0f} %)"
+        for name in after)
 
 
 @contextlib.asynccontextmanager
@@ -277,17 +339,112 @@ async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[Serv
     env.update(SAFEHAVEN_VAR_DIR=str(workdir / "var"), SAFEHAVEN_PORT=str(ports["app"]),
                SAFEHAVEN_LOG_LEVEL="WARNING", SAFEHAVEN_SCHEDULER=args.scheduler,
                SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET,
-               SLACK_API_URL=f"http://127.0.0.1:{ports['fake']}/api/")
-    if args.database_url:
-        env["SAFEHAVEN_DATABASE_URL"] = args.database_url
+               SLACK_API_URL=f"http://127.0.0.1:{ports['fake']}/api/",
+               SAFEHAVEN_TEAMS="off",  # the Slack endpoint only
+               SAFEHAVEN_SECRET_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     logs = {name: workdir / f"{name}.log" for name in ports}
     python = sys.executable
-    with process([python, str(ME), "--fake-api", str(ports["fake"])], logs["fake"]), \
-            process([python, "-m", "bot.cli", "serve"], logs["app"], env) as app:
-        await wait_healthy(f"http://127.0.0.1:{ports['app']}/healthz", logs["app"])
-        yield Servers(app=f"http://127.0.0.1:{ports['app']}/slack/events",
-                      fake=f"http://127.0.0.1:{ports['fake']}", pid=app.pid, log=logs["app"],
-                      var=workdir / "var")
+    async with fresh_database(args.database_url) as url:
+        if url:
+            env["SAFEHAVEN_DATABASE_URL"] = url
+        with process([python, str(ME), "--fake-api", str(ports["fake"])],
+                     logs["fake"]) as fake, \
+                process([python, "-m", "bot.cli", "serve"], logs["app"], env) as app:
+            await wait_up(f"http://127.0.0.1:{ports['app']}/healthz", logs["app"], app)
+            yield Servers(app=f"http://127.0.0.1:{ports['app']}/slack/events",
+                          fake=f"http://127.0.0.1:{ports['fake']}", pid=app.pid,
+                          fake_pid=fake.pid, log=logs["app"], var=workdir / "var", env=env)
+
+
+async def wait_up(url: str, log: Path, proc: subprocess.Popen[bytes],
+                  seconds: float = 120.0) -> None:
+    """Until ``url`` answers 200 (start-up migrates the schema, and the machine may be
+    busy); a process that exits, or a minute or two without an answer, ends the run."""
+    deadline = now() + seconds
+    async with aiohttp.ClientSession() as session:
+        while now() < deadline and proc.poll() is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-2000:]
+    raise SystemExit(f"{url} did not come up (exit status {proc.poll()}):\n{tail}")
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server: str | None) -> AsyncIterator[str | None]:
+    """With ``--database-url`` (a PostgreSQL URL): a new, empty database on that server for
+    this run (``serve`` creates the schema), dropped afterwards; the database named in the
+    URL is only connected to, to create and drop it. Without: None (SQLite in var/)."""
+    if not server:
+        yield None
+        return
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(server)
+    if u.get_backend_name() != "postgresql":
+        raise SystemExit("--database-url must be a PostgreSQL URL (postgresql+asyncpg://...)")
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(host=u.host, port=u.port, user=u.username,
+                                     password=u.password, database=u.database)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    name = f"sh_load_{secrets.token_hex(4)}"
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield u.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def outcome(srv: Servers) -> dict[str, Any]:
+    """What the bot recorded, read after the run: transfers and deliveries by status, the
+    SMS in the console transport's outbox (and any reference texted twice), and
+    ``safehaven audit verify`` on the audit trail's hash chain."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = srv.env.get("SAFEHAVEN_DATABASE_URL") or \
+        f"sqlite+aiosqlite:///{(srv.var / 'safehaven.db').resolve()}"
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            transfers = {status: n for status, n in (await conn.execute(text(
+                "SELECT status, count(*) FROM transfers GROUP BY status"))).all()}
+            deliveries = {f"{kind} {status}": n for kind, status, n in (await conn.execute(
+                text("SELECT kind, status, count(*) FROM deliveries GROUP BY kind, status"
+                     ))).all()}
+    finally:
+        await engine.dispose()
+    outbox = srv.var / "outbox.log"
+    texted = re.findall(r"^--- \S+ SMS to \S+ \((SH-[0-9A-Z-]+)\)$",
+                        outbox.read_text() if outbox.exists() else "", re.MULTILINE)
+    twice = sorted(ref for ref in set(texted) if texted.count(ref) > 1)
+    verify = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot.cli", "audit", "verify"], cwd=ROOT,
+        env=srv.env, capture_output=True, text=True, timeout=300)
+    return {"transfers": transfers, "deliveries": deliveries, "sms": len(texted),
+            "texted twice": twice, "audit": verify.stdout.strip() or verify.stderr[-300:],
+            "audit ok": verify.returncode == 0}
+
+
+def report_outcome(result: dict[str, Any], conversations: int) -> list[str]:
+    """Prints the outcome; returns the problems in it (counted as errors)."""
+    print(f"transfers by status: {json.dumps(result['transfers'], sort_keys=True)}; "
+          f"deliveries by kind and status: {json.dumps(result['deliveries'], sort_keys=True)}")
+    print(f"SMS in the console outbox: {result['sms']} for {conversations} conversations "
+          f"started; references texted more than once: {len(result['texted twice'])}")
+    print(f"audit verify: {result['audit']}")
+    problems = [f"{ref} texted more than once" for ref in result["texted twice"]]
+    if not result["audit ok"]:
+        problems.append(f"audit verify failed: {result['audit']}")
+    return problems
 
 
 # --- one conversation ------------------------------------------------------------------------
@@ -343,6 +500,8 @@ class Figures:
     errors: list[str] = field(default_factory=list)
     completed: int = 0
     started: int = 0
+    # where the "password was texted" receipt came, relative to the archive and the email
+    receipt: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def all_acks(self) -> list[float]:
         return [v for values in self.ack_ms.values() for v in values]
@@ -392,13 +551,17 @@ class Conversation:
     async def _more(self) -> None:
         url = (f"{self.servers.fake}/bench/wait?channel={self.dm}&after={len(self.entries)}"
                "&timeout=20")
-        async with self.session.get(url) as r:
-            new = await r.json()
+        try:
+            async with self.session.get(url) as r:
+                new = await r.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise StepFailed(f"reading the fake Slack: {type(exc).__name__}") from None
         for entry in new:
             if entry["kind"] in ("post", "update"):
                 self.blocks[entry["ts"]] = entry["blocks"]
+            if entry["kind"] in ("post", "update", "ephemeral"):
                 for word in BAD_WORDS:
-                    if word in text_of(entry):
+                    if word in text_of(entry).lower():
                         raise StepFailed(f"the bot said {word!r}: {text_of(entry)[:300]}")
         self.entries += new
 
@@ -447,14 +610,14 @@ class Conversation:
                    "mimetype": "text/plain",
                    "url_private_download": f"{self.servers.fake}/files/{file_id}"}]
         mark = len(self.entries)
-        sent, _ = await self._post("event", self._event(self._message(
+        sent, _ = await self._post("event (file DM)", self._event(self._message(
             "", subtype="file_share", files=shared)), "application/json")
         return await self.until("file DM → classification", sent, mark,
                                 self.question_with(then))
 
     async def say(self, text: str, what: str, then: str) -> dict[str, Any]:
         mark = len(self.entries)
-        sent, _ = await self._post("event", self._event(self._message(text)),
+        sent, _ = await self._post("event (typed answer)", self._event(self._message(text)),
                                    "application/json")
         return await self.until(what, sent, mark, self.question_with(then))
 
@@ -532,6 +695,18 @@ class Conversation:
         await self.pause()
         return await self.submit(view["view"], values, what, then)
 
+    def _receipt_place(self, receipt: dict[str, Any], upload: dict[str, Any],
+                       email: dict[str, Any]) -> str:
+        """Where the receipt for the SMS came among the confirmation's replies."""
+        if receipt is email:
+            return "in the email text's message, after the archive"
+        at = {id(e): i for i, e in enumerate(self.entries)}
+        if at[id(receipt)] < at[id(upload)]:
+            return "a message of its own BEFORE the archive was handed back"
+        if at[id(receipt)] < at[id(email)]:
+            return "a message of its own between the archive and the email text"
+        return "a message of its own after the email text"
+
     # --- the whole flow --------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -571,9 +746,13 @@ class Conversation:
             if not re.fullmatch(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}\.zip", upload["filename"] or "") \
                     or not upload["size"]:
                 raise StepFailed(f"unexpected upload {upload}")
-            await self.until("confirm → SMS receipt", confirmed, mark,
-                             lambda e: e["kind"] == "post"
-                             and "the password was texted" in text_of(e))
+            email = await self.until("confirm → email text", confirmed, mark,
+                                     lambda e: e["kind"] == "post"
+                                     and "Ready-to-paste email" in text_of(e))
+            receipt = await self.until("confirm → SMS receipt", confirmed, mark,
+                                       lambda e: e["kind"] == "post"
+                                       and "the password was texted" in text_of(e))
+            self.figures.receipt[self._receipt_place(receipt, upload, email)] += 1
             self.figures.completed += 1
             self.figures.conversation_s.append(now() - began)
         except StepFailed as exc:
@@ -593,6 +772,12 @@ def server_errors(log: Path, seen: int = 0) -> list[str]:
     lines = log.read_text(errors="replace").splitlines()[seen:]
     return [line for line in lines
             if re.search(r"\b(ERROR|CRITICAL)\b|^Traceback", line)]
+
+
+def server_warnings(log: Path) -> list[str]:
+    """WARNING lines in the server's log (reported, not counted as errors)."""
+    return [line for line in log.read_text(errors="replace").splitlines()
+            if re.search(r"\bWARNING\b", line)]
 
 
 async def conversations(session: aiohttp.ClientSession, servers: Servers, figures: Figures,
@@ -616,31 +801,75 @@ class Round:
     conversations: int
     seconds: float
     rss_before: int
+    rss_peak: int     # the highest RSS sampled while the round ran
     rss_after: int
     figures: Figures
+    cpu: str          # each process's CPU over the round, and its wait for a CPU
+
+
+async def sample_peak(pid: int, every: float = 0.25) -> int:
+    """The highest RSS (KiB) of ``pid`` seen until cancelled; read with ``task.result()``
+    after cancelling via :func:`stop_peak`."""
+    peak = 0
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            peak = max(peak, status_kib(pid, "VmRSS"))
+            await asyncio.sleep(every)
+    return peak
+
+
+async def stop_peak(task: asyncio.Task[int]) -> int:
+    task.cancel()
+    return await task
+
+
+@contextlib.contextmanager
+def run_dir(args: argparse.Namespace, prefix: str) -> Iterator[Path]:
+    """A temporary directory for the processes' logs and the bot's var/, or ``--keep``'s
+    (left in place afterwards, to read the logs)."""
+    if args.keep:
+        path = Path(args.keep).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
 
 
 async def burst(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="load-slack-") as tmp:
-        async with servers(args, Path(tmp)) as srv, client() as session:
+    load_before = os.getloadavg()
+    with run_dir(args, "load-slack-") as tmp:
+        async with servers(args, tmp) as srv, client() as session:
             warm = Figures()
             await conversations(session, srv, warm, args.warmup, 0)
             rss = await settle_rss(srv.pid)
             start_rss = rss
             rounds: list[Round] = []
-            for _ in range(args.rounds):
+            for i in range(args.rounds):
                 figures = Figures()
+                sampling = asyncio.create_task(sample_peak(srv.pid))
+                cpu = srv.cpu()
                 began = now()
                 await conversations(session, srv, figures, args.conversations,
                                     args.think_seconds)
                 seconds = now() - began
+                used = cpu_share(cpu, srv.cpu(), seconds)
+                in_round = await stop_peak(sampling)
                 after = await settle_rss(srv.pid)
-                rounds.append(Round(args.conversations, seconds, rss, after, figures))
+                rounds.append(Round(args.conversations, seconds, rss, in_round, after,
+                                    figures, used))
+                print(f"  round {i + 1}: {figures.completed}/{figures.started} completed in "
+                      f"{seconds:.1f} s, {len(figures.errors)} errors, RSS {rss / 1024:.1f} → "
+                      f"peak {in_round / 1024:.1f} → {after / 1024:.1f} MiB",
+                      file=sys.stderr, flush=True)
                 rss = after
             peak = status_kib(srv.pid, "VmHWM")
             logged = server_errors(srv.log)
+            warnings = server_warnings(srv.log)
             fake_stats = await _stats(session, srv)
-    report_burst(args, warm, start_rss, rounds, peak, logged, fake_stats)
+            result = await outcome(srv)
+    report_burst(args, warm, start_rss, rounds, peak, logged, warnings, fake_stats,
+                 (load_before, os.getloadavg()), result)
 
 
 async def _stats(session: aiohttp.ClientSession, srv: Servers) -> dict[str, Any]:
@@ -649,12 +878,42 @@ async def _stats(session: aiohttp.ClientSession, srv: Servers) -> dict[str, Any]
     return stats
 
 
-def _header(args: argparse.Namespace, title: str) -> None:
+def code_state() -> str:
+    """The commit, and the bot's files that differ from it (read with git, if present)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "bot", "channels", "handlers", "store"],
+            cwd=ROOT, text=True, capture_output=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    files = sorted(line[3:] for line in changed if line.strip())
+    return f"commit {head}" + (f" with uncommitted changes to {', '.join(files)}" if files
+                               else ", no uncommitted changes to the bot")
+
+
+Loads = tuple[tuple[float, float, float], tuple[float, float, float]]
+
+
+def _header(args: argparse.Namespace, title: str, loads: Loads) -> None:
     print(f"# {title} (Python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs, {'PostgreSQL' if args.database_url else 'SQLite'}, "
           f"scheduler {args.scheduler})")
     print(f"command: {' '.join(sys.argv)}")
+    print(f"code: {code_state()}")
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}; after: "
+          "{:.2f} {:.2f} {:.2f}".format(*loads[0], *loads[1]))
     print()
+
+
+def _receipts(all_figures: list[Figures]) -> None:
+    places: defaultdict[str, int] = defaultdict(int)
+    for figures in all_figures:
+        for place, n in figures.receipt.items():
+            places[place] += n
+    print("the SMS receipt (\"the password was texted\") came: " + "; ".join(
+        f"{n} × {place}" for place, n in sorted(places.items(), key=lambda kv: -kv[1])))
 
 
 def _latency_table(figures: Figures) -> None:
@@ -673,39 +932,66 @@ def _latency_table(figures: Figures) -> None:
     print()
 
 
-def _errors(figures: Figures, logged: list[str]) -> int:
+def _fake_stats(stats: dict[str, Any]) -> None:
+    titles = stats.pop("posts", {})
+    print(f"fake Slack saw: {json.dumps(stats, sort_keys=True)}")
+    print("posts by first line: " + "; ".join(
+        f"{n} × {title!r}" for title, n in sorted(titles.items(), key=lambda kv: -kv[1])))
+
+
+def _errors(figures: Figures, logged: list[str], warnings: list[str]) -> int:
     total = len(figures.errors) + len(logged)
+    late = sum(1 for v in figures.all_acks() if v > 3000)
     print(f"errors: {total} ({len(figures.errors)} in conversations, {len(logged)} "
           "ERROR/traceback lines in the server log)")
     for line in [*figures.errors, *logged][:20]:
+        print(f"  {line}")
+    print(f"acknowledgements over Slack's 3 s: {late}")
+    print(f"WARNING lines in the server log: {len(warnings)}")
+    for line in warnings[:10]:
         print(f"  {line}")
     return total
 
 
 def report_burst(args: argparse.Namespace, warm: Figures, start_rss: int, rounds: list[Round],
-                 peak: int, logged: list[str], fake_stats: dict[str, Any]) -> None:
-    _header(args, "Slack load: concurrent whole conversations")
+                 peak: int, logged: list[str], warnings: list[str],
+                 fake_stats: dict[str, Any], loads: Loads, result: dict[str, Any]) -> None:
+    _header(args, "Slack load: concurrent whole conversations", loads)
     print(f"warm-up: {warm.completed}/{warm.started} conversations; serve RSS then "
           f"{start_rss / 1024:.1f} MiB")
     print()
-    print("| round | conversations at once | completed | wall s | conversations/s | "
-          "RSS before MiB | RSS after MiB | KiB per conversation |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| round | at once | completed | wall s | conversations/s | RSS before MiB | "
+          "RSS peak in round MiB | RSS after MiB | KiB per conversation, in flight | "
+          "KiB per conversation, kept |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for i, r in enumerate(rounds, start=1):
-        print(f"| {i} | {r.conversations} | {r.figures.completed} | {r.seconds:.1f} | "
+        n = r.conversations
+        print(f"| {i} | {n} | {r.figures.completed} | {r.seconds:.1f} | "
               f"{r.figures.completed / r.seconds:.1f} | {r.rss_before / 1024:.1f} | "
-              f"{r.rss_after / 1024:.1f} | {(r.rss_after - r.rss_before) / r.conversations:.1f} |")
+              f"{r.rss_peak / 1024:.1f} | {r.rss_after / 1024:.1f} | "
+              f"{(r.rss_peak - r.rss_before) / n:.1f} | {(r.rss_after - r.rss_before) / n:.1f} |")
     print()
+    print("in flight: (peak RSS sampled every 0.25 s during the round - RSS before) / "
+          "conversations; kept: (RSS 3 s after the round - RSS before) / conversations")
     print(f"peak RSS (VmHWM) of serve: {peak / 1024:.1f} MiB")
-    print(f"fake Slack saw: {json.dumps(fake_stats, sort_keys=True)}")
+    _fake_stats(fake_stats)
     print()
     for i, r in enumerate(rounds, start=1):
-        print(f"round {i}, think time {args.think_seconds:g} s (uniform 0..2x):")
+        print(f"round {i}, think time {args.think_seconds:g} s (uniform 0..2x); CPU over "
+              f"the round (% of the round's wall time): {r.cpu}:")
         print()
         _latency_table(r.figures)
     failed = sum(len(r.figures.errors) for r in rounds) + len(warm.errors)
-    _errors(Figures(errors=[*warm.errors, *(e for r in rounds for e in r.figures.errors)]),
-            logged)
+    started = warm.started + sum(r.figures.started for r in rounds)
+    _receipts([warm, *(r.figures for r in rounds)])
+    problems = report_outcome(result, started)
+    print()
+    every = Figures(errors=[*warm.errors, *(e for r in rounds for e in r.figures.errors),
+                            *problems])
+    for r in rounds:
+        for kind, values in r.figures.ack_ms.items():
+            every.ack_ms[kind] += values
+    _errors(every, logged, warnings)
     print(f"every conversation completed: {'yes' if not failed else 'NO'}")
 
 
@@ -725,14 +1011,16 @@ def slope_per_minute(samples: list[tuple[float, int]]) -> float:
 
 
 async def soak(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="load-slack-soak-") as tmp:
-        async with servers(args, Path(tmp)) as srv, client() as session:
+    load_before = os.getloadavg()
+    with run_dir(args, "load-slack-soak-") as tmp:
+        async with servers(args, tmp) as srv, client() as session:
             warm = Figures()
             await conversations(session, srv, warm, args.warmup, 0)
             figures = Figures()
             samples: list[tuple[float, int]] = []
             in_flight: list[int] = []
             tasks: set[asyncio.Task[None]] = set()
+            cpu = srv.cpu()
             began = now()
             interval = 1 / args.soak_rate
 
@@ -742,8 +1030,8 @@ async def soak(args: argparse.Namespace) -> None:
                     in_flight.append(len(tasks))
                     print(f"  t={samples[-1][0]:6.0f} s  RSS {samples[-1][1] / 1024:7.1f} MiB  "
                           f"started {figures.started}  completed {figures.completed}  "
-                          f"errors {len(figures.errors)}  in flight {len(tasks)}",
-                          file=sys.stderr, flush=True)
+                          f"errors {len(figures.errors)}  in flight {len(tasks)}  "
+                          f"load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
                     await asyncio.sleep(args.sample_seconds)
 
             sampling = asyncio.create_task(sampler())
@@ -762,23 +1050,29 @@ async def soak(args: argparse.Namespace) -> None:
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
+            used = cpu_share(cpu, srv.cpu(), now() - began)
             final = await settle_rss(srv.pid)
             samples.append((now() - began, final))
             peak = status_kib(srv.pid, "VmHWM")
             logged = server_errors(srv.log)
+            warnings = server_warnings(srv.log)
             fake_stats = await _stats(session, srv)
+            result = await outcome(srv)
     report_soak(args, warm, figures, samples, in_flight, send_seconds, peak, logged,
-                fake_stats)
+                warnings, fake_stats, (load_before, os.getloadavg()), used, result)
 
 
 def report_soak(args: argparse.Namespace, warm: Figures, figures: Figures,
                 samples: list[tuple[float, int]], in_flight: list[int], send_seconds: float,
-                peak: int, logged: list[str], fake_stats: dict[str, Any]) -> None:
-    _header(args, "Slack soak: a steady rate of whole conversations")
+                peak: int, logged: list[str], warnings: list[str],
+                fake_stats: dict[str, Any], loads: Loads, cpu: str,
+                result: dict[str, Any]) -> None:
+    _header(args, "Slack soak: a steady rate of whole conversations", loads)
     print(f"{args.soak_rate:g} new conversations/s for {send_seconds:.0f} s: "
           f"{figures.started} started, {figures.completed} completed; in flight at a "
           f"sample: median {statistics.median(in_flight) if in_flight else 0:g}, "
           f"max {max(in_flight, default=0)}")
+    print(f"CPU over the soak (% of its wall time): {cpu}")
     print()
     steady = [(t, v) for t, v in samples if t >= args.soak_warmup]
     first = [v for t, v in steady if t < args.soak_warmup + 60]
@@ -799,10 +1093,14 @@ def report_soak(args: argparse.Namespace, warm: Figures, figures: Figures,
         print(f"after the {args.soak_warmup:g} s warm-up: slope {slope:+.1f} KiB/min "
               f"({slope / per_minute if per_minute else 0:+.2f} KiB per conversation); drift "
               f"(last minute's mean minus the first minute's) {drift / 1024:+.1f} MiB")
-    print(f"fake Slack saw: {json.dumps(fake_stats, sort_keys=True)}")
+    _fake_stats(fake_stats)
     print()
     _latency_table(figures)
-    _errors(Figures(errors=[*warm.errors, *figures.errors]), logged)
+    _receipts([warm, figures])
+    problems = report_outcome(result, warm.started + figures.started)
+    print()
+    _errors(Figures(ack_ms=figures.ack_ms, errors=[*warm.errors, *figures.errors, *problems]),
+            logged, warnings)
 
 
 def main() -> None:
@@ -820,6 +1118,8 @@ def main() -> None:
     parser.add_argument("--sample-seconds", type=float, default=10.0)
     parser.add_argument("--scheduler", choices=("on", "off"), default="on")
     parser.add_argument("--database-url")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="run in DIR and leave it (the processes' logs, the bot's var/)")
     parser.add_argument("--fake-api", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fake_api:

@@ -3,7 +3,8 @@
     python bench/load_slack.py [--conversations 500] [--rounds 2] [--think-seconds 0]
                                [--database-url URL] [--keep DIR]
     python bench/load_slack.py --soak-seconds 600 [--soak-rate 1.0] [--think-seconds 0]
-                               [--database-url URL] [--keep DIR]
+                               [--memory-probe | --malloc-trim] [--database-url URL]
+                               [--keep DIR]
 
 Starts, on 127.0.0.1, the fake Slack Web API from the tests (``tests/channels/slack/
 fake_slack.py``, extended here so a driver in another process can follow each DM) and
@@ -39,21 +40,30 @@ Figures:
   highest value sampled every 0.25 s during each round of ``--conversations`` run at once,
   3 s after the round, and its peak (VmHWM); per conversation: (peak - before) / N while
   they are in flight, (after - before) / N kept once they are done;
-* CPU over each round (``/proc/PID/stat``) of ``serve``, the fake and this driver, and the
-  load average before and after (the machine may be shared);
+* CPU over each round (``/proc/PID/stat``) of ``serve``, the fake and this driver, the time
+  each was runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``), and the load
+  average before and after (the machine may be shared);
 * errors, which must be 0: a request not answered 200, a modal refused, a reply that never
   came (``STEP_TIMEOUT``), anything the bot says only when something failed
   (``BAD_WORDS``), every ERROR line or traceback in the server's log, a reference texted
   more than once, and ``safehaven audit verify`` failing;
 * what the bot recorded (read after the run): transfers and deliveries by status, the SMS
   in the outbox, the fake's counts (posts by first line, posts repeated in a DM, anything
-  posted after the driver had finished with that DM).
+  posted after the driver had finished with that DM), and where the "password was texted"
+  receipt came among the confirmation's replies (in the email text's message, or a message
+  of its own before the archive, between, or after the email).
 
 Soak (``--soak-seconds``): a new conversation every ``1/--soak-rate`` seconds for that long,
 each the same whole flow (with ``--think-seconds``, each person pauses uniformly 0..2x that
 before every step, so more are in flight); the RSS is sampled every ``--sample-seconds``
 (10) and the least-squares slope after the first ``--soak-warmup`` seconds is reported with
-the drift (the last minute's mean against the first minute after warm-up).
+the drift (the last minute's mean against the first minute after warm-up). To tell a leak
+from memory the allocator keeps, ``--memory-probe`` runs ``serve`` with a thread that logs,
+every ``--probe-seconds`` (60), its RSS, the objects Python's garbage collector tracks and
+SQLite's own memory (``sqlite3_memory_used``); ``--malloc-trim`` also calls
+``malloc_trim(0)`` at each reading and logs the RSS after it (which then changes the RSS
+the soak itself samples). Environment variables other than ``SAFEHAVEN_*`` and ``SLACK_*``
+reach ``serve``, e.g. ``MALLOC_ARENA_MAX=2``.
 """
 
 from __future__ import annotations
@@ -289,6 +299,44 @@ def status_kib(pid: int, field_name: str) -> int:
     raise KeyError(field_name)
 
 
+# ``serve`` with a thread that, every N seconds, writes its RSS, the number of objects
+# Python's garbage collector tracks, SQLite's own memory (``sqlite3_memory_used``, all
+# connections, from the system libsqlite3 that ``_sqlite3`` links to; null if it cannot be
+# loaded) and, with --malloc-trim, its RSS just after ``malloc_trim(0)``. Only for telling a
+# leak of live objects from memory the allocator keeps; nothing in the bot is changed.
+PROBE = r"""
+import ctypes, gc, json, sys, threading, time
+
+def probe(path, every, trim):
+    try:
+        sqlite = ctypes.CDLL("libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    except OSError:
+        sqlite = None
+    libc = ctypes.CDLL("libc.so.6") if trim else None
+
+    def rss():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+    with open(path, "a") as out:
+        while True:
+            time.sleep(every)
+            row = {"at": time.monotonic(), "rss": rss(), "objects": len(gc.get_objects()),
+                   "sqlite": sqlite.sqlite3_memory_used() // 1024 if sqlite else None}
+            if libc is not None:
+                libc.malloc_trim(0)
+                row["rss_trimmed"] = rss()
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+
+threading.Thread(target=probe, daemon=True,
+                 args=(sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1")).start()
+from bot.cli import main
+sys.exit(main(["serve"]))
+"""
+
+
 @dataclass
 class Servers:
     app: str
@@ -298,6 +346,7 @@ class Servers:
     log: Path
     var: Path
     env: dict[str, str]   # serve's environment (its database, key and var/)
+    probe: Path | None    # --memory-probe's readings, one JSON object a line
 
     def cpu(self) -> dict[str, tuple[float, float]]:
         """(CPU seconds used, seconds spent ready to run but waiting for a CPU) so far, of
@@ -344,16 +393,22 @@ async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[Serv
                SAFEHAVEN_SECRET_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     logs = {name: workdir / f"{name}.log" for name in ports}
     python = sys.executable
+    serve = [python, "-m", "bot.cli", "serve"]
+    probe = workdir / "probe.jsonl" if args.memory_probe or args.malloc_trim else None
+    if probe is not None:
+        serve = [python, "-c", PROBE, str(probe), str(args.probe_seconds),
+                 "1" if args.malloc_trim else "0"]
     async with fresh_database(args.database_url) as url:
         if url:
             env["SAFEHAVEN_DATABASE_URL"] = url
         with process([python, str(ME), "--fake-api", str(ports["fake"])],
                      logs["fake"]) as fake, \
-                process([python, "-m", "bot.cli", "serve"], logs["app"], env) as app:
+                process(serve, logs["app"], env) as app:
             await wait_up(f"http://127.0.0.1:{ports['app']}/healthz", logs["app"], app)
             yield Servers(app=f"http://127.0.0.1:{ports['app']}/slack/events",
                           fake=f"http://127.0.0.1:{ports['fake']}", pid=app.pid,
-                          fake_pid=fake.pid, log=logs["app"], var=workdir / "var", env=env)
+                          fake_pid=fake.pid, log=logs["app"], var=workdir / "var", env=env,
+                          probe=probe)
 
 
 async def wait_up(url: str, log: Path, proc: subprocess.Popen[bytes],
@@ -432,6 +487,30 @@ async def outcome(srv: Servers) -> dict[str, Any]:
     return {"transfers": transfers, "deliveries": deliveries, "sms": len(texted),
             "texted twice": twice, "audit": verify.stdout.strip() or verify.stderr[-300:],
             "audit ok": verify.returncode == 0}
+
+
+def read_probe(path: Path | None, began: float) -> list[dict[str, Any]]:
+    """--memory-probe's readings, ``t`` in seconds from ``began``."""
+    if path is None or not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{**row, "t": row["at"] - began} for row in rows]
+
+
+def report_probe(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    trimmed = any("rss_trimmed" in row for row in rows)
+    print("memory probe in serve (t from the soak's start):")
+    print()
+    print("| t s | RSS MiB | objects tracked by gc | SQLite's own memory KiB |"
+          + (" RSS after malloc_trim MiB |" if trimmed else ""))
+    print("| ---: | ---: | ---: | ---: |" + (" ---: |" if trimmed else ""))
+    for row in rows:
+        sqlite = "-" if row["sqlite"] is None else f"{row['sqlite']:,}"
+        print(f"| {row['t']:.0f} | {row['rss'] / 1024:.1f} | {row['objects']:,} | {sqlite} |"
+              + (f" {row['rss_trimmed'] / 1024:.1f} |" if trimmed else ""))
+    print()
 
 
 def report_outcome(result: dict[str, Any], conversations: int) -> list[str]:
@@ -1058,6 +1137,7 @@ async def soak(args: argparse.Namespace) -> None:
             warnings = server_warnings(srv.log)
             fake_stats = await _stats(session, srv)
             result = await outcome(srv)
+            result["probe"] = read_probe(srv.probe, began)
     report_soak(args, warm, figures, samples, in_flight, send_seconds, peak, logged,
                 warnings, fake_stats, (load_before, os.getloadavg()), used, result)
 
@@ -1097,6 +1177,7 @@ def report_soak(args: argparse.Namespace, warm: Figures, figures: Figures,
     print()
     _latency_table(figures)
     _receipts([warm, figures])
+    report_probe(result.get("probe", []))
     problems = report_outcome(result, warm.started + figures.started)
     print()
     _errors(Figures(ack_ms=figures.ack_ms, errors=[*warm.errors, *figures.errors, *problems]),
@@ -1118,6 +1199,11 @@ def main() -> None:
     parser.add_argument("--sample-seconds", type=float, default=10.0)
     parser.add_argument("--scheduler", choices=("on", "off"), default="on")
     parser.add_argument("--database-url")
+    parser.add_argument("--memory-probe", action="store_true",
+                        help="soak: log serve's RSS, gc-tracked objects and SQLite's memory")
+    parser.add_argument("--malloc-trim", action="store_true",
+                        help="soak: as --memory-probe, and call malloc_trim(0) at each reading")
+    parser.add_argument("--probe-seconds", type=float, default=60.0)
     parser.add_argument("--keep", metavar="DIR",
                         help="run in DIR and leave it (the processes' logs, the bot's var/)")
     parser.add_argument("--fake-api", type=int, help=argparse.SUPPRESS)

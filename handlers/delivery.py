@@ -822,7 +822,7 @@ async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
                     reference=d.reference, phone=_phone(transfer, d))), d.reference)
         if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
             return [Hangup()]
-        machine = bool(answered_by and answered_by.startswith("machine"))
+        machine = _is_machine(answered_by)
         if machine:
             d.last_error = dmsg.RECEIPT_MACHINE
             await audit.append(session, at=now, actor="twilio", action="call_machine",
@@ -833,6 +833,32 @@ async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
     if calling is not None:
         await svc.notifier.notify(calling[0], [calling[1]], reference=calling[2])
     return [Hangup()] if machine else _ask_code(svc, first=True)
+
+
+def _is_machine(answered_by: str | None) -> bool:
+    """Twilio's ``AnsweredBy``: ``machine_start``, ``machine_end_*`` or ``fax``."""
+    return bool(answered_by) and str(answered_by).startswith(("machine", "fax"))
+
+
+async def call_machine_verdict(svc: Services, *, delivery_id: int, call_sid: str,
+                               answered_by: str) -> bool:
+    """The asynchronous answering-machine verdict on a direct call that is already speaking.
+    It ends nothing: the code check keeps the password from a machine, and a person judged
+    a machine by mistake must still hear the call. A machine verdict only tells the sender,
+    should no code come back, why. False if it matches no call of ours."""
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        d = await _delivery(session, delivery_id)
+        if d is None or d.kind != "voice" or d.provider_sid != call_sid:
+            return False
+        machine = _is_machine(answered_by)
+        await audit.append(session, at=now, actor="twilio",
+                           action="call_machine" if machine else "call_machine_check",
+                           reference=d.reference, details={"answered_by": answered_by[:40],
+                                                           "detection": "async"})
+        if machine and d.status == "sent":
+            d.last_error, d.updated_at = dmsg.RECEIPT_MACHINE, now
+    return True
 
 
 async def _spell(svc: Services, d: Delivery, sealed: str) -> list[CallAction]:
@@ -936,10 +962,11 @@ async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status:
 async def _call_ended(session: AsyncSession, svc: Services, d: Delivery, *, status: str,
                       answered_by: str | None, now: datetime) -> Reply:
     """A sent call ended without the password being read out: retry or give up."""
-    machine = bool(answered_by and answered_by.startswith("machine"))
+    machine = _is_machine(answered_by)
     detail = (dmsg.RECEIPT_MACHINE if machine else
               {"busy": dmsg.RECEIPT_BUSY, "no-answer": dmsg.RECEIPT_NO_ANSWER}.get(
-                  status, d.last_error or f"the call ended ({status})"))
+                  status, d.last_error or (dmsg.RECEIPT_NO_CODE if status == "completed"
+                                           else f"the call ended ({status})")))
     return await _after_failure(session, svc, d, detail=detail,
                                 retryable=status != "failed" or machine, now=now)
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 CALL_GREETING = (
     "Hello. This is an automated call from {organisation}, Safe Haven secure file transfer."
 )
-CALL_ASK_CODE = (
-    "Before I say anything else, please key in the six digit code from our email, "
-    "then press hash."
-)
+# Six digits submit themselves (the Gather takes exactly six): no "then press hash".
+CALL_ASK_CODE = "Before I say anything else, please key in the six digit code from our email."
 CALL_WRONG_CODE = "That code is not right. Please try again."
 CALL_NO_CODE = "I did not hear a code."
 CALL_TOO_MANY = "That code is not right. For security I will end this call now. Goodbye."
@@ -38,7 +36,8 @@ RECEIPT_DEAD = (
 )
 RECEIPT_NO_ANSWER = "no answer"
 RECEIPT_BUSY = "the line was busy"
-RECEIPT_MACHINE = "an answering machine picked up, so nothing was said"
+RECEIPT_MACHINE = "an answering machine picked up, so the password was not read out"
+RECEIPT_NO_CODE = "the call was answered but the right code was not keyed in"
 RECEIPT_WRONG_CODE = (
     "Transfer {reference}: the person who answered {phone} keyed in a wrong code {count} "
     "times, so the call was ended without the password. Speak to the recipient before "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,16 @@ class TwilioSettings:
     messaging_service_sid: str | None
     public_url: str  # the URL Twilio reaches this server at: callbacks and signatures
     api_url: str
+
+    def url(self, path: str) -> str:
+        """The absolute URL Twilio is given for one of our ``/twilio/...`` paths (with its
+        query string, if any): the public URL, path prefix included, then ``path``. Every URL
+        handed to Twilio (call and SMS creation, TwiML) is made here, because Twilio resolves
+        a relative one against the host alone, dropping a prefix such as ``/safehaven``, and
+        signs its request for the URL it used."""
+        if not path.startswith("/twilio/"):
+            raise ValueError(f"not a Twilio webhook path: {path!r}")
+        return self.public_url + path
 
     def __repr__(self) -> str:
         return f"TwilioSettings(account_sid={self.account_sid!r}, auth_token=<hidden>)"
@@ -37,11 +48,13 @@ def load_twilio_settings(env: Mapping[str, str] | None = None) -> TwilioSettings
         raise SettingsError(
             "Twilio is configured but has no sender: set TWILIO_FROM_NUMBER (needed for "
             "voice calls) or TWILIO_MESSAGING_SERVICE_SID.")
-    public = env.get("SAFEHAVEN_PUBLIC_URL", "").rstrip("/")
-    if not public.startswith(("https://", "http://")):
+    public = env.get("SAFEHAVEN_PUBLIC_URL", "").strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public):
         raise SettingsError(
             "SAFEHAVEN_PUBLIC_URL must be set to the https:// address Twilio reaches this "
-            "server at; status callbacks and call steps are sent there and signed for it.")
+            "server at, including any path prefix your proxy serves it under "
+            "(https://host/safehaven) and no query string; status callbacks and call steps "
+            "are sent there and signed for it.")
     return TwilioSettings(account_sid=sid, auth_token=token, from_number=from_number,
                           messaging_service_sid=service, public_url=public,
                           api_url=(env.get("TWILIO_API_URL") or DEFAULT_API_URL).rstrip("/"))

@@ -101,9 +101,6 @@ class TwilioTransport:
         self._http = _RebasedHttpClient(settings.api_url, timeout)
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self._http)
 
-    def _url(self, path: str) -> str:
-        return f"{self.settings.public_url}{path}"
-
     async def send_sms(self, *, to: str, text: str, reference: str,
                        delivery_id: int) -> SendOutcome:
         sender: dict[str, str] = (
@@ -111,7 +108,7 @@ class TwilioTransport:
             if self.settings.messaging_service_sid else {"from_": self.settings.from_number or ""})
         try:
             message = await self.client.messages.create_async(
-                to=to, body=text, status_callback=self._url(
+                to=to, body=text, status_callback=self.settings.url(
                     f"/twilio/sms/status?d={delivery_id}"), **sender)
             sid = str(message.sid or "")
         except Exception as exc:  # classified: anything after sending may be an accepted SMS
@@ -123,19 +120,28 @@ class TwilioTransport:
     async def place_call(self, *, to: str, extension: str | None,
                          script: Sequence[str] | None, reference: str,
                          delivery_id: int) -> SendOutcome:
+        """Place the password call; its steps come back to ``/twilio/voice/<id>/...``.
+        Why machine detection is off or asynchronous: docs/voice.md."""
         if not self.settings.from_number:
             return SendOutcome("failed", "voice calls need TWILIO_FROM_NUMBER to be set")
+        steps = f"/twilio/voice/{delivery_id}"
         extra: dict[str, Any] = {}
         if extension:
-            # Wait for the switchboard to answer, then dial the extension.
+            # Wait for the switchboard to answer, then dial the extension. No machine
+            # detection: it would judge the switchboard's recorded greeting, not the person.
             extra["send_digits"] = "wwww" + extension
+        else:
+            # Detection in the background: the call speaks at once and is never ended on a
+            # guess; the verdict only explains to the sender why no code came back.
+            extra.update(machine_detection="Enable", async_amd="true",
+                         async_amd_status_callback=self.settings.url(f"{steps}/amd"),
+                         async_amd_status_callback_method="POST")
         try:
             call = await self.client.calls.create_async(
                 to=to, from_=self.settings.from_number,
-                url=self._url(f"/twilio/voice/{delivery_id}/answer"), method="POST",
-                status_callback=self._url(f"/twilio/voice/{delivery_id}/status"),
-                status_callback_method="POST", machine_detection="Enable", timeout=30,
-                **extra)
+                url=self.settings.url(f"{steps}/answer"), method="POST",
+                status_callback=self.settings.url(f"{steps}/status"),
+                status_callback_method="POST", timeout=30, **extra)
             sid = str(call.sid or "")
         except Exception as exc:  # classified, as for SMS
             return _outcome(exc)

@@ -2,8 +2,13 @@
 
 Every request must carry a valid ``X-Twilio-Signature`` computed over the public URL (with
 its query string: SMS status callbacks name their delivery as ``?d=<id>``) and the form;
-anything else gets 403 and changes nothing. The handlers only translate: form fields in,
-neutral call actions out (rendered as TwiML), decisions in handlers/delivery.py.
+anything else gets 403 and changes nothing. Behind a proxy that serves the app under a path
+prefix (``https://host/safehaven/`` forwarded to ``http://127.0.0.1:3978/``), Twilio signs
+``https://host/safehaven/twilio/...`` and the app sees ``/twilio/...``: the expected URL is
+``SAFEHAVEN_PUBLIC_URL`` (prefix included) plus the path the app sees. Every URL Twilio is
+given, TwiML included, is absolute and made by :meth:`TwilioSettings.url`. The handlers only
+translate: form fields in, neutral call actions out (rendered as TwiML), decisions in
+handlers/delivery.py.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ def _twiml(body: str) -> web.Response:
                         headers={"Cache-Control": "no-store"})
 
 
-def render_call(actions: Sequence[CallAction], *, svc: Services, delivery_id: int) -> str:
+def render_call(actions: Sequence[CallAction], *, svc: Services, settings: TwilioSettings,
+                delivery_id: int) -> str:
     rules = svc.policy.delivery
     voice = VoiceResponse()
 
@@ -46,7 +52,8 @@ def render_call(actions: Sequence[CallAction], *, svc: Services, delivery_id: in
     for action in actions:
         if isinstance(action, Gather):
             gather = voice.gather(num_digits=action.digits, timeout=action.timeout_seconds,
-                                  action=f"/twilio/voice/{delivery_id}/{action.step}",
+                                  action=settings.url(
+                                      f"/twilio/voice/{delivery_id}/{action.step}"),
                                   method="POST", finish_on_key="#")
             for part in action.prompt:
                 add(gather, part)
@@ -67,7 +74,7 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
     except (ValueError, HttpProcessingError):  # undecodable or broken: not from Twilio
         return web.Response(status=400, text="malformed form body")
     signature = request.headers.get("X-Twilio-Signature", "")
-    url = settings.public_url + request.path_qs
+    url = settings.public_url + request.path_qs  # the prefix was stripped by the proxy
     params = {k: str(v) for k, v in form.items()}
     if not signature or not RequestValidator(settings.auth_token).validate(url, params,
                                                                            signature):
@@ -125,6 +132,10 @@ async def voice_step(request: web.Request) -> web.Response:
     elif step == "repeat":
         actions = await delivery.call_repeat(svc, delivery_id=delivery_id, call_sid=call_sid,
                                              digits=str(form.get("Digits", "")))
+    elif step == "amd":  # the asynchronous answering-machine verdict
+        await delivery.call_machine_verdict(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                            answered_by=str(form.get("AnsweredBy") or ""))
+        return web.Response(status=204)
     elif step == "status":
         await delivery.call_status(svc, delivery_id=delivery_id, call_sid=call_sid,
                                    status=str(form.get("CallStatus", "")).lower(),
@@ -132,7 +143,8 @@ async def voice_step(request: web.Request) -> web.Response:
         return web.Response(status=204)
     else:
         raise web.HTTPNotFound()
-    return _twiml(render_call(actions, svc=svc, delivery_id=delivery_id))
+    return _twiml(render_call(actions, svc=svc, settings=request.app[TWILIO_SETTINGS],
+                              delivery_id=delivery_id))
 
 
 def mount_twilio(app: web.Application, settings: TwilioSettings) -> None:

@@ -619,10 +619,20 @@ CONFIRM_OPTIONS = (
 
 
 def needs_approval(state: State, ctx: TurnContext) -> bool:
+    """Whether the policy wants an approver: by level, and for ``without-agreement`` by the
+    recipient's validated email domain (never the organisation name the sender typed)."""
     recipient = state.recipient or {}
-    return ctx.policy.approval_required(
-        _level(state, ctx), organisation=str(recipient.get("organisation", "")),
-        email=str(recipient.get("email", "")))
+    return ctx.policy.approval_required(_level(state, ctx),
+                                        email=str(recipient.get("email", "")))
+
+
+def approval_basis(state: State, ctx: TurnContext) -> dict[str, Any]:
+    """What the approval decision rests on, for the record: the level's rule, whether an
+    approver is needed, and the information-sharing agreement (a domain) that matched."""
+    recipient = state.recipient or {}
+    return {"rule": _level(state, ctx).approval, "required": needs_approval(state, ctx),
+            "sharing_agreement": ctx.policy.sharing_agreement_for(
+                str(recipient.get("email", "")))}
 
 
 def _answer_confirm(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
@@ -639,7 +649,8 @@ def _answer_confirm(state: State, value: str | dict[str, str], ctx: TurnContext)
     return StepResult(
         [Text(msg.CONFIRMED.format(reference=state.reference))],
         State(),
-        audit=[AuditEntry("confirmed", state.reference, transfer_record(state))],
+        audit=[AuditEntry("confirmed", state.reference,
+                          {**transfer_record(state), "approval": approval_basis(state, ctx)})],
         effects=[SubmitTransfer(state.reference)],
     )
 
@@ -710,7 +721,9 @@ def summary_text(state: State, ctx: TurnContext) -> str:
         approvers = ctx.policy.approvers_for(ctx.user_id)
         lines.append(msg.SUMMARY_APPROVAL.format(approvers=", ".join(approvers) or "—"))
     elif state.classification:
-        lines.append(msg.SUMMARY_NO_APPROVAL)
+        agreement = ctx.policy.sharing_agreement_for(str(recipient.get("email", "")))
+        lines.append(msg.SUMMARY_NO_APPROVAL_AGREEMENT.format(domain=agreement) if agreement
+                     else msg.SUMMARY_NO_APPROVAL)
     return "\n".join(lines)
 
 

@@ -8,13 +8,19 @@ default (``bot/policies/default.toml``) is built from the seed policies; point
 
 An invalid policy raises :class:`PolicyError` whose message names the key and what is wrong,
 so ``safehaven serve`` refuses to start rather than run with a rule silently ignored.
+
+Two rules here decide who may do what, so both are strict. An information-sharing agreement
+is an email domain and matches only the recipient's (validated) email address, never text a
+sender types. Identity is a person, not an id: the ``[people]`` table names each person's ids
+on every channel, and every "same person?" question (self-approval, only the sender, a listed
+approver) is answered by :meth:`Policy.same_person`.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import time
 from importlib import resources
@@ -29,6 +35,13 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MB = 1024 * 1024
 # Larger numbers are never meant and overflow dates and times later (timedelta).
 MAX_NUMBER = 1_000_000
+# An agreement's domain: two or more LDH labels (punycode for international names).
+_DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                        r"([a-z]{2,63}|xn--[a-z0-9-]{1,59})")
+# A channel-qualified user id (console:NAME, slack:U0123ABCD, teams:<Entra object id>).
+_USER_ID_RE = re.compile(r"[a-z][a-z0-9-]*:\S+")
+# A person's name in [people]: no colon, so it can never be mistaken for an id.
+_PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class PolicyError(ValueError):
@@ -83,6 +96,24 @@ class DeliveryRules:
 
 
 @dataclass(frozen=True)
+class Person:
+    """Someone the policy knows: a ``[people]`` entry with all their ids, or (``name`` None)
+    an id the table does not list, which is a person of its own."""
+
+    name: str | None
+    ids: tuple[str, ...]
+
+
+def email_domain(email: str) -> str:
+    """The domain of an address, lower case and in ASCII (punycode), for matching."""
+    domain = email.rsplit("@", 1)[-1].strip().rstrip(".").lower() if "@" in email else ""
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+@dataclass(frozen=True)
 class Policy:
     """The whole policy. Levels are ordered from least to most sensitive."""
 
@@ -102,7 +133,8 @@ class Policy:
     purpose_min_length: int
     lawful_bases: tuple[str, ...]
     approval_expiry_hours: int
-    approvers: Mapping[str, tuple[str, ...]]
+    approvers: Mapping[str, tuple[str, ...]]  # sender (id, person or "*") -> ids, persons
+    people: Mapping[str, tuple[str, ...]]  # person -> every id they use
     sms_template: str
     call_window: CallWindow
     delivery: DeliveryRules
@@ -115,26 +147,60 @@ class Policy:
                 return level
         raise KeyError(name)
 
+    # --- people --------------------------------------------------------------------------
+
+    def person_of(self, user_id: str) -> Person:
+        """The person using ``user_id``; an id not in ``[people]`` is a person of its own."""
+        for name, ids in self.people.items():
+            if user_id in ids:
+                return Person(name, ids)
+        return Person(None, (user_id,))
+
+    def same_person(self, a: str, b: str) -> bool:
+        """Whether two user ids belong to one person. Every identity check goes through
+        here: self-approval, "only the sender", "a listed approver"."""
+        return self.person_of(a) == self.person_of(b)
+
+    def is_one_of(self, user_id: str, ids: Iterable[str]) -> bool:
+        """Whether ``user_id``'s person is the person of any of ``ids``."""
+        return any(self.same_person(user_id, other) for other in ids)
+
     def approvers_for(self, sender: str) -> tuple[str, ...]:
-        """Approvers listed for this sender, else the ``"*"`` entry; never the sender."""
-        listed = self.approvers.get(sender, self.approvers.get("*", ()))
-        return tuple(a for a in listed if a != sender)
+        """The ids to ask for this sender's approval: the entry for the sender's id, else for
+        their person, else ``"*"``; a person listed as approver stands for all their ids.
+        Never the sender, under any of their ids."""
+        person = self.person_of(sender)
+        listed = self.approvers.get(sender)
+        if listed is None and person.name is not None:
+            listed = self.approvers.get(person.name)
+        if listed is None:
+            listed = self.approvers.get("*", ())
+        ids: list[str] = []
+        for entry in listed:
+            for user_id in self.people.get(entry, (entry,)):
+                if user_id not in ids and not self.same_person(user_id, sender):
+                    ids.append(user_id)
+        return tuple(ids)
 
-    def has_sharing_agreement(self, organisation: str, email: str) -> bool:
-        """Whether an information-sharing agreement covers the recipient (by org or domain)."""
-        domain = email.rsplit("@", 1)[-1].lower()
-        org = organisation.strip().lower()
+    # --- agreements ------------------------------------------------------------------------
+
+    def sharing_agreement_for(self, email: str) -> str | None:
+        """The agreement domain covering the recipient's email address (the domain itself or
+        a subdomain of it), or None. Only the address counts: an organisation name is typed
+        by the sender and proves nothing."""
+        domain = email_domain(email)
+        if not domain:
+            return None
         for entry in self.sharing_agreements:
-            e = entry.lower()
-            if e == org or e == domain or domain.endswith("." + e):
-                return True
-        return False
+            if domain == entry or domain.endswith("." + entry):
+                return entry
+        return None
 
-    def approval_required(self, level: Level, *, organisation: str, email: str) -> bool:
+    def approval_required(self, level: Level, *, email: str) -> bool:
         if level.approval == "always":
             return True
         if level.approval == "without-agreement":
-            return not self.has_sharing_agreement(organisation, email)
+            return self.sharing_agreement_for(email) is None
         return False
 
 
@@ -262,12 +328,74 @@ def _read_level(reader: _Reader) -> Level:
     )
 
 
+def _read_agreements(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Agreement entries are email domains (``nhs.net``), matched against the recipient's
+    address; anything else (an organisation's name, ``@nhs.net``, ``*.nhs.net``, a URL)
+    is refused rather than silently never matching, or matching typed text."""
+    out: list[str] = []
+    for item in reader.strings(name, ()):
+        domain = item.lower().rstrip(".")
+        if not _DOMAIN_RE.fullmatch(domain):
+            raise reader.fail(
+                name, f"{item!r} is not an email domain: list domains like \"nhs.net\" "
+                "(it also covers subdomains such as trust.nhs.net); an agreement matches "
+                "the recipient's email address, never an organisation name")
+        if domain not in out:
+            out.append(domain)
+    return tuple(out)
+
+
+def _check_user_id(reader: _Reader, name: str, user_id: str) -> None:
+    if not _USER_ID_RE.fullmatch(user_id):
+        raise reader.fail(name, f"{user_id!r} is not a channel-qualified user id "
+                          "(console:NAME, slack:U0123ABCD, teams:<Entra object id>)")
+
+
+def _read_people(reader: _Reader) -> dict[str, tuple[str, ...]]:
+    """``person = [ids]``: each id belongs to at most one person."""
+    people: dict[str, tuple[str, ...]] = {}
+    owner: dict[str, str] = {}
+    for person in reader.table:
+        if not _PERSON_RE.fullmatch(person):
+            raise reader.fail(person, "a person's name is letters, digits, '.', '_' and '-' "
+                              "(e.g. jane-manager), with no ':'")
+        ids = reader.strings(person)
+        if not ids:
+            raise reader.fail(person, "must list at least one user id")
+        for user_id in ids:
+            _check_user_id(reader, person, user_id)
+            if user_id in owner and owner[user_id] != person:
+                raise reader.fail(person, f"{user_id!r} is already listed for "
+                                  f"{owner[user_id]!r}: an id belongs to one person")
+            owner[user_id] = person
+        people[person] = tuple(dict.fromkeys(ids))
+    return people
+
+
+def _read_approvers(reader: _Reader, people: Mapping[str, tuple[str, ...]]
+                    ) -> dict[str, tuple[str, ...]]:
+    """``sender = [approvers]``: the sender is ``"*"``, an id or a person; each approver an
+    id or a person from ``[people]``."""
+    approvers: dict[str, tuple[str, ...]] = {}
+    for sender in reader.table:
+        if sender != "*" and sender not in people:
+            _check_user_id(reader, sender, sender)
+        listed = reader.strings(sender)
+        for entry in listed:
+            if entry not in people and not _USER_ID_RE.fullmatch(entry):
+                raise reader.fail(sender, f"{entry!r} is neither a person listed in [people] "
+                                  "nor a channel-qualified user id (console:NAME, "
+                                  "slack:U0123ABCD, teams:<Entra object id>)")
+        approvers[sender] = listed
+    return approvers
+
+
 def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
     """Validate a parsed TOML document and build the :class:`Policy`."""
     root = _Reader(document, "")
     root.unknown_keys(
         {"organisation", "intake", "recipients", "purpose", "approval", "password", "email",
-         "classification"}
+         "classification", "people"}
     )
     org = root.sub("organisation")
     org.unknown_keys({"name", "timezone"})
@@ -292,10 +420,8 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
 
     approval = root.sub("approval")
     approval.unknown_keys({"expires_after_hours", "approvers"})
-    approvers_reader = approval.sub("approvers", required=False)
-    approvers = {
-        sender: approvers_reader.strings(sender) for sender in approvers_reader.table
-    }
+    people = _read_people(root.sub("people", required=False))
+    approvers = _read_approvers(approval.sub("approvers", required=False), people)
 
     password = root.sub("password")
     password.unknown_keys({"sms_template", "call_window", "delivery"})
@@ -375,11 +501,12 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
         neutral_member_names=bool(intake.get("neutral_member_names", bool, True)),
         webmail_domains=tuple(d.lower() for d in recipients.strings("webmail_domains")),
         generic_mailboxes=tuple(m.lower() for m in recipients.strings("generic_mailboxes")),
-        sharing_agreements=recipients.strings("sharing_agreements", ()),
+        sharing_agreements=_read_agreements(recipients, "sharing_agreements"),
         purpose_min_length=purpose.positive("min_length", 20),
         lawful_bases=lawful_bases,
         approval_expiry_hours=approval.positive("expires_after_hours", 24),
         approvers=approvers,
+        people=people,
         sms_template=template,
         call_window=CallWindow(
             start=start,

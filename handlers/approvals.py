@@ -1,10 +1,15 @@
-"""An approver decides a transfer: checks, one decision only, then package or stop."""
+"""An approver decides a transfer: checks, one decision only, then package or stop.
+
+Who decides is compared by person (the policy's ``[people]``), so nobody approves their own
+transfer under another of their ids; anyone who is neither the sender nor a listed approver
+hears what a made-up reference gets (:mod:`handlers.access`).
+"""
 
 from __future__ import annotations
 
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
-from handlers import transfers
+from handlers import access, transfers
 from handlers.conversation import storable
 from handlers.services import Services
 from store import audit
@@ -16,17 +21,21 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
     """Record ``approver_id``'s decision; returns the replies for the approver. The sender
     hears the outcome through the notifier."""
     reason = " ".join(storable(reason).split())[:1000]
+    policy = svc.policy
+    if await access.transfer_for(svc, reference=reference, actor=approver_id,
+                                 role=access.Role.SENDER_OR_APPROVER, command="approve") is None:
+        return [Text(access.unknown(reference))]
     now = svc.clock()
     async with svc.db.transaction() as session:
         transfer = await repo.get_transfer(session, reference=reference)
         approval = await repo.get_approval(session, reference=reference)
         if transfer is None or approval is None:
-            return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
+            return [Text(access.unknown(reference))]
         refusal: str | None = None
-        if approver_id == transfer.sender_id:
+        if policy.same_person(approver_id, transfer.sender_id):
             refusal = msg.SELF_APPROVAL.format(reference=reference)
-        elif approver_id not in approval.approvers:
-            refusal = msg.NOT_AN_APPROVER.format(reference=reference)
+        elif not policy.is_one_of(approver_id, approval.approvers):  # as transfer_for
+            refusal = access.unknown(reference)
         elif approval.status in ("approved", "rejected"):
             refusal = msg.ALREADY_DECIDED.format(reference=reference, status=approval.status,
                                                  by=approval.decided_by)

@@ -23,7 +23,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
 from bot.replies import Reply, Text
-from handlers import delivery, transfers
+from handlers import access, delivery, transfers
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -208,17 +208,13 @@ def _status_lines(transfer: Any, deliveries: list[Any], approval: Any, svc: Serv
 
 async def transfer_status(svc: Services, *, reference: str, user_id: str | None) -> str:
     """Status of one transfer, for its sender or one of its approvers (None: admin CLI)."""
+    found = await access.transfer_for(svc, reference=reference, actor=user_id,
+                                      role=access.Role.SENDER_OR_APPROVER, command="status")
+    if found is None:
+        return access.unknown(reference)
     async with svc.db.read() as session:
-        transfer = await repo.get_transfer(session, reference=reference)
-        if transfer is None:
-            return msg.UNKNOWN_TRANSFER.format(reference=reference)
-        approval = await repo.get_approval(session, reference=reference)
-        allowed = user_id is None or user_id == transfer.sender_id or (
-            approval is not None and user_id in approval.approvers)
-        if not allowed:
-            return msg.UNKNOWN_TRANSFER.format(reference=reference)
         deliveries = await repo.deliveries_for(session, reference=reference)
-    return "\n".join(_status_lines(transfer, deliveries, approval, svc))
+    return "\n".join(_status_lines(found.transfer, deliveries, found.approval, svc))
 
 
 async def run_command(svc: Services, *, conversation_id: str, user_id: str, command: Command
@@ -267,12 +263,11 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
 
 async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None) -> str:
     """Only the sender (or an admin at the command line, ``user_id`` None) may cancel."""
-    async with svc.db.read() as session:
-        transfer = await repo.get_transfer(session, reference=reference)
-    if transfer is None:
-        return msg.UNKNOWN_TRANSFER.format(reference=reference)
-    if user_id is not None and transfer.sender_id != user_id:
-        return msg.NOT_YOUR_TRANSFER.format(reference=reference)
+    found = await access.transfer_for(svc, reference=reference, actor=user_id,
+                                      role=access.Role.SENDER, command="cancel")
+    if found is None:
+        return access.unknown(reference)
+    transfer = found.transfer
     if transfer.status == "draft":
         # A draft belongs to a conversation: cancel through it so its state resets too.
         convs = await _conversations_holding(svc, reference, transfer.sender_id)

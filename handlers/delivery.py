@@ -46,6 +46,7 @@ from bot.messages import transfers as msg
 from bot.passwords import spell_for_voice
 from bot.replies import Reply, Text
 from bot.vault import VaultError
+from handlers import access
 from handlers.ports import ProviderRecord, Reconciler, SendOutcome
 from handlers.services import Services
 from store import audit
@@ -135,12 +136,9 @@ async def schedule(session: AsyncSession, svc: Services, *, transfer: Transfer,
 
 async def confirm_receipt(svc: Services, *, reference: str, by: str) -> list[Reply]:
     """The sender says the recipient has the archive: release the waiting SMS."""
-    async with svc.db.read() as session:
-        transfer = await repo.get_transfer(session, reference=reference)
-    if transfer is None:
-        return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
-    if transfer.sender_id != by:
-        return [Text(msg.NOT_YOUR_TRANSFER.format(reference=reference))]
+    if await access.transfer_for(svc, reference=reference, actor=by, role=access.Role.SENDER,
+                                 command="received") is None:
+        return [Text(access.unknown(reference))]
     released = await release_on_receipt(svc, reference=reference, actor=by, source="sender")
     if not released:
         return [Text(msg.RECEIPT_NOT_EXPECTED.format(reference=reference))]
@@ -173,12 +171,13 @@ async def book_call(svc: Services, *, reference: str, by: str, when_text: str) -
     when = engine.parse_call_time(when_text, ctx)
     if isinstance(when, str):
         return [Text(when)]
+    if await access.transfer_for(svc, reference=reference, actor=by, role=access.Role.SENDER,
+                                 command="call") is None:
+        return [Text(access.unknown(reference))]
     async with svc.db.transaction() as session:
         transfer = await repo.get_transfer(session, reference=reference)
         if transfer is None:
-            return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
-        if transfer.sender_id != by:
-            return [Text(msg.NOT_YOUR_TRANSFER.format(reference=reference))]
+            return [Text(access.unknown(reference))]
         if transfer.password_sealed is None:
             return [Text(dmsg.CALL_NOT_POSSIBLE.format(reference=reference,
                                                        status=transfer.status))]

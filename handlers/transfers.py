@@ -21,7 +21,7 @@ from bot.messages import transfers as msg
 from bot.packaging import ArchiveMember, build_archive
 from bot.passwords import generate_password
 from bot.replies import Choice, FileReply, LinkReply, Option, Reply, Text
-from handlers import portal
+from handlers import access, portal
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -232,10 +232,13 @@ async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[
     """The sender's ``archive REF``: the encrypted archive handed back once more (say the
     chat refused the first upload). Only to the sender, only while the transfer is ready
     and its archive kept; audited. Anyone else hears the transfer does not exist."""
+    if await access.transfer_for(svc, reference=reference, actor=user_id,
+                                 role=access.Role.SENDER, command="archive") is None:
+        return [Text(access.unknown(reference))]
     async with svc.db.transaction() as session:
         transfer = await repo.get_transfer(session, reference=reference)
-        if transfer is None or transfer.sender_id != user_id:
-            return [Text(msg.UNKNOWN_TRANSFER.format(reference=reference))]
+        if transfer is None:
+            return [Text(access.unknown(reference))]
         path = Path(transfer.archive_path) if transfer.archive_path else None
         if transfer.status != "ready" or path is None or not path.is_file():
             label = msg.STATUS_LABELS.get(transfer.status, transfer.status)

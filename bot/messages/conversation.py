@@ -161,6 +161,9 @@ SUMMARY_LINES = (
 )
 SUMMARY_APPROVAL = "• Approval: needed from {approvers} before packaging"
 SUMMARY_NO_APPROVAL = "• Approval: not needed under policy"
+SUMMARY_NO_APPROVAL_AGREEMENT = (
+    "• Approval: not needed: {domain} addresses are covered by an information-sharing agreement"
+)
 ASK_CONFIRM = "Is everything right?"
 CONFIRM = "Confirm and send"
 CONFIRM_BACK = "Go back and change something"

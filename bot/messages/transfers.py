@@ -26,13 +26,12 @@ APPROVAL_EXPIRED_APPROVER = "The request to authorise {reference} has expired."
 DECISION_RECORDED = "Recorded: you {decision} transfer {reference}."
 DECISION_APPROVED = "approved"
 DECISION_REJECTED = "rejected"
-NOT_AN_APPROVER = "You are not an approver for transfer {reference}, so you cannot decide it."
 SELF_APPROVAL = "You cannot authorise your own transfer ({reference}); ask another approver."
 ALREADY_DECIDED = "Transfer {reference} was already {status} by {by}."
 APPROVAL_NOT_PENDING = "Transfer {reference} is not waiting for approval (it is {status})."
 REASON_REQUIRED = "Please give a reason for rejecting {reference}; the sender will see it."
-UNKNOWN_TRANSFER = "I cannot find transfer {reference}."
-NOT_YOUR_TRANSFER = "Transfer {reference} is not yours, so you cannot change it."
+# The one answer for a reference that does not exist and for someone else's (never say which).
+UNKNOWN_TRANSFER = "I cannot find a transfer {reference} that you can act on."
 
 ARCHIVE_READY = (
     "Transfer {reference} is packaged: {filename} ({size}), AES-256. Email it to "

@@ -787,7 +787,7 @@ class SlackChannel:
             async with self.svc.db.read() as session:
                 approval = await repo.get_approval(session, reference=reference)
             may_decide = (approval is not None and approval.status == "pending"
-                          and user_id in approval.approvers)
+                          and self.svc.policy.is_one_of(user_id, approval.approvers))
             trigger = text_of(body.get("trigger_id"))
             if may_decide and trigger:
                 metadata = json.dumps({"ref": reference, "c": channel, "ts": ts})
@@ -854,7 +854,8 @@ class SlackChannel:
         if approval is not None and approval.status != "pending":
             await self.refresh_requests(reference, self._decision_note(approval),
                                         clicked=clicked)
-            if approval.decided_by == user_id:
+            if approval.decided_by and self.svc.policy.same_person(approval.decided_by,
+                                                                    user_id):
                 return None  # theirs (a double click finds it already recorded)
         first = next((r for r in replies if isinstance(r, Text)), None)
         return first.text if first is not None else msg.SOMETHING_WENT_WRONG

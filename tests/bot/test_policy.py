@@ -41,8 +41,8 @@ def test_example_policy_is_official_markings() -> None:
 def test_sharing_agreement_decides_approval() -> None:
     policy = load_policy()
     controlled = policy.level("CONTROLLED")
-    assert not policy.approval_required(controlled, organisation="X", email="a@trust.nhs.net")
-    assert policy.approval_required(controlled, organisation="X", email="a@lawfirm.co.uk")
+    assert not policy.approval_required(controlled, email="a@trust.nhs.net")
+    assert policy.approval_required(controlled, email="a@lawfirm.co.uk")
 
 
 @pytest.mark.parametrize(("mutate", "named"), [

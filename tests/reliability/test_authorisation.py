@@ -87,13 +87,13 @@ async def test_only_the_sender_cancels_or_changes_a_transfer(
     mallory = conversation("console:mallory")
     manager = conversation("console:manager")  # an approver is not the sender either
     for other in (mallory, manager):
-        for ref in refs.values():
+        for ref in refs.values():  # the answer a made-up reference gets
             await other.say(f"cancel {ref}")
-            assert "not yours" in other.text, other.text
+            assert f"cannot find a transfer {ref}" in other.text, other.text
             await other.say(f"received {ref}")
-            assert "not yours" in other.text, other.text
+            assert f"cannot find a transfer {ref}" in other.text, other.text
             await other.say(f"call {ref} 2026-11-24 11:00")
-            assert "not yours" in other.text, other.text
+            assert f"cannot find a transfer {ref}" in other.text, other.text
             await other.say(f"status {ref}")
             if other is mallory or ref != refs["awaiting"]:
                 assert "cannot find" in other.text  # says nothing about someone else's
@@ -118,13 +118,13 @@ async def test_handler_level_checks_refuse_another_user(services: Services, conv
 
     refs = await shares(conversation, make_file)
     for ref in refs.values():
-        assert "not yours" in await cancel_by_sender(services, reference=ref,
-                                                     user_id="console:mallory")
+        assert "cannot find" in await cancel_by_sender(services, reference=ref,
+                                                       user_id="console:mallory")
         replies = await delivery.confirm_receipt(services, reference=ref, by="console:mallory")
-        assert "not yours" in replies[0].text  # type: ignore[union-attr]
+        assert "cannot find" in replies[0].text  # type: ignore[union-attr]
         replies = await delivery.book_call(services, reference=ref, by="console:mallory",
                                            when_text="2026-11-24 11:00")
-        assert "not yours" in replies[0].text  # type: ignore[union-attr]
+        assert "cannot find" in replies[0].text  # type: ignore[union-attr]
     assert await deliveries(services, refs["on_receipt"]) == [("sms", "waiting")]
 
 
@@ -142,10 +142,10 @@ async def test_command_line_cancel_and_received_as_another_sender_are_refused(
         services: Services, conversation: Any, make_file: Any) -> None:
     refs = await shares(conversation, make_file)
     result = cli(services.settings, "cancel", refs["awaiting"], "--sender", "console:mallory")
-    assert result.returncode == 1 and "not yours" in result.stdout, result
+    assert result.returncode == 1 and "cannot find" in result.stdout, result
     result = cli(services.settings, "received", refs["on_receipt"], "--sender",
                  "console:mallory")
-    assert "not yours" in result.stdout, result
+    assert "cannot find" in result.stdout, result
     assert (await row(services, refs["awaiting"])).status == "awaiting_approval"
     assert await deliveries(services, refs["on_receipt"]) == [("sms", "waiting")]
 
@@ -155,9 +155,9 @@ async def test_only_a_listed_approver_decides_and_never_their_own(
     refs = await shares(conversation, make_file)
     ref = refs["awaiting"]
     for who, expected in (("console:alice", "cannot authorise your own"),
-                          ("console:mallory", "not an approver"),
-                          ("slack:UMANAGER", "not an approver"),  # same name, other channel
-                          ("console:Manager", "not an approver")):
+                          ("console:mallory", "cannot find"),  # as a made-up reference
+                          ("slack:UMANAGER", "cannot find"),  # same name, other channel
+                          ("console:Manager", "cannot find")):
         for approve in (True, False):
             replies = await approvals.decide(services, approver_id=who, reference=ref,
                                              approve=approve, reason="because")

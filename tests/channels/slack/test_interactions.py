@@ -150,7 +150,7 @@ async def test_slash_command_answers_in_the_dm(workspace: Workspace) -> None:
     await workspace.command("UALICE01", f"status {reference}")
     assert f"{reference}: being prepared" in alice.text
     await workspace.command("UBOB0001", f"cancel {reference}")
-    assert "is not yours" in workspace.user("UBOB0001").text
+    assert f"cannot find a transfer {reference}" in workspace.user("UBOB0001").text
     await workspace.command("UALICE01", f"cancel {reference}")
     assert (await only_transfer(workspace)).status == "cancelled"
 

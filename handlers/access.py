@@ -1,0 +1,71 @@
+"""Who may act on a transfer named by reference, and the one answer everyone else gets.
+
+Every command that names a transfer (``status``, ``cancel``, ``received``, ``call``,
+``archive``, an approval decision; in any chat and at the command line) loads it through
+:func:`transfer_for`. Someone who may not act on it hears :func:`unknown`, word for word
+what a reference that was never issued gets, so trying references reveals nothing about
+which exist. Identity is compared by person (:meth:`bot.policy.Policy.same_person`), so one
+person's ids on several channels are one sender, and one approver.
+
+A refused look-up of a real transfer is recorded in the audit trail (which only an
+administrator reads); the person asking cannot tell it from a made-up reference.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from bot.messages import transfers as msg
+from bot.policy import Policy
+from handlers.services import Services
+from store import audit
+from store import repositories as repo
+from store.models import Approval, Transfer
+
+
+class Role(enum.Enum):
+    """What a command needs the person to be."""
+
+    SENDER = "the sender"  # change, cancel, confirm receipt, book a call, get the archive
+    SENDER_OR_APPROVER = "the sender or a listed approver"  # read the status, decide
+
+
+@dataclass(frozen=True)
+class Found:
+    transfer: Transfer
+    approval: Approval | None
+
+
+def may_act(policy: Policy, actor: str, transfer: Transfer, approval: Approval | None,
+            role: Role) -> bool:
+    """Whether ``actor`` (a user id) is ``role`` for this transfer, comparing people."""
+    if policy.same_person(actor, transfer.sender_id):
+        return True
+    return role is Role.SENDER_OR_APPROVER and approval is not None and policy.is_one_of(
+        actor, approval.approvers)
+
+
+def unknown(reference: str) -> str:
+    """The answer for a reference that does not exist or is not the person's to act on."""
+    return msg.UNKNOWN_TRANSFER.format(reference=reference)
+
+
+async def transfer_for(svc: Services, *, reference: str, actor: str | None, role: Role,
+                       command: str) -> Found | None:
+    """The transfer and its approval if ``actor`` may act on it as ``role`` (``actor`` None:
+    an administrator at the command line); None, to be answered with :func:`unknown`, when
+    it does not exist or is someone else's."""
+    async with svc.db.read() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+        approval = (await repo.get_approval(session, reference=reference)
+                    if transfer is not None else None)
+    if transfer is None:
+        return None
+    if actor is None or may_act(svc.policy, actor, transfer, approval, role):
+        return Found(transfer, approval)
+    async with svc.db.transaction() as session:
+        await audit.append(session, at=svc.clock(), actor=actor, action="access_refused",
+                           reference=reference,
+                           details={"command": command, "needs": role.value})
+    return None

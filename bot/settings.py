@@ -66,6 +66,28 @@ def _default_database_url(var_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{(var_dir / 'safehaven.db').resolve()}"
 
 
+def _public_url(env: Mapping[str, str], *, environment: str, host: str, port: int) -> str:
+    """``SAFEHAVEN_PUBLIC_URL`` without its trailing slash; in development it defaults to
+    the listening address. Production takes only ``https://``: recipients' portal links and
+    Twilio's webhooks are built from it, and over plain http a link's token (and the archive)
+    would cross the network readable by anyone on the path."""
+    given = (env.get("SAFEHAVEN_PUBLIC_URL") or "").strip().rstrip("/")
+    if environment == "production" and not given.lower().startswith("https://"):
+        found = f"is {given!r}" if given else "is not set"
+        raise SettingsError(
+            f"SAFEHAVEN_PUBLIC_URL {found}; in production it must be the https:// address "
+            "recipients and Twilio reach this server at (portal links and Twilio webhooks "
+            "are built from it), e.g. https://safehaven.example.gov.uk"
+        )
+    public_url = given or f"http://{host}:{port}"
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public_url):
+        raise SettingsError(
+            f"SAFEHAVEN_PUBLIC_URL is {public_url!r}; set it to the address recipients use "
+            "to reach this server, e.g. https://safehaven.example.gov.uk"
+        )
+    return public_url
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read ``SAFEHAVEN_*`` variables; raise :class:`SettingsError` naming the first bad one."""
     env = os.environ if env is None else env
@@ -105,12 +127,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"SAFEHAVEN_SCHEDULER_INTERVAL is {interval_text!r}; set it to seconds, e.g. 5."
         )
     host = env.get("SAFEHAVEN_HOST", "127.0.0.1")
-    public_url = (env.get("SAFEHAVEN_PUBLIC_URL") or f"http://{host}:{port}").strip().rstrip("/")
-    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public_url):
-        raise SettingsError(
-            f"SAFEHAVEN_PUBLIC_URL is {public_url!r}; set it to the address recipients use "
-            "to reach this server, e.g. https://safehaven.example.gov.uk"
-        )
+    public_url = _public_url(env, environment=environment, host=host, port=port)
     return Settings(
         environment=environment,
         var_dir=var_dir,

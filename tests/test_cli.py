@@ -140,11 +140,13 @@ def test_invalid_policy_stops_with_the_key_named(cli_env: dict[str, str], tmp_pa
 
 
 def test_production_refuses_missing_key_and_console_transport(cli_env: dict[str, str]) -> None:
-    env = dict(cli_env, SAFEHAVEN_ENV="production")
+    production = dict(cli_env, SAFEHAVEN_ENV="production",
+                      SAFEHAVEN_PUBLIC_URL="https://safehaven.example.gov.uk")
+    env = dict(production)
     env.pop("SAFEHAVEN_SECRET_KEY")
     result = run(env, "status", "SH-AAAA-22")
     assert result.returncode == 2 and "SAFEHAVEN_SECRET_KEY" in result.stderr
-    result = run(dict(cli_env, SAFEHAVEN_ENV="production"), "status", "SH-AAAA-22")
+    result = run(production, "status", "SH-AAAA-22")
     assert result.returncode == 2 and "development only" in result.stderr
 
 

@@ -20,6 +20,7 @@ TENANT = "7c0ffee0-1111-4222-8333-944445555666"
 
 def base(tmp_path: Path, env: str = "development") -> Settings:
     return load_settings({"SAFEHAVEN_VAR_DIR": str(tmp_path), "SAFEHAVEN_ENV": env,
+                          "SAFEHAVEN_PUBLIC_URL": "https://safehaven.example.gov.uk",
                           "SAFEHAVEN_SECRET_KEY": generate_key()})
 
 

@@ -59,6 +59,7 @@ def create_app(svc: Services, *, migrate: bool = True, scheduler: bool | None = 
                 await task
         await svc.db.close()
         await close_transport(svc)
+        await svc.inspector.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)

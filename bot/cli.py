@@ -55,6 +55,7 @@ async def _with_services(settings: Settings, job: Any) -> int:
     finally:
         await svc.db.close()
         await close_transport(svc)
+        await svc.inspector.close()
 
 
 # --- serve / worker ------------------------------------------------------------------------

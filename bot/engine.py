@@ -2,8 +2,9 @@
 
 ``step(state, event, ctx)`` takes the saved conversation state and one neutral event and
 returns the replies, the new state, the audit entries to append and the effects to run. It
-does no I/O except reading the first bytes of newly received files to check their type: the
-caller saves the state (with a version check) and the audit entries in one transaction, and
+does no I/O: newly received files are judged before the turn, off the event loop
+(:func:`handlers.intake.check_files`), and their verdicts come in the context. The caller
+saves the state (with a version check) and the audit entries in one transaction, and
 only then runs the effects. That makes every turn atomic and lets a restart continue exactly
 where the conversation was.
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from bot import filecheck, naming, recipients
 from bot.events import Answer, Event, FilesReceived, IncomingFile
+from bot.filecheck import FileVerdict
 from bot.messages import conversation as msg
 from bot.packaging import neutral_name
 from bot.policy import Level, Policy
@@ -82,7 +84,8 @@ class State:
 
 @dataclass(frozen=True)
 class TurnContext:
-    """What a turn may know besides the state: policy, clock, who is talking."""
+    """What a turn may know besides the state: policy, clock, who is talking, and the
+    verdicts on newly received files by upload path (a file without one is refused)."""
 
     policy: Policy
     now: datetime
@@ -90,6 +93,7 @@ class TurnContext:
     default_region: str
     new_reference: Callable[[], str]
     known_recipients: Sequence[Mapping[str, str]] = ()
+    file_verdicts: Mapping[str, FileVerdict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -200,9 +204,8 @@ def _on_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext) -> 
                 name=incoming.name, size=human_size(new.total_bytes + incoming.size),
                 limit=human_size(limit_total))
         else:
-            verdict = filecheck.inspect_file(
-                incoming.path, display_name=incoming.name, blocked=policy.blocked_kinds,
-                max_bytes=policy.max_file_bytes)
+            verdict = ctx.file_verdicts.get(str(incoming.path)) \
+                or filecheck.unchecked(incoming.name, timed_out=False)
             kind = verdict.kind
             if not verdict.accepted:
                 reason = verdict.reason or incoming.name

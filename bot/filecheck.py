@@ -2,8 +2,11 @@
 
 Senders sometimes pick the wrong file, and attackers rename programs ("invoice.pdf" that is
 really an .exe), so the first bytes decide what a file is. Only a few KiB from the start
-(plus a few small reads at fixed offsets: the ZIP directory, the OLE directory, ISO and DMG
-markers) are ever read, because files may be gigabytes. The policy chooses which of
+(plus a few small reads at fixed offsets: the OLE directory, ISO and DMG markers, and a
+ZIP's end records) are ever read, because files may be gigabytes. A ZIP's central directory
+(the names that tell a .docx from a .jar) is read only when its end records claim at most
+:data:`MAX_ARCHIVE_ENTRIES` entries in at most :data:`MAX_ARCHIVE_DIRECTORY` bytes; a ZIP
+claiming more is refused unread, so no file makes the check take long. The policy chooses which of
 :data:`BLOCKABLE_KINDS` are refused; empty files, files over the size limit and files whose
 content contradicts their name are always refused. Refusals carry a sentence from
 :mod:`bot.messages.validation` telling the sender what to do instead.
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import struct
 import unicodedata
-import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +33,16 @@ BLOCKABLE_KINDS = ("executable", "script", "shortcut", "macro-document", "disk-i
 
 HEAD_BYTES = 8192
 _MB = 1024 * 1024
-_MAX_ZIP_DIRECTORY = 64 * _MB  # bigger central directories are not read: treated as archive
-_MAX_ZIP_NAMES = 200_000
+# A ZIP (also .docx, .xlsx, .odt, .jar …) listing more entries, or a bigger central
+# directory, is refused unread: judging it would take seconds and memory per entry.
+MAX_ARCHIVE_ENTRIES = 100_000
+MAX_ARCHIVE_DIRECTORY = 16 * _MB
 _MAX_OLE_DIR_SECTORS = 64
 _MAX_NAME_CHARS = 80
+_EOCD = struct.Struct("<4s4H2IH")  # end of central directory
+_ZIP64_LOCATOR = struct.Struct("<4sIQI")
+_ZIP64_END = struct.Struct("<4sQ2H2I4Q")
+_CD_ENTRY = struct.Struct("<4s6H3I5HII")  # central directory file header, before the name
 
 
 @dataclass(frozen=True)
@@ -293,21 +301,94 @@ def _ole_kind(f: BinaryIO, header: bytes, display_ext: str) -> _Kind:
     return _Kind(label, None)
 
 
-def _zip_names(f: BinaryIO, size: int) -> list[str] | None:
-    """Names in a ZIP's central directory, or None when it cannot be read safely."""
-    tail_len = min(size, 65536 + 22)
-    tail = _read_at(f, size - tail_len, tail_len)
+class _Unchecked(Exception):
+    """The file cannot be judged within this module's bounds: refused with ``template``
+    (a sentence from :mod:`bot.messages.validation`, given ``name`` and ``fields``)."""
+
+    def __init__(self, kind: str, template: str, **fields: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.template = template
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class _ZipDirectory:
+    """What a ZIP's end records claim: entry count (the largest claimed), where and how big."""
+
+    entries: int
+    start: int
+    size: int
+
+
+def _zip_directory(f: BinaryIO, size: int) -> _ZipDirectory | None:
+    """Read the end-of-central-directory record (and the ZIP64 record, when a locator says
+    there is one) from the file's tail; None when there is none. Located as
+    :mod:`zipfile` does, so prepended data shifts nothing: the directory ends where the
+    (ZIP64) end record starts."""
+    tail_len = min(size, 65535 + _EOCD.size)
+    tail_start = size - tail_len
+    tail = _read_at(f, tail_start, tail_len)
     end = tail.rfind(b"PK\x05\x06")
-    if end >= 0 and len(tail) - end >= 22:
-        directory_size = struct.unpack_from("<I", tail, end + 12)[0]
-        if directory_size != 0xFFFFFFFF and directory_size > _MAX_ZIP_DIRECTORY:
-            return None
-    try:
-        f.seek(0)
-        with zipfile.ZipFile(f) as archive:
-            return [info.filename for info in archive.infolist()[:_MAX_ZIP_NAMES]]
-    except Exception:  # any damage in an untrusted archive means "cannot inspect"
+    if end < 0 or tail_len - end < _EOCD.size:
         return None
+    _, _, _, on_disk, total, directory_size, _, _ = _EOCD.unpack_from(tail, end)
+    entries = max(on_disk, total)
+    directory_end = tail_start + end
+    locator = _read_at(f, directory_end - _ZIP64_LOCATOR.size, _ZIP64_LOCATOR.size)
+    if len(locator) == _ZIP64_LOCATOR.size and locator.startswith(b"PK\x06\x07"):
+        _, _, located_at, _ = _ZIP64_LOCATOR.unpack(locator)
+        before_locator = directory_end - _ZIP64_LOCATOR.size - _ZIP64_END.size
+        records = []  # the record that sits before the locator is the one zipfile uses
+        for offset in dict.fromkeys((before_locator, located_at)):
+            raw = _read_at(f, offset, _ZIP64_END.size)
+            if len(raw) == _ZIP64_END.size and raw.startswith(b"PK\x06\x06"):
+                records.append((offset, _ZIP64_END.unpack(raw)))
+        for _, fields in records:  # any claim counts: the largest decides
+            entries = max(entries, fields[6], fields[7])
+        if records:
+            directory_end, fields = records[0]
+            directory_size = fields[8]
+    return _ZipDirectory(entries, directory_end - directory_size, directory_size)
+
+
+def _zip_names(f: BinaryIO, size: int, max_entries: int) -> list[str] | None:
+    """Names in a ZIP's central directory; None when it is damaged. Judged from the end
+    records first: a directory claiming more than ``max_entries`` entries or more than
+    :data:`MAX_ARCHIVE_DIRECTORY` bytes raises :class:`_Unchecked` before any of it is read,
+    as does one that turns out to hold more entries than that while it is read."""
+    directory = _zip_directory(f, size)
+    if directory is None:
+        return None
+    if directory.entries > max_entries:
+        raise _Unchecked(msg.KIND_ARCHIVE_TOO_BIG, msg.FILE_TOO_MANY_ENTRIES,
+                         count=f"{directory.entries:,}", limit=f"{max_entries:,}")
+    if directory.size > MAX_ARCHIVE_DIRECTORY:
+        raise _Unchecked(msg.KIND_ARCHIVE_TOO_BIG, msg.FILE_ARCHIVE_INDEX_TOO_LARGE,
+                         size_mb=_size_mb(directory.size),
+                         limit_mb=_size_mb(MAX_ARCHIVE_DIRECTORY))
+    if directory.start < 0:
+        return None
+    data = _read_at(f, directory.start, directory.size)
+    if len(data) != directory.size:
+        return None
+    names: list[str] = []
+    pos = 0
+    while pos < len(data):  # as zipfile reads it: by size, whatever the count says
+        if len(names) >= max_entries:
+            raise _Unchecked(msg.KIND_ARCHIVE_TOO_BIG, msg.FILE_TOO_MANY_ENTRIES,
+                             count=f"more than {max_entries:,}", limit=f"{max_entries:,}")
+        if pos + _CD_ENTRY.size > len(data) or data[pos : pos + 4] != b"PK\x01\x02":
+            return None
+        fields = _CD_ENTRY.unpack_from(data, pos)
+        flags, name_len, extra_len, comment_len = fields[3], fields[10], fields[11], fields[12]
+        start = pos + _CD_ENTRY.size
+        if start + name_len > len(data):
+            return None
+        raw = data[start : start + name_len]
+        names.append(raw.decode("utf-8" if flags & 0x800 else "cp437", "replace"))
+        pos = start + name_len + extra_len + comment_len
+    return names
 
 
 def _is_odf_macro(name: str) -> bool:
@@ -370,7 +451,8 @@ def _disk_image_kind(f: BinaryIO, size: int) -> _Kind | None:
     return None
 
 
-def _content_kind(f: BinaryIO, head: bytes, size: int, ext: str) -> _Kind | None:
+def _content_kind(f: BinaryIO, head: bytes, size: int, ext: str, max_entries: int
+                  ) -> _Kind | None:
     """What the bytes say the file is; None when they do not say (left to name and labels)."""
     if head.startswith(b"MZ") and (_has_pe_signature(head) or not _looks_like_text(head)):
         # Real programs have NUL bytes in their header; a text file may start "MZ".
@@ -398,7 +480,7 @@ def _content_kind(f: BinaryIO, head: bytes, size: int, ext: str) -> _Kind | None
     if head.startswith(_OLE_MAGIC):
         return _ole_kind(f, head, ext)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
-        return _zip_kind(_zip_names(f, size))
+        return _zip_kind(_zip_names(f, size, max_entries))
     for magic, label in _ARCHIVE_MAGICS:
         if head.startswith(magic):
             return _Kind(label, "archive")
@@ -453,19 +535,30 @@ def _size_mb(size: int) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+def unchecked(display_name: str, *, timed_out: bool) -> FileVerdict:
+    """The refusal for a file whose check did not finish: it ran out of time, or failed."""
+    template = msg.FILE_NOT_CHECKED_IN_TIME if timed_out else msg.FILE_NOT_CHECKED
+    return FileVerdict(False, msg.KIND_UNCHECKED, template.format(name=_clean_name(display_name)))
+
+
 def inspect_file(
     path: Path,
     *,
     display_name: str,
     blocked: Collection[str],
     max_bytes: int | None = None,
+    max_entries: int = MAX_ARCHIVE_ENTRIES,
 ) -> FileVerdict:
     """Judge the file at ``path`` (uploaded as ``display_name``) against the intake policy.
 
     ``blocked`` holds categories from :data:`BLOCKABLE_KINDS`. A file is refused when it is
     empty, larger than ``max_bytes``, disguised (its content is a program, script, shortcut,
-    disk image or archive while its name claims an ordinary document), or when either its
-    content or its name falls in a blocked category. Never raises for bad input.
+    disk image or archive while its name claims an ordinary document), when it is a ZIP
+    whose end records claim more than ``max_entries`` entries (or a central directory over
+    :data:`MAX_ARCHIVE_DIRECTORY`), or when either its content or its name falls in a
+    blocked category. Never raises for bad input. Reads a bounded part of the file, but a
+    ZIP's directory may still take a while: async callers run it off the event loop
+    (:class:`handlers.intake.FileInspector`).
     """
     shown = _clean_name(display_name if isinstance(display_name, str) else "")
     if shown == "the file":
@@ -481,7 +574,10 @@ def inspect_file(
             if size == 0:
                 return FileVerdict(False, msg.KIND_EMPTY, msg.FILE_EMPTY.format(name=shown))
             head = _read_at(f, 0, HEAD_BYTES)
-            content = _content_kind(f, head, size, ext)
+            content = _content_kind(f, head, size, ext, max_entries)
+    except _Unchecked as unchecked:
+        return FileVerdict(False, unchecked.kind,
+                           unchecked.template.format(name=shown, **unchecked.fields))
     except (OSError, ValueError):
         return unreadable
 

@@ -23,7 +23,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
 from bot.replies import Reply, Text
-from handlers import access, delivery, transfers
+from handlers import access, delivery, intake, transfers
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -111,6 +111,8 @@ async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event:
         return Turn(await run_command(svc, conversation_id=conversation_id, user_id=user_id,
                                       command=event))
     fresh_reference = await _new_reference(svc) if isinstance(event, FilesReceived) else None
+    verdicts = await intake.check_files(svc.inspector, svc.policy, event.files) \
+        if isinstance(event, FilesReceived) else {}
     for _attempt in range(MAX_ATTEMPTS):
         async with svc.db.read() as session:
             loaded = await repo.load_conversation(session, conversation_id=conversation_id)
@@ -125,7 +127,7 @@ async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event:
             policy=svc.policy, now=now, user_id=user_id,
             default_region=svc.settings.default_region,
             new_reference=lambda: fresh_reference or svc.new_reference(),
-            known_recipients=known)
+            known_recipients=known, file_verdicts=verdicts)
         result = engine.step(state, event, ctx)
         if _changes_nothing(state, result):
             return Turn(result.replies, result.error)

@@ -10,6 +10,7 @@ from bot.policy import Policy
 from bot.reference import new_reference
 from bot.settings import Settings
 from bot.vault import Vault
+from handlers.intake import FileInspector
 from handlers.ports import Notifier, PasswordTransport
 from store.db import Database
 
@@ -28,6 +29,7 @@ class Services:
     transport: PasswordTransport
     clock: Callable[[], datetime] = utc_now
     new_reference: Callable[[], str] = field(default=new_reference)
+    inspector: FileInspector = field(default_factory=FileInspector)  # judges uploads, off-loop
 
 
 async def close_transport(svc: Services) -> None:

@@ -173,6 +173,7 @@ async def services(settings: Settings, policy: Policy, clock: Clock
     )
     yield svc
     await svc.db.close()
+    await svc.inspector.close()
 
 
 # --- sample files --------------------------------------------------------------------------

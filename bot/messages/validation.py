@@ -121,12 +121,31 @@ FILE_BLOCKED_ARCHIVE = (
     "Safe Haven protects them for you."
 )
 FILE_BLOCKED_OTHER = "“{name}” ({kind}) is a kind of file your organisation doesn't allow."
+# {count} is "1,350,000" or "more than 100,000"; {limit} is "100,000".
+FILE_TOO_MANY_ENTRIES = (
+    "“{name}” lists {count} files inside it, more than the {limit} Safe Haven can check, so "
+    "it can't be sent. Send the files you need on their own, or in smaller archives."
+)
+FILE_ARCHIVE_INDEX_TOO_LARGE = (
+    "“{name}” has a {size_mb} MB list of contents, more than the {limit_mb} MB Safe Haven can "
+    "check, so it can't be sent. Send the files you need on their own, or in smaller archives."
+)
+FILE_NOT_CHECKED_IN_TIME = (
+    "“{name}” could not be checked in time, so it can't be sent. Send it again in a few "
+    "minutes; if this happens again, ask your IT service desk to look at the file."
+)
+FILE_NOT_CHECKED = (
+    "“{name}” could not be checked, so it can't be sent. Send it again; if this happens "
+    "again, ask your IT service desk to look at the file."
+)
 
 # Human-readable kinds used in the sentences above (FileVerdict.kind).
 KIND_UNKNOWN = "file of unrecognised type"
 KIND_EMPTY = "empty file"
 KIND_PLAIN_TEXT = "plain text"
 KIND_DAMAGED_ZIP = "damaged ZIP archive"
+KIND_ARCHIVE_TOO_BIG = "archive too big to check"
+KIND_UNCHECKED = "file not checked"
 
 # --- File names that may identify a person (bot.naming) -------------------------------
 

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.filecheck import BLOCKABLE_KINDS, FileVerdict, inspect_file
+from bot.filecheck import (
+    BLOCKABLE_KINDS,
+    MAX_ARCHIVE_DIRECTORY,
+    MAX_ARCHIVE_ENTRIES,
+    FileVerdict,
+    inspect_file,
+)
 from bot.messages import validation as msg
 
 MB = 1024 * 1024
@@ -279,3 +285,103 @@ def test_random_bytes_and_names_never_raise(tmp_path: Path) -> None:
                                max_bytes=rng.choice([None, 500]))
         assert verdict.kind
         assert verdict.accepted == (verdict.reason is None)
+
+
+# --- ZIP bombs of entries: judged from the end records, before the directory is read -------
+
+LOCAL_HEADER = b"PK\x03\x04" + struct.pack("<5H3I2H", 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"a"
+
+
+def zip_end(*, entries: int, directory_size: int, directory_at: int, end_at: int,
+            eocd_entries: int = 0xFFFF) -> bytes:
+    """ZIP64 end record + locator + end-of-central-directory record, written at ``end_at``."""
+    zip64 = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                        directory_size, directory_at)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, end_at, 1)
+    eocd = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, eocd_entries, eocd_entries,
+                       0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return zip64 + locator + eocd
+
+
+def directory_zip(entries: int, *, claimed: int | None = None, name: bytes = b"a") -> bytes:
+    """A ZIP with a real central directory of ``entries`` records (one-letter names, all for
+    the one empty member) whose end records claim ``claimed`` entries (default: the truth):
+    1,350,000 of them make the 63 MB file of issue 11."""
+    record = struct.pack("<4s6H3I5HII", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0,
+                         len(name), 0, 0, 0, 0, 0, 0) + name
+    directory = record * entries
+    return LOCAL_HEADER + directory + zip_end(
+        entries=entries if claimed is None else claimed, directory_size=len(directory),
+        directory_at=len(LOCAL_HEADER), end_at=len(LOCAL_HEADER) + len(directory))
+
+
+def claiming_zip(entries: int, directory_size: int) -> bytes:
+    """A small file whose end records claim ``entries`` entries in ``directory_size`` bytes;
+    what sits where the directory would be is not a directory at all."""
+    body = LOCAL_HEADER + b"not a central directory" * 4
+    return body + zip_end(entries=entries, directory_size=directory_size, directory_at=0,
+                          end_at=len(body))
+
+
+def test_a_zip_claiming_too_many_entries_is_refused_unread(
+        check: Callable[..., FileVerdict]) -> None:
+    # Were the directory read, the junk would make it a damaged (but allowed) ZIP archive.
+    verdict = check(claiming_zip(1_350_000, 63_450_000), "case.zip", blocked=())
+    assert verdict == FileVerdict(False, msg.KIND_ARCHIVE_TOO_BIG, msg.FILE_TOO_MANY_ENTRIES.format(
+        name="case.zip", count="1,350,000", limit=f"{MAX_ARCHIVE_ENTRIES:,}"))
+    # Office documents are ZIPs too, and a .pdf name does not hide one.
+    for name in ("minutes.docx", "budget.xlsx", "notes.odt", "report.pdf"):
+        refused = check(claiming_zip(MAX_ARCHIVE_ENTRIES + 1, 4096), name, blocked=())
+        assert not refused.accepted and refused.kind == msg.KIND_ARCHIVE_TOO_BIG
+    assert check(claiming_zip(MAX_ARCHIVE_ENTRIES, 4096), "case.zip", blocked=()).kind \
+        == msg.KIND_DAMAGED_ZIP
+
+
+def test_the_63_mb_zip_of_issue_11_is_refused_from_its_end_records(
+        check: Callable[..., FileVerdict]) -> None:
+    verdict = check(directory_zip(1_350_000), "case.zip", blocked=())
+    assert not verdict.accepted
+    assert verdict.reason is not None and "lists 1,350,000 files inside it" in verdict.reason
+
+
+def test_a_zip_that_understates_its_entries_is_refused_when_they_run_over(
+        check: Callable[..., FileVerdict]) -> None:
+    verdict = check(directory_zip(MAX_ARCHIVE_ENTRIES + 1, claimed=1), "case.zip", blocked=())
+    assert verdict.reason == msg.FILE_TOO_MANY_ENTRIES.format(
+        name="case.zip", count=f"more than {MAX_ARCHIVE_ENTRIES:,}",
+        limit=f"{MAX_ARCHIVE_ENTRIES:,}")
+
+
+def test_a_zip_at_the_entry_limit_is_read(check: Callable[..., FileVerdict]) -> None:
+    assert check(directory_zip(MAX_ARCHIVE_ENTRIES), "case.zip", blocked=()) \
+        == FileVerdict(True, "ZIP archive", None)
+
+
+def test_a_zip_claiming_a_huge_directory_is_refused_unread(
+        check: Callable[..., FileVerdict]) -> None:
+    verdict = check(claiming_zip(10, MAX_ARCHIVE_DIRECTORY + 1), "case.zip", blocked=())
+    assert verdict.reason == msg.FILE_ARCHIVE_INDEX_TOO_LARGE.format(
+        name="case.zip", size_mb="16", limit_mb="16")
+    assert check(claiming_zip(10, 2**64 - 1), "case.zip", blocked=()).kind \
+        == msg.KIND_ARCHIVE_TOO_BIG
+
+
+def test_a_zip64_record_elsewhere_still_counts(check: Callable[..., FileVerdict]) -> None:
+    """The record before the locator is the one zipfile reads; the locator may point at
+    another. Whichever claims too many entries refuses the file."""
+    record = struct.pack("<4s6H3I5HII", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                         0, 0, 0, 0) + b"a"
+    hidden = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 1_350_000,
+                         1_350_000, 1, 0)
+
+    def build(locator_to_hidden: bool) -> bytes:
+        body = LOCAL_HEADER + hidden + record * 3
+        end = zip_end(entries=3, directory_size=len(record) * 3,
+                      directory_at=len(LOCAL_HEADER) + len(hidden), end_at=len(body))
+        if locator_to_hidden:
+            end = end[:56] + struct.pack("<4sIQI", b"PK\x06\x07", 0, len(LOCAL_HEADER), 1) \
+                + end[76:]
+        return body + end
+
+    assert check(build(False), "case.zip", blocked=()) == FileVerdict(True, "ZIP archive", None)
+    assert check(build(True), "case.zip", blocked=()).kind == msg.KIND_ARCHIVE_TOO_BIG

@@ -90,3 +90,87 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("[organisation\nname=")
     with pytest.raises(PolicyError, match="not valid TOML"):
         load_policy(bad)
+
+
+def test_agreements_match_the_recipients_email_domain_only() -> None:
+    """Issue 11: "nhs.net" covers the domain and its subdomains, never a look-alike, and the
+    organisation a sender types plays no part (approval_required takes only the address)."""
+    policy = load_policy()
+    covered = ["x@nhs.net", "x@trust.nhs.net", "X@Trust.NHS.Net", "x@a.b.nhs.net"]
+    assert [policy.sharing_agreement_for(e) for e in covered] == ["nhs.net"] * 4
+    for email in ("eve@evilnhs.net", "eve@nhs.net.evil.example", "eve@evil-exfil.example",
+                  "nhs.net", "", "eve@net", "eve@nhs-net"):
+        assert policy.sharing_agreement_for(email) is None, email
+        assert policy.approval_required(policy.level("CONTROLLED"), email=email), email
+    assert not policy.approval_required(policy.level("PUBLIC"), email="eve@evil-exfil.example")
+    assert policy.approval_required(policy.level("RESTRICTED"), email="x@nhs.net")
+
+
+@pytest.mark.parametrize("entry", ["Northfield NHS Trust", "@nhs.net", "*.nhs.net",
+                                   "https://nhs.net", "net", "nhs..net", "-nhs.net",
+                                   "nhs.net/x", "nhs .net", "x@nhs.net"])
+def test_an_agreement_that_is_not_a_domain_is_refused(entry: str) -> None:
+    doc = default_doc()
+    doc["recipients"]["sharing_agreements"] = ["nhs.net", entry]
+    with pytest.raises(PolicyError) as err:
+        parse_policy(doc)
+    assert "`recipients.sharing_agreements`" in str(err.value)
+    assert f"{entry!r} is not an email domain" in str(err.value)
+
+
+def test_agreement_domains_are_compared_in_lower_case() -> None:
+    doc = default_doc()
+    doc["recipients"]["sharing_agreements"] = ["NHS.net", "nhs.net", "xn--bcher-kva.example"]
+    policy = parse_policy(doc)
+    assert policy.sharing_agreements == ("nhs.net", "xn--bcher-kva.example")
+    assert policy.sharing_agreement_for("a@bücher.example") == "xn--bcher-kva.example"
+
+
+def people_doc(people: dict[str, Any], approvers: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    doc = default_doc()
+    doc["people"] = people
+    if approvers is not None:
+        doc["approval"]["approvers"] = approvers
+    return doc
+
+
+def test_people_make_one_person_of_several_ids() -> None:
+    policy = parse_policy(people_doc(
+        {"jane-manager": ["console:manager", "slack:UMGR0001", "teams:6a1d-0b0b"],
+         "dan": ["console:director"]},
+        {"*": ["jane-manager", "console:director"], "jane-manager": ["dan"]}))
+    assert policy.same_person("console:manager", "slack:UMGR0001")
+    assert policy.same_person("teams:6a1d-0b0b", "console:manager")
+    assert not policy.same_person("console:manager", "console:director")
+    assert not policy.same_person("console:alice", "console:bob")
+    assert policy.same_person("console:alice", "console:alice")  # unlisted: itself
+    # A person's name is not an id: typing it as one is somebody else.
+    assert not policy.same_person("jane-manager", "console:manager")
+    assert policy.is_one_of("slack:UMGR0001", ["console:manager"])
+    # Approvers named by person stand for all their ids; the sender is never asked, under
+    # any id, and a sender's entry may be their person.
+    assert policy.approvers_for("console:alice") == (
+        "console:manager", "slack:UMGR0001", "teams:6a1d-0b0b", "console:director")
+    assert policy.approvers_for("slack:UMGR0001") == ("console:director",)
+    assert policy.approvers_for("console:director") == (
+        "console:manager", "slack:UMGR0001", "teams:6a1d-0b0b")
+
+
+@pytest.mark.parametrize(("people", "approvers", "named", "says"), [
+    ({"jane": ["console:manager"], "john": ["slack:U1", "console:manager"]}, None,
+     "people.john", "already listed for 'jane'"),
+    ({"jane": ["manager"]}, None, "people.jane", "not a channel-qualified user id"),
+    ({"jane": []}, None, "people.jane", "at least one user id"),
+    ({"jane": "console:manager"}, None, "people.jane", "must be a list"),
+    ({"console:jane": ["console:manager"]}, None, "people.console:jane", "with no ':'"),
+    ({}, {"*": ["jane-manager"]}, "approval.approvers.*", "neither a person"),
+    ({}, {"alice": ["console:manager"]}, "approval.approvers.alice",
+     "not a channel-qualified user id"),
+])
+def test_invalid_people_and_approvers_name_the_key(people: dict[str, Any],
+                                                   approvers: dict[str, Any] | None,
+                                                   named: str, says: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        parse_policy(people_doc(people, approvers))
+    assert f"`{named}`" in str(err.value) and says in str(err.value)

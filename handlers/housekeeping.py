@@ -73,8 +73,9 @@ async def expire_drafts(svc: Services) -> int:
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
     for job in (expire_approvals, expire_drafts, delivery.recover_interrupted,
-                delivery.run_due, portal.delete_dead_archives, recovery.recover_packaging,
-                recovery.close_failed_packaging, recovery.delete_orphan_uploads):
+                delivery.run_due, portal.release_lapsed_holds, portal.delete_dead_archives,
+                recovery.recover_packaging, recovery.close_failed_packaging,
+                recovery.delete_orphan_uploads):
         try:
             await job(svc)
         except Exception:

@@ -6,6 +6,16 @@ the use case behind them, so ``handlers/transfers.py`` can issue and revoke link
 importing the web layer. A link's token is 256 random bits shown once (to the sender, for
 the recipient); only its SHA-256 is stored, and neither goes in logs or the audit trail (the
 audit names a link by the first 12 hex digits of the hash).
+
+A download is a hold, then an outcome. :func:`start_download` takes one of the link's
+downloads before a byte is sent (the same conditional update as ever, so concurrent requests,
+on any replica, never pass the limit) and records the hold as a ``processed_events`` row
+(``portal-hold:<token hash>:<attempt>``, ``seen_at`` = when the hold lapses): no schema change
+was needed. Only :func:`finish_download`, once the whole archive was written, makes it a
+download (audited, the receipt fired, the sender told); :func:`interrupt_download` gives the
+place back. A hold whose process died is given back by :func:`release_lapsed_holds` once it
+lapses, after the longest a download is allowed (:func:`time_allowed`) plus a margin, so a live
+download is never released under it.
 """
 
 from __future__ import annotations
@@ -17,10 +27,11 @@ import secrets
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,13 +41,17 @@ from bot.replies import Reply, Text
 from bot.settings import Settings
 from handlers.services import Services
 from store import audit
-from store.models import PortalLink, Transfer
+from store.models import PortalLink, ProcessedEvent, Transfer
 
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32  # 256 bits
 PATH_PREFIX = "/p/"
 USER_AGENT_MAX = 300
+HOLD_PREFIX = "portal-hold:"
+DOWNLOAD_GRACE = timedelta(minutes=10)
+DOWNLOAD_WORST_BYTES_PER_SECOND = 25_000  # 200 kbit/s: a download slower than this is cut
+HOLD_MARGIN = timedelta(minutes=5)  # between a download's deadline and its hold lapsing
 
 
 def new_token() -> str:
@@ -158,9 +173,40 @@ async def find_usable(svc: Services, *, token_hash: str) -> LinkView | None:
                     link.download_limit)
 
 
+def time_allowed(size: int) -> timedelta:
+    """The longest a download of ``size`` bytes may take before it is cut off."""
+    return DOWNLOAD_GRACE + timedelta(seconds=size / DOWNLOAD_WORST_BYTES_PER_SECOND)
+
+
+class Interruption(StrEnum):
+    """Why a download did not finish (the ``reason`` of a ``download_interrupted`` record)."""
+
+    CLIENT_GONE = "client disconnected"
+    TOO_SLOW = "not finished in time"
+    INCOMPLETE = "archive shorter than announced"
+    SERVER_STOPPED = "server stopped"
+    SERVER_ERROR = "server error"
+    LAPSED = "hold lapsed: the process serving it stopped"
+
+
+@dataclass(frozen=True)
+class DownloadHold:
+    """A download in progress: it holds one of its link's downloads until it ends."""
+
+    key: str
+    attempt: str
+    token_hash: str
+    reference: str
+    sender_id: str
+    ip: str
+    user_agent: str
+    size: int
+    allowed: timedelta
+
+
 @dataclass(frozen=True)
 class Download:
-    """One counted download."""
+    """One finished download."""
 
     reference: str
     sender_id: str
@@ -169,12 +215,26 @@ class Download:
     at: datetime
 
 
-async def count_download(svc: Services, *, token_hash: str, ip: str,
-                         user_agent: str) -> Download | None:
-    """Count one download, atomically: the conditional update only succeeds while the link
-    is usable and under its limit, so concurrent requests can never exceed it. The audit
-    record (time, IP, user agent) is written in the same transaction."""
+def _holds_of(token_hash: str) -> ColumnElement[bool]:
+    return ProcessedEvent.key.startswith(f"{HOLD_PREFIX}{token_hash}:", autoescape=True)
+
+
+def _held_references() -> Any:
+    """References of links with a download in progress."""
+    return select(PortalLink.reference).join(ProcessedEvent, ProcessedEvent.key.startswith(
+        literal(HOLD_PREFIX) + PortalLink.token_hash + literal(":")))
+
+
+async def start_download(svc: Services, *, token_hash: str, ip: str, user_agent: str,
+                         size: int) -> DownloadHold | None:
+    """Hold one download of the link, atomically: the conditional update only succeeds while
+    the link is usable and under its limit (counting downloads in progress), so concurrent
+    requests can never exceed it. None if the link cannot be downloaded."""
     now = svc.clock()
+    allowed = time_allowed(size)
+    attempt = secrets.token_hex(8)
+    key = f"{HOLD_PREFIX}{token_hash}:{attempt}"
+    agent = user_agent[:USER_AGENT_MAX]
     async with svc.db.transaction() as session:
         result = await session.execute(
             update(PortalLink)
@@ -184,46 +244,123 @@ async def count_download(svc: Services, *, token_hash: str, ip: str,
             .execution_options(synchronize_session=False))
         if getattr(result, "rowcount", 0) != 1:
             return None
-        row = (await session.execute(
-            select(PortalLink.reference, PortalLink.downloads, PortalLink.download_limit,
-                   Transfer.sender_id)
+        reference, sender = (await session.execute(
+            select(PortalLink.reference, Transfer.sender_id)
             .join(Transfer, Transfer.reference == PortalLink.reference)
             .where(PortalLink.token_hash == token_hash))).one()
-        reference, count, limit, sender = row
-        await audit.append(session, at=now, actor="recipient", action="downloaded",
+        session.add(ProcessedEvent(key=key, seen_at=now + allowed + HOLD_MARGIN))
+        await audit.append(session, at=now, actor="recipient", action="download_started",
                            reference=reference, details={
-                               "method": "portal", "link": token_hash[:12], "ip": ip,
-                               "user_agent": user_agent[:USER_AGENT_MAX],
-                               "download": count, "limit": limit})
-    return Download(reference, sender, count, limit, now)
+                               "method": "portal", "link": token_hash[:12],
+                               "attempt": attempt, "ip": ip, "user_agent": agent,
+                               "size": size})
+    return DownloadHold(key, attempt, token_hash, reference, sender, ip, agent, size, allowed)
+
+
+async def finish_download(svc: Services, hold: DownloadHold) -> Download | None:
+    """The whole archive was written: count the download and audit it (time, IP, user
+    agent, which download of the limit it was). None if the hold had already lapsed and
+    been given back, so it no longer counts."""
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        # Lock the link first: concurrent finishes then number themselves one by one.
+        downloads, limit = (await session.execute(
+            select(PortalLink.downloads, PortalLink.download_limit)
+            .where(PortalLink.token_hash == hold.token_hash).with_for_update())).one()
+        ended = await session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.key == hold.key)
+            .execution_options(synchronize_session=False))
+        if getattr(ended, "rowcount", 0) != 1:
+            return None
+        in_progress = await session.scalar(
+            select(func.count()).select_from(ProcessedEvent).where(_holds_of(hold.token_hash)))
+        count = downloads - int(in_progress or 0)
+        await audit.append(session, at=now, actor="recipient", action="downloaded",
+                           reference=hold.reference, details={
+                               "method": "portal", "link": hold.token_hash[:12],
+                               "attempt": hold.attempt, "ip": hold.ip,
+                               "user_agent": hold.user_agent, "download": count,
+                               "limit": limit})
+    return Download(hold.reference, hold.sender_id, count, limit, now)
+
+
+async def _give_back(svc: Services, *, key: str, reason: Interruption,
+                     details: dict[str, Any], lapsed_by: datetime | None = None) -> bool:
+    """End a hold without a download: the link gets the download back. False if the hold
+    had already ended (each hold ends once, whoever gets there first)."""
+    token_hash, attempt = key.removeprefix(HOLD_PREFIX).split(":", 1)
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        condition = [ProcessedEvent.key == key]
+        if lapsed_by is not None:
+            condition.append(ProcessedEvent.seen_at <= lapsed_by)
+        ended = await session.execute(delete(ProcessedEvent).where(*condition)
+                                      .execution_options(synchronize_session=False))
+        if getattr(ended, "rowcount", 0) != 1:
+            return False
+        await session.execute(
+            update(PortalLink).where(PortalLink.token_hash == token_hash,
+                                     PortalLink.downloads > 0)
+            .values(downloads=PortalLink.downloads - 1)
+            .execution_options(synchronize_session=False))
+        reference = await session.scalar(
+            select(PortalLink.reference).where(PortalLink.token_hash == token_hash))
+        await audit.append(session, at=now, actor="safehaven", action="download_interrupted",
+                           reference=reference, details={
+                               "method": "portal", "link": token_hash[:12],
+                               "attempt": attempt, "reason": str(reason), **details})
+    return True
+
+
+async def interrupt_download(svc: Services, hold: DownloadHold, *, reason: Interruption,
+                             sent: int) -> None:
+    """The archive did not reach the recipient whole: nothing is counted, nobody is told,
+    no receipt fires; the audit records the attempt and how far it got."""
+    await _give_back(svc, key=hold.key, reason=reason,
+                     details={"sent": sent, "size": hold.size})
+
+
+async def release_lapsed_holds(svc: Services) -> int:
+    """Give back the holds of downloads whose process died mid-way (they lapse after the
+    longest a download may take, plus a margin); returns how many."""
+    now = svc.clock()
+    async with svc.db.read() as session:
+        keys = (await session.scalars(
+            select(ProcessedEvent.key).where(ProcessedEvent.key.startswith(HOLD_PREFIX),
+                                             ProcessedEvent.seen_at <= now))).all()
+    released = 0
+    for key in keys:
+        if await _give_back(svc, key=key, reason=Interruption.LAPSED, details={},
+                            lapsed_by=now):
+            released += 1
+    return released
 
 
 async def after_download(svc: Services, download: Download) -> None:
-    """Tell the sender, and release a password waiting for receipt (the first download is
-    the receipt; later calls find nothing waiting). Failures are logged, never raised: the
+    """Release a password waiting for receipt (the first finished download is the receipt;
+    later calls find nothing waiting), then tell the sender, with what the release did: that
+    message is the last thing a download does. Failures are logged, never raised: the
     recipient's download must not fail because a chat or SMS provider did."""
     from handlers import delivery  # local: delivery imports transfers, which imports this
 
+    receipts: list[Reply] = []
+    try:
+        if await delivery.release_on_receipt(svc, reference=download.reference,
+                                             actor="recipient", source="portal download"):
+            receipts = await delivery.run_due(svc, reference=download.reference)
+    except Exception as exc:
+        log.error("releasing the password of %s after a download failed: %s",
+                  download.reference, type(exc).__name__)
     local = download.at.astimezone(svc.policy.timezone)
     text = msg.DOWNLOADED.format(reference=download.reference, when=f"{local:%a %d %b %H:%M}",
                                  count=download.count, limit=download.limit)
     if download.count >= download.limit:
         text = f"{text} {msg.DOWNLOADED_LAST}"
     try:
-        await svc.notifier.notify(download.sender_id, [Text(text)],
+        await svc.notifier.notify(download.sender_id, [Text(text), *receipts],
                                   reference=download.reference)
     except Exception as exc:
         log.error("could not tell the sender of %s about a download: %s",
-                  download.reference, type(exc).__name__)
-    try:
-        if await delivery.release_on_receipt(svc, reference=download.reference,
-                                             actor="recipient", source="portal download"):
-            receipts: list[Reply] = await delivery.run_due(svc, reference=download.reference)
-            if receipts:
-                await svc.notifier.notify(download.sender_id, receipts,
-                                          reference=download.reference)
-    except Exception as exc:
-        log.error("releasing the password of %s after a download failed: %s",
                   download.reference, type(exc).__name__)
 
 
@@ -244,8 +381,10 @@ def _unlink_archive(settings: Settings, path: Path) -> bool:
 
 async def delete_dead_archives(svc: Services) -> int:
     """Delete the archive of every portal transfer no link can download any more (expired,
-    revoked or used up). The audit trail keeps the record; the sender hears of expiry, and
-    a link that expired unused also ends the transfer, so no password is sent for it."""
+    revoked or used up) and none is downloading (an interrupted download gives its place
+    back, so the archive must still be there). The audit trail keeps the record; the sender
+    hears of expiry, and a link that expired unused also ends the transfer, so no password
+    is sent for it."""
     from handlers import transfers  # local: transfers imports this module
 
     now = svc.clock()
@@ -256,7 +395,8 @@ async def delete_dead_archives(svc: Services) -> int:
                    Transfer.status)
             .where(Transfer.delivery_method == "portal", Transfer.archive_path.is_not(None),
                    Transfer.reference.in_(select(PortalLink.reference)),
-                   Transfer.reference.not_in(usable)))).all()
+                   Transfer.reference.not_in(usable),
+                   Transfer.reference.not_in(_held_references())))).all()
     deleted = 0
     for reference, stored, sender, status in rows:
         path = str(stored)

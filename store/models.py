@@ -195,7 +195,9 @@ class AuditRecord(Base):
 class ProcessedEvent(Base):
     """A platform event (or click) already acted on, by a channel-chosen key such as
     ``slack:event:Ev123``: a retried delivery, or the same event reaching a second replica,
-    finds its key here and is ignored. Old keys are pruned by the channel."""
+    finds its key here and is ignored. Old keys are pruned by the channel. The portal keeps
+    its downloads in progress here too (``portal-hold:...``, ``seen_at`` = when the hold
+    lapses; see handlers/portal.py)."""
 
     __tablename__ = "processed_events"
 
@@ -220,8 +222,9 @@ class ChannelMessage(Base):
 
 class PortalLink(Base):
     """A recipient's download link for a transfer's archive. Only the SHA-256 of the
-    token is kept, so the database alone cannot rebuild a working link. ``downloads`` only
-    grows, by a conditional update that refuses to pass ``download_limit``."""
+    token is kept, so the database alone cannot rebuild a working link. ``downloads`` counts
+    finished downloads and those in progress; it grows by a conditional update that refuses
+    to pass ``download_limit``, and an interrupted download gives its place back."""
 
     __tablename__ = "portal_links"
 

@@ -1,9 +1,12 @@
 """The portal's HTTP side: the page (GET, HEAD) and the download (the button's POST).
 
 Opening the page never consumes anything, so link previews in Slack, Teams and mail
-scanners burn no download. Only the POST counts one, atomically, and then streams the
-archive from an already open file in fixed-size chunks: memory does not grow with the
-archive, and the scheduler deleting a used-up archive cannot cut a download short.
+scanners burn no download. The POST holds one, atomically, then streams the archive from an
+already open file in fixed-size chunks (memory does not grow with the archive). Only when the
+last byte is written and the response ended does the hold become a download, with its
+receipt; a client that goes away, a download slower than ``portal.time_allowed``, or a server
+stopping mid-way gives the hold back, so a dropped connection burns nothing and releases no
+password.
 """
 
 from __future__ import annotations
@@ -93,8 +96,24 @@ def _open(view: portal.LinkView) -> tuple[IO[bytes], int]:
     return handle, os.fstat(handle.fileno()).st_size
 
 
+async def _stream(request: web.Request, response: web.StreamResponse, handle: IO[bytes],
+                  sent: list[int]) -> None:
+    await response.prepare(request)
+    while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+        await response.write(chunk)  # waits while the client's buffers are full
+        sent[0] += len(chunk)
+
+
+def _cut(request: web.Request) -> None:
+    """Close the connection under a response that will not be finished, so the client sees
+    a broken download rather than waiting for the rest."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
 async def download(request: web.Request) -> web.StreamResponse:
-    """POST: count one download (or answer "not available"), then stream the archive."""
+    """POST: hold one download (or answer "not available"), stream the archive, and count it
+    only once all of it was written."""
     svc = request.app[SERVICES]
     digest, limited = _admit(request)
     if limited is not None:
@@ -109,23 +128,60 @@ async def download(request: web.Request) -> web.StreamResponse:
         return _not_found(svc)
     try:
         ip, agent = _client(request)
-        counted = await portal.count_download(svc, token_hash=digest, ip=ip, user_agent=agent)
-        if counted is None:  # another request took the last download, or it just expired
+        hold = await portal.start_download(svc, token_hash=digest, ip=ip, user_agent=agent,
+                                           size=size)
+        if hold is None:  # another request took the last download, or it just expired
             return _not_found(svc)
-        await portal.after_download(svc, counted)
         response = web.StreamResponse(headers={
             **SECURITY_HEADERS, "Content-Type": "application/zip",
             "Content-Disposition": f'attachment; filename="{view.filename}"',
             "X-Download-Options": "noopen"})
         response.content_length = size
-        await response.prepare(request)
+        sent = [0]
+        reason: portal.Interruption | None = portal.Interruption.SERVER_ERROR
         try:
-            while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
-                await response.write(chunk)
-            await response.write_eof()
-        except ConnectionResetError:
-            log.warning("download of %s interrupted by the client (%d of %d used)",
-                        counted.reference, counted.count, counted.limit)
+            async with asyncio.timeout(hold.allowed.total_seconds()):
+                await _stream(request, response, handle, sent)
+                if sent[0] != size:
+                    reason = portal.Interruption.INCOMPLETE
+                    _cut(request)
+                else:
+                    await response.write_eof()
+                    reason = None
+        except ConnectionError:  # the client went away (reset, broken pipe)
+            reason = portal.Interruption.CLIENT_GONE
+        except TimeoutError:
+            reason = portal.Interruption.TOO_SLOW
+            _cut(request)
+        except asyncio.CancelledError:  # the client went (handler_cancellation), or shutdown
+            gone = request.transport is None or request.transport.is_closing()
+            reason = (portal.Interruption.CLIENT_GONE if gone
+                      else portal.Interruption.SERVER_STOPPED)
+            raise
+        finally:
+            # Shielded: a server stopping must still give the hold back (or count it).
+            await asyncio.shield(_settle(svc, hold, reason, sent[0]))
         return response
     finally:
         await asyncio.to_thread(handle.close)
+
+
+async def _settle(svc: Services, hold: portal.DownloadHold,
+                  reason: portal.Interruption | None, sent: int) -> None:
+    """Count a finished download and fire its receipt, or give an unfinished one back. A
+    database failure here leaves the hold to lapse: given back, never counted."""
+    try:
+        if reason is not None:
+            log.warning("download of %s interrupted: %s (%d of %d bytes written)",
+                        hold.reference, reason, sent, hold.size)
+            await portal.interrupt_download(svc, hold, reason=reason, sent=sent)
+            return
+        done = await portal.finish_download(svc, hold)
+        if done is None:
+            log.error("download of %s finished after its hold lapsed: not counted",
+                      hold.reference)
+            return
+        await portal.after_download(svc, done)
+    except Exception as exc:
+        log.error("recording the end of a download of %s failed: %s", hold.reference,
+                  type(exc).__name__)

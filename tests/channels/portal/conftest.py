@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -88,3 +89,34 @@ async def audit_rows(svc: Services, reference: str) -> list[AuditRecord]:
     async with svc.db.read() as s:
         return list((await s.scalars(select(AuditRecord).where(
             AuditRecord.reference == reference).order_by(AuditRecord.seq))).all())
+
+
+async def audited(svc: Services, reference: str, action: str, *, times: int = 1
+                  ) -> list[AuditRecord]:
+    """Wait until ``action`` has been audited ``times`` times for ``reference`` (the server
+    records the end of a download after the client has the last byte), then return those
+    records. Fails after 30 s rather than hanging."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        found = [r for r in await audit_rows(svc, reference) if r.action == action]
+        if len(found) >= times or asyncio.get_running_loop().time() > deadline:
+            assert len(found) == times, (action, len(found))
+            return found
+        await asyncio.sleep(0.01)
+
+
+def told_downloaded(svc: Services, reference: str, sender: str = "console:alice") -> int:
+    notifier: Any = svc.notifier
+    return sum(f"Transfer {reference} was downloaded" in getattr(r, "text", "")
+               for r in notifier.for_user(sender))
+
+
+async def download_settled(svc: Services, reference: str, *, times: int = 1,
+                           sender: str = "console:alice") -> None:
+    """Wait until the server has finished handling ``times`` downloads of ``reference``:
+    telling the sender is the last thing a download does (after any receipt)."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while told_downloaded(svc, reference, sender) < times:
+        assert asyncio.get_running_loop().time() < deadline, "the download never settled"
+        await asyncio.sleep(0.01)
+    assert told_downloaded(svc, reference, sender) == times

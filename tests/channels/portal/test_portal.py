@@ -24,6 +24,7 @@ from tests.channels.portal.conftest import (
     Share,
     SharedLink,
     audit_rows,
+    download_settled,
     link_row,
     outbox_password,
     transfer_row,
@@ -103,10 +104,12 @@ async def test_previews_never_consume_then_download_opens(services: Services, sh
 async def test_download_limit_holds_even_concurrently(services: Services, share: Share,
                                                       client: Client) -> None:
     link = await share()
-    statuses = [r.status for r in await asyncio.gather(
-        *(client.post(link.path) for _ in range(7)))]
+    answers = await asyncio.gather(*(client.post(link.path) for _ in range(7)))
+    statuses = [r.status for r in answers]
     assert sorted(statuses) == [200, 200, 200, 404, 404, 404, 404]
     assert (await link_row(services, link.reference)).downloads == 3
+    await asyncio.gather(*(r.read() for r in answers))
+    await download_settled(services, link.reference, times=3)
     gone = await client.get(link.path)
     assert gone.status == 404 and await gone.read() == await not_found_body(client)
     assert (await client.post(link.path)).status == 404
@@ -224,6 +227,7 @@ async def test_first_download_releases_the_password_and_tells_the_sender(
 
     resp = await client.post(link.path, headers={"User-Agent": "Mozilla/5.0 (Recipient)"})
     data = await resp.read()
+    await download_settled(services, link.reference)
     password = outbox_password(services, link.reference)
     assert password is not None
     assert opens_with(data, password)
@@ -242,6 +246,7 @@ async def test_first_download_releases_the_password_and_tells_the_sender(
     assert "password was texted" in told or "texted" in told
 
     await (await client.post(link.path)).read()  # a second download sends nothing more
+    await download_settled(services, link.reference, times=2)
     text = services.settings.outbox_path.read_text()
     assert text.count(f"the password for {link.reference} is") == 1
     async with services.db.read() as s:
@@ -260,6 +265,8 @@ async def test_scheduler_deletes_used_up_and_expired_archives(
     for _ in range(3):
         await (await client.post(used.path)).read()
     await (await client.post(expired.path)).read()
+    await download_settled(services, used.reference, times=3)
+    await download_settled(services, expired.reference)
 
     await housekeeping.tick(services)
     assert not (services.settings.archives_dir / f"{used.reference}.zip").exists()

@@ -341,6 +341,8 @@ def _zip_directory(f: BinaryIO, size: int) -> _ZipDirectory | None:
         before_locator = directory_end - _ZIP64_LOCATOR.size - _ZIP64_END.size
         records = []  # the record that sits before the locator is the one zipfile uses
         for offset in dict.fromkeys((before_locator, located_at)):
+            if not 0 <= offset <= size - _ZIP64_END.size:
+                continue
             raw = _read_at(f, offset, _ZIP64_END.size)
             if len(raw) == _ZIP64_END.size and raw.startswith(b"PK\x06\x06"):
                 records.append((offset, _ZIP64_END.unpack(raw)))

@@ -50,8 +50,8 @@ async def transfers(ws: Workspace) -> int:
 class WatchedInspector(FileInspector):
     """The real inspector, one worker, telling the test when a check starts and ends."""
 
-    def __init__(self, **kwargs: float) -> None:
-        super().__init__(workers=1, **kwargs)
+    def __init__(self) -> None:
+        super().__init__(workers=1)
         self.started = asyncio.Event()
         self.finished = asyncio.Event()
         self.verdicts: list[FileVerdict] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import shutil
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.events import Answer, FilesReceived
 from bot.policy import PolicyError
+from bot.private import UMASK, copy_private, open_private, private_dir
 from bot.reference import normalise_reference
 from bot.replies import Ask, Choice, FileReply, Form, Reply
 from bot.runtime import build_services, configure_logging
@@ -29,6 +30,7 @@ from handlers import approvals, housekeeping
 from handlers.conversation import cancel_by_sender, take_turn, transfer_status
 from handlers.delivery import confirm_receipt
 from handlers.intake import stage_local_file
+from handlers.notify import deliver_held
 from handlers.services import Services, close_transport
 from store import audit
 from store.db import migrate, migrate_async
@@ -175,6 +177,8 @@ async def _share(svc: Services, args: argparse.Namespace) -> int:
         if not Path(f).is_file():
             _out(f"error: {f} is not a readable file")
             return EXIT_INVALID
+    for held in await deliver_held(svc, user_id=args.sender):
+        _out(render(held))
     staged = [await asyncio.to_thread(stage_local_file, svc.settings, Path(f))
               for f in args.files]
     conversation_id = f"cli:{args.sender}:{datetime.now(UTC).timestamp()}"
@@ -186,9 +190,8 @@ async def _share(svc: Services, args: argparse.Namespace) -> int:
             if isinstance(reply, FileReply):
                 target = reply.path
                 if args.out:
-                    Path(args.out).mkdir(parents=True, exist_ok=True)
-                    target = Path(args.out) / reply.filename
-                    shutil.copyfile(reply.path, target)
+                    target = private_dir(Path(args.out), own=False) / reply.filename
+                    await asyncio.to_thread(copy_private, reply.path, target)
                 _out(f"archive: {target}")
         text_lines = [render(r) for r in turn.replies if not isinstance(r, FileReply)]
         if turn.error:
@@ -289,7 +292,8 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     since = _parse_since(args.since) if args.since else None
 
     async def job(svc: Services) -> int:
-        out = Path(args.out).open("w", encoding="utf-8", newline="") if args.out else sys.stdout
+        out = (open_private(Path(args.out), "w", encoding="utf-8", newline="") if args.out
+               else sys.stdout)
         try:
             async with svc.db.read() as session:
                 async for chunk in audit.export(session, since=since, fmt=args.format):
@@ -400,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # What Safe Haven writes is for this account only (bot/private.py): files created
+    # without an explicit mode still come out 0600, folders 0700.
+    os.umask(UMASK)
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -7,9 +7,10 @@ hears what a made-up reference gets (:mod:`handlers.access`).
 
 from __future__ import annotations
 
+from bot.messages import notices as notice_msg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
-from handlers import access, transfers
+from handlers import access, notify, transfers
 from handlers.conversation import storable
 from handlers.services import Services
 from store import audit
@@ -54,6 +55,7 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
         if not won:
             return [Text(msg.ALREADY_DECIDED.format(reference=reference, status="decided",
                                                     by="another approver"))]
+        await repo.drop_held_requests(session, reference=reference)
         if approve:
             await repo.set_status(session, reference=reference, status="approved", now=now,
                                   only_from=["awaiting_approval"], authorised_by=approver_id)
@@ -74,5 +76,7 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
                                status="rejected")
         to_sender = [Text(msg.REJECTED_SENDER.format(approver=approver_id, reference=reference,
                                                      reason=reason))]
-    await svc.notifier.notify(sender, to_sender, reference=reference)
+    unreached = await notify.notify_people(svc, [sender], to_sender, reference=reference)
+    mine += [Text(notice_msg.PERSON_HELD.format(person=person, channel=notify.channel_name(
+        person), reference=reference)) for person in unreached]
     return mine

@@ -23,7 +23,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
 from bot.replies import Reply, Text
-from handlers import access, delivery, intake, transfers
+from handlers import access, delivery, intake, notify, transfers
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -105,7 +105,17 @@ async def _new_reference(svc: Services) -> str:
 
 async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event: Event
                     ) -> Turn:
-    """Handle one event from ``user_id``; returns the replies for that user."""
+    """Handle one event from ``user_id``; returns the replies for that user, after what was
+    kept for them while they could not be reached (:func:`handlers.notify.deliver_held`)."""
+    held = await notify.deliver_held(svc, user_id=user_id)
+    turn = await _take_turn(svc, conversation_id=conversation_id, user_id=user_id, event=event)
+    return replace(turn, replies=[*held, *turn.replies]) if held else turn
+
+
+async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event: Event
+                     ) -> Turn:
+    """One event, without handing over held messages (also for turns taken on a user's
+    behalf, such as an administrator's ``cancel``)."""
     event = storable_event(event)
     if isinstance(event, Command):
         return Turn(await run_command(svc, conversation_id=conversation_id, user_id=user_id,
@@ -256,8 +266,8 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
         ref = args[0]
         state = await current_state(svc, conversation_id=conversation_id)
         if state.reference == ref:
-            turn = await take_turn(svc, conversation_id=conversation_id, user_id=user_id,
-                                   event=Answer("cancel"))
+            turn = await _take_turn(svc, conversation_id=conversation_id, user_id=user_id,
+                                    event=Answer("cancel"))
             return turn.replies
         return [Text(await cancel_by_sender(svc, reference=ref, user_id=user_id))]
     return [Text(cmsg.HELP)]
@@ -274,7 +284,8 @@ async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None
         # A draft belongs to a conversation: cancel through it so its state resets too.
         convs = await _conversations_holding(svc, reference, transfer.sender_id)
         for conv_id, owner in convs:
-            await take_turn(svc, conversation_id=conv_id, user_id=owner, event=Answer("cancel"))
+            await _take_turn(svc, conversation_id=conv_id, user_id=owner,
+                             event=Answer("cancel"))
         if convs:
             return msg.CANCELLED_REF.format(reference=reference)
     if await transfers.cancel(svc, reference=reference, by=user_id or "admin"):

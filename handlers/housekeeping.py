@@ -1,5 +1,5 @@
 """Periodic work: expire approval requests and abandoned drafts, send due passwords,
-delete archives no portal link can reach any more."""
+delete archives no portal link can reach any more, drop held messages nobody needs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
-from handlers import delivery, portal, recovery, transfers
+from handlers import delivery, notify, portal, recovery, transfers
 from handlers.services import Services
 from store import repositories as repo
 from store.models import Conversation
@@ -75,7 +75,7 @@ async def tick(svc: Services) -> None:
     for job in (expire_approvals, expire_drafts, delivery.recover_interrupted,
                 delivery.run_due, portal.release_lapsed_holds, portal.delete_dead_archives,
                 recovery.recover_packaging, recovery.close_failed_packaging,
-                recovery.delete_orphan_uploads):
+                recovery.delete_orphan_uploads, notify.prune_held):
         try:
             await job(svc)
         except Exception:

@@ -2,6 +2,7 @@
 
 Each upload gets its own random folder under ``var/uploads`` and a fixed file name, so a
 sender's file name (which may identify a person, or try ``../``) is never part of a path.
+The folders are 0700 and the file is created 0600 before any channel writes to it.
 
 Judging a file (:func:`bot.filecheck.inspect_file`) is pure-Python parsing: a big ZIP
 directory holds the CPU for a while. A thread would still hold the GIL and starve the event
@@ -28,6 +29,7 @@ from bot import filecheck
 from bot.events import IncomingFile
 from bot.filecheck import FileVerdict
 from bot.policy import Policy
+from bot.private import DIR_MODE, open_private, private_dir, touch_private
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,18 +40,19 @@ CHECK_MEMORY_BYTES = 1024 * MB
 
 
 def new_upload_path(settings: Settings) -> Path:
-    folder = settings.uploads_dir / secrets.token_hex(16)
-    folder.mkdir(parents=True, mode=0o700)
-    return folder / "upload.bin"
+    folder = private_dir(settings.uploads_dir) / secrets.token_hex(16)
+    folder.mkdir(mode=DIR_MODE)
+    return touch_private(folder / "upload.bin")
 
 
 def stage_local_file(settings: Settings, source: Path, *, name: str | None = None
                      ) -> IncomingFile:
     """Copy a local file into the uploads area by streaming (blocking; use a thread)."""
     target = new_upload_path(settings)
-    with source.open("rb") as src, target.open("wb") as dst:
+    with source.open("rb") as src, open_private(target, "wb") as dst:
         shutil.copyfileobj(src, dst, CHUNK)
     return IncomingFile(name=name or source.name, path=target, size=target.stat().st_size)
+
 
 def _limit_memory(limit: int) -> None:
     """Worker start-up: cap the address space, so a file cannot make a check use more."""

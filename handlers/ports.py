@@ -9,17 +9,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Protocol, runtime_checkable
 
 from bot.replies import Reply
 
 
+class NoticeOutcome(Enum):
+    """What became of a notification: handed to the person's channel, or kept for them
+    because their channel is not configured here (see :mod:`handlers.notify`)."""
+
+    DELIVERED = "delivered"
+    HELD = "held"
+
+
 class Notifier(Protocol):
     """Delivers replies to a user who is not the one currently talking to the bot
-    (an approver, or a sender receiving a receipt)."""
+    (an approver, or a sender receiving a receipt). Returning None means delivered."""
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None: ...
+                     reference: str | None = None) -> NoticeOutcome | None: ...
 
 
 @dataclass(frozen=True)

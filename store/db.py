@@ -11,6 +11,7 @@ updates, advisory locks) for correctness.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -26,6 +27,33 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+# The files SQLite keeps beside a database; it creates them with the database file's mode.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """For an SQLite database in a file: its folder exists (created 0700), and the file
+    exists and is 0600 before SQLite opens it, so SQLite (which gives its -wal and -shm
+    files the database file's mode) never creates anything readable by others. Existing
+    files from a looser past are tightened. Other databases: nothing to do."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return
+    path = Path(parsed.database)
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in SQLITE_SIDE_FILES:
+        side = Path(f"{path}{suffix}")
+        if side.exists():
+            os.chmod(side, 0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -43,8 +71,7 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(url)
         # hide_parameters: a failed statement's log line must not carry bound values
         # (recipients' phone numbers, sealed passwords).
         self.engine: AsyncEngine = create_async_engine(
@@ -91,9 +118,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (blocking; runs its own event loop in env.py)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    prepare_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 
 

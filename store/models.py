@@ -235,3 +235,20 @@ class PortalLink(Base):
     downloads: Mapped[int] = mapped_column(Integer, default=0)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HeldNotice(Base):
+    """A message for a person the bot could not reach (their channel is not configured
+    here), kept until they next talk to the bot on any channel. ``kind`` is ``request``
+    when it asks them something (an approval request: dropped once no longer pending) and
+    ``notice`` otherwise. ``sealed`` is the message, sealed with the server key (it may
+    name a recipient or hold a download link); it never holds a password."""
+
+    __tablename__ = "held_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    reference: Mapped[str | None] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # request | notice
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,7 +1,7 @@
 """The development password transport: shows what would be texted or said.
 
 It writes the exact SMS text, or the call script, to standard output and appends it to
-``var/outbox.log``: a stand-in for the recipient's phone while no Twilio account is set up.
+``var/outbox.log`` (0600): a stand-in for the recipient's phone while no Twilio account is set up.
 It necessarily contains the password, so it is refused when ``SAFEHAVEN_ENV=production``.
 """
 
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from bot.private import open_private, private_dir
 from bot.settings import SettingsError
 from handlers.ports import SendOutcome
 
@@ -38,8 +39,8 @@ class ConsoleTransport:
         self.stream = stream
 
     def _write(self, block: str) -> None:
-        self.outbox.parent.mkdir(parents=True, exist_ok=True)
-        with self.outbox.open("a", encoding="utf-8") as fh:
+        private_dir(self.outbox.parent)
+        with open_private(self.outbox, "a", encoding="utf-8") as fh:
             fh.write(block)
         out = self.stream if self.stream is not None else sys.stdout
         out.write(block)

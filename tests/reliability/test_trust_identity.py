@@ -307,3 +307,22 @@ async def test_uniform_answers_through_the_chat_turns(services: Any, conversatio
             real = chat.text
             await chat.say(command.format(FAKE))
             same_answer(real, ref.group(0), chat.text)
+
+
+def test_identity_and_the_unknown_answer_each_live_in_one_place() -> None:
+    """Kept true by a tool, not a docstring: no module compares a transfer's sender or an
+    approval's approvers by id (they ask the policy, which compares people), and only the
+    look-up helper words the answer for a reference someone may not act on."""
+    compares = re.compile(r"(==|!=)\s*\w+\.sender_id\b|\.sender_id\s*(==|!=)"
+                          r"|\bin\s+\w+\.approvers\b|\.decided_by\s*(==|!=)")
+    found, worded = [], []
+    for folder in ("bot", "handlers", "channels"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            text = path.read_text()
+            name = path.relative_to(ROOT).as_posix()
+            found += [f"{name}: {line.strip()}" for line in text.splitlines()
+                      if compares.search(line) and not line.strip().startswith("for ")]
+            if "UNKNOWN_TRANSFER" in text:
+                worded.append(name)
+    assert found == []
+    assert worded == ["bot/messages/transfers.py", "handlers/access.py"]

@@ -8,7 +8,8 @@ message to the bot through the signed Slack endpoint (the fake Slack serves the 
 - while a big ZIP within the limit is being checked (in a worker process, which the test
   pauses so the check is certainly still running), ``GET /healthz`` and a signed Slack
   event are answered; the order is proven with events, not timings;
-- a check that runs out of time refuses the file: "could not be checked in time";
+- a check that runs out of time refuses the file: "could not be checked in time"; one
+  that runs out of memory in its worker: "could not be checked";
 - ``safehaven share`` applies the same rules.
 """
 
@@ -126,6 +127,18 @@ async def test_a_check_that_runs_out_of_time_refuses_the_file(workspace: Workspa
     workspace.svc.inspector = FileInspector()  # a fresh pool after the killed one works
     await alice.send_files(("case.pdf", PDF))
     assert "I have 1 file(s)" in alice.text
+
+
+async def test_a_check_without_memory_refuses_the_file(workspace: Workspace) -> None:
+    """The worker's address space is capped: a check that needs more than the cap fails in
+    the worker, and the file is refused; the server carries on."""
+    workspace.svc.inspector = FileInspector(memory_bytes=1)  # no check can get any memory
+    alice = workspace.user("UALICE01")
+    await alice.send_files(("big-bundle.zip", directory_zip(MAX_ARCHIVE_ENTRIES)))
+    assert "“big-bundle.zip” could not be checked, so it can't be sent" in alice.text
+    assert await transfers(workspace) == 0
+    health = await workspace.client.get("/healthz")
+    assert health.status == 200
 
 
 def test_share_refuses_the_zip_bomb_too(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Collection, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from bot import filecheck
@@ -86,9 +87,13 @@ class FileInspector:
     def _current_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # forkserver: workers are forked from a small clean process, not from this one
-            # (with its threads, sockets and database connections).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["bot.filecheck"])
+            # (with its threads, sockets and database connections). Either way a worker
+            # imports the main module, as multiprocessing does (it must guard its start).
+            if "forkserver" in multiprocessing.get_all_start_methods():
+                context: BaseContext = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["bot.filecheck"])
+            else:  # Windows
+                context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              initializer=_limit_memory,
                                              initargs=(self.memory_bytes,))
@@ -112,21 +117,26 @@ class FileInspector:
             self._free = asyncio.Semaphore(self.workers)
         job = functools.partial(filecheck.inspect_file, path, display_name=display_name,
                                 blocked=tuple(blocked), max_bytes=max_bytes)
-        loop = asyncio.get_running_loop()
         async with self._free:
             for _attempt in range(2):
                 pool = self._current_pool()
                 try:
-                    return await asyncio.wait_for(loop.run_in_executor(pool, job),
+                    # Submitting may start a worker (the first time, the forkserver too):
+                    # done in a thread, so that wait is not the event loop's either.
+                    submitted = await asyncio.to_thread(pool.submit, job)
+                    return await asyncio.wait_for(asyncio.wrap_future(submitted),
                                                   self.seconds)
                 except TimeoutError:
                     log.warning("a file check ran out of time (%.0f s); file refused",
                                 self.seconds)
                     self._discard(pool)
                     return filecheck.unchecked(display_name, timed_out=True)
-                except BrokenProcessPool:
+                except (BrokenProcessPool, RuntimeError) as error:
                     if self._pool is not pool:
                         continue  # another check's deadline killed the pool: try again
+                    if not isinstance(error, BrokenProcessPool):
+                        log.exception("a file check failed; file refused")
+                        break
                     log.warning("a file check's worker stopped; file refused")
                     self._discard(pool)
                     break

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from bot.filecheck import MAX_ARCHIVE_ENTRIES, FileVerdict
 from bot.vault import generate_key
-from handlers.intake import FileInspector
+from handlers.intake import CHECK_SECONDS, FileInspector
 from store.models import Transfer
 from tests.bot.test_filecheck import claiming_zip, directory_zip
 from tests.channels.slack import conftest as slack
@@ -118,13 +118,13 @@ async def test_the_server_answers_while_a_file_is_being_checked(
 
 
 async def test_a_check_that_runs_out_of_time_refuses_the_file(workspace: Workspace) -> None:
-    workspace.svc.inspector = FileInspector(seconds=0)  # every check is already too late
+    inspector = FileInspector(seconds=0)  # every check is already too late
+    workspace.svc.inspector = inspector
     alice = workspace.user("UALICE01")
     await alice.send_files(("case.pdf", PDF))
     assert "“case.pdf” could not be checked in time, so it can't be sent" in alice.text
     assert await transfers(workspace) == 0
-    await workspace.svc.inspector.close()
-    workspace.svc.inspector = FileInspector()  # a fresh pool after the killed one works
+    inspector.seconds = CHECK_SECONDS  # its killed workers are replaced by the next check
     await alice.send_files(("case.pdf", PDF))
     assert "I have 1 file(s)" in alice.text
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import filecheck, naming, recipients
+from bot import cleantext, filecheck, naming, recipients
 from bot.events import Answer, Event, FilesReceived, IncomingFile
 from bot.filecheck import FileVerdict
 from bot.messages import conversation as msg
@@ -444,7 +444,9 @@ def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContex
 
 
 def _answer_purpose(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
-    text = " ".join(value.split()) if isinstance(value, str) else ""
+    if isinstance(value, str) and len(value) > PURPOSE_MAX * 4:  # not worth cleaning
+        return _reask(state, ctx, msg.PURPOSE_TOO_LONG.format(max=PURPOSE_MAX))
+    text = cleantext.one_line(value) if isinstance(value, str) else ""
     minimum = ctx.policy.purpose_min_length
     if len(text) < minimum:
         return _reask(state, ctx, msg.PURPOSE_TOO_SHORT.format(min=minimum, got=len(text)))
@@ -475,9 +477,12 @@ ACK_OPTIONS = (Option("yes", msg.DELETE_ACK_YES),)
 def _answer_consent(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
     values = value if isinstance(value, dict) else {}
     errors: dict[str, str] = {}
-    limits = " ".join(str(values.get("use_limits", "")).split())
+    limits = str(values.get("use_limits", ""))
+    limits = limits if len(limits) > PURPOSE_MAX * 4 else cleantext.one_line(limits)
     if len(limits) < 5:
         errors["use_limits"] = msg.USE_LIMITS_REQUIRED
+    elif len(limits) > PURPOSE_MAX:
+        errors["use_limits"] = msg.USE_LIMITS_TOO_LONG.format(max=PURPOSE_MAX)
     onward = _pick(ONWARD_OPTIONS, str(values.get("onward_sharing", "")))
     if onward is None:
         errors["onward_sharing"] = msg.CHOOSE_ONE
@@ -697,15 +702,22 @@ _ANSWER_HANDLERS: dict[str, Callable[[State, str | dict[str, str], TurnContext],
 # --- questions -----------------------------------------------------------------------------
 
 
-def summary_text(state: State, ctx: TurnContext) -> str:
-    """The one-screen summary shown to the sender before confirming, and to the approver."""
-    recipient = state.recipient or {}
-    consent = state.consent or {}
+def delivery_texts(state: State, ctx: TurnContext) -> tuple[str, str]:
+    """How the archive goes and how its password does, as the summary words them."""
     method_labels = {o.value: o.label for o in _password_options(state, ctx)}
     password = method_labels.get(state.password_method or "", state.password_method or "")
     if state.password_method == "voice" and state.call_at:
         local = datetime.fromisoformat(state.call_at).astimezone(ctx.policy.timezone)
         password += f", {local:%a %d %b %Y %H:%M} ({ctx.policy.timezone.key})"
+    delivery = msg.DELIVERY_PORTAL if state.delivery == "portal" else msg.DELIVERY_ARCHIVE
+    return delivery, password
+
+
+def summary_text(state: State, ctx: TurnContext) -> str:
+    """The one-screen summary shown to the sender before confirming."""
+    recipient = state.recipient or {}
+    consent = state.consent or {}
+    delivery, password = delivery_texts(state, ctx)
     files = ", ".join(f"{f['name']} ({human_size(int(f['size']))})" for f in state.files)
     lines = [
         msg.SUMMARY_TITLE.format(reference=state.reference),
@@ -716,8 +728,7 @@ def summary_text(state: State, ctx: TurnContext) -> str:
             purpose=state.purpose, lawful_basis=state.lawful_basis,
             use_limits=consent.get("use_limits"),
             onward=msg.ONWARD_YES if consent.get("onward_sharing") else msg.ONWARD_NO,
-            delivery=msg.DELIVERY_PORTAL if state.delivery == "portal" else msg.DELIVERY_ARCHIVE,
-            password_method=password,
+            delivery=delivery, password_method=password,
         ),
     ]
     if state.classification and needs_approval(state, ctx):

@@ -5,14 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.cleantext import file_name
+from bot.messages.validation import UNNAMED_FILE
+
 
 @dataclass(frozen=True)
 class IncomingFile:
-    """A file the channel has already streamed to disk under the uploads folder."""
+    """A file the channel has already streamed to disk under the uploads folder.
 
-    name: str  # as the sender named it; may identify a person, never used as a path
+    ``name`` is as the sender named it, made visible, one line and at most 255 characters
+    here, whatever channel hands it over (:func:`bot.cleantext.file_name`); it may identify
+    a person and is never used as a path."""
+
+    name: str
     path: Path
     size: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", file_name(self.name) or UNNAMED_FILE)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from bot.cleantext import one_line
 from bot.messages import validation as msg
 
 DEFAULT_WEBMAIL_DOMAINS: tuple[str, ...] = (
@@ -127,6 +128,9 @@ def check_email(
         raise RecipientError("email", msg.EMAIL_MISSING)
     if len(text) > _MAX_EMAIL_CHARS:
         raise RecipientError("email", msg.EMAIL_TOO_LONG)
+    if one_line(text) != text:  # hidden or blank characters (the library lets fillers by)
+        raise RecipientError("email", msg.EMAIL_SYNTAX.format(
+            explanation=msg.EMAIL_SYNTAX_CHARACTERS))
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -235,7 +239,9 @@ def check_name(text: str, *, field: str, label: str, max_len: int = 200) -> str:
 
     Surrounding space is removed and runs of spaces or tabs become one space. Line breaks,
     control characters and invisible direction overrides are refused: they can hide what a
-    name really says in emails and the audit record.
+    name really says in emails, the approver's request and the audit record. Other
+    characters that show nothing (zero-width spaces, soft hyphens, fillers) are dropped
+    (:func:`bot.cleantext.one_line`).
     """
     raw = text if isinstance(text, str) else ""
     if len(raw) > max(max_len, 0) * 4 + 1000:  # no need to normalise megabytes to refuse them
@@ -245,7 +251,7 @@ def check_name(text: str, *, field: str, label: str, max_len: int = 200) -> str:
         raise RecipientError(field, msg.NAME_MISSING.format(label=label))
     if _has_bad_characters(value):
         raise RecipientError(field, msg.NAME_BAD_CHARACTERS.format(label=label))
-    value = " ".join(value.split())
+    value = one_line(value)
     if len(value) > max_len:
         raise RecipientError(field, msg.NAME_TOO_LONG.format(label=label, max_len=max_len))
     if not any(ch.isalnum() for ch in value):

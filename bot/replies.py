@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.cleantext import ELLIPSIS, clip, one_line
+from bot.messages import transfers as transfers_msg
+
 
 @dataclass(frozen=True)
 class Text:
@@ -69,6 +72,118 @@ class Form:
         return self.error is not None or any(f.error for f in self.fields)
 
 
+APPROVAL_QUESTION = "approval:"  # + reference: the question an approval answer names
+
+
+def approval_reference(question: str) -> str | None:
+    """The reference an answer to an :class:`ApprovalRequest` names (as it came, not yet
+    checked), or None when ``question`` is any other question."""
+    return question.removeprefix(APPROVAL_QUESTION) \
+        if question.startswith(APPROVAL_QUESTION) else None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing an approver decides on: a label of ours and a value, one visible line
+    already clipped; a channel shows the value as text, never as markup."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """An approver asked to authorise a transfer, with the facts they decide on.
+
+    The sender controls most of these (the recipient's details, the purpose, the consent
+    limits), so they travel as data, not as text to print: every channel renders
+    :meth:`facts` then :meth:`details` with its own escaping, as text that no markup,
+    mention or line break in it can change, and each value is clipped with "…" (never
+    dropped) so that none can push another out of the message. ``sender`` is the sender's
+    channel-qualified id and ``reference`` the transfer's (both ours). Answers name
+    :attr:`question`; ``approve`` and ``reject`` are the values of :attr:`options`.
+    """
+
+    reference: str
+    sender: str
+    classification: str
+    recipient_name: str
+    recipient_organisation: str
+    recipient_email: str
+    purpose: str
+    lawful_basis: str
+    file_count: int
+    total_size: str  # as people read it ("1.2 MB")
+    recipient_job_title: str = ""
+    recipient_phone: str = ""
+    use_limits: str = ""
+    onward_sharing: bool = False
+    delivery: str = ""
+    password: str = ""
+
+    @property
+    def question(self) -> str:
+        return APPROVAL_QUESTION + self.reference
+
+    @property
+    def recipient_domain(self) -> str:
+        return self.recipient_email.rpartition("@")[2]
+
+    @property
+    def intro(self) -> str:
+        return transfers_msg.APPROVAL_REQUEST.format(sender=self.sender,
+                                                     reference=self.reference)
+
+    @property
+    def prompt(self) -> str:
+        return transfers_msg.APPROVAL_QUESTION.format(reference=self.reference)
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        return (Option("approve", transfers_msg.APPROVE),
+                Option("reject", transfers_msg.REJECT))
+
+    def facts(self) -> tuple[Fact, ...]:
+        """What the decision turns on, first: classification, who receives it, why, on
+        what basis, and how much."""
+        m = transfers_msg
+        return _facts(
+            (m.FACT_CLASSIFICATION, self.classification, 60),
+            (m.FACT_RECIPIENT, self.recipient_name, 120),
+            (m.FACT_ORGANISATION, self.recipient_organisation, 120),
+            (m.FACT_EMAIL_DOMAIN, self.recipient_domain, 120),
+            (m.FACT_PURPOSE, self.purpose, 600),
+            (m.FACT_LAWFUL_BASIS, self.lawful_basis, 160),
+            (m.FACT_FILES, m.FACT_FILES_VALUE.format(count=self.file_count,
+                                                     size=self.total_size), 60))
+
+    def details(self) -> tuple[Fact, ...]:
+        """The rest of what the sender confirmed, after the facts."""
+        m = transfers_msg
+        return _facts(
+            (m.FACT_JOB_TITLE, self.recipient_job_title, 120),
+            (m.FACT_EMAIL, self.recipient_email, 160),
+            (m.FACT_PHONE, self.recipient_phone, 60),
+            (m.FACT_USE_LIMITS, self.use_limits, 600),
+            (m.FACT_ONWARD, m.EMAIL_ONWARD_YES if self.onward_sharing else m.EMAIL_ONWARD_NO,
+             60),
+            (m.FACT_DELIVERY, self.delivery, 120),
+            (m.FACT_PASSWORD, self.password, 160))
+
+
+def _facts(*rows: tuple[str, str, int]) -> tuple[Fact, ...]:
+    """Facts from (label, value, most characters shown); values made one visible line
+    (whatever the store held) and clipped, empty ones left out."""
+    facts = (Fact(label, _shown(str(value), limit)) for label, value, limit in rows)
+    return tuple(f for f in facts if f.value)
+
+
+def _shown(text: str, limit: int) -> str:
+    longest = limit * 8  # no need to clean more than can be shown
+    cut = len(text) > longest
+    return clip(one_line(text[:longest]) + (ELLIPSIS if cut else ""), limit)
+
+
 @dataclass(frozen=True)
 class FileReply:
     """An archive handed back to the sender; ``path`` is on the server's disk."""
@@ -84,4 +199,4 @@ class LinkReply:
     label: str
 
 
-Reply = Text | Ask | Choice | Form | FileReply | LinkReply
+Reply = Text | Ask | Choice | Form | ApprovalRequest | FileReply | LinkReply

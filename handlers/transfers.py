@@ -20,7 +20,7 @@ from bot.messages import portal as portal_msg
 from bot.messages import transfers as msg
 from bot.packaging import ArchiveMember, build_archive
 from bot.passwords import generate_password
-from bot.replies import Choice, FileReply, LinkReply, Option, Reply, Text
+from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
 from handlers import access, portal
 from handlers.services import Services
 from store import audit
@@ -107,18 +107,33 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
                                         "expires_at": expires.isoformat()})
     if not needs:
         return await package(svc, reference=reference)
-    summary = engine.summary_text(state, ctx)
-    request: list[Reply] = [
-        Text(msg.APPROVAL_REQUEST.format(sender=transfer.sender_id, reference=reference)),
-        Text(summary),
-        Choice(f"approval:{reference}", msg.APPROVAL_QUESTION.format(reference=reference),
-               (Option("approve", msg.APPROVE), Option("reject", msg.REJECT))),
-    ]
+    request: list[Reply] = [approval_request(state, ctx, sender=transfer.sender_id)]
     for approver in approvers:
         await svc.notifier.notify(approver, request, reference=reference)
     return [Text(msg.AWAITING_APPROVAL.format(
         reference=reference, classification=transfer.classification,
         approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours))]
+
+
+def approval_request(state: State, ctx: TurnContext, *, sender: str) -> ApprovalRequest:
+    """What an approver is asked: the facts of a submitted transfer, never its files."""
+    assert state.reference is not None
+    recipient = state.recipient or {}
+    consent = state.consent or {}
+    delivery, password = engine.delivery_texts(state, ctx)
+    return ApprovalRequest(
+        reference=state.reference, sender=sender,
+        classification=state.classification or "",
+        recipient_name=str(recipient.get("name") or ""),
+        recipient_organisation=str(recipient.get("organisation") or ""),
+        recipient_email=str(recipient.get("email") or ""),
+        purpose=state.purpose or "", lawful_basis=state.lawful_basis or "",
+        file_count=len(state.files), total_size=engine.human_size(state.total_bytes),
+        recipient_job_title=str(recipient.get("job_title") or ""),
+        recipient_phone=str(recipient.get("phone_display") or ""),
+        use_limits=str(consent.get("use_limits") or ""),
+        onward_sharing=bool(consent.get("onward_sharing")),
+        delivery=delivery, password=password)
 
 
 def email_text(svc: Services, transfer: Transfer, filename: str,

@@ -99,6 +99,7 @@ ONWARD_YES = "Onward sharing allowed (within the purpose)"
 FIELD_DELETE_ACK = "The recipient must delete it after use"
 DELETE_ACK_YES = "Yes, I will tell them"
 USE_LIMITS_REQUIRED = "Say what the recipient may do with the information."
+USE_LIMITS_TOO_LONG = "Please keep what the recipient may do under {max} characters."
 DELETE_ACK_REQUIRED = "You must confirm the recipient will be told to delete it after use."
 CHOOSE_ONE = "Choose one of the options."
 

@@ -75,6 +75,8 @@ NAME_NO_LETTERS = "The {label} must contain letters or numbers. Enter it again."
 
 # --- Files (bot.filecheck.inspect_file) -----------------------------------------------
 
+UNNAMED_FILE = "unnamed file"  # a file whose name has nothing visible (bot.events)
+
 FILE_UNREADABLE = "Safe Haven couldn't read “{name}”. Please send the file again."
 FILE_EMPTY = (
     "“{name}” is empty (0 bytes), so there is nothing to send. Check you picked the right "

@@ -1,11 +1,29 @@
-"""Plain-text rendering of neutral replies for the terminal."""
+"""Plain-text rendering of neutral replies for the terminal.
+
+What is printed carries no control characters but line breaks and tabs: no escape
+sequence (ANSI colours, cursor moves, a terminal title) in a file name or an answer reaches
+the terminal.
+"""
 
 from __future__ import annotations
 
-from bot.replies import Ask, Choice, FileReply, Form, LinkReply, Reply, Text
+import re
+
+from bot.replies import ApprovalRequest, Ask, Choice, FileReply, Form, LinkReply, Reply, Text
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def render(reply: Reply) -> str:
+    return _CONTROLS.sub("", _render(reply))
+
+
+def _render(reply: Reply) -> str:
+    if isinstance(reply, ApprovalRequest):
+        lines = [reply.intro, *(f"  {f.label}: {f.value}" for f in reply.facts()),
+                 *(f"  {f.label}: {f.value}" for f in reply.details()), reply.prompt]
+        lines += [f"  {i}. {o.label}" for i, o in enumerate(reply.options, start=1)]
+        return "\n".join(lines)
     if isinstance(reply, Text):
         return reply.text
     if isinstance(reply, Ask):

@@ -3,7 +3,8 @@
 A reply that asks carries its question id into every button value, select block and modal,
 so the answer names the question it answers and the core recognises a late or repeated
 click as stale. Everything the user typed or we print is escaped (``&``, ``<``, ``>``), so a
-file name or a purpose such as ``<!channel>`` cannot mention anyone or forge a link.
+file name or a purpose such as ``<!channel>`` cannot mention anyone or forge a link; the
+facts of an approval request go further and are ``plain_text``, which Slack shows as typed.
 
 Slack limits are applied here (3000 characters per section, 75 per button, 24 per modal
 title, 150 per option value, 50 blocks per message) so the Web API never refuses a reply
@@ -23,7 +24,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.messages import slack as msg
-from bot.replies import Ask, Choice, FileReply, Form, FormField, LinkReply, Option, Reply, Text
+from bot.replies import (
+    ApprovalRequest,
+    Ask,
+    Choice,
+    Fact,
+    FileReply,
+    Form,
+    FormField,
+    LinkReply,
+    Option,
+    Reply,
+    Text,
+)
 
 Block = dict[str, Any]
 
@@ -258,11 +271,34 @@ def form_blocks(form: Form) -> list[Block]:
     return blocks
 
 
+def _fact_section(facts: Sequence[Fact]) -> list[Block]:
+    """Facts as ``plain_text``: Slack shows it as typed, so no ``*bold*``, ``~strike~``,
+    link or mention in a value does anything, and each value is one line of its own."""
+    if not facts:
+        return []
+    text = "\n".join(f"{f.label}: {' '.join(f.value.split())}" for f in facts)
+    return [{"type": "section", "text": {"type": "plain_text", "text": clip(text, SECTION_MAX),
+                                         "emoji": False}}]
+
+
+def approval_blocks(request: ApprovalRequest) -> list[Block]:
+    """An approval request: who asks (ours, a mention), the facts, the rest of the
+    details, then Approve and Reject; at most six blocks, each within Slack's limits."""
+    return [*sections(request.intro), *_fact_section(request.facts()),
+            *_fact_section(request.details()), *sections(request.prompt),
+            {"type": "actions", "block_id": clip(QUESTION_BLOCK + request.question, 255),
+             "elements": [_button(o.label, f"{ANSWER}.{i}",
+                                  encode_answer(request.question, o.value), _style(o, None))
+                          for i, o in enumerate(request.options, start=1)]}]
+
+
 def reply_blocks(reply: Reply, timezone: ZoneInfo) -> list[Block]:
     if isinstance(reply, Text):
         return sections(reply.text)
     if isinstance(reply, Choice):
         return choice_blocks(reply)
+    if isinstance(reply, ApprovalRequest):
+        return approval_blocks(reply)
     if isinstance(reply, Ask):
         return ask_blocks(reply, timezone)
     if isinstance(reply, Form):
@@ -279,6 +315,8 @@ def plain_text(reply: Reply) -> str:
         return reply.text
     if isinstance(reply, Ask | Choice):
         return _with_error(reply.prompt, reply.error)
+    if isinstance(reply, ApprovalRequest):  # no sender-typed text in a notification
+        return f"{reply.intro}\n{reply.prompt}"
     if isinstance(reply, Form):
         return _with_error(reply.title, reply.error)
     if isinstance(reply, LinkReply):
@@ -310,7 +348,7 @@ def render(replies: Sequence[Reply], timezone: ZoneInfo) -> list[Outgoing]:
             flush()
         blocks += new[:MAX_BLOCKS]
         texts.append(plain_text(reply))
-        if isinstance(reply, Ask | Choice | Form):
+        if isinstance(reply, Ask | Choice | Form | ApprovalRequest):
             question = reply.question
     flush()
     return out

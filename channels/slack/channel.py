@@ -48,7 +48,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.events import Answer, Command, Event, FilesReceived, IncomingFile
 from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
-from bot.replies import Form, Reply, Text
+from bot.replies import Form, Reply, Text, approval_reference
 from bot.settings import SettingsError
 from channels.slack import blocks, records
 from channels.slack.api import SlackApi, error_code, retry_handlers
@@ -73,7 +73,6 @@ BACKGROUND_SLOTS = 32
 DRAIN_SECONDS = 30.0    # shutdown waits this long for work in hand
 ASKED_KEPT = 10_000     # people whose open question message is remembered (see asked)
 PRUNE_EVERY = 3600.0
-APPROVAL_PREFIX = "approval:"
 # Message subtypes that are a person writing: plain text, or files with an optional comment.
 PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
 Ack = Callable[..., Awaitable[Any]]
@@ -668,13 +667,13 @@ class SlackChannel:
         user, channel, ts, known, fallback = self._click(body)
         if not user or not channel:
             return
-        if question.startswith(APPROVAL_PREFIX):
+        reference = approval_reference(question)
+        if reference is not None:  # a click on an ApprovalRequest
             # Reject opens a modal, which Slack allows only within 3 s of the click: it
             # does not wait for a slot. Approve packages the files: it does.
             approve = value == "approve"
             self.background(self._approval_click(user, channel, ts, known, body,
-                                                 reference=question[len(APPROVAL_PREFIX):],
-                                                 approve=approve),
+                                                 reference=reference, approve=approve),
                             name="slack approval click", user=user, channel=channel,
                             queued=approve)
         else:

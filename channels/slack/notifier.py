@@ -19,11 +19,11 @@ from collections.abc import Sequence
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.replies import Choice, FileReply, Reply
+from bot.replies import ApprovalRequest, FileReply, Reply
 from channels.slack import blocks, records
 from channels.slack.api import error_code
 from channels.slack.blocks import Post
-from channels.slack.channel import APPROVAL_PREFIX, SlackChannel
+from channels.slack.channel import SlackChannel
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,7 @@ class SlackNotifier:
         user = user_id.split(":", 1)[1]
         svc = channel.svc
         items = blocks.render(replies, svc.policy.timezone)
-        request = any(isinstance(r, Choice) and r.question.startswith(APPROVAL_PREFIX)
-                      for r in replies)
+        request = any(isinstance(r, ApprovalRequest) for r in replies)
         known = (await records.find(svc.db, reference=reference, user_id=user_id)
                  if reference else None)
         if request and reference:

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.messages import teams as msg
-from bot.replies import Ask, Choice, FileReply, Form, FormField, LinkReply, Reply, Text
+from bot.replies import (
+    ApprovalRequest,
+    Ask,
+    Choice,
+    Fact,
+    FileReply,
+    Form,
+    FormField,
+    LinkReply,
+    Reply,
+    Text,
+)
 
 # Card data keys (what a submitted card sends back).
 Q = "sh_q"          # the question id answered
@@ -132,11 +143,6 @@ def choice_card(choice: Choice, preface: Sequence[str] = ()) -> dict[str, Any]:
     body += _error(choice.error) + _blocks(choice.prompt, weight="Bolder")
     title = _title(choice.prompt)
     base = {Q: q, TITLE: title, LABELS: {o.value: o.label for o in choice.options}}
-    if q.startswith("approval:"):
-        body.append({"type": "Input.Text", "id": REASON, "label": msg.APPROVAL_REASON,
-                     "isMultiline": True, "maxLength": 1000})
-        actions = [_submit(o.label, {**base, V: o.value}) for o in choice.options]
-        return _card(body, actions)
     with_navigation = q not in ("confirm",)
     extra = 2 if with_navigation else 0
     for option in choice.options:
@@ -227,6 +233,32 @@ def form_card(form: Form, preface: Sequence[str] = ()) -> dict[str, Any]:
                         *_navigation(form.question, form.title)])
 
 
+def _facts(facts: Sequence[Fact], **style: Any) -> list[dict[str, Any]]:
+    """Each fact a RichTextBlock of two TextRuns, the label bold: a TextRun is shown as
+    typed (Markdown is not read in it, unlike a TextBlock or a FactSet's values), so no
+    ``**bold**``, link, list or line break in a value changes the card."""
+    return [{"type": "RichTextBlock", "spacing": "None", **style, "inlines": [
+        {"type": "TextRun", "text": f"{f.label}: ", "weight": "Bolder"},
+        {"type": "TextRun", "text": " ".join(f.value.split())}]} for f in facts]
+
+
+def approval_card(request: ApprovalRequest) -> dict[str, Any]:
+    """An approval request: who asks, the facts, the rest of the details, a reason box,
+    Approve and Reject."""
+    body = _blocks(request.intro)
+    body += _facts(request.facts())
+    details = _facts(request.details(), isSubtle=True)
+    if details:
+        details[0] = {**details[0], "spacing": "Medium"}
+    body += details
+    body += _blocks(request.prompt, weight="Bolder", spacing="Medium")
+    body.append({"type": "Input.Text", "id": REASON, "label": msg.APPROVAL_REASON,
+                 "isMultiline": True, "maxLength": 1000})
+    base = {Q: request.question, TITLE: _title(request.prompt),
+            LABELS: {o.value: o.label for o in request.options}}
+    return _card(body, [_submit(o.label, {**base, V: o.value}) for o in request.options])
+
+
 # --- records that replace a submitted card ---------------------------------------------------
 
 
@@ -271,7 +303,7 @@ def offer_again_card(text: str, offer_id: str) -> dict[str, Any]:
 
 
 def _asks(reply: Outgoing) -> str | None:
-    return reply.question if isinstance(reply, Choice | Ask | Form) else None
+    return reply.question if isinstance(reply, Choice | Ask | Form | ApprovalRequest) else None
 
 
 def render(replies: Sequence[Outgoing]) -> list[dict[str, Any]]:
@@ -289,6 +321,10 @@ def render(replies: Sequence[Outgoing]) -> list[dict[str, Any]]:
                 out.append(text_message(reply.text))
         elif isinstance(reply, Choice):
             out.append(card_message(choice_card(reply, preface)))
+            preface = []
+        elif isinstance(reply, ApprovalRequest):
+            out += [text_message(text) for text in preface]
+            out.append(card_message(approval_card(reply)))
             preface = []
         elif isinstance(reply, Ask):
             out.append(card_message(ask_card(reply, preface)))
@@ -311,5 +347,5 @@ def render(replies: Sequence[Outgoing]) -> list[dict[str, Any]]:
     return out
 
 
-def asks_question(replies: Iterable[Outgoing], prefix: str) -> bool:
-    return any((_asks(r) or "").startswith(prefix) for r in replies)
+def asks_approval(replies: Iterable[Outgoing]) -> bool:
+    return any(isinstance(r, ApprovalRequest) for r in replies)

@@ -221,7 +221,7 @@ class TeamsChannel:
                            reference: str | None) -> None:
         """The bot cannot message someone who never opened a chat with it. An approval
         request is held for them and the sender is told to ask them to install the app."""
-        if not cards.asks_question(replies, "approval:"):
+        if not cards.asks_approval(replies):
             log.warning("no Teams conversation with %s yet: %d message(s) not delivered",
                         user_id, len(replies))
             return

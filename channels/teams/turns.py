@@ -24,7 +24,7 @@ from bot.events import Answer, FilesReceived, IncomingFile
 from bot.messages import teams as msg
 from bot.messages import transfers as tmsg
 from bot.reference import normalise_reference
-from bot.replies import Reply, Text
+from bot.replies import Reply, Text, approval_reference
 from channels.teams import cards, files, records
 from channels.teams.inbound import (
     RemoteFile,
@@ -198,8 +198,9 @@ class TeamsTurns:
                 self.svc.db, key=records.teams_key("submit", activity.conversation.id,
                                                    card_id, values), now=self.svc.clock()):
             return
-        if sub.question.startswith("approval:"):
-            await self._on_approval(turn, uid, sub)
+        reference = approval_reference(sub.question)
+        if reference is not None:  # an answer to an ApprovalRequest
+            await self._on_approval(turn, uid, sub, reference)
         elif sub.question == cards.REOFFER:
             await self._offer_again(turn, uid, offer_id=str(sub.value))
         else:
@@ -210,8 +211,9 @@ class TeamsTurns:
                                          cards.answered_card(sub.title, sub.shown))
             await self._reply(turn, uid, result.replies)
 
-    async def _on_approval(self, turn: TurnContext, uid: str, sub: Submission) -> None:
-        reference = normalise_reference(sub.question.split(":", 1)[1])
+    async def _on_approval(self, turn: TurnContext, uid: str, sub: Submission,
+                           named: str) -> None:
+        reference = normalise_reference(named)
         if not is_reference(reference) or sub.value not in ("approve", "reject"):
             await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
             return

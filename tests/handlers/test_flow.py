@@ -11,7 +11,7 @@ import pyzipper
 from sqlalchemy import select
 
 from bot.events import Answer, ApprovalDecision
-from bot.replies import Choice, FileReply, Form
+from bot.replies import ApprovalRequest, Choice, FileReply, Form
 from handlers import approvals, delivery, housekeeping
 from handlers.services import Services
 from store import audit
@@ -251,7 +251,8 @@ async def test_restricted_needs_approval_and_approver_sees_summary_not_files(
     assert (await transfer(services, ref)).status == "awaiting_approval"
     notifier: Any = services.notifier
     request = notifier.for_user("console:manager")
-    assert any(isinstance(r, Choice) and r.question == f"approval:{ref}" for r in request)
+    assert any(isinstance(r, ApprovalRequest) and r.question == f"approval:{ref}"
+               for r in request)
     assert not any(isinstance(r, FileReply) for r in request)
 
     assert "cannot authorise your own" in (await approvals.decide(

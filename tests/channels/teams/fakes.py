@@ -53,7 +53,10 @@ class Call:
         parts = [self.text]
         card = self.card
         if card:
-            parts += [b.get("text", "") for b in card.get("body", [])]
+            for block in card.get("body", []):
+                parts.append(block.get("text", ""))
+                # A RichTextBlock's runs make one line.
+                parts.append("".join(run.get("text", "") for run in block.get("inlines", [])))
             parts += [a.get("title", "") for a in card.get("actions", [])]
         return "\n".join(parts)
 

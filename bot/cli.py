@@ -70,12 +70,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from channels.portal import RedactingAccessLogger
     from channels.slack import describe as describe_slack
     from channels.slack import mount_slack
+    from channels.teams.app import describe as describe_teams
     from channels.teams.app import mount_teams
 
     svc = build_services(settings)
     app = create_app(svc, scheduler=False if args.no_scheduler else None)
-    if mount_teams(app, svc) is not None:
-        _out("Microsoft Teams: POST /api/messages (see docs/teams.md)")
+    _out(describe_teams(mount_teams(app, svc)))
     for line in describe_slack(mount_slack(app, svc),
                                base_url=f"http://{settings.host}:{settings.port}"):
         _out(line)

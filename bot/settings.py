@@ -14,6 +14,8 @@ from pathlib import Path
 
 import phonenumbers
 
+from bot.egress import HostRule, parse_host_rules
+
 ENVIRONMENTS = ("development", "production")
 
 
@@ -38,6 +40,9 @@ class Settings:
     scheduler_interval_seconds: float
     # Where recipients reach this server (portal links start with it); no trailing slash.
     public_url: str = ""
+    # SAFEHAVEN_ALLOWED_FETCH_HOSTS: hosts (and ports) besides the platforms' own that files
+    # may be fetched from or uploaded to on a platform's word; private addresses included.
+    allowed_fetch_hosts: tuple[HostRule, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -86,6 +91,18 @@ def _public_url(env: Mapping[str, str], *, environment: str, host: str, port: in
             "to reach this server, e.g. https://safehaven.example.gov.uk"
         )
     return public_url
+
+
+def _allowed_fetch_hosts(env: Mapping[str, str]) -> tuple[HostRule, ...]:
+    text = env.get("SAFEHAVEN_ALLOWED_FETCH_HOSTS") or ""
+    try:
+        return parse_host_rules(text)
+    except ValueError as exc:
+        raise SettingsError(
+            f"SAFEHAVEN_ALLOWED_FETCH_HOSTS: {exc}. Set it to a comma-separated list of "
+            "host or host:port (e.g. proxy.council.local:8080,127.0.0.1:9000), or leave it "
+            "unset to allow only Slack's and Microsoft's own file and service hosts."
+        ) from None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -141,4 +158,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run_scheduler=env.get("SAFEHAVEN_SCHEDULER", "on").lower() not in ("off", "0", "false"),
         scheduler_interval_seconds=interval,
         public_url=public_url,
+        allowed_fetch_hosts=_allowed_fetch_hosts(env),
     )

@@ -51,6 +51,9 @@ WHY_REFUSED = "Slack refused access to it"
 WHY_BUSY = "Slack is busy; try again in a minute"
 WHY_NETWORK = "the connection to Slack failed"
 WHY_NOT_A_FILE = "it is not a file I can download, such as a post or an external link"
+WHY_NOT_ALLOWED = (
+    "Slack sent me on to another address, which is not one Safe Haven may fetch files from"
+)
 UNNAMED_FILE = "unnamed file"
 MORE_THAN = "more than {limit}"
 

@@ -28,6 +28,11 @@ CARD_NOT_UNDERSTOOD = (
 # Files sent to the bot ----------------------------------------------------------------------
 DOWNLOAD_TOO_LARGE = "“{name}” is over the {limit} limit for one file, so I did not take it."
 DOWNLOAD_FAILED = "I could not fetch “{name}” from Teams. Please send it again."
+DOWNLOAD_NOT_ALLOWED = (
+    "I could not fetch “{name}”: it is not stored in OneDrive or SharePoint, where Teams "
+    "keeps the files you attach, so I did not take it. Attach the file with the paperclip "
+    "(Attach file) and send it again."
+)
 ATTACHMENT_NOT_A_FILE = (
     "I can only take files attached with the paperclip (Attach file), not pictures pasted "
     "into the message or links. Nothing was kept."
@@ -63,6 +68,10 @@ CONSENT_DESCRIPTION = (
 UPLOADED = (
     "{filename} is saved in your OneDrive (Microsoft Teams Chat Files). Attach it to the "
     "email from there."
+)
+UPLOAD_NOT_ALLOWED = (
+    "I did not save archive {reference}: the place Teams named for it is not your OneDrive, "
+    "so nothing was sent anywhere. Select “Offer it again” to retry."
 )
 UPLOAD_FAILED = (
     "I could not save {filename} to your OneDrive; nothing was sent anywhere. Select "

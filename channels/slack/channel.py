@@ -50,10 +50,11 @@ from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
 from bot.replies import Form, Reply, Text, approval_reference
 from bot.settings import SettingsError
+from channels.egress import checked_connector
 from channels.slack import blocks, records
 from channels.slack.api import SlackApi, error_code, retry_handlers
 from channels.slack.blocks import Block, Post, render
-from channels.slack.files import Refused, download
+from channels.slack.files import Refused, download, egress_policy
 from channels.slack.inbox import Inbox, Ticket
 from channels.slack.settings import SlackSettings
 from channels.slack.tasks import JobQueue, KeyedLocks, TaskTracker
@@ -284,8 +285,11 @@ class SlackChannel:
         if self.session is None or self.session.closed:
             # Web API calls carry their own 30 s timeout; this one bounds file downloads,
             # which may legitimately take minutes, by inactivity rather than by length.
+            # Connections refuse addresses bot.egress does not allow (file URLs come from
+            # events; the Web API host is SLACK_API_URL's, which is allowed).
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=30, sock_read=120))
+                total=None, sock_connect=30, sock_read=120), connector=checked_connector(
+                egress_policy(self.svc.settings, self.settings)))
             self.client.session = self.session
         return self.session
 
@@ -514,7 +518,7 @@ class SlackChannel:
         for shared in files:
             info = await self._file_details(shared)
             result = await download(session, info, token=self.settings.bot_token,
-                                    allowed_hosts=self.settings.download_hosts,
+                                    egress=egress_policy(self.svc.settings, self.settings),
                                     settings=self.svc.settings,
                                     limit=self.svc.policy.max_file_bytes)
             if isinstance(result, Refused):

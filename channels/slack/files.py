@@ -1,11 +1,13 @@
 """Files sent to the bot, fetched from Slack and streamed to the uploads area.
 
 The size Slack reports is checked against the policy before anything is fetched, and the
-bytes are counted again while streaming (a file may be larger than announced). The bot
-token is sent only to Slack's file hosts (or the configured API host), never to whatever
-URL an event names. Files are written by chunks in a worker thread, so a large upload never
-blocks the event loop, and under a random folder with a fixed name: the sender's file name
-is never part of a path.
+bytes are counted again while streaming (a file may be larger than announced). A file is
+fetched only from Slack's file host, the host of ``SLACK_API_URL`` or one named in
+``SAFEHAVEN_ALLOWED_FETCH_HOSTS`` (:mod:`bot.egress`), checked again at every redirect and
+at connection time (:mod:`channels.egress`); the bot token goes only to the origin of the URL
+Slack gave, never to where a redirect points. Files are written by chunks in a worker
+thread, so a large upload never blocks the event loop, and under a random folder with a
+fixed name: the sender's file name is never part of a path.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from bot import engine
+from bot.egress import Destination, EgressPolicy
 from bot.events import IncomingFile
 from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
 from bot.settings import Settings
+from channels.egress import EgressRefused, check_url, checked_get
 from channels.slack.api import retry_after
+from channels.slack.settings import SlackSettings
 from handlers.intake import new_upload_path
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,12 @@ def too_large(name: str, size: int | None, limit: int) -> Refused:
         name=name, size=shown, limit=engine.human_size(limit))))
 
 
+def egress_policy(settings: Settings, slack: SlackSettings) -> EgressPolicy:
+    """Where Slack files may come from: Slack's own file host (in :mod:`bot.egress`), the
+    host of ``SLACK_API_URL`` and ``SAFEHAVEN_ALLOWED_FETCH_HOSTS``."""
+    return EgressPolicy.of(settings.allowed_fetch_hosts, slack.api_hosts)
+
+
 def _open_target(settings: Settings) -> tuple[Path, BinaryIO]:
     path = new_upload_path(settings)
     return path, path.open("wb")
@@ -71,11 +81,12 @@ def _discard(path: Path) -> None:
         shutil.rmtree(path.parent)
 
 
-async def _stream(session: aiohttp.ClientSession, url: str, token: str, target: BinaryIO,
-                  limit: int) -> int | None:
+async def _stream(session: aiohttp.ClientSession, egress: EgressPolicy, url: str, token: str,
+                  target: BinaryIO, limit: int) -> int | None:
     """Write the body to ``target``; the byte count, or None when it passed ``limit``."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+        async with checked_get(session, egress, Destination.SLACK_FILES, url,
+                               headers={"Authorization": f"Bearer {token}"}) as response:
             if response.status == 429 and attempt < MAX_ATTEMPTS:
                 await asyncio.sleep(retry_after(response.headers))
                 continue
@@ -106,7 +117,7 @@ async def _stream(session: aiohttp.ClientSession, url: str, token: str, target: 
 
 
 async def download(session: aiohttp.ClientSession, info: Mapping[str, Any], *, token: str,
-                   allowed_hosts: frozenset[str], settings: Settings, limit: int
+                   egress: EgressPolicy, settings: Settings, limit: int
                    ) -> IncomingFile | Refused:
     """Fetch one file of a message event to disk, or say why it was not."""
     name = file_name(info)
@@ -114,14 +125,20 @@ async def download(session: aiohttp.ClientSession, info: Mapping[str, Any], *, t
     if isinstance(declared, int) and declared > limit:
         return too_large(name, declared, limit)
     url = str(info.get("url_private_download") or info.get("url_private") or "")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or parts.hostname not in allowed_hosts:
+    try:
+        check_url(egress, Destination.SLACK_FILES, url)
+    except EgressRefused as exc:
         if url:
-            log.warning("not sending the bot token to file host %s", parts.hostname)
+            log.warning("not fetching a Slack file: %s", exc)
         return Refused(msg.DOWNLOAD_FAILED.format(name=name, why=msg.WHY_NOT_A_FILE))
     path, target = await asyncio.to_thread(_open_target, settings)
     try:
-        written = await _stream(session, url, token, target, limit)
+        written = await _stream(session, egress, url, token, target, limit)
+    except EgressRefused as exc:
+        await asyncio.to_thread(target.close)
+        await asyncio.to_thread(_discard, path)
+        log.warning("not fetching a Slack file: %s", exc)
+        return Refused(msg.DOWNLOAD_FAILED.format(name=name, why=msg.WHY_NOT_ALLOWED))
     except DownloadError as exc:
         await asyncio.to_thread(target.close)
         await asyncio.to_thread(_discard, path)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bot.egress import HostRule, rule_for_url
 from bot.messages import slack as msg
 from bot.settings import SettingsError
 
@@ -42,10 +43,11 @@ class SlackSettings:
         return self.app_token is not None
 
     @property
-    def download_hosts(self) -> frozenset[str]:
-        """Hosts the bot token may be sent to when downloading a file: Slack's own file
-        hosts, plus the API host when ``SLACK_API_URL`` points elsewhere (a proxy, a test)."""
-        return frozenset({"files.slack.com", urlsplit(self.api_url).hostname or ""} - {""})
+    def api_hosts(self) -> tuple[HostRule, ...]:
+        """The host and port of ``SLACK_API_URL``, which may serve files too (a proxy, a
+        test); Slack's own file host is in :data:`bot.egress.PLATFORM_HOSTS`."""
+        parts = urlsplit(self.api_url)
+        return (rule_for_url(parts.scheme, parts.hostname or "", parts.port),)
 
     def __repr__(self) -> str:  # never print the secrets
         return (f"SlackSettings(http_events={self.http_events}, socket_mode={self.socket_mode}, "

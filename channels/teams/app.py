@@ -5,7 +5,9 @@ router, so any process (``serve``, ``worker``, the CLI's ``approve``) can reach 
 it builds the botbuilder machinery only when a Teams user is first notified, so commands
 that never talk to Teams do not pay for importing it. ``mount_teams`` adds
 ``POST /api/messages`` to the aiohttp application and, when the application stops, finishes
-uploads in flight and closes the channel's HTTP client.
+uploads in flight and closes the channel's HTTP client. Neither happens without credentials
+unless ``TEAMS_AUTH=off`` says so (:class:`TeamsSettings.servable`): without them the route
+does not exist.
 """
 
 from __future__ import annotations
@@ -26,11 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ROUTE = "/api/messages"
-AUTH_OFF_BANNER = (
-    "MICROSOFT TEAMS AUTHENTICATION IS OFF: MicrosoftAppId is not set, so %s accepts "
-    "unauthenticated activities. This is for the Bot Framework Emulator on a developer's "
-    "machine only (refused when SAFEHAVEN_ENV=production). Set SAFEHAVEN_TEAMS=off to "
-    "disable the Teams endpoint."
+AUTH_OFF_LINE = (
+    "Microsoft Teams: %s takes UNAUTHENTICATED activities (TEAMS_AUTH=off): for tests on "
+    "this machine only, refused in production and off loopback"
 )
 
 
@@ -59,7 +59,7 @@ def attach_teams(svc: Services, settings: TeamsSettings | None = None,
                  **options: Any) -> TeamsNotifier | None:
     """Route ``teams:`` users to Teams if it is configured; None when it is not."""
     teams = settings if settings is not None else load_teams_settings(svc.settings)
-    if not teams.enabled or not isinstance(svc.notifier, NotifierRouter):
+    if not teams.servable or not isinstance(svc.notifier, NotifierRouter):
         return None
     notifier = TeamsNotifier(svc, teams, **options)
     svc.notifier.register("teams", notifier)
@@ -75,12 +75,10 @@ def mount_teams(app: web.Application, svc: Services) -> TeamsChannel | None:
     if notifier is None:
         return None
     channel = notifier.channel()
+    if not channel.settings.servable:
+        return None
     if channel.settings.auth_enabled:
         log.info("Microsoft Teams: %s for bot %s", ROUTE, channel.settings.app_id)
-    else:
-        log.warning("!" * 78)
-        log.warning(AUTH_OFF_BANNER, ROUTE)
-        log.warning("!" * 78)
     app.router.add_post(ROUTE, channel.handle)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -89,3 +87,13 @@ def mount_teams(app: web.Application, svc: Services) -> TeamsChannel | None:
 
     app.cleanup_ctx.append(lifecycle)
     return channel
+
+
+def describe(channel: TeamsChannel | None) -> str:
+    """The line ``safehaven serve`` prints about Teams."""
+    if channel is None:
+        return ("Microsoft Teams: not served (set MicrosoftAppId and MicrosoftAppPassword; "
+                "see docs/teams.md)")
+    if not channel.settings.auth_enabled:
+        return AUTH_OFF_LINE % f"POST {ROUTE}"
+    return f"Microsoft Teams: POST {ROUTE} (see docs/teams.md)"

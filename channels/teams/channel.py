@@ -1,8 +1,10 @@
 """The Teams channel: the Bot Framework adapter, the ``POST /api/messages`` route, and the
 notifier that reaches Teams users first (approvers, senders hearing about receipts).
 
-Inbound, a request is checked for shape (400), authenticated (401), then handed to
-:class:`channels.teams.turns.TeamsTurns`. Outbound, neutral replies are rendered by
+Inbound, a request is checked for shape (400), for coming from Teams with a Bot Connector
+``serviceUrl`` (403), authenticated (401), then handed to
+:class:`channels.teams.turns.TeamsTurns`. Files move through a session whose connections
+refuse addresses :mod:`bot.egress` does not allow. Outbound, neutral replies are rendered by
 :mod:`channels.teams.cards` and sent through botbuilder's connector.
 
 Two botbuilder facts shape this module (read from botbuilder 4.17's source):
@@ -38,12 +40,14 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
     ServiceClientCredentialsFactory,
 )
 
+from bot.egress import Destination, EgressPolicy
 from bot.messages import teams as msg
 from bot.reference import normalise_reference
 from bot.replies import FileReply, LinkReply, Reply, Text
+from channels.egress import check_url, checked_connector
 from channels.teams import cards, records
 from channels.teams.files import UPLOAD_CHUNK
-from channels.teams.inbound import InvalidActivity, parse_activity
+from channels.teams.inbound import InvalidActivity, parse_activity, refusal
 from channels.teams.settings import BotFrameworkConfig, TeamsSettings
 from handlers.services import Services
 from store import repositories as repo
@@ -100,6 +104,8 @@ class TeamsChannel:
         self.authentication = authentication or build_authentication(settings)
         self.adapter = CloudAdapter(self.authentication)
         self.upload_chunk_bytes = upload_chunk_bytes
+        # Teams' own hosts (bot.egress) and SAFEHAVEN_ALLOWED_FETCH_HOSTS, nothing else.
+        self.egress = EgressPolicy.of(svc.settings.allowed_fetch_hosts)
         self.turns = TeamsTurns(self)
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -109,7 +115,8 @@ class TeamsChannel:
     def http(self) -> aiohttp.ClientSession:
         """The client for file downloads and uploads (not for the Bot Connector)."""
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(trust_env=True)  # honour HTTPS_PROXY
+            self._http = aiohttp.ClientSession(  # honour HTTPS_PROXY
+                trust_env=True, connector=checked_connector(self.egress))
         return self._http
 
     def spawn(self, job: Coroutine[Any, Any, None]) -> None:
@@ -150,6 +157,10 @@ class TeamsChannel:
             activity = parse_activity(body)
         except InvalidActivity as exc:
             return _json_error(400, str(exc))
+        refused = refusal(activity, self.egress)
+        if refused is not None:
+            log.warning("Teams activity refused: %s", refused)
+            return _json_error(403, "not a Microsoft Teams activity Safe Haven takes")
         try:
             authenticated = await self._authenticate(
                 activity, request.headers.get("Authorization", ""))
@@ -196,6 +207,8 @@ class TeamsChannel:
         """Message a conversation first (a proactive message)."""
         if not activities:
             return
+        # Stored before serviceUrl was checked on the way in, a reference is checked again.
+        check_url(self.egress, Destination.TEAMS_CONNECTOR, str(reference.get("serviceUrl")))
 
         async def deliver(turn: TurnContext) -> None:
             await self.send(turn, activities)

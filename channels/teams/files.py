@@ -5,6 +5,10 @@ OneDrive link Teams puts in the activity) into the uploads area, stopping as soo
 pass the policy's size limit. The archive goes back to the sender's OneDrive by the upload
 session Teams opens when they accept the file consent card: ``PUT`` in chunks, each with its
 ``Content-Range``. Disk reads and writes run in worker threads.
+
+Both URLs come from the activity, so both must be on the Teams file hosts of
+:mod:`bot.egress` (or ``SAFEHAVEN_ALLOWED_FETCH_HOSTS``): a download follows redirects only
+to such hosts, an upload follows none.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from io import BufferedReader, BufferedWriter
 from pathlib import Path
 
 import aiohttp
-from yarl import URL
 
+from bot.egress import Destination, EgressPolicy
 from bot.events import IncomingFile
 from bot.settings import Settings
+from channels.egress import EgressRefused, check_url, checked_get, refusal_in
 from handlers.intake import new_upload_path
 from handlers.transfers import delete_plaintext
 
@@ -32,28 +37,33 @@ class TransferFailed(RuntimeError):
     """A download or upload did not complete; the message is safe to log."""
 
 
+class NotAllowed(TransferFailed):
+    """The URL, a redirect or the address it resolves to is not on the allow-list."""
+
+
 @dataclass(frozen=True)
 class TooLarge:
     name: str
 
 
-def allowed_url(url: str, *, require_https: bool) -> bool:
+def check_file_url(egress: EgressPolicy, url: str) -> None:
+    """:class:`NotAllowed` unless ``url`` is on a Teams file host."""
     try:
-        parsed = URL(url)
-    except ValueError:
-        return False
-    schemes = ("https",) if require_https else ("https", "http")
-    return parsed.scheme in schemes and bool(parsed.host)
+        check_url(egress, Destination.TEAMS_FILES, url)
+    except EgressRefused as exc:
+        raise NotAllowed(f"not fetched or sent: {exc}") from None
 
 
-async def download(session: aiohttp.ClientSession, *, url: str, name: str,
-                   settings: Settings, max_bytes: int) -> IncomingFile | TooLarge:
+async def download(session: aiohttp.ClientSession, egress: EgressPolicy, *, url: str,
+                   name: str, settings: Settings, max_bytes: int) -> IncomingFile | TooLarge:
     """Stream one file into a new upload folder; nothing is left behind on failure."""
+    check_file_url(egress, url)
     target = await asyncio.to_thread(new_upload_path, settings)
     handle: BufferedWriter | None = None
     complete = False
     try:
-        async with session.get(url, timeout=TIMEOUT, allow_redirects=True) as response:
+        async with checked_get(session, egress, Destination.TEAMS_FILES, url,
+                               timeout=TIMEOUT) as response:
             if response.status != 200:
                 raise TransferFailed(f"download answered HTTP {response.status}")
             if response.content_length is not None and response.content_length > max_bytes:
@@ -68,6 +78,8 @@ async def download(session: aiohttp.ClientSession, *, url: str, name: str,
         await asyncio.to_thread(handle.close)
         complete = True
         return IncomingFile(name=name, path=target, size=size)
+    except EgressRefused as exc:
+        raise NotAllowed(f"not fetched: {exc}") from None
     except aiohttp.ClientError as exc:
         raise TransferFailed(f"download failed ({type(exc).__name__})") from None
     finally:
@@ -77,9 +89,10 @@ async def download(session: aiohttp.ClientSession, *, url: str, name: str,
             await asyncio.to_thread(delete_plaintext, [str(target)])
 
 
-async def upload(session: aiohttp.ClientSession, *, url: str, path: Path, size: int,
-                 chunk_bytes: int = UPLOAD_CHUNK) -> None:
+async def upload(session: aiohttp.ClientSession, egress: EgressPolicy, *, url: str,
+                 path: Path, size: int, chunk_bytes: int = UPLOAD_CHUNK) -> None:
     """Upload ``path`` to an upload session in ranges ``bytes start-end/size``."""
+    check_file_url(egress, url)
     handle: BufferedReader = await asyncio.to_thread(path.open, "rb")
     try:
         start = 0
@@ -91,12 +104,15 @@ async def upload(session: aiohttp.ClientSession, *, url: str, path: Path, size: 
             headers = {"Content-Range": f"bytes {start}-{end}/{size}",
                        "Content-Type": "application/octet-stream"}
             try:
-                async with session.put(url, data=data, headers=headers,
-                                       timeout=TIMEOUT) as response:
+                async with session.put(url, data=data, headers=headers, timeout=TIMEOUT,
+                                       allow_redirects=False) as response:
                     await response.read()
                     if response.status not in (200, 201, 202):
                         raise TransferFailed(f"upload answered HTTP {response.status}")
             except aiohttp.ClientError as exc:
+                refused = refusal_in(exc)
+                if refused is not None:
+                    raise NotAllowed(f"not sent: {refused}") from None
                 raise TransferFailed(f"upload failed ({type(exc).__name__})") from None
             start = end + 1
     finally:

@@ -1,6 +1,10 @@
 """Teams activities read into what the core understands, and nothing more.
 
 ``parse_activity`` refuses a malformed request body with a reason (the route answers 400);
+``refusal`` says why a well-formed, even correctly signed, activity is still not taken: it
+is not from Teams (Web Chat, Direct Line and the Emulator are other channels of the same
+bot registration) or its ``serviceUrl`` is not a Bot Connector host (:mod:`bot.egress`);
+``is_personal`` keeps everything but a personal chat from acting as a Teams user;
 ``read_submission`` turns a submitted card into the answer and the question it names;
 ``remote_files`` lists the files attached in a personal chat.
 """
@@ -16,7 +20,9 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 from yarl import URL
 
+from bot.egress import Destination, EgressPolicy
 from bot.messages import teams as msg
+from channels.egress import EgressRefused, check_url
 from channels.teams import cards
 
 MAX_ID = 200
@@ -25,6 +31,8 @@ MAX_CONVERSATION_ID = 290   # the core keeps "teams:" + this in a 300-character 
 MAX_TEXT = 30_000
 MAX_FIELDS = 30
 MAX_VALUE = 5_000
+TEAMS_CHANNEL = "msteams"
+PERSONAL = "personal"
 
 
 class InvalidActivity(ValueError):
@@ -108,9 +116,22 @@ def parse_activity(body: object) -> Activity:
     return activity
 
 
+def refusal(activity: Activity, egress: EgressPolicy) -> str | None:
+    """Why this activity is not taken at all (None: it is). Checked before anything acts on
+    it, whether or not it was signed: a token proves the Bot Framework sent it, not that
+    Teams did, nor that replies may go to its ``serviceUrl``."""
+    if activity.channel_id != TEAMS_CHANNEL:
+        return f"channelId is not {TEAMS_CHANNEL!r}"
+    try:
+        check_url(egress, Destination.TEAMS_CONNECTOR, activity.service_url or "")
+    except EgressRefused as exc:
+        return f"serviceUrl refused: {exc}"
+    return None
+
+
 def user_id(activity: Activity) -> str:
     """``teams:<Microsoft Entra object id>``, the form policies name approvers in; the
-    channel account id when there is none (the Bot Framework Emulator)."""
+    channel account id when there is none."""
     sender = activity.from_property
     return f"teams:{sender.aad_object_id or sender.id}"
 
@@ -129,9 +150,10 @@ def conversation_reference(activity: Activity) -> dict[str, Any]:
 
 
 def is_personal(activity: Activity) -> bool:
+    """A one-to-one chat with the bot; a missing ``conversationType`` is not one."""
     conversation = activity.conversation
-    kind = (conversation.conversation_type or "personal").lower()
-    return kind == "personal" and not conversation.is_group
+    kind = (conversation.conversation_type or "").lower()
+    return kind == PERSONAL and not conversation.is_group
 
 
 # --- submitted cards -------------------------------------------------------------------------
@@ -195,19 +217,15 @@ class RemoteFile:
 
 def remote_files(activity: Activity) -> tuple[list[RemoteFile], int]:
     """Files sent with the paperclip, and how many other attachments came with them
-    (pasted pictures, cards) that cannot be taken. The Bot Framework Emulator sends files
-    as plain ``contentUrl`` attachments, accepted from it alone for local development."""
+    (pasted pictures, cards) that cannot be taken. Whether a ``downloadUrl`` may be fetched
+    is decided when it is fetched (:mod:`channels.egress`)."""
     files: list[RemoteFile] = []
     others = 0
-    emulator = activity.channel_id == "emulator"
     for attachment in activity.attachments or []:
         content = attachment.content if isinstance(attachment.content, dict) else {}
         url = content.get("downloadUrl")
-        if attachment.content_type != cards.FILE_DOWNLOAD and emulator:
-            url = attachment.content_url
         name = (attachment.name or "file")[:255]
-        if (attachment.content_type == cards.FILE_DOWNLOAD or emulator) and isinstance(
-                url, str) and url:
+        if attachment.content_type == cards.FILE_DOWNLOAD and isinstance(url, str) and url:
             files.append(RemoteFile(name=name, url=url))
         elif attachment.content_type != "text/html":  # Teams adds the message as HTML too
             others += 1

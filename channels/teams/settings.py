@@ -2,13 +2,15 @@
 
 ``MicrosoftAppId``, ``MicrosoftAppPassword``, ``MicrosoftAppTenantId`` and
 ``MicrosoftAppType`` are the names every Bot Framework sample and the Azure portal use, so a
-council IT officer can paste them from the bot registration unchanged. Without an app id the
-Teams endpoint runs with authentication off, for the Bot Framework Emulator on a developer's
-machine; that is refused when ``SAFEHAVEN_ENV=production``.
+council IT officer can paste them from the bot registration unchanged. Without an app id
+Teams is not served at all. Serving it unauthenticated takes ``TEAMS_AUTH=off``, for tests
+and a developer's own machine: it is refused when ``SAFEHAVEN_ENV=production`` and when
+``SAFEHAVEN_HOST`` is not a loopback address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from collections.abc import Mapping
@@ -19,21 +21,29 @@ from bot.settings import Settings, SettingsError
 APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant",
              "userassignedmsi": "UserAssignedMSI"}
 SWITCH_VALUES = ("auto", "on", "off")
+AUTH_VALUES = ("on", "off")
 
 
 @dataclass(frozen=True)
 class TeamsSettings:
-    """Whether Teams is served, and the bot's identity (None app id: authentication off)."""
+    """Whether Teams is served, and the bot's identity. Without an app id it is served only
+    with ``auth_off`` (``TEAMS_AUTH=off``): every activity is then taken unauthenticated."""
 
     enabled: bool
     app_id: str | None = None
     app_password: str | None = field(default=None, repr=False)
     tenant_id: str | None = None
     app_type: str = "MultiTenant"
+    auth_off: bool = False
 
     @property
     def auth_enabled(self) -> bool:
         return bool(self.app_id)
+
+    @property
+    def servable(self) -> bool:
+        """``/api/messages`` may be mounted: with credentials, or explicitly without."""
+        return self.enabled and (self.auth_enabled or self.auth_off)
 
 
 class BotFrameworkConfig:
@@ -56,6 +66,40 @@ def _guid(name: str, value: str) -> str:
             "(Configuration > Microsoft App ID).") from None
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (``127.0.0.1``, ``::1``)."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _auth_off(settings: Settings, env: Mapping[str, str]) -> bool:
+    """``TEAMS_AUTH``: on (the default) or off, which only a loopback development server
+    may use."""
+    text = (env.get("TEAMS_AUTH") or "on").strip().lower() or "on"
+    if text not in AUTH_VALUES:
+        raise SettingsError(
+            f"TEAMS_AUTH is {text[:20]!r}; leave it unset (Teams requests must be signed by "
+            "Microsoft), or set it to off only for tests on your own machine.")
+    if text == "on":
+        return False
+    if settings.is_production:
+        raise SettingsError(
+            "TEAMS_AUTH=off is refused when SAFEHAVEN_ENV=production: anyone who reaches the "
+            "server could act as any Teams user. Unset TEAMS_AUTH and set MicrosoftAppId and "
+            "MicrosoftAppPassword from the Azure Bot registration (see docs/teams.md).")
+    if not is_loopback(settings.host):
+        raise SettingsError(
+            f"TEAMS_AUTH=off is refused because SAFEHAVEN_HOST is {settings.host!r}, which "
+            "other machines can reach: anyone there could act as any Teams user. Set "
+            "SAFEHAVEN_HOST=127.0.0.1, or unset TEAMS_AUTH and set MicrosoftAppId and "
+            "MicrosoftAppPassword (see docs/teams.md).")
+    return True
+
+
 def load_teams_settings(settings: Settings, env: Mapping[str, str] | None = None
                         ) -> TeamsSettings:
     """Read the Teams variables; raise :class:`SettingsError` naming the first bad one."""
@@ -67,6 +111,7 @@ def load_teams_settings(settings: Settings, env: Mapping[str, str] | None = None
             "MicrosoftAppId is set, and in development).")
     if switch == "off":
         return TeamsSettings(enabled=False)
+    auth_off = _auth_off(settings, env)
     app_id = (env.get("MicrosoftAppId") or "").strip() or None
     password = env.get("MicrosoftAppPassword") or None
     tenant = (env.get("MicrosoftAppTenantId") or "").strip() or None
@@ -81,15 +126,21 @@ def load_teams_settings(settings: Settings, env: Mapping[str, str] | None = None
             raise SettingsError(
                 "MicrosoftAppPassword or MicrosoftAppTenantId is set but MicrosoftAppId is "
                 "not. Set MicrosoftAppId to the bot's Microsoft App ID as well.")
-        if settings.is_production:
-            if switch == "on":
-                raise SettingsError(
-                    "SAFEHAVEN_TEAMS=on but MicrosoftAppId is not set. Without it Teams "
-                    "requests cannot be authenticated, which is refused when "
-                    "SAFEHAVEN_ENV=production. Set MicrosoftAppId and MicrosoftAppPassword "
-                    "from the Azure Bot registration (see docs/teams.md).")
-            return TeamsSettings(enabled=False)
-        return TeamsSettings(enabled=True)
+        if auth_off:
+            return TeamsSettings(enabled=True, auth_off=True)
+        if switch == "on":
+            where = ("which is refused when SAFEHAVEN_ENV=production" if settings.is_production
+                     else "so Teams is not served (TEAMS_AUTH=off serves it unauthenticated, "
+                     "for tests on this machine only)")
+            raise SettingsError(
+                "SAFEHAVEN_TEAMS=on but MicrosoftAppId is not set. Without it Teams "
+                f"requests cannot be authenticated, {where}. Set MicrosoftAppId and "
+                "MicrosoftAppPassword from the Azure Bot registration (see docs/teams.md).")
+        return TeamsSettings(enabled=False)
+    if auth_off:
+        raise SettingsError(
+            "TEAMS_AUTH=off but MicrosoftAppId is set. Unset TEAMS_AUTH so requests are "
+            "authenticated with the bot's credentials.")
     app_id = _guid("MicrosoftAppId", app_id)
     if app_type in ("MultiTenant", "SingleTenant") and not password:
         raise SettingsError(

@@ -164,12 +164,14 @@ class TeamsTurns:
         notes: list[str] = []
         staged: list[IncomingFile] = []
         for item in remote:
-            if not files.allowed_url(item.url, require_https=self.channel.settings.auth_enabled):
-                notes.append(msg.DOWNLOAD_FAILED.format(name=item.name))
-                continue
             try:
-                got = await files.download(self.channel.http(), url=item.url, name=item.name,
+                got = await files.download(self.channel.http(), self.channel.egress,
+                                           url=item.url, name=item.name,
                                            settings=self.svc.settings, max_bytes=limit)
+            except files.NotAllowed as exc:
+                log.warning("a Teams file was not downloaded: %s", exc)
+                notes.append(msg.DOWNLOAD_NOT_ALLOWED.format(name=item.name))
+                continue
             except files.TransferFailed as exc:
                 log.warning("a Teams file could not be downloaded: %s", exc)
                 notes.append(msg.DOWNLOAD_FAILED.format(name=item.name))
@@ -257,9 +259,15 @@ class TeamsTurns:
             await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
             return
         url = upload.get("uploadUrl")
-        if not isinstance(url, str) or not files.allowed_url(
-                url, require_https=self.channel.settings.auth_enabled):
+        if not isinstance(url, str):
             await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
+            return
+        try:
+            files.check_file_url(self.channel.egress, url)
+        except files.NotAllowed as exc:
+            log.warning("archive %s was not uploaded: %s", offer.reference, exc)
+            await self.channel.send(turn, [cards.card_message(cards.offer_again_card(
+                msg.UPLOAD_NOT_ALLOWED.format(reference=offer.reference), offer.id))])
             return
         if not await records.move_offer(self.svc.db, offer_id=offer.id, to="uploading",
                                         only_from=("offered",), now=now):
@@ -280,8 +288,8 @@ class TeamsTurns:
                 return
             size = (await asyncio.to_thread(path.stat)).st_size
             try:
-                await files.upload(channel.http(), url=url, path=path, size=size,
-                                   chunk_bytes=channel.upload_chunk_bytes)
+                await files.upload(channel.http(), channel.egress, url=url, path=path,
+                                   size=size, chunk_bytes=channel.upload_chunk_bytes)
             except (files.TransferFailed, OSError) as exc:
                 log.warning("archive %s could not be uploaded to OneDrive: %s",
                             offer.reference, exc)

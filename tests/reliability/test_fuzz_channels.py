@@ -70,13 +70,18 @@ from yarl import URL
 from bot.app import create_app
 from channels.slack import attach_slack, mount_slack
 from channels.slack.settings import SlackSettings
-from channels.teams.settings import TeamsSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
 from store.models import Transfer
 from tests.channels.slack.conftest import SECRET, Workspace, message_text
 from tests.channels.slack.fake_slack import TOKEN, FakeSlack
-from tests.channels.teams.conftest import SENDER_AAD, TeamsWorld, start_world, stop_world
+from tests.channels.teams.conftest import (
+    SENDER_AAD,
+    TeamsWorld,
+    auth_off,
+    start_world,
+    stop_world,
+)
 from tests.channels.teams.fakes import FakeConnector
 from tests.conftest import PDF, RecordingNotifier
 from tests.reliability.strategies import FIGURES, fuzz_settings, hostile_text, tried
@@ -618,7 +623,7 @@ class AnyIdConnector(FakeConnector):
 async def teams(services: Services) -> AsyncIterator[TeamsWorld]:
     connector = AnyIdConnector()
     await connector.start()
-    world = await start_world(services, TeamsSettings(enabled=True), connector=connector)
+    world = await start_world(services, auth_off(services), connector=connector)
     yield world
     await stop_world(world)
 

@@ -1,4 +1,8 @@
-"""A running Safe Haven with Teams mounted, a fake Bot Connector and a fake OneDrive."""
+"""A running Safe Haven with Teams mounted, a fake Bot Connector and a fake OneDrive.
+
+The fakes listen on 127.0.0.1, which Safe Haven reaches only when the operator names it:
+:func:`start_world` names them in ``SAFEHAVEN_ALLOWED_FETCH_HOSTS`` as a test deployment
+would (``fetch_hosts`` chooses which)."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
+from bot.settings import load_settings
 from channels.teams.app import attach_teams, mount_teams
 from channels.teams.channel import TeamsChannel
-from channels.teams.settings import TeamsSettings
+from channels.teams.settings import TeamsSettings, load_teams_settings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
 from tests.channels.teams.fakes import FakeConnector, FakeFileHost, TeamsUser
@@ -36,13 +41,34 @@ class TeamsWorld:
         return TeamsUser(self.client, self.connector, aad=aad, name=name, **kwargs)
 
 
+def host_of(url: str) -> str:
+    """``127.0.0.1:PORT`` of a fake, as SAFEHAVEN_ALLOWED_FETCH_HOSTS names it."""
+    return url.split("://", 1)[1].split("/", 1)[0]
+
+
+def auth_off(services: Services) -> TeamsSettings:
+    """Teams without credentials, as ``TEAMS_AUTH=off`` serves it (loopback, development)."""
+    return load_teams_settings(services.settings, {"TEAMS_AUTH": "off"})
+
+
+def allow_fetch_hosts(services: Services, *hosts: str) -> None:
+    """Set SAFEHAVEN_ALLOWED_FETCH_HOSTS, read by the real settings loader."""
+    named = load_settings({"SAFEHAVEN_ALLOWED_FETCH_HOSTS": ",".join(hosts)})
+    services.settings = replace(services.settings,
+                                allowed_fetch_hosts=named.allowed_fetch_hosts)
+
+
 async def start_world(services: Services, settings: TeamsSettings, *,
-                      connector: FakeConnector | None = None, **options: Any) -> TeamsWorld:
+                      connector: FakeConnector | None = None,
+                      fetch_hosts: tuple[str, ...] = ("connector", "files"),
+                      **options: Any) -> TeamsWorld:
     if connector is None:
         connector = FakeConnector()
         await connector.start()
     files = FakeFileHost()
     await files.start()
+    fakes = {"connector": connector.url, "files": files.url}
+    allow_fetch_hosts(services, *(host_of(fakes[name]) for name in fetch_hosts))
     services.policy = replace(services.policy, approvers={"*": (f"teams:{APPROVER_AAD}",)})
     services.notifier = NotifierRouter(RecordingNotifier())
     notifier = attach_teams(services, settings, upload_chunk_bytes=4096, **options)
@@ -63,7 +89,7 @@ async def stop_world(world: TeamsWorld) -> None:
 
 @pytest.fixture
 async def teams(services: Services) -> AsyncIterator[TeamsWorld]:
-    """Teams with authentication off, as with the Bot Framework Emulator."""
-    world = await start_world(services, TeamsSettings(enabled=True))
+    """Teams with authentication off (``TEAMS_AUTH=off``)."""
+    world = await start_world(services, auth_off(services))
     yield world
     await stop_world(world)

@@ -84,8 +84,10 @@ async def secured(services: Services, signing_key: rsa.RSAPrivateKey
         Config(connector.url + "/openid"),
         credentials_factory=PrefetchingCredentialFactory(factory))
     settings = TeamsSettings(enabled=True, app_id=APP_ID, app_password="secret")
+    # Only the Bot Connector is named in SAFEHAVEN_ALLOWED_FETCH_HOSTS: the fake file host is
+    # an internal service on 127.0.0.1 that nothing may make the bot fetch from.
     world = await start_world(services, settings, connector=connector,
-                              authentication=authentication)
+                              authentication=authentication, fetch_hosts=("connector",))
     jwk = RSAAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)
     world.connector.openid = {"issuer": ISSUER, "jwks_uri": world.connector.url + "/keys"}
     world.connector.jwks = {"keys": [{**jwk, "kid": "key-1", "endorsements": ["msteams"]}]}
@@ -135,7 +137,7 @@ async def test_only_signed_activities_are_acted_on(
     assert factory.credentials.fetched_on and all(
         name != threading.main_thread().name for name in factory.credentials.fetched_on)
 
-    # With authentication on, files are only fetched over https.
+    # Files are only fetched from Teams' file hosts or hosts the operator named.
     await user.send(text="", attachments=[{
         "contentType": "application/vnd.microsoft.teams.file.download.info", "name": "a.pdf",
         "content": {"downloadUrl": world.files.serve(PDF)}}])

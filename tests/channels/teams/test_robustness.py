@@ -150,15 +150,19 @@ async def test_approver_without_the_app(teams: TeamsWorld) -> None:
     assert consent_call(sender)
 
 
-async def test_text_from_users_is_escaped_and_emulator_files_are_taken(
+async def test_text_from_users_is_escaped_and_emulator_files_are_refused(
         teams: TeamsWorld) -> None:
     user = teams.user(SENDER_AAD, "Alex Sender")
     await user.send_file("<b>Case</b> notes.pdf", teams.files.serve(PDF))
     said = user.received[0].text
     assert "&lt;b&gt;Case&lt;/b&gt; notes.pdf" in said and "<b>" not in said
 
+    # The Emulator (like Web Chat) is not Teams: its activities are refused, and its plain
+    # contentUrl attachments are no longer fetched (they once were, for local development).
     emulator = teams.user("e-user-1", "Emulator User")
-    await emulator.send(channelId="emulator", text="", attachments=[
+    downloads = list(teams.files.downloads)
+    status, _ = await emulator.post(emulator.activity(channelId="emulator", text="", attachments=[
         {"contentType": "application/pdf", "name": "local.pdf",
-         "contentUrl": teams.files.serve(PDF)}])
-    assert "local.pdf" in emulator.received[0].text
+         "contentUrl": teams.files.serve(PDF)}]))
+    assert status == 403
+    assert emulator.received == [] and teams.files.downloads == downloads

@@ -18,16 +18,35 @@ APP_ID = "0b5e7f1c-1111-4222-8333-944445555666"
 TENANT = "7c0ffee0-1111-4222-8333-944445555666"
 
 
-def base(tmp_path: Path, env: str = "development") -> Settings:
+def base(tmp_path: Path, env: str = "development", **more: str) -> Settings:
     return load_settings({"SAFEHAVEN_VAR_DIR": str(tmp_path), "SAFEHAVEN_ENV": env,
                           "SAFEHAVEN_PUBLIC_URL": "https://safehaven.example.gov.uk",
-                          "SAFEHAVEN_SECRET_KEY": generate_key()})
+                          "SAFEHAVEN_SECRET_KEY": generate_key(), **more})
 
 
-def test_development_without_app_id_runs_with_auth_off(tmp_path: Path) -> None:
-    teams = load_teams_settings(base(tmp_path), {})
+def test_without_app_id_teams_runs_with_auth_off_only_when_told(tmp_path: Path) -> None:
+    assert not load_teams_settings(base(tmp_path), {}).servable  # no credentials: not served
+    with pytest.raises(SettingsError, match="SAFEHAVEN_TEAMS=on but MicrosoftAppId"):
+        load_teams_settings(base(tmp_path), {"SAFEHAVEN_TEAMS": "on"})
+    teams = load_teams_settings(base(tmp_path), {"TEAMS_AUTH": "off"})
     assert teams.enabled and not teams.auth_enabled
     assert not load_teams_settings(base(tmp_path), {"SAFEHAVEN_TEAMS": "off"}).enabled
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"SAFEHAVEN_ENV": "production"}, "SAFEHAVEN_ENV=production"),
+    ({"SAFEHAVEN_HOST": "0.0.0.0"}, "SAFEHAVEN_HOST is '0.0.0.0'"),
+    ({"SAFEHAVEN_HOST": "10.1.2.3"}, "SAFEHAVEN_HOST is '10.1.2.3'"),
+    ({"SAFEHAVEN_HOST": "safehaven.council.local"}, "SAFEHAVEN_HOST"),
+])
+def test_auth_off_is_refused_in_production_and_off_loopback(
+        tmp_path: Path, settings: dict[str, str], named: str) -> None:
+    env = settings.pop("SAFEHAVEN_ENV", "development")
+    with pytest.raises(SettingsError, match=f"TEAMS_AUTH=off is refused.*{named}"):
+        load_teams_settings(base(tmp_path, env, **settings), {"TEAMS_AUTH": "off"})
+    for loopback in ("127.0.0.1", "::1", "localhost"):
+        assert load_teams_settings(base(tmp_path, SAFEHAVEN_HOST=loopback),
+                                   {"TEAMS_AUTH": "off"}).servable
 
 
 def test_production_refuses_teams_without_app_id(tmp_path: Path) -> None:
@@ -49,6 +68,9 @@ def test_production_refuses_teams_without_app_id(tmp_path: Path) -> None:
     ({"MicrosoftAppId": APP_ID, "MicrosoftAppType": "Sometimes"}, "MicrosoftAppType"),
     ({"MicrosoftAppPassword": "x"}, "MicrosoftAppId"),
     ({"SAFEHAVEN_TEAMS": "maybe"}, "SAFEHAVEN_TEAMS"),
+    ({"TEAMS_AUTH": "no"}, "TEAMS_AUTH"),
+    ({"TEAMS_AUTH": "off", "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "x"},
+     "TEAMS_AUTH=off but MicrosoftAppId"),
 ])
 def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
@@ -72,6 +94,7 @@ def test_build_services_routes_teams_users_and_serve_mounts_the_route(
 
     for name in ("SAFEHAVEN_TEAMS", "MicrosoftAppId", "MicrosoftAppPassword"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TEAMS_AUTH", "off")
     svc: Services = build_services(base(tmp_path))
     assert isinstance(svc.notifier, NotifierRouter)
     assert isinstance(svc.notifier.routes.get("teams"), TeamsNotifier)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from sqlalchemy import func, select
 
-from channels.teams.settings import TeamsSettings
 from handlers.services import Services
 from store.models import Transfer
-from tests.channels.teams.conftest import SENDER_AAD, start_world, stop_world
+from tests.channels.teams.conftest import SENDER_AAD, auth_off, start_world, stop_world
 
 OWN_TENANT = "11111111-2222-3333-4444-555555555555"
 
 
 async def test_user_of_another_tenant_is_refused(services: Services) -> None:
-    world = await start_world(services, TeamsSettings(enabled=True, tenant_id=OWN_TENANT))
+    world = await start_world(services, replace(auth_off(services), tenant_id=OWN_TENANT))
     try:
         outsider = world.user(SENDER_AAD, "Mallory Outsider")
         status = await outsider.post(outsider.activity(text="help"))

@@ -16,12 +16,13 @@ from typing import Any
 
 from bot import engine
 from bot.engine import State, TurnContext
+from bot.messages import notices as notice_msg
 from bot.messages import portal as portal_msg
 from bot.messages import transfers as msg
 from bot.packaging import ArchiveMember, build_archive
 from bot.passwords import generate_password
 from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
-from handlers import access, portal
+from handlers import access, notify, portal
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -108,11 +109,13 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
     if not needs:
         return await package(svc, reference=reference)
     request: list[Reply] = [approval_request(state, ctx, sender=transfer.sender_id)]
-    for approver in approvers:
-        await svc.notifier.notify(approver, request, reference=reference)
+    unreached = await notify.notify_people(svc, approvers, request, reference=reference)
     return [Text(msg.AWAITING_APPROVAL.format(
         reference=reference, classification=transfer.classification,
-        approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours))]
+        approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours)),
+        *(Text(notice_msg.APPROVER_HELD.format(
+            approver=approver, channel=notify.channel_name(approver), reference=reference))
+          for approver in unreached)]
 
 
 def approval_request(state: State, ctx: TurnContext, *, sender: str) -> ApprovalRequest:
@@ -291,6 +294,7 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
         approval = await repo.get_approval(session, reference=reference)
         if approval is not None and approval.status == "pending":
             approval.status = status
+        await repo.drop_held_requests(session, reference=reference)
         await portal.revoke_links(session, reference=reference, by=by, now=now)
         await audit.append(session, at=now, actor=by, action=status, reference=reference,
                            details={"reason": reason, "password_wiped": True,

@@ -134,9 +134,9 @@ async def test_slack_approval_request_cannot_be_forged(
 
     await alice.click("RESTRICTED")
     view = await alice.open_form()
-    recipient = {"name": NAME, "job_title": "Safeguarding Lead\u200b",
-                 "organisation": ORGANISATION, "email": "priya.shah@nhs.net",
-                 "phone": "07911 123456"}
+    recipient: dict[str, str | list[str]] = {
+        "name": NAME, "job_title": "Safeguarding Lead\u200b", "organisation": ORGANISATION,
+        "email": "priya.shah@nhs.net", "phone": "07911 123456"}
     # A line break in a one-line detail is refused with the reason, in the modal.
     refused = await alice.submit(view, {**recipient, "name": f"Priya Shah{FORGED}"})
     assert refused.get("response_action") == "errors", refused

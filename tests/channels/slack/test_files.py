@@ -1,14 +1,21 @@
 """Files sent to the bot in Slack: size checked before and during the download, the bot
-token kept to Slack's hosts, and download failures told to the sender."""
+token kept to Slack's hosts, redirects held to the allow-list, and download failures told to
+the sender."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
+from bot.egress import parse_host_rules
 from store.models import Transfer
 from tests.channels.slack.conftest import Workspace
+from tests.channels.slack.fake_slack import TOKEN
 from tests.conftest import PDF
 
 
@@ -109,3 +116,62 @@ async def test_a_file_sent_by_id_only_is_looked_up(workspace: Workspace) -> None
     await workspace.event(event)
     assert workspace.fake.called("files.info")
     assert "I have 1 file(s)" in alice.text
+
+
+class Redirector:
+    """A server the operator named (SAFEHAVEN_ALLOWED_FETCH_HOSTS) that redirects every
+    request to ``target``, and an internal service that records who reached it."""
+
+    def __init__(self) -> None:
+        self.target = ""
+        self.hits: list[tuple[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.hits.append((request.path, request.headers.get("Authorization", "")))
+        if self.target:
+            raise web.HTTPFound(self.target)
+        return web.Response(body=PDF, content_type="application/octet-stream")
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self.handle)
+        async with TestServer(app, host="127.0.0.1", port=0) as server:
+            yield str(server.make_url("")).rstrip("/")
+
+
+async def test_a_redirect_to_a_host_not_on_the_list_is_not_followed(
+        workspace: Workspace) -> None:
+    internal, redirector = Redirector(), Redirector()
+    async with internal.serving() as internal_url, redirector.serving() as redirector_url:
+        redirector.target = f"{internal_url}/admin/secrets"
+        workspace.svc.settings = dataclasses.replace(
+            workspace.svc.settings,
+            allowed_fetch_hosts=parse_host_rules(redirector_url.split("://")[1]))
+        alice = workspace.user("UALICE01")
+        event = alice.file_event(("case.pdf", PDF))
+        event["files"][0]["url_private_download"] = f"{redirector_url}/files/F1"
+        await workspace.event(event)
+        assert redirector.hits == [("/files/F1", f"Bearer {TOKEN}")]  # a host it may use
+        assert internal.hits == []  # ... but not where it pointed
+        assert "another address, which is not one Safe Haven may fetch files from" in alice.text
+        assert await transfers(workspace) == 0 and uploads_left(workspace) == []
+
+
+async def test_the_token_does_not_follow_a_redirect_to_another_origin(
+        workspace: Workspace) -> None:
+    redirector = Redirector()
+    async with redirector.serving() as redirector_url:
+        real = workspace.fake.add_file(PDF)  # on the SLACK_API_URL host: allowed
+        redirector.target = real
+        workspace.svc.settings = dataclasses.replace(
+            workspace.svc.settings,
+            allowed_fetch_hosts=parse_host_rules(redirector_url.split("://")[1]))
+        alice = workspace.user("UALICE01")
+        event = alice.file_event(("case.pdf", PDF))
+        event["files"][0]["url_private_download"] = f"{redirector_url}/files/F1"
+        await workspace.event(event)
+        assert len(redirector.hits) == 1
+        file_id = real.rsplit("/", 1)[1]
+        assert workspace.fake.downloads == [(file_id, "")]  # followed, without the token
+        assert "Slack refused access to it" in alice.text

@@ -2,7 +2,8 @@
 
 The fakes listen on 127.0.0.1, which Safe Haven reaches only when the operator names it:
 :func:`start_world` names them in ``SAFEHAVEN_ALLOWED_FETCH_HOSTS`` as a test deployment
-would (``fetch_hosts`` chooses which)."""
+would (``fetch_hosts`` chooses which: ``"connector"``, ``"files"`` or a literal host:port).
+"""
 
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ async def start_world(services: Services, settings: TeamsSettings, *,
         await connector.start()
     files = FakeFileHost()
     await files.start()
-    fakes = {"connector": connector.url, "files": files.url}
-    allow_fetch_hosts(services, *(host_of(fakes[name]) for name in fetch_hosts))
+    fakes = {"connector": host_of(connector.url), "files": host_of(files.url)}
+    allow_fetch_hosts(services, *(fakes.get(name, name) for name in fetch_hosts))
     services.policy = replace(services.policy, approvers={"*": (f"teams:{APPROVER_AAD}",)})
     services.notifier = NotifierRouter(RecordingNotifier())
     notifier = attach_teams(services, settings, upload_chunk_bytes=4096, **options)

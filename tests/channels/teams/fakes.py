@@ -295,3 +295,17 @@ class TeamsUser:
         return await self.send(text="", value=self.card_value(call, title, inputs),
                                replyToId=call.id)
 
+
+
+class Redirector(_Server):
+    """Answers every GET with a redirect to ``target``, counting what it was asked."""
+
+    def __init__(self, target: str = "") -> None:
+        super().__init__()
+        self.target = target
+        self.hits: list[str] = []
+        self.app.router.add_get("/{tail:.*}", self._redirect)
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        self.hits.append(request.path)
+        raise web.HTTPFound(self.target)

@@ -17,12 +17,22 @@ from jwt.algorithms import RSAAlgorithm
 from msrest.authentication import BasicTokenAuthentication
 from sqlalchemy import func, select
 
+from bot.messages import teams as msg
+from channels.teams.cards import FILE_DOWNLOAD
 from channels.teams.channel import PrefetchingCredentialFactory
 from channels.teams.models import TeamsConversationRef
 from channels.teams.settings import TeamsSettings
 from handlers.services import Services
-from tests.channels.teams.conftest import SENDER_AAD, TeamsWorld, start_world, stop_world
-from tests.channels.teams.fakes import FakeConnector
+from store.models import ProcessedEvent, Transfer
+from tests.channels.teams.conftest import (
+    APPROVER_AAD,
+    SENDER_AAD,
+    TeamsWorld,
+    host_of,
+    start_world,
+    stop_world,
+)
+from tests.channels.teams.fakes import FakeConnector, FakeFileHost, Redirector, TeamsUser
 from tests.conftest import PDF
 
 APP_ID = "0b5e7f1c-1111-4222-8333-944445555666"
@@ -74,9 +84,12 @@ def signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-@pytest.fixture
-async def secured(services: Services, signing_key: rsa.RSAPrivateKey
-                  ) -> AsyncIterator[tuple[TeamsWorld, StaticCredentialFactory]]:
+async def secure_world(services: Services, signing_key: rsa.RSAPrivateKey,
+                       fetch_hosts: tuple[str, ...] = ("connector",),
+                       channels: tuple[str, ...] = ("msteams",)
+                       ) -> tuple[TeamsWorld, StaticCredentialFactory]:
+    """Teams with a Microsoft App ID: activities must carry a token signed by ``signing_key``,
+    which the OpenID metadata endorses for ``channels``."""
     factory = StaticCredentialFactory()
     connector = FakeConnector()
     await connector.start()
@@ -84,13 +97,20 @@ async def secured(services: Services, signing_key: rsa.RSAPrivateKey
         Config(connector.url + "/openid"),
         credentials_factory=PrefetchingCredentialFactory(factory))
     settings = TeamsSettings(enabled=True, app_id=APP_ID, app_password="secret")
-    # Only the Bot Connector is named in SAFEHAVEN_ALLOWED_FETCH_HOSTS: the fake file host is
-    # an internal service on 127.0.0.1 that nothing may make the bot fetch from.
     world = await start_world(services, settings, connector=connector,
-                              authentication=authentication, fetch_hosts=("connector",))
+                              authentication=authentication, fetch_hosts=fetch_hosts)
     jwk = RSAAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)
     world.connector.openid = {"issuer": ISSUER, "jwks_uri": world.connector.url + "/keys"}
-    world.connector.jwks = {"keys": [{**jwk, "kid": "key-1", "endorsements": ["msteams"]}]}
+    world.connector.jwks = {"keys": [{**jwk, "kid": "key-1", "endorsements": list(channels)}]}
+    return world, factory
+
+
+@pytest.fixture
+async def secured(services: Services, signing_key: rsa.RSAPrivateKey
+                  ) -> AsyncIterator[tuple[TeamsWorld, StaticCredentialFactory]]:
+    # Only the Bot Connector is named in SAFEHAVEN_ALLOWED_FETCH_HOSTS: the fake file host is
+    # an internal service on 127.0.0.1 that nothing may make the bot fetch from.
+    world, factory = await secure_world(services, signing_key)
     yield world, factory
     await stop_world(world)
 
@@ -143,3 +163,123 @@ async def test_only_signed_activities_are_acted_on(
         "content": {"downloadUrl": world.files.serve(PDF)}}])
     assert "could not fetch “a.pdf”" in user.received[-1].text
     assert world.files.downloads == []
+
+
+async def recorded(world: TeamsWorld) -> tuple[int, int, int]:
+    """Conversation references, Teams events claimed, and transfers: what acting leaves."""
+    async with world.services.db.read() as s:
+        refs = await s.scalar(select(func.count()).select_from(TeamsConversationRef))
+        claims = await s.scalar(select(func.count()).select_from(ProcessedEvent))
+        transfers = await s.scalar(select(func.count()).select_from(Transfer))
+    return int(refs or 0), int(claims or 0), int(transfers or 0)
+
+
+def signed(user: TeamsUser, key: rsa.RSAPrivateKey, body: dict[str, Any]) -> dict[str, Any]:
+    user.headers = {"Authorization": token(key, body["serviceUrl"])}
+    return body
+
+
+async def test_signed_web_chat_and_direct_line_do_not_act_as_teams_users(
+        services: Services, signing_key: rsa.RSAPrivateKey) -> None:
+    # The key is endorsed for Web Chat and Direct Line too, as for a bot registration with
+    # those channels on: botbuilder accepts these tokens, Safe Haven still refuses them.
+    world, _ = await secure_world(services, signing_key, fetch_hosts=("connector", "files"),
+                                  channels=("msteams", "webchat", "directline"))
+    try:
+        approver = world.user(APPROVER_AAD, "Morgan Approver")
+        for channel in ("webchat", "directline", "emulator"):
+            for fields in ({"text": "help"},
+                           {"text": "", "value": {"sh_q": "approval:SH-AAAA-22",
+                                                  "sh_v": "approve"}},
+                           {"text": "", "attachments": [{
+                               "contentType": FILE_DOWNLOAD, "name": "a.pdf",
+                               "content": {"downloadUrl": world.files.serve(PDF)}}]}):
+                body = signed(approver, signing_key,
+                              approver.activity(channelId=channel, **fields))
+                status, _ = await approver.post(body)
+                assert status == 403, (channel, fields)
+        assert world.connector.calls == [] and world.files.downloads == []
+        assert await recorded(world) == (0, 0, 0)
+        # The same person, from Teams, is served: the refusal was the channel's.
+        status, _ = await approver.post(signed(approver, signing_key,
+                                               approver.activity(text="help")))
+        assert status == 200 and "I package confidential files" in approver.received[-1].text
+    finally:
+        await stop_world(world)
+
+
+@pytest.mark.parametrize("kind", ["groupChat", "channel", None])
+async def test_signed_group_or_channel_activity_does_not_act_as_a_teams_user(
+        services: Services, signing_key: rsa.RSAPrivateKey, kind: str | None) -> None:
+    world, _ = await secure_world(services, signing_key, fetch_hosts=("connector", "files"))
+    try:
+        user = world.user(SENDER_AAD, "Alex Sender", conversation_type=kind or "personal",
+                          conversation_id=f"19:{kind}@thread.tacv2")
+        body = user.activity(text="", attachments=[{
+            "contentType": FILE_DOWNLOAD, "name": "a.pdf",
+            "content": {"downloadUrl": world.files.serve(PDF)}}])
+        if kind is None:  # no conversationType at all: not a personal chat either
+            del body["conversation"]["conversationType"]
+        status, _ = await user.post(signed(user, signing_key, body))
+        assert status == 200
+        assert [c.text for c in user.received] == [msg.PERSONAL_CHAT_ONLY]
+        assert world.files.downloads == []
+        refs, _, transfers = await recorded(world)
+        assert (refs, transfers) == (0, 0)
+    finally:
+        await stop_world(world)
+
+
+async def test_signed_activity_with_a_service_url_not_on_the_list_is_refused(
+        secured: tuple[TeamsWorld, StaticCredentialFactory],
+        signing_key: rsa.RSAPrivateKey) -> None:
+    world, _ = secured
+    internal = FakeConnector()  # an internal service on 127.0.0.1, not named by the operator
+    await internal.start()
+    try:
+        user = world.user(SENDER_AAD, "Alex Sender")
+        for service_url in (internal.url + "/", "https://attacker.example/",
+                            "https://smba.trafficmanager.net.attacker.example/",
+                            "http://smba.trafficmanager.net/emea/",
+                            "https://169.254.169.254/"):
+            body = signed(user, signing_key, user.activity(text="help", serviceUrl=service_url))
+            status, _ = await user.post(body)
+            assert status == 403, service_url
+        assert internal.calls == [] and world.connector.calls == []
+        assert await recorded(world) == (0, 0, 0)
+    finally:
+        await internal.close()
+
+
+async def test_signed_download_url_to_an_internal_service_is_not_fetched(
+        services: Services, signing_key: rsa.RSAPrivateKey) -> None:
+    internal = FakeFileHost()  # e.g. an admin API on 127.0.0.1, not on the allow-list
+    await internal.start()
+    secret = internal.serve(b"internal only")
+    redirector = Redirector(secret)  # named by the operator, but it sends the bot elsewhere
+    await redirector.start()
+    world, _ = await secure_world(services, signing_key,
+                                  fetch_hosts=("connector", host_of(redirector.url)))
+    try:
+        user = world.user(SENDER_AAD, "Alex Sender")
+        port = host_of(internal.url).split(":")[1]
+        for url in (secret,
+                    f"https://contoso-my.sharepoint.com@127.0.0.1:{port}/files/x",
+                    f"http://localhost:{port}/files/x",
+                    f"http://2130706433:{port}/files/x",
+                    f"{redirector.url}/files/report.pdf"):
+            mark = len(user.received)
+            body = signed(user, signing_key, user.activity(text="", attachments=[{
+                "contentType": FILE_DOWNLOAD, "name": "report.pdf",
+                "content": {"downloadUrl": url}}]))
+            status, _ = await user.post(body)
+            assert status == 200, url
+            said = user.text_since(mark)
+            assert "could not fetch “report.pdf”: it is not stored in OneDrive" in said, url
+        assert internal.downloads == []
+        assert redirector.hits == ["/files/report.pdf"]  # asked, and its redirect not followed
+        assert (await recorded(world))[2] == 0
+    finally:
+        await stop_world(world)
+        await internal.close()
+        await redirector.close()

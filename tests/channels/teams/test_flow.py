@@ -14,7 +14,7 @@ from channels.teams.cards import FILE_CONSENT, FILE_INFO
 from handlers import delivery
 from store.models import Approval, Transfer
 from tests.channels.teams.conftest import APPROVER_AAD, INTRUDER_AAD, SENDER_AAD, TeamsWorld
-from tests.channels.teams.fakes import Call, TeamsUser
+from tests.channels.teams.fakes import Call, FakeFileHost, TeamsUser
 from tests.conftest import CONSENT, PDF, PURPOSE, RECIPIENT, Clock
 from tests.handlers.test_flow import outbox_password
 
@@ -252,3 +252,31 @@ async def test_double_submit_and_repeated_activity_act_once(teams: TeamsWorld) -
     assert len(sender.received) == after_first
     assert len(teams.connector.updates(sender.conversation)) == 1
     assert "Who will receive it?" in sender.last_card().words
+
+
+async def test_upload_url_not_on_the_list_gets_no_archive(teams: TeamsWorld) -> None:
+    """An accepted file consent whose uploadUrl is not OneDrive (here an attacker's server
+    on 127.0.0.1, not named by the operator) sends nothing there; the offer stands."""
+    attacker = FakeFileHost()
+    await attacker.start()
+    try:
+        sender = teams.user(SENDER_AAD, "Alex Sender")
+        ref = await controlled_transfer(teams, sender)
+        call = consent_call(sender)
+        consent = call.attachment(FILE_CONSENT)
+        for url in (attacker.upload_url(), "https://attacker.example/upload/1",
+                    "https://contoso-my.sharepoint.com.attacker.example/upload/1"):
+            mark = len(sender.received)
+            await sender.send(type="invoke", name="fileConsent/invoke", replyToId=call.id,
+                              value={"type": "fileUpload", "action": "accept",
+                                     "context": consent["content"]["acceptContext"],
+                                     "uploadInfo": {"name": consent["name"], "uploadUrl": url}})
+            await teams.channel.drain()
+            said = sender.text_since(mark)
+            assert f"I did not save archive {ref}" in said and "Offer it again" in said, url
+        assert all(not u.chunks for u in attacker.uploads.values())
+        # The real OneDrive upload still works afterwards.
+        session, _ = await accept(sender, teams, call)
+        assert teams.files.uploads[session].done
+    finally:
+        await attacker.close()

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from store.models import Transfer
 from tests.channels.teams.conftest import APPROVER_AAD, SENDER_AAD, TeamsWorld
-from tests.channels.teams.fakes import TeamsUser
+from tests.channels.teams.fakes import FakeFileHost, TeamsUser
 from tests.channels.teams.test_flow import REF, answer_questions, consent_call, reference_in
 from tests.conftest import PDF
 
@@ -166,3 +166,18 @@ async def test_text_from_users_is_escaped_and_emulator_files_are_refused(
          "contentUrl": teams.files.serve(PDF)}]))
     assert status == 403
     assert emulator.received == [] and teams.files.downloads == downloads
+
+
+async def test_download_url_to_an_internal_service_is_not_fetched(teams: TeamsWorld) -> None:
+    """Even with TEAMS_AUTH=off, a downloadUrl on 127.0.0.1 that the operator did not name
+    (an internal service) gets no request; the sender is told why."""
+    internal = FakeFileHost()
+    await internal.start()
+    try:
+        user = teams.user(SENDER_AAD, "Alex Sender")
+        await user.send_file("report.pdf", internal.serve(b"internal only"))
+        assert "could not fetch “report.pdf”: it is not stored in OneDrive" in \
+            user.received[-1].text
+        assert internal.downloads == [] and await transfers(teams) == 0
+    finally:
+        await internal.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.egress import PLATFORM_HOSTS, Destination, HostRule
 from bot.settings import SettingsError
 from channels.slack.settings import load_slack_settings
 
@@ -19,7 +20,9 @@ def test_http_mode_and_api_url_override() -> None:
     assert settings is not None
     assert settings.http_events and not settings.socket_mode
     assert settings.api_url == "http://127.0.0.1:9/api/"
-    assert settings.download_hosts == {"files.slack.com", "127.0.0.1"}
+    # Files may come from Slack's file host and from the API host (port included).
+    assert settings.api_hosts == (HostRule("127.0.0.1", 9),)
+    assert PLATFORM_HOSTS[Destination.SLACK_FILES] == (HostRule("files.slack.com", 443),)
     assert "xoxb" not in repr(settings) and "'s'" not in repr(settings)
 
 

@@ -233,13 +233,13 @@ def form_card(form: Form, preface: Sequence[str] = ()) -> dict[str, Any]:
                         *_navigation(form.question, form.title)])
 
 
-def _facts(facts: Sequence[Fact], **style: Any) -> list[dict[str, Any]]:
+def _facts(facts: Sequence[Fact], **run_style: Any) -> list[dict[str, Any]]:
     """Each fact a RichTextBlock of two TextRuns, the label bold: a TextRun is shown as
     typed (Markdown is not read in it, unlike a TextBlock or a FactSet's values), so no
     ``**bold**``, link, list or line break in a value changes the card."""
-    return [{"type": "RichTextBlock", "spacing": "None", **style, "inlines": [
-        {"type": "TextRun", "text": f"{f.label}: ", "weight": "Bolder"},
-        {"type": "TextRun", "text": " ".join(f.value.split())}]} for f in facts]
+    return [{"type": "RichTextBlock", "spacing": "None", "inlines": [
+        {"type": "TextRun", "text": f"{f.label}: ", "weight": "Bolder", **run_style},
+        {"type": "TextRun", "text": " ".join(f.value.split()), **run_style}]} for f in facts]
 
 
 def approval_card(request: ApprovalRequest) -> dict[str, Any]:

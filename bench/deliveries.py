@@ -69,7 +69,7 @@ async def run(pg: str, count: int, workers: int) -> dict[str, float]:
                        SAFEHAVEN_PUBLIC_URL="https://safehaven.example", TWILIO_API_URL=fake.url)
             started = time.monotonic()
             procs = [await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "worker", "--exit-when-idle", env=env,
+                sys.executable, "-m", "bot.app.cli", "worker", "--exit-when-idle", env=env,
                 cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
                 for _ in range(workers)]
             outs = await asyncio.gather(*(p.communicate() for p in procs))

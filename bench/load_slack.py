@@ -332,7 +332,7 @@ def probe(path, every, trim):
 
 threading.Thread(target=probe, daemon=True,
                  args=(sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1")).start()
-from bot.cli import main
+from bot.app.cli import main
 sys.exit(main(["serve"]))
 """
 
@@ -393,7 +393,7 @@ async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[Serv
                SAFEHAVEN_SECRET_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     logs = {name: workdir / f"{name}.log" for name in ports}
     python = sys.executable
-    serve = [python, "-m", "bot.cli", "serve"]
+    serve = [python, "-m", "bot.app.cli", "serve"]
     probe = workdir / "probe.jsonl" if args.memory_probe or args.malloc_trim else None
     if probe is not None:
         serve = [python, "-c", PROBE, str(probe), str(args.probe_seconds),
@@ -482,7 +482,7 @@ async def outcome(srv: Servers) -> dict[str, Any]:
                         outbox.read_text() if outbox.exists() else "", re.MULTILINE)
     twice = sorted(ref for ref in set(texted) if texted.count(ref) > 1)
     verify = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "bot.cli", "audit", "verify"], cwd=ROOT,
+        subprocess.run, [sys.executable, "-m", "bot.app.cli", "audit", "verify"], cwd=ROOT,
         env=srv.env, capture_output=True, text=True, timeout=300)
     return {"transfers": transfers, "deliveries": deliveries, "sms": len(texted),
             "texted twice": twice, "audit": verify.stdout.strip() or verify.stderr[-300:],

@@ -112,7 +112,7 @@ def run_bare(port: int) -> None:
 def run_ack_path_only() -> None:
     """`safehaven serve` with nothing after the acknowledgement: our handlers still run,
     but the work they hand over is dropped. For the breakdown only."""
-    from bot import cli
+    from bot.app import cli
     from channels.slack.channel import SlackChannel
 
     def drop(self: SlackChannel, work: Any, **_: Any) -> None:
@@ -167,7 +167,7 @@ async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[dict
     logs = {name: workdir / f"{name}.log" for name in ports}
     with process([python, str(ME), "--fake-api", str(ports["fake"])], logs["fake"]), \
             process([python, str(ME), "--bare", str(ports["bare"])], logs["bare"]), \
-            process([python, "-m", "bot.cli", "serve"], logs["app"], serve_env("app")), \
+            process([python, "-m", "bot.app.cli", "serve"], logs["app"], serve_env("app")), \
             process([python, str(ME), "--ack-path-only"], logs["ack"], serve_env("ack")):
         for name in ("app", "bare", "ack"):
             await wait_healthy(f"http://127.0.0.1:{ports[name]}/healthz", logs[name])

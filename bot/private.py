@@ -1,6 +1,6 @@
 """Everything Safe Haven writes is for the account it runs as: files 0600, folders 0700.
 
-``safehaven`` sets :data:`UMASK` when it starts (``bot.cli.main``), and every place that
+``safehaven`` sets :data:`UMASK` when it starts (``bot.app.cli.main``), and every place that
 creates a file or folder also gives it these modes itself, because the library may run
 embedded in a process with a looser umask. Files and folders Safe Haven owns (``var/`` and
 what is in it) are tightened if they already exist with looser modes; a folder someone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app.web import create_app
 from handlers.services import Services
 from store.db import Database
 

@@ -19,7 +19,7 @@ SEVEN_ZIP = shutil.which("7z")
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], env=env, text=True,
                           capture_output=True, input=stdin, timeout=120,
                           cwd=Path(__file__).resolve().parents[1], check=False)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.cli import main
+from bot.app.cli import main
 from tests.channels.slack.test_serve import free_port
 from tests.conftest import PDF
 
@@ -29,7 +29,7 @@ SHARE = ["--classification", "CONTROLLED", "--recipient-name", "Priya Shah",
 
 def loose(*args: str) -> list[str]:
     """``safehaven ARGS`` started from a shell whose umask lets everyone read new files."""
-    return ["/bin/sh", "-c", 'umask 022 && exec "$@"', "sh", sys.executable, "-m", "bot.cli",
+    return ["/bin/sh", "-c", 'umask 022 && exec "$@"', "sh", sys.executable, "-m", "bot.app.cli",
             *args]
 
 

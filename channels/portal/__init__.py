@@ -1,6 +1,6 @@
 """The recipient portal: an expiring, preview-safe download page for a transfer's archive.
 
-:func:`mount_portal` adds ``/p/<token>`` to the application ``bot.app.create_app`` builds:
+:func:`mount_portal` adds ``/p/<token>`` to the application ``bot.app.web.create_app`` builds:
 GET and HEAD show the page, the button's POST counts a download and streams the archive.
 Tokens are kept out of the access log (see :mod:`channels.portal.redaction`); for belt
 and braces, run the server with ``access_log_class=RedactingAccessLogger``.

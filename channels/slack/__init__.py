@@ -58,7 +58,7 @@ def attached(svc: Services) -> SlackChannel | None:
 
 
 def mount_slack(app: web.Application, svc: Services) -> SlackChannel | None:
-    """Serve Slack on an application built by :func:`bot.app.create_app`; None (and nothing
+    """Serve Slack on an application built by :func:`bot.app.web.create_app`; None (and nothing
     mounted) when Slack is not attached to ``svc``.
 
     The lifecycle: Socket Mode connects at start-up and disconnects first at shutdown; work

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from bot.app import SERVICES
+from bot.app.web import SERVICES
 from channels.twilio.settings import TwilioSettings
 from handlers import delivery
 from handlers.delivery import CallAction, Gather, Hangup, Pause, Say

@@ -134,7 +134,7 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(SAFEHAVEN_VAR_DIR=str(settings.var_dir),
                SAFEHAVEN_DATABASE_URL=settings.database_url,
                SAFEHAVEN_SECRET_KEY=settings.secret_key, SAFEHAVEN_LOG_LEVEL="WARNING")
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], env=env, text=True,
                           capture_output=True, timeout=120, cwd=ROOT, check=False)
 
 
@@ -245,7 +245,7 @@ def test_only_the_command_line_calls_the_audit_export() -> None:
         for path in (ROOT / folder).rglob("*.py"):
             if re.search(r"\baudit\.export\(|\bexport\(session", path.read_text()):
                 callers.append(path.relative_to(ROOT).as_posix())
-    assert callers == ["bot/cli.py"], callers
+    assert callers == ["bot/app/cli.py"], callers
 
 
 async def test_a_hostile_rejection_reason_is_stored_and_shown(services: Services,

@@ -68,7 +68,7 @@ async def safehaven(env: dict[str, str], *args: str) -> asyncio.subprocess.Proce
     stem = logs / f"{args[0]}-{_RUNS[args[0]]}"
     with stem.with_suffix(".out").open("wb") as out, stem.with_suffix(".err").open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", *args, env=env, cwd=ROOT, stdout=out, stderr=err)
+            sys.executable, "-m", "bot.app.cli", *args, env=env, cwd=ROOT, stdout=out, stderr=err)
     proc.logs = stem  # type: ignore[attr-defined]
     return proc
 

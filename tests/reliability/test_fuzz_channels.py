@@ -67,7 +67,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from yarl import URL
 
-from bot.app import create_app
+from bot.app.web import create_app
 from channels.slack import attach_slack, mount_slack
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter

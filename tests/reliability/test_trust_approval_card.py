@@ -241,7 +241,7 @@ def test_terminal_approval_request_cannot_be_forged(tmp_path: Path) -> None:
     upload.write_bytes(PDF)
     escapes = "\x1b]0;owned\x07\x1b[2J\x1b[31m"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "share", str(upload), "--classification",
+        [sys.executable, "-m", "bot.app.cli", "share", str(upload), "--classification",
          "RESTRICTED", "--recipient-name", NAME, "--recipient-title", "Safeguarding Lead",
          "--recipient-org", ORGANISATION, "--recipient-email", "priya.shah@nhs.net",
          "--recipient-phone", "07911 123456", "--purpose", PURPOSE + escapes,

@@ -147,7 +147,7 @@ def test_share_refuses_the_zip_bomb_too(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEHAVEN_")}
     env.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key())
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "share", str(bomb), "--classification", "CONTROLLED",
+        [sys.executable, "-m", "bot.app.cli", "share", str(bomb), "--classification", "CONTROLLED",
          "--recipient-name", "Priya Shah", "--recipient-title", "Safeguarding Lead",
          "--recipient-org", "Northfield NHS Trust", "--recipient-email", "priya.shah@nhs.net",
          "--recipient-phone", "07911 123456", "--purpose", "Strategy meeting",

@@ -33,7 +33,7 @@ FAKE = "SH-ZZZZ-99"  # a well-formed reference nobody was given
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], env=env, text=True,
                           capture_output=True, input=stdin, timeout=120, cwd=ROOT, check=False)
 
 

@@ -47,7 +47,7 @@ class Ran:
 async def cli(env: dict[str, str], *args: str, stdin: str = "") -> Ran:
     """``safehaven ARGS`` as a process; awaited, so the fake Twilio keeps serving."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env=env, cwd=ROOT,
+        sys.executable, "-m", "bot.app.cli", *args, env=env, cwd=ROOT,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 120)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot.runtime import hold_payload_loggers
+from bot.app.runtime import hold_payload_loggers
 from store.db import Database
 from store.models import RecipientEntry
 

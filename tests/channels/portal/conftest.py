@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.app import create_app
+from bot.app.web import create_app
 from bot.replies import LinkReply
 from handlers.services import Services
 from store.models import AuditRecord, PortalLink, Transfer

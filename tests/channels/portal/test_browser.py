@@ -15,7 +15,7 @@ import pytest
 import pyzipper
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app.web import create_app
 from bot.messages import portal as msg
 from handlers.services import Services
 from tests.channels.portal.conftest import Share, link_row, outbox_password

@@ -23,7 +23,7 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
-from bot.app import create_app
+from bot.app.web import create_app
 from handlers import housekeeping, portal
 from handlers.services import Services
 from store import audit

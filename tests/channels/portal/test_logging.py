@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app.web import create_app
 from channels.portal import RedactingAccessLogger, redact
 from handlers.services import Services
 from tests.channels.portal.conftest import Share

@@ -13,7 +13,7 @@ from typing import Any
 import pyzipper
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app.web import create_app
 from bot.replies import FileReply, LinkReply
 from channels.portal import RATE_LIMITER, PortalLimits, PortalRateLimiter
 from handlers import housekeeping

@@ -62,7 +62,7 @@ def test_serve_in_production_with_an_http_public_url_stops_and_serves_nothing(
                TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="not-a-real-token",
                TWILIO_FROM_NUMBER="+447700900123",
                TWILIO_API_URL=f"http://127.0.0.1:{_free_port()}")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"],
+    proc = subprocess.Popen([sys.executable, "-m", "bot.app.cli", "serve", "--no-scheduler"],
                             env=env, cwd=Path(__file__).resolve().parents[3], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

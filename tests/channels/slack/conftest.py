@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app.web import create_app
 from bot.policy import Policy, load_policy
 from channels.slack import attach_slack, mount_slack
 from channels.slack.channel import SlackChannel

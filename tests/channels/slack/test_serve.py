@@ -37,7 +37,7 @@ async def serve(env: dict[str, str]) -> AsyncIterator[tuple[str, list[str]]]:
     full.update(env, SAFEHAVEN_PORT=str(port), SAFEHAVEN_SCHEDULER="off",
                 SAFEHAVEN_SECRET_KEY=generate_key())
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", cwd=ROOT, env=full,
+        sys.executable, "-m", "bot.app.cli", "serve", cwd=ROOT, env=full,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert process.stdout is not None
     lines: list[str] = []

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app.web import create_app
 from bot.policy import Policy
 from bot.settings import SettingsError
 from channels.slack import attach_slack, mount_slack

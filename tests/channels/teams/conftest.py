@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app.web import create_app
 from bot.settings import load_settings
 from channels.teams.app import attach_teams, mount_teams
 from channels.teams.channel import TeamsChannel

@@ -73,7 +73,7 @@ def test_teams_package_command(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SAFEHAVEN_", "MicrosoftApp"))}
     env.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key())
-    run = [sys.executable, "-m", "bot.cli", "teams-package", "--out", str(tmp_path / "t.zip")]
+    run = [sys.executable, "-m", "bot.app.cli", "teams-package", "--out", str(tmp_path / "t.zip")]
     missing = subprocess.run(run, env=env, cwd=ROOT, capture_output=True, text=True,
                              check=False)
     assert missing.returncode == 2 and "MicrosoftAppId" in missing.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.cli import EXIT_CONFIG
+from bot.app.cli import EXIT_CONFIG
 from bot.vault import generate_key
 from tests.channels.slack.test_serve import ROOT, free_port
 from tests.channels.teams.conftest import SENDER_AAD
@@ -38,7 +38,7 @@ async def serve(var: Path, **env: str) -> AsyncIterator[tuple[str, list[str]]]:
     """Run ``safehaven serve``; yield its base URL and what it printed once it answered."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", cwd=ROOT,
+        sys.executable, "-m", "bot.app.cli", "serve", cwd=ROOT,
         env=environment(var, SAFEHAVEN_PORT=str(port), **env),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert process.stdout is not None
@@ -119,7 +119,7 @@ async def test_auth_off_is_said_in_one_line(tmp_path: Path) -> None:
 async def test_auth_off_is_refused_in_production_and_off_loopback(
         tmp_path: Path, env: dict[str, str]) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", cwd=ROOT,
+        sys.executable, "-m", "bot.app.cli", "serve", cwd=ROOT,
         env=environment(tmp_path / "var", SAFEHAVEN_PORT=str(free_port()), TEAMS_AUTH="off",
                         **env),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

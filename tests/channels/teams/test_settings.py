@@ -90,7 +90,7 @@ def test_single_tenant_and_managed_identity(tmp_path: Path) -> None:
 
 def test_build_services_routes_teams_users_and_serve_mounts_the_route(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.runtime import build_services
+    from bot.app.runtime import build_services
 
     for name in ("SAFEHAVEN_TEAMS", "MicrosoftAppId", "MicrosoftAppPassword"):
         monkeypatch.delenv(name, raising=False)

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from bot.app import create_app
+from bot.app.web import create_app
 from bot.passwords import spell_for_voice
 from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
@@ -701,7 +701,7 @@ async def test_two_worker_processes_send_1000_exactly_once(fake: FakeTwilio, tmp
                TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER="+441632960001",
                SAFEHAVEN_PUBLIC_URL=PUBLIC, TWILIO_API_URL=fake.url)
     workers = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "worker", "--exit-when-idle", env=env,
+        sys.executable, "-m", "bot.app.cli", "worker", "--exit-when-idle", env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
     results = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), 120)
     for w, (_, err) in zip(workers, results, strict=True):

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.app.runtime import build_services, configure_logging
 from bot.events import Answer, FilesReceived
 from bot.policy import PolicyError
 from bot.private import UMASK, copy_private, open_private, private_dir
 from bot.reference import normalise_reference
 from bot.replies import Ask, Choice, FileReply, Form, Reply
-from bot.runtime import build_services, configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.vault import generate_key
 from channels.console.render import render
@@ -66,7 +66,7 @@ async def _with_services(settings: Settings, job: Any) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.app import create_app
+    from bot.app.web import create_app
     from channels.portal import RedactingAccessLogger
     from channels.slack import describe as describe_slack
     from channels.slack import mount_slack

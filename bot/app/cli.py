@@ -89,7 +89,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
         twilio = load_twilio_settings()
         assert twilio is not None
-        mount_twilio(app, twilio)
+        mount_twilio(app, svc, twilio)
         _out(f"Password delivery: Twilio; webhooks at {twilio.public_url}/twilio/...")
     _out(f"Recipient portal: {settings.public_url}/p/<token> (tokens are redacted in logs)")
     web.run_app(app, host=settings.host, port=settings.port, print=None,

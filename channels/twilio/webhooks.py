@@ -22,7 +22,6 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from bot.app.web import SERVICES
 from channels.twilio.settings import TwilioSettings
 from handlers import delivery
 from handlers.delivery import CallAction, Gather, Hangup, Pause, Say
@@ -30,6 +29,7 @@ from handlers.services import Services
 
 log = logging.getLogger(__name__)
 TWILIO_SETTINGS = web.AppKey("twilio_settings", TwilioSettings)
+SERVICES = web.AppKey("twilio_services", Services)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -147,8 +147,9 @@ async def voice_step(request: web.Request) -> web.Response:
                               delivery_id=delivery_id))
 
 
-def mount_twilio(app: web.Application, settings: TwilioSettings) -> None:
+def mount_twilio(app: web.Application, svc: Services, settings: TwilioSettings) -> None:
     """Add the signed ``/twilio/...`` webhooks to the application."""
+    app[SERVICES] = svc
     app[TWILIO_SETTINGS] = settings
     app.middlewares.append(verify_signature)
     app.router.add_post("/twilio/sms/status", sms_status)

@@ -52,7 +52,7 @@ async def tw(services: Services, twilio_settings: TwilioSettings) -> AsyncIterat
 @pytest.fixture
 async def client(tw: Services, twilio_settings: TwilioSettings) -> AsyncIterator[TestClient]:
     app = create_app(tw, migrate=False, scheduler=False)
-    mount_twilio(app, twilio_settings)
+    mount_twilio(app, tw, twilio_settings)
     async with TestClient(TestServer(app)) as c:
         yield c
 

@@ -63,7 +63,7 @@ async def tw(services: Services, twilio_settings: TwilioSettings) -> AsyncIterat
 @pytest.fixture
 async def client(tw: Services, twilio_settings: TwilioSettings) -> AsyncIterator[TestClient]:
     app = create_app(tw, migrate=False, scheduler=False)
-    mount_twilio(app, twilio_settings)
+    mount_twilio(app, tw, twilio_settings)
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -186,7 +186,7 @@ async def quick(services: Services, twilio_settings: TwilioSettings
 async def quick_client(quick: Services, twilio_settings: TwilioSettings
                        ) -> AsyncIterator[TestClient]:
     app = create_app(quick, migrate=False, scheduler=False)
-    mount_twilio(app, twilio_settings)
+    mount_twilio(app, quick, twilio_settings)
     async with TestClient(TestServer(app)) as c:
         yield c
 

@@ -105,7 +105,7 @@ def prefix_stripping_proxy(app_url: URL) -> web.Application:
 @pytest.fixture
 async def twilio(tw: Services, twilio_settings: TwilioSettings) -> AsyncIterator[Twilio]:
     app = create_app(tw, migrate=False, scheduler=False)
-    mount_twilio(app, twilio_settings)
+    mount_twilio(app, tw, twilio_settings)
     async with TestServer(app) as server:
         async with TestClient(TestServer(prefix_stripping_proxy(server.make_url("/")))) as c:
             yield Twilio(c)

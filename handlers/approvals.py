@@ -1,5 +1,9 @@
 """An approver decides a transfer: checks, one decision only, then package or stop.
 
+What follows the decision (package and tell the sender, or close and tell the sender) is an
+outbox entry written in the decision's transaction and run right after it
+(:mod:`handlers.outbox`): a process that dies in between leaves it to the scheduler.
+
 Who decides is compared by person (the policy's ``[people]``), so nobody approves their own
 transfer under another of their ids; anyone who is neither the sender nor a listed approver
 hears what a made-up reference gets (:mod:`handlers.access`).
@@ -10,7 +14,7 @@ from __future__ import annotations
 from bot.messages import notices as notice_msg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
-from handlers import access, notify, transfers
+from handlers import access, notify, outbox
 from handlers.conversation import storable
 from handlers.services import Services
 from store import audit
@@ -64,18 +68,15 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
                                "decision": status, "authorised_by": approver_id if approve
                                else None, "reason": reason or None})
         sender = transfer.sender_id
+        key = await outbox.add_decision(session, reference=reference, sender_id=sender,
+                                        approver_id=approver_id, approve=approve,
+                                        reason=reason, now=now)
     decision = msg.DECISION_APPROVED if approve else msg.DECISION_REJECTED
     mine: list[Reply] = [Text(msg.DECISION_RECORDED.format(decision=decision,
                                                            reference=reference))]
-    if approve:
-        to_sender: list[Reply] = [Text(msg.APPROVED_SENDER.format(approver=approver_id,
-                                                                  reference=reference))]
-        to_sender += await transfers.package(svc, reference=reference)
-    else:
-        await transfers.cancel(svc, reference=reference, by=approver_id, reason=reason,
-                               status="rejected")
-        to_sender = [Text(msg.REJECTED_SENDER.format(approver=approver_id, reference=reference,
-                                                     reason=reason))]
+    to_sender = await outbox.run(svc, [key])
+    if not to_sender:
+        return mine  # the scheduler took it (this process was slow): it tells the sender
     unreached = await notify.notify_people(svc, [sender], to_sender, reference=reference)
     mine += [Text(notice_msg.PERSON_HELD.format(person=person, channel=notify.channel_name(
         person), reference=reference)) for person in unreached]

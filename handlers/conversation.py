@@ -4,7 +4,10 @@ This is the one entry point channels call for a user's message, files or button 
 State lives in the store, so any process can take the next turn and a restart continues
 where the conversation was. Two concurrent turns on one conversation cannot both apply:
 the loser of the version check re-runs its event on the winner's state, where an answer to
-an already-answered question is recognised as stale.
+an already-answered question is recognised as stale. The turn's effects (submit the
+transfer, delete plaintext) are written to the outbox in the same transaction as its state
+and run right after the commit (:mod:`handlers.outbox`); if this process dies in between,
+the scheduler runs them and tells the sender.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
 from bot.replies import Reply, Text
-from handlers import access, delivery, intake, notify, transfers
+from handlers import access, delivery, intake, notify, outbox, transfers
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -141,9 +144,10 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
         result = engine.step(state, event, ctx)
         if _changes_nothing(state, result):
             return Turn(result.replies, result.error)
-        if await _save(svc, conversation_id=conversation_id, user_id=user_id, before=state,
-                       result=result, version=version):
-            return Turn([*result.replies, *await _run_effects(svc, result)], result.error)
+        keys = await _save(svc, conversation_id=conversation_id, user_id=user_id,
+                           before=state, result=result, version=version)
+        if keys is not None:
+            return Turn([*result.replies, *await outbox.run(svc, keys)], result.error)
     raise TurnConflict(conversation_id)
 
 
@@ -154,40 +158,42 @@ def _changes_nothing(before: State, result: StepResult) -> bool:
 
 
 async def _save(svc: Services, *, conversation_id: str, user_id: str, before: State,
-                result: StepResult, version: int | None) -> bool:
+                result: StepResult, version: int | None) -> list[str] | None:
+    """Save the turn: its state, its transfer, its audit records and its effects (as
+    outbox entries), in one transaction. Returns the entries' keys, in the order the
+    engine gave the effects; None if another turn saved first."""
     now = svc.clock()
     after = result.state
+    keys: list[str] = []
     async with svc.db.transaction() as session:
         if not await repo.save_conversation(session, conversation_id=conversation_id,
                                             user_id=user_id, state=after.to_json(),
                                             expected_version=version, now=now):
             await session.rollback()
-            return False
+            return None
         if after.reference and after.step != "idle":
             await repo.upsert_draft(session, reference=after.reference, sender_id=user_id,
                                     files=after.files, classification=after.classification,
                                     now=now)
-        for effect in result.effects:
+        saved = (version or 0) + 1
+        for n, effect in enumerate(result.effects):
             if isinstance(effect, SubmitTransfer):
                 await transfers.record_submission(session, svc, state=before,
                                                   sender_id=user_id, now=now)
+                keys.append(await outbox.add_submit(session, reference=effect.reference,
+                                                    sender_id=user_id, now=now))
             elif isinstance(effect, CancelTransfer):
                 await repo.set_status(session, reference=effect.reference, status="cancelled",
                                       now=now, only_from=["draft"])
+            elif isinstance(effect, DeleteFiles) and effect.paths:
+                keys.append(await outbox.add_delete_files(
+                    session, key=outbox.turn_key(conversation_id, saved, n),
+                    reference=before.reference or after.reference, paths=effect.paths,
+                    now=now))
         for entry in result.audit:
             await audit.append(session, at=now, actor=user_id, action=entry.action,
                                reference=entry.reference, details=entry.details)
-    return True
-
-
-async def _run_effects(svc: Services, result: StepResult) -> list[Reply]:
-    replies: list[Reply] = []
-    for effect in result.effects:
-        if isinstance(effect, DeleteFiles):
-            transfers.delete_plaintext(list(effect.paths))
-        elif isinstance(effect, SubmitTransfer):
-            replies += await transfers.submit(svc, reference=effect.reference)
-    return replies
+    return keys
 
 
 async def current_state(svc: Services, *, conversation_id: str) -> State:

@@ -1,5 +1,6 @@
-"""Periodic work: expire approval requests and abandoned drafts, send due passwords,
-delete archives no portal link can reach any more, drop held messages nobody needs."""
+"""Periodic work: run the outbox entries a dead process left, expire approval requests and
+abandoned drafts, send due passwords, delete archives no portal link can reach any more,
+drop held messages nobody needs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
-from handlers import delivery, notify, portal, recovery, transfers
+from handlers import delivery, notify, outbox, portal, recovery, transfers
 from handlers.services import Services
 from store import repositories as repo
 from store.models import Conversation
@@ -72,7 +73,7 @@ async def expire_drafts(svc: Services) -> int:
 
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
-    for job in (expire_approvals, expire_drafts, delivery.recover_interrupted,
+    for job in (outbox.sweep, expire_approvals, expire_drafts, delivery.recover_interrupted,
                 delivery.run_due, portal.release_lapsed_holds, portal.delete_dead_archives,
                 recovery.recover_packaging, recovery.close_failed_packaging,
                 recovery.delete_orphan_uploads, notify.prune_held):
@@ -83,6 +84,9 @@ async def tick(svc: Services) -> None:
 
 
 async def work_pending(svc: Services) -> bool:
-    """Whether any delivery is due now (for workers that stop when idle)."""
+    """Whether any delivery is due now, or an outbox entry is left to sweep (for workers
+    that stop when idle)."""
     async with svc.db.read() as session:
-        return bool(await repo.due_deliveries(session, now=svc.clock(), limit=1))
+        if await repo.due_deliveries(session, now=svc.clock(), limit=1):
+            return True
+    return await outbox.sweep_pending(svc)

@@ -24,9 +24,9 @@ from bot.passwords import generate_password
 from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
 from handlers import access, notify, portal
 from handlers.services import Services
-from store import audit
+from store import audit, outbox
 from store import repositories as repo
-from store.models import Approval, Transfer, TransferFile
+from store.models import Approval, EffectKind, Transfer, TransferFile
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,10 @@ async def record_submission(session: Any, svc: Services, *, state: State, sender
 
 
 async def submit(svc: Services, *, reference: str) -> list[Reply]:
-    """Ask for approval when the policy requires it, else package at once."""
+    """Ask for approval when the policy requires it, else package at once. The request
+    to the approvers is an outbox entry written with the approval (``REQUEST_APPROVAL``,
+    run by :mod:`handlers.outbox` through :func:`request_approval`): a process that dies
+    after that commit leaves it to the scheduler, not undone."""
     now = svc.clock()
     async with svc.db.transaction() as session:
         transfer = await repo.get_transfer(session, reference=reference)
@@ -106,9 +109,28 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
                                reference=reference,
                                details={"approvers": list(approvers),
                                         "expires_at": expires.isoformat()})
+            await outbox.add(session, key=outbox.transfer_key(
+                reference, EffectKind.REQUEST_APPROVAL), kind=EffectKind.REQUEST_APPROVAL,
+                reference=reference, payload={"tell": transfer.sender_id}, now=now)
     if not needs:
         return await package(svc, reference=reference)
-    request: list[Reply] = [approval_request(state, ctx, sender=transfer.sender_id)]
+    return []
+
+
+async def request_approval(svc: Services, *, reference: str) -> list[Reply]:
+    """Send the approval request of a transfer awaiting approval to its approvers; returns
+    what the sender is told. Nothing once the request is no longer pending."""
+    async with svc.db.read() as session:
+        transfer = await repo.get_transfer(session, reference=reference)
+        approval = await repo.get_approval(session, reference=reference)
+        files = await repo.transfer_files(session, reference=reference)
+    if transfer is None or approval is None or transfer.status != "awaiting_approval" \
+            or approval.status != "pending":
+        return []
+    approvers = list(approval.approvers)
+    ctx = context_for(svc, user_id=transfer.sender_id)
+    request: list[Reply] = [approval_request(state_from_transfer(transfer, files), ctx,
+                                             sender=transfer.sender_id)]
     unreached = await notify.notify_people(svc, approvers, request, reference=reference)
     return [Text(msg.AWAITING_APPROVAL.format(
         reference=reference, classification=transfer.classification,

@@ -7,6 +7,7 @@ these classes describe it for the repositories. Timestamps are stored as timezon
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -252,3 +253,45 @@ class HeldNotice(Base):
     kind: Mapped[str] = mapped_column(String(20))  # request | notice
     sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class EffectKind(StrEnum):
+    """What an outbox entry does once the transaction that wrote it has committed."""
+
+    SUBMIT = "submit"  # a confirmed transfer: ask for approval, or package it
+    REQUEST_APPROVAL = "request_approval"  # send the approval request to the approvers
+    PACKAGE = "package"  # an approved transfer: tell the sender, package it
+    REJECT = "reject"  # a rejected transfer: close it, tell the sender
+    DELETE_FILES = "delete_files"  # plaintext uploads nothing will package
+
+
+class EffectStatus(StrEnum):
+    """``pending``: written, not yet taken. ``running``: taken until ``claimed_until`` (a
+    claim that lapses was a process that died, or a failed attempt waiting to be retried).
+    ``done``, or ``failed`` after too many attempts."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class OutboxEntry(Base):
+    """The transactional outbox: one effect of a turn or a decision (package, send a
+    request, notify), written in the same transaction as the state change that calls for
+    it, run right after the commit and swept by the scheduler if its process died first.
+    ``key`` makes each effect unique (``<reference>:<kind>`` for a transfer's once-only
+    work). ``payload`` names what to act on and whom to tell; never a password."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_sweep", "status", "claimed_until"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # EffectKind
+    reference: Mapped[str | None] = mapped_column(String(20), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))  # EffectStatus
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bot.vault import Vault, _decode_key, generate_key  # noqa: E402
 from store.db import Database, migrate  # noqa: E402
 from store.models import Delivery  # noqa: E402
-from tests.channels.twilio.fake_twilio import (  # noqa: E402
+from tests.support.fake_twilio import (  # noqa: E402
     ACCOUNT_SID,
     AUTH_TOKEN,
     FakeTwilio,

@@ -6,7 +6,7 @@
                                [--memory-probe | --malloc-trim] [--database-url URL]
                                [--keep DIR]
 
-Starts, on 127.0.0.1, the fake Slack Web API from the tests (``tests/channels/slack/
+Starts, on 127.0.0.1, the fake Slack Web API from the tests (``tests/support/
 fake_slack.py``, extended here so a driver in another process can follow each DM) and
 ``safehaven serve`` as real processes, ``serve`` with ``SLACK_API_URL`` at the fake (as
 ``bench/slack_ack.py`` does), the Teams endpoint off, the scheduler on (as ``serve`` runs by
@@ -102,7 +102,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from bench.slack_ack import SECRET, TOKEN, free_port  # noqa: E402
-from tests.channels.slack.fake_slack import FakeSlack  # noqa: E402
+from tests.support.fake_slack import FakeSlack  # noqa: E402
 
 FILE_BODY = b"Chronology of contact with the family, week by week.\n" * 40
 RECIPIENT = {"name": "Priya Shah", "job_title": "Safeguarding Lead",
@@ -147,20 +147,11 @@ class BenchSlack(FakeSlack):
         self.counts: defaultdict[str, int] = defaultdict(int)
         self.titles: defaultdict[str, int] = defaultdict(int)  # posts by first line
         self.forgotten: set[str] = set()
+        self.app.router.add_get("/bench/wait", self._wait)
+        self.app.router.add_post("/bench/forget", self._forget)
 
-    async def start(self, port: int = 0) -> BenchSlack:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/api/{method}", self._api)
-        app.router.add_get("/files/{file_id}", self._download)
-        app.router.add_post("/upload/{file_id}", self._upload)
-        app.router.add_get("/stats", self._stats)
-        app.router.add_get("/bench/wait", self._wait)
-        app.router.add_post("/bench/forget", self._forget)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port, backlog=4096).start()
-        self.url = f"http://127.0.0.1:{port}"
-        return self
+    async def start(self, port: int = 0, *, backlog: int = 4096) -> BenchSlack:
+        return await super().start(port, backlog=backlog)
 
     def _append(self, channel: str, entry: dict[str, Any]) -> None:
         entry["at"] = now()

@@ -5,7 +5,7 @@
 
 Starts these processes on 127.0.0.1 and drives them from this one:
 
-* the fake Slack Web API from the tests (``tests/channels/slack/fake_slack.py``), so the
+* the fake Slack Web API from the tests (``tests/support/fake_slack.py``), so the
   replies the bot posts after each acknowledgement go somewhere real;
 * ``safehaven serve`` ("app") with ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` and
   ``SLACK_API_URL`` pointing at the fake (scheduler off; SQLite unless --database-url);
@@ -82,7 +82,7 @@ def free_port() -> int:
 
 
 async def run_fake(port: int) -> None:
-    from tests.channels.slack.fake_slack import FakeSlack
+    from tests.support.fake_slack import FakeSlack
 
     await FakeSlack(record=False).start(port)
     await asyncio.Event().wait()

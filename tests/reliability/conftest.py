@@ -15,7 +15,7 @@ from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from channels.twilio.webhooks import mount_twilio
 from handlers.services import Services
-from tests.channels.twilio.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.reliability.strategies import FIGURES, TRIED
 
 PUBLIC = "https://safehaven.example.gov.uk"

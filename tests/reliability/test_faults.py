@@ -32,7 +32,7 @@ from channels.twilio.transport import TwilioTransport
 from handlers import delivery, recovery
 from handlers.services import Services
 from store.models import AuditRecord, Delivery, Transfer, TransferFile
-from tests.channels.twilio.fake_twilio import FakeTwilio, seed_due_sms
+from tests.support.fake_twilio import FakeTwilio, seed_due_sms
 from tests.conftest import Clock
 from tests.reliability.conftest import twilio_env
 from tests.reliability.strategies import FIGURES

@@ -74,7 +74,7 @@ from handlers.notify import NotifierRouter
 from handlers.services import Services
 from store.models import Transfer
 from tests.channels.slack.conftest import SECRET, Workspace, message_text
-from tests.channels.slack.fake_slack import TOKEN, FakeSlack
+from tests.support.fake_slack import TOKEN, FakeSlack
 from tests.channels.teams.conftest import (
     SENDER_AAD,
     TeamsWorld,
@@ -82,7 +82,7 @@ from tests.channels.teams.conftest import (
     start_world,
     stop_world,
 )
-from tests.channels.teams.fakes import FakeConnector
+from tests.support.fake_teams import FakeConnector
 from tests.conftest import PDF, RecordingNotifier
 from tests.reliability.strategies import FIGURES, fuzz_settings, hostile_text, tried
 

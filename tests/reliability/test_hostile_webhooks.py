@@ -18,7 +18,7 @@ from bot.passwords import spell_for_voice
 from handlers import delivery
 from handlers.services import Services
 from store.models import AuditRecord, Delivery, Transfer
-from tests.channels.twilio.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio
 from tests.reliability.conftest import post_signed
 from tests.reliability.strategies import fuzz_settings, hostile_text, tried
 

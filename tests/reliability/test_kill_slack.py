@@ -29,7 +29,7 @@ from handlers import recovery
 from handlers.services import Services
 from store.models import Transfer
 from tests.channels.slack.conftest import SECRET, message_text, signed
-from tests.channels.slack.fake_slack import TOKEN, FakeSlack
+from tests.support.fake_slack import TOKEN, FakeSlack
 from tests.reliability.test_faults import env_for, output, safehaven, uploads, wait_for
 
 ALICE, DM = "UALICE01", "DALICE01"

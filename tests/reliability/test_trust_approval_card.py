@@ -34,14 +34,14 @@ from tests.channels.slack.conftest import (  # noqa: F401 (fixtures)
     slack_policy,
     workspace,
 )
-from tests.channels.slack.fake_slack import Message
+from tests.support.fake_slack import Message
 from tests.channels.teams.conftest import (  # noqa: F401 (fixture)
     APPROVER_AAD,
     SENDER_AAD,
     TeamsWorld,
     teams,
 )
-from tests.channels.teams.fakes import Call
+from tests.support.fake_teams import Call
 from tests.conftest import PDF
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from channels.console.notifier import ConsoleNotifier, ConsoleNotifierRefused
 from handlers.notify import HeldNotices, NotifierRouter
 from handlers.services import Services
 from store import repositories as repo
-from tests.channels.twilio.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio
 from tests.conftest import PDF, Clock, Conversation, answer_all
 from tests.conftest import RECIPIENT as RECIPIENT_FORM
 from tests.reliability.conftest import twilio_env

@@ -30,7 +30,7 @@ from channels.slack.channel import SlackChannel
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
-from tests.channels.slack.fake_slack import TOKEN, FakeSlack, Message
+from tests.support.fake_slack import TOKEN, FakeSlack, Message
 from tests.conftest import RecordingNotifier
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot.egress import parse_host_rules
 from store.models import Transfer
 from tests.channels.slack.conftest import Workspace
-from tests.channels.slack.fake_slack import TOKEN
+from tests.support.fake_slack import TOKEN
 from tests.conftest import PDF
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from bot.vault import generate_key
 from tests.channels.slack.conftest import SECRET, signed
-from tests.channels.slack.fake_slack import TOKEN, FakeSlack
+from tests.support.fake_slack import TOKEN, FakeSlack
 
 ROOT = Path(__file__).resolve().parents[3]
 

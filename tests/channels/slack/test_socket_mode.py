@@ -19,7 +19,7 @@ from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
 from tests.channels.slack.conftest import message_text
-from tests.channels.slack.fake_slack import APP_TOKEN, TOKEN, FakeSlack
+from tests.support.fake_slack import APP_TOKEN, TOKEN, FakeSlack
 from tests.conftest import RecordingNotifier
 
 

@@ -22,7 +22,7 @@ from channels.teams.channel import TeamsChannel
 from channels.teams.settings import TeamsSettings, load_teams_settings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
-from tests.channels.teams.fakes import FakeConnector, FakeFileHost, TeamsUser
+from tests.support.fake_teams import FakeConnector, FakeFileHost, TeamsUser
 from tests.conftest import RecordingNotifier
 
 SENDER_AAD = "6a1d2c3b-0000-4000-8000-00000000a11c"

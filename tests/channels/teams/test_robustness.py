@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from store.models import Transfer
 from tests.channels.teams.conftest import APPROVER_AAD, SENDER_AAD, TeamsWorld
-from tests.channels.teams.fakes import FakeFileHost, TeamsUser
+from tests.support.fake_teams import FakeFileHost, TeamsUser
 from tests.channels.teams.test_flow import REF, answer_questions, consent_call, reference_in
 from tests.conftest import PDF
 

@@ -18,7 +18,7 @@ from bot.app.cli import EXIT_CONFIG
 from bot.vault import generate_key
 from tests.channels.slack.test_serve import ROOT, free_port
 from tests.channels.teams.conftest import SENDER_AAD
-from tests.channels.teams.fakes import FakeConnector, TeamsUser
+from tests.support.fake_teams import FakeConnector, TeamsUser
 
 # Variables that decide whether Teams is served; the test's own environment must not leak in.
 TEAMS_VARIABLES = ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId",

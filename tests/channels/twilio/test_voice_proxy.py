@@ -25,7 +25,7 @@ from channels.twilio.webhooks import mount_twilio
 from handlers import delivery
 from handlers.services import Services
 from store.models import Transfer
-from tests.channels.twilio.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.channels.twilio.test_twilio import receipts, row, share
 from tests.conftest import RECIPIENT, Clock
 

@@ -1,5 +1,6 @@
 """A fake Slack: the Web API methods Safe Haven calls, file downloads and upload URLs, as a
-real aiohttp server on 127.0.0.1 (port 0) that records every call.
+real aiohttp server on 127.0.0.1 (port 0) that records every call
+(:class:`tests.support.server.FakeServer`).
 
 It keeps the messages it was asked to post and update, so tests (and
 ``conversations.history``) see the DM as Slack would show it. Failures are injected per
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.server import FakeServer
 
 TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
@@ -49,13 +52,13 @@ class Failure:
     times: int = 1
 
 
-class FakeSlack:
+class FakeSlack(FakeServer):
     def __init__(self, *, token: str = TOKEN, record: bool = True) -> None:
+        super().__init__(record=record, client_max_size=64 * 1024 * 1024)
         self.token = token
         self.app_token = APP_TOKEN
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
-        self.record = record
         self.calls: list[Call] = []
         self.messages: list[Message] = []
         self.ephemeral: list[dict[str, Any]] = []
@@ -69,29 +72,11 @@ class FakeSlack:
         self.stalled = 0  # downloads now waiting for release
         self.release = asyncio.Event()
         self._ts = itertools.count(1)
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------
-
-    async def start(self, port: int = 0) -> FakeSlack:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/api/{method}", self._api)
-        app.router.add_get("/files/{file_id}", self._download)
-        app.router.add_post("/upload/{file_id}", self._upload)
-        app.router.add_get("/socket", self._socket)
-        app.router.add_get("/stats", self._stats)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-        return self
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        self.app.router.add_route("*", "/api/{method}", self._api)
+        self.app.router.add_get("/files/{file_id}", self._download)
+        self.app.router.add_post("/upload/{file_id}", self._upload)
+        self.app.router.add_get("/socket", self._socket)
+        self.app.router.add_get("/stats", self._stats)
 
     # --- test controls ---------------------------------------------------------------------
 

@@ -20,11 +20,11 @@ from email.utils import format_datetime
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bot.vault import Vault
 from store.db import Database
 from store.models import Delivery, Transfer
+from tests.support.server import FakeServer
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -47,8 +47,8 @@ def _since(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@dataclass
-class FakeTwilio:
+@dataclass(eq=False)
+class FakeTwilio(FakeServer):
     messages: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, str]] = field(default_factory=list)
     failures: list[tuple[int, int, str]] = field(default_factory=list)  # status, code, msg
@@ -67,13 +67,13 @@ class FakeTwilio:
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _accepted: asyncio.Condition = field(default_factory=asyncio.Condition)
-    server: TestServer | None = None
-    port: int | None = None
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
+    def __post_init__(self) -> None:
+        FakeServer.__init__(self)
+        self.app.router.add_post(f"{BASE}/Messages.json", self.messages_handler)
+        self.app.router.add_post(f"{BASE}/Calls.json", self.calls_handler)
+        self.app.router.add_get(f"{BASE}/Messages.json", self.messages_list)
+        self.app.router.add_get(f"{BASE}/Calls.json", self.calls_list)
 
     def fail_next(self, status: int, code: int = 20500, message: str = "error",
                   times: int = 1) -> None:
@@ -213,28 +213,14 @@ class FakeTwilio:
     async def calls_list(self, request: web.Request) -> web.Response:
         return await self._list(request, "calls")
 
-    async def start(self) -> FakeTwilio:
-        app = web.Application()
-        app.router.add_post(f"{BASE}/Messages.json", self.messages_handler)
-        app.router.add_post(f"{BASE}/Calls.json", self.calls_handler)
-        app.router.add_get(f"{BASE}/Messages.json", self.messages_list)
-        app.router.add_get(f"{BASE}/Calls.json", self.calls_list)
-        self.server = TestServer(app, host="127.0.0.1", port=0)
-        await self.server.start_server()
-        self.port = self.server.port
-        return self
-
     async def restart(self) -> None:
         """Serve again on the same port after :meth:`close` (Twilio back up)."""
-        assert self.server is not None and self.port
         self._closing = asyncio.Event()
-        self.server = TestServer(self.server.app, host="127.0.0.1", port=self.port)
-        await self.server.start_server()
+        await super().restart()
 
     async def close(self) -> None:
         self._closing.set()
-        if self.server is not None:
-            await self.server.close()
+        await super().close()
 
 
 async def seed_due_sms(db: Database, vault: Vault, *, count: int, now: datetime,

@@ -1,4 +1,5 @@
-"""Microsoft's side of a Teams conversation, as real HTTP servers on 127.0.0.1.
+"""Microsoft's side of a Teams conversation, as real HTTP servers on 127.0.0.1
+(:class:`tests.support.server.FakeServer`).
 
 ``FakeConnector`` answers the Bot Connector paths the bot calls (send, reply, update) and
 records every call; it also serves OpenID metadata and signing keys when a test turns
@@ -17,7 +18,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
+
+from tests.support.server import FakeServer
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
@@ -61,27 +64,7 @@ class Call:
         return "\n".join(parts)
 
 
-class _Server:
-    def __init__(self) -> None:
-        self.app = web.Application()
-        self.server: TestServer | None = None
-
-    async def start(self) -> str:
-        self.server = TestServer(self.app, host="127.0.0.1", port=0)
-        await self.server.start_server()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-
-
-class FakeConnector(_Server):
+class FakeConnector(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[Call] = []
@@ -138,7 +121,7 @@ class Upload:
         return b"".join(c for _, c in self.chunks)
 
 
-class FakeFileHost(_Server):
+class FakeFileHost(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.files: dict[str, bytes] = {}
@@ -297,7 +280,7 @@ class TeamsUser:
 
 
 
-class Redirector(_Server):
+class Redirector(FakeServer):
     """Answers every GET with a redirect to ``target``, counting what it was asked."""
 
     def __init__(self, target: str = "") -> None:

@@ -16,16 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.app.runtime import build_services, configure_logging
+from bot.app.config import Config, load_config
+from bot.app.runtime import build_runtime, configure_logging
 from bot.events import Answer, FilesReceived
 from bot.policy import PolicyError
 from bot.private import UMASK, copy_private, open_private, private_dir
 from bot.reference import normalise_reference
 from bot.replies import Ask, Choice, FileReply, Form, Reply
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import SettingsError
 from bot.vault import generate_key
 from channels.console.render import render
-from channels.teams.package import add_teams_package_parser
+from channels.teams.package import add_teams_package_parser, cmd_teams_package
 from handlers import approvals, housekeeping
 from handlers.conversation import cancel_by_sender, take_turn, transfer_status
 from handlers.delivery import confirm_receipt
@@ -37,6 +38,8 @@ from store.db import migrate, migrate_async
 
 EXIT_INVALID = 1
 EXIT_CONFIG = 2
+# Commands that talk to no channel and read only the core settings.
+CORE_ONLY = ("generate-key", "migrate", "teams-package")
 
 
 def _default_user() -> str:
@@ -48,9 +51,9 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-async def _with_services(settings: Settings, job: Any) -> int:
-    await migrate_async(settings.database_url)
-    svc = build_services(settings)
+async def _with_services(config: Config, job: Any) -> int:
+    await migrate_async(config.core.database_url)
+    svc = build_runtime(config).svc
     try:
         result: int = await job(svc)
         return result
@@ -63,35 +66,22 @@ async def _with_services(settings: Settings, job: Any) -> int:
 # --- serve / worker ------------------------------------------------------------------------
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app.web import create_app
     from channels.portal import RedactingAccessLogger
-    from channels.slack import describe as describe_slack
-    from channels.slack import mount_slack
-    from channels.teams.app import describe as describe_teams
-    from channels.teams.app import mount_teams
 
-    svc = build_services(settings)
-    app = create_app(svc, scheduler=False if args.no_scheduler else None)
-    _out(describe_teams(mount_teams(app, svc)))
-    for line in describe_slack(mount_slack(app, svc),
-                               base_url=f"http://{settings.host}:{settings.port}"):
-        _out(line)
+    settings = config.core
+    runtime = build_runtime(config)
+    svc = runtime.svc
+    app = create_app(svc, plugins=runtime.plugins,
+                     scheduler=False if args.no_scheduler else None)
     _out(f"Safe Haven serving on http://{settings.host}:{settings.port} "
          f"(policy: {svc.policy.source}; database: {settings.database_url.split('://')[0]})")
-    if svc.transport.name == "console-transport":
-        _out("Password delivery: console transport (development only): see var/outbox.log")
-    else:
-        from channels.twilio.settings import load_twilio_settings
-        from channels.twilio.webhooks import mount_twilio
-
-        twilio = load_twilio_settings()
-        assert twilio is not None
-        mount_twilio(app, svc, twilio)
-        _out(f"Password delivery: Twilio; webhooks at {twilio.public_url}/twilio/...")
-    _out(f"Recipient portal: {settings.public_url}/p/<token> (tokens are redacted in logs)")
+    for plugin in runtime.plugins:
+        for line in plugin.describe():
+            _out(line)
     web.run_app(app, host=settings.host, port=settings.port, print=None,
                 access_log_class=RedactingAccessLogger)
     return 0
@@ -118,14 +108,14 @@ async def _read_line(prompt: str) -> str | None:
         return None
 
 
-def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_chat(config: Config, args: argparse.Namespace) -> int:
     from channels.console.chat import run_chat
 
     async def job(svc: Services) -> int:
         return await run_chat(svc, user_id=args.sender, files=[Path(f) for f in args.files],
                               read=_read_line, out=sys.stdout)
 
-    return asyncio.run(_with_services(settings, job))
+    return asyncio.run(_with_services(config, job))
 
 
 # --- share (non-interactive) ---------------------------------------------------------------
@@ -216,14 +206,14 @@ async def _share(svc: Services, args: argparse.Namespace) -> int:
                                event=Answer(_share_answer(pending, args), pending.question))
 
 
-def cmd_share(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_with_services(settings, lambda svc: _share(svc, args)))
+def cmd_share(config: Config, args: argparse.Namespace) -> int:
+    return asyncio.run(_with_services(config, lambda svc: _share(svc, args)))
 
 
 # --- approve / status / cancel / received --------------------------------------------------
 
 
-def cmd_approve(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_approve(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
         replies = await approvals.decide(
             svc, approver_id=args.approver, reference=normalise_reference(args.reference),
@@ -232,42 +222,42 @@ def cmd_approve(settings: Settings, args: argparse.Namespace) -> int:
             _out(render(r))
         return 0 if replies and "Recorded" in render(replies[0]) else EXIT_INVALID
 
-    return asyncio.run(_with_services(settings, job))
+    return asyncio.run(_with_services(config, job))
 
 
-def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
         _out(await transfer_status(svc, reference=normalise_reference(args.reference),
                                    user_id=None))
         return 0
 
-    return asyncio.run(_with_services(settings, job))
+    return asyncio.run(_with_services(config, job))
 
 
-def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_cancel(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
         text = await cancel_by_sender(svc, reference=normalise_reference(args.reference),
                                       user_id=args.sender)
         _out(text)
         return 0 if "is cancelled" in text else EXIT_INVALID
 
-    return asyncio.run(_with_services(settings, job))
+    return asyncio.run(_with_services(config, job))
 
 
-def cmd_received(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_received(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
         for r in await confirm_receipt(svc, reference=normalise_reference(args.reference),
                                        by=args.sender):
             _out(render(r))
         return 0
 
-    return asyncio.run(_with_services(settings, job))
+    return asyncio.run(_with_services(config, job))
 
 
 # --- audit ---------------------------------------------------------------------------------
 
 
-def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_audit_verify(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
         async with svc.db.read() as session:
             result = await audit.verify(session)
@@ -277,7 +267,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         _out(f"audit trail BROKEN at record {result.first_broken}: {result.problem}")
         return EXIT_INVALID
 
-    return asyncio.run(_with_services(settings, job))
+    return asyncio.run(_with_services(config, job))
 
 
 def _parse_since(text: str) -> datetime:
@@ -288,7 +278,7 @@ def _parse_since(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_audit_export(config: Config, args: argparse.Namespace) -> int:
     since = _parse_since(args.since) if args.since else None
 
     async def job(svc: Services) -> int:
@@ -303,16 +293,16 @@ def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
                 out.close()
         return 0
 
-    return asyncio.run(_with_services(settings, job))
+    return asyncio.run(_with_services(config, job))
 
 
-def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    migrate(settings.database_url)
+def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
+    migrate(config.core.database_url)
     _out("database is up to date")
     return 0
 
 
-def cmd_generate_key(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_generate_key(config: Config, args: argparse.Namespace) -> int:
     _out(generate_key())
     return 0
 
@@ -332,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("worker", help="run only the scheduler (deliveries, expiry)")
     s.add_argument("--exit-when-idle", action="store_true",
                    help="stop once no delivery is due (for batch runs and tests)")
-    s.set_defaults(func=lambda st, a: asyncio.run(_with_services(
-        st, lambda svc: _worker(svc, exit_when_idle=a.exit_when_idle))))
+    s.set_defaults(func=lambda config, a: asyncio.run(_with_services(
+        config, lambda svc: _worker(svc, exit_when_idle=a.exit_when_idle))))
 
     s = sub.add_parser("migrate", help="create or upgrade the database schema")
     s.set_defaults(func=cmd_migrate)
@@ -341,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate-key", help="print a new SAFEHAVEN_SECRET_KEY")
     s.set_defaults(func=cmd_generate_key)
 
-    add_teams_package_parser(sub)
+    add_teams_package_parser(sub).set_defaults(
+        func=lambda config, a: cmd_teams_package(config.core, a))
 
     s = sub.add_parser("chat", help="the guided conversation in this terminal")
     s.add_argument("files", nargs="*", help="files to share (none: carry on where you were)")
@@ -409,10 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(UMASK)
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        config = load_config(channels=args.command not in CORE_ONLY)
         if args.command not in ("generate-key",):
-            configure_logging(settings)
-        code: int = args.func(settings, args)
+            configure_logging(config.core)
+        code: int = args.func(config, args)
         return code
     except (SettingsError, PolicyError) as exc:
         sys.stderr.write(f"safehaven: {exc}\n")

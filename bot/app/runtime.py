@@ -1,9 +1,10 @@
-"""The composition root: build the services a process needs from settings.
+"""Build what a process needs from its configuration: logging, the services, the channels.
 
-This is the one place in ``bot/`` that names concrete channel adapters (the console
-transport and notifier for development); everything else in ``bot/`` and ``handlers/``
-sees only the ports. In production nothing falls back to the console: a message for someone
-whose channel is not configured is kept for them (:class:`handlers.notify.HeldNotices`).
+:func:`build_runtime` takes the :class:`~bot.app.config.Config` read once at start-up and
+hands each channel its own section through the channel's ``plugin(...)`` factory; the
+domain (``bot/``) and ``handlers/`` see only the ports. In production nothing falls back to
+the console: a message for someone whose channel is not configured is kept for them
+(:class:`handlers.notify.HeldNotices`).
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 from typing import cast
 
-from bot.policy import Policy, load_policy
+import channels.console
+import channels.portal
+import channels.slack
+import channels.teams.app
+import channels.twilio
+from bot.app.config import Config
+from bot.app.plugins import ChannelPlugin, route_notices
+from bot.policy import load_policy
 from bot.private import open_private, private_dir
 from bot.settings import Settings
 from bot.vault import vault_from_settings
-from channels.console.notifier import ConsoleNotifier
-from channels.console.transport import ConsoleTransport
-from channels.slack import attach_slack
-from channels.teams.app import attach_teams
-from channels.twilio.settings import load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from handlers.notify import HeldNotices, NotifierRouter
 from handlers.ports import Notifier, PasswordTransport
@@ -71,40 +74,43 @@ def configure_logging(settings: Settings) -> None:
     root._safehaven_configured = True  # type: ignore[attr-defined]
 
 
-def load_configured_policy(settings: Settings) -> Policy:
-    return load_policy(settings.policy_path)
+@dataclass(frozen=True)
+class Runtime:
+    """The services of one process and the channels wired to them."""
+
+    svc: Services
+    plugins: tuple[ChannelPlugin, ...]
 
 
-def password_transport(settings: Settings) -> PasswordTransport:
-    """Twilio when TWILIO_* is set; otherwise the development console transport (which
-    refuses to start in production)."""
-    twilio = load_twilio_settings()
-    if twilio is not None:
-        return TwilioTransport(twilio)
-    return ConsoleTransport(outbox=settings.outbox_path, production=settings.is_production)
+def build_runtime(config: Config) -> Runtime:
+    """The services and every channel's plugin, from the configuration read at start-up.
 
-
-def build_services(settings: Settings, *, policy: Policy | None = None,
-                   notifier: Notifier | None = None,
-                   transport: PasswordTransport | None = None) -> Services:
+    The password transport is Twilio's when its section is set, else the development
+    console's (which refuses production). Each plugin with users gets their prefix on the
+    notifier router; everyone else's messages go to the fallback: kept for them in
+    production, the console notifier in development.
+    """
+    settings = config.core
     private_dir(settings.var_dir)
     db = Database(settings.database_url)
     vault = vault_from_settings(settings)
-    fallback: Notifier = (
-        HeldNotices(db, vault) if settings.is_production
-        else ConsoleNotifier(log_path=Path(settings.var_dir, "notifications.log"),
-                             production=False))
-    svc = Services(
-        settings=settings,
-        policy=policy or load_configured_policy(settings),
-        db=db,
-        vault=vault,
-        notifier=notifier or NotifierRouter(fallback),
-        transport=transport or password_transport(settings),
-    )
+    console = channels.console.plugin(settings, password_transport=config.twilio is None)
+    fallback: Notifier = (HeldNotices(db, vault) if console.notifier is None
+                          else console.notifier)
+    transport: PasswordTransport | None = (
+        TwilioTransport(config.twilio) if config.twilio is not None else console.transport)
+    assert transport is not None  # the console plugin has one whenever Twilio is not set
+    router = NotifierRouter(fallback)
+    svc = Services(settings=settings, policy=load_policy(settings.policy_path), db=db,
+                   vault=vault, notifier=router, transport=transport)
     if isinstance(fallback, HeldNotices):
         fallback.clock = lambda: svc.clock()
-    if notifier is None:
-        attach_teams(svc)  # teams: users, when Teams is configured (channels/teams/app.py)
-        attach_slack(svc)  # slack: users, when SLACK_* is set (channels/slack/__init__.py)
-    return svc
+    plugins: tuple[ChannelPlugin, ...] = (
+        channels.portal.plugin(svc),
+        channels.teams.app.plugin(svc, config.teams),
+        channels.slack.plugin(svc, config.slack),
+        channels.twilio.plugin(svc, config.twilio),
+        console,
+    )
+    route_notices(router, plugins)
+    return Runtime(svc, plugins)

@@ -1,8 +1,8 @@
 """The aiohttp application factory: health endpoints, the database and the scheduler.
 
-Channels (Slack, Teams, Twilio webhooks, the portal) mount their routes on the application
-this builds; the lifecycle (open the database, run migrations, start and stop the
-scheduler) lives in ``cleanup_ctx`` so nothing happens at import time.
+The channels' plugins (the portal, Teams, Slack, Twilio's webhooks) mount their routes on
+the application this builds; its own lifecycle (open the database, run migrations, start
+and stop the scheduler) lives in ``cleanup_ctx`` so nothing happens at import time.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from channels.portal import mount_portal
+import channels.portal
+from bot.app.plugins import ChannelPlugin, mount_plugins
 from handlers import housekeeping
 from handlers.services import Services, close_transport
 from store.db import migrate_async
@@ -40,8 +41,9 @@ async def _scheduler_loop(svc: Services) -> None:
         await asyncio.sleep(svc.settings.scheduler_interval_seconds)
 
 
-def create_app(svc: Services, *, migrate: bool = True, scheduler: bool | None = None
-               ) -> web.Application:
+def create_app(svc: Services, *, plugins: Sequence[ChannelPlugin] | None = None,
+               migrate: bool = True, scheduler: bool | None = None) -> web.Application:
+    """The application with ``plugins`` mounted (default: the recipient portal alone)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICES] = svc
     run_scheduler = svc.settings.run_scheduler if scheduler is None else scheduler
@@ -64,5 +66,5 @@ def create_app(svc: Services, *, migrate: bool = True, scheduler: bool | None = 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    mount_portal(app, svc)  # the recipient's download page, /p/<token>
+    mount_plugins(app, (channels.portal.plugin(svc),) if plugins is None else plugins)
     return app

@@ -1,9 +1,10 @@
 """The recipient portal: an expiring, preview-safe download page for a transfer's archive.
 
-:func:`mount_portal` adds ``/p/<token>`` to the application ``bot.app.web.create_app`` builds:
-GET and HEAD show the page, the button's POST counts a download and streams the archive.
-Tokens are kept out of the access log (see :mod:`channels.portal.redaction`); for belt
-and braces, run the server with ``access_log_class=RedactingAccessLogger``.
+:func:`plugin` (or :func:`mount_portal`) adds ``/p/<token>`` to the application
+``bot.app.web.create_app`` builds: GET and HEAD show the page, the button's POST counts a
+download and streams the archive. Tokens are kept out of the access log (see
+:mod:`channels.portal.redaction`); for belt and braces, run the server with
+``access_log_class=RedactingAccessLogger``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from handlers.portal import PATH_PREFIX
 from handlers.services import Services
 
 __all__ = ["RATE_LIMITER", "PortalLimits", "PortalRateLimiter", "RedactingAccessLogger",
-           "mount_portal", "redact"]
+           "mount_portal", "plugin", "redact"]
 
 
 def mount_portal(app: web.Application, svc: Services, *,
@@ -30,3 +31,26 @@ def mount_portal(app: web.Application, svc: Services, *,
     path = PATH_PREFIX + "{token:.*}"
     app.router.add_get(path, page)
     app.router.add_post(path, download)
+
+
+class PortalPlugin:
+    """The recipient's download page; it reaches no chat users."""
+
+    prefix = None
+    notifier = None
+
+    def __init__(self, svc: Services, limits: PortalLimits | None = None) -> None:
+        self.svc = svc
+        self.limits = limits
+
+    def mount(self, app: web.Application) -> None:
+        mount_portal(app, self.svc, limits=self.limits)
+
+    def describe(self) -> list[str]:
+        return [f"Recipient portal: {self.svc.settings.public_url}/p/<token> "
+                "(tokens are redacted in logs)"]
+
+
+def plugin(svc: Services, limits: PortalLimits | None = None) -> PortalPlugin:
+    """The portal for these services."""
+    return PortalPlugin(svc, limits)

@@ -1,13 +1,10 @@
 """The Slack channel (slack-bolt): direct messages with the bot, in-chat approvals, and
 receipts, on the same aiohttp server as everything else or over Socket Mode.
 
-Two entry points for the composition root:
-
-* :func:`attach_slack`, when services are built: with Slack settings present, it registers
-  the Slack notifier for ``slack:`` user ids, so every process (``serve``, ``worker``,
-  ``approve`` at the command line) can tell a Slack user what happened;
-* :func:`mount_slack`, in ``serve`` only: the ``/slack/events`` route, Socket Mode, and the
-  lifecycle.
+The composition root wires it through :func:`plugin`: with Slack settings present, the
+plugin's notifier reaches ``slack:`` user ids in every process (``serve``, ``worker``,
+``approve`` at the command line), and in ``serve`` its :meth:`SlackPlugin.mount` adds the
+``/slack/events`` route, Socket Mode and the lifecycle.
 
 Importing this package does not import slack-bolt, so a server without Slack settings never
 loads it.
@@ -15,74 +12,72 @@ loads it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from bot.messages import slack as msg
-from channels.slack.settings import SlackSettings, load_slack_settings
+from channels.slack.settings import SlackSettings
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from channels.slack.channel import SlackChannel
+    from channels.slack.notifier import SlackNotifier
     from handlers.services import Services
 
 
-def attach_slack(svc: Services, *, settings: SlackSettings | None = None,
-                 env: Mapping[str, str] | None = None) -> SlackChannel | None:
-    """Build the Slack channel when Slack is configured (``settings``, else ``SLACK_*``
-    variables) and route ``slack:`` notifications to it; None when it is not."""
-    from channels.slack.channel import SlackChannel
-    from channels.slack.notifier import SlackNotifier
-    from handlers.notify import NotifierRouter
+class SlackPlugin:
+    """Slack in one process: ``slack:`` users' notifier and, in ``serve``, the routes.
 
-    settings = settings or load_slack_settings(env)
-    if settings is None:
-        return None
-    channel = SlackChannel(svc, settings)
-    if isinstance(svc.notifier, NotifierRouter):
-        svc.notifier.register("slack", SlackNotifier(channel))
-    return channel
+    Without settings it is inert: no notifier, nothing mounted, and ``serve`` says so."""
+
+    prefix = "slack"
+
+    def __init__(self, svc: Services, settings: SlackSettings | None) -> None:
+        self.svc = svc
+        self.channel: SlackChannel | None = None
+        self.notifier: SlackNotifier | None = None
+        if settings is not None:
+            from channels.slack.channel import SlackChannel
+            from channels.slack.notifier import SlackNotifier
+
+            self.channel = SlackChannel(svc, settings)
+            self.notifier = SlackNotifier(self.channel)
+
+    def mount(self, app: web.Application) -> None:
+        """Serve Slack on ``app`` (nothing without settings).
+
+        The lifecycle: Socket Mode connects at start-up and disconnects first at shutdown;
+        work in hand is awaited while the database is still open; the HTTP session closes
+        last, after the scheduler (which may notify Slack users) has stopped.
+        """
+        from channels.slack.http import PATH, SLACK_CHANNEL, slack_events
+
+        channel = self.channel
+        if channel is None:
+            return
+        app[SLACK_CHANNEL] = channel
+        if channel.settings.http_events:
+            app.router.add_post(PATH, slack_events)
+
+        async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+            await channel.startup()
+            yield
+            await channel.drain()
+
+        app.cleanup_ctx.append(lifecycle)
+        app.on_shutdown.append(channel.stop_receiving)
+        app.on_cleanup.append(channel.close)
+
+    def describe(self) -> list[str]:
+        settings = self.svc.settings
+        return describe(self.channel, base_url=f"http://{settings.host}:{settings.port}")
 
 
-def attached(svc: Services) -> SlackChannel | None:
-    """The channel :func:`attach_slack` registered for these services, if any."""
-    from channels.slack.notifier import SlackNotifier
-    from handlers.notify import NotifierRouter
-
-    if isinstance(svc.notifier, NotifierRouter):
-        notifier = svc.notifier.routes.get("slack")
-        if isinstance(notifier, SlackNotifier):
-            return notifier.channel
-    return None
-
-
-def mount_slack(app: web.Application, svc: Services) -> SlackChannel | None:
-    """Serve Slack on an application built by :func:`bot.app.web.create_app`; None (and nothing
-    mounted) when Slack is not attached to ``svc``.
-
-    The lifecycle: Socket Mode connects at start-up and disconnects first at shutdown; work
-    in hand is awaited while the database is still open; the HTTP session closes last, after
-    the scheduler (which may notify Slack users) has stopped.
-    """
-    from channels.slack.http import PATH, SLACK_CHANNEL, slack_events
-
-    channel = attached(svc)
-    if channel is None:
-        return None
-    app[SLACK_CHANNEL] = channel
-    if channel.settings.http_events:
-        app.router.add_post(PATH, slack_events)
-
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        await channel.startup()
-        yield
-        await channel.drain()
-
-    app.cleanup_ctx.append(lifecycle)
-    app.on_shutdown.append(channel.stop_receiving)
-    app.on_cleanup.append(channel.close)
-    return channel
+def plugin(svc: Services, settings: SlackSettings | None) -> SlackPlugin:
+    """Slack for these services: ``settings`` is the root's Slack section (None: not
+    configured)."""
+    return SlackPlugin(svc, settings)
 
 
 def describe(channel: SlackChannel | None, *, base_url: str) -> list[str]:

@@ -1,9 +1,9 @@
 """Wiring Teams into a process: the notifier (every process) and the route (``serve``).
 
-``attach_teams`` registers a notifier for ``teams:`` users on the services' notifier
-router, so any process (``serve``, ``worker``, the CLI's ``approve``) can reach Teams users;
-it builds the botbuilder machinery only when a Teams user is first notified, so commands
-that never talk to Teams do not pay for importing it. ``mount_teams`` adds
+The composition root calls :func:`plugin` with its Teams section. The plugin's notifier
+reaches ``teams:`` users from any process (``serve``, ``worker``, the CLI's ``approve``); it
+builds the botbuilder machinery only when a Teams user is first notified, so commands that
+never talk to Teams do not pay for importing it. :meth:`TeamsPlugin.mount` adds
 ``POST /api/messages`` to the aiohttp application and, when the application stops, finishes
 uploads in flight and closes the channel's HTTP client. Neither happens without credentials
 unless ``TEAMS_AUTH=off`` says so (:class:`TeamsSettings.servable`): without them the route
@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.replies import Reply
-from channels.teams.settings import TeamsSettings, load_teams_settings
-from handlers.notify import NotifierRouter
+from channels.teams.settings import TeamsSettings
 from handlers.services import Services
 
 if TYPE_CHECKING:
@@ -55,38 +54,45 @@ class TeamsNotifier:
         await self.channel().notify(user_id, replies, reference=reference)
 
 
-def attach_teams(svc: Services, settings: TeamsSettings | None = None,
-                 **options: Any) -> TeamsNotifier | None:
-    """Route ``teams:`` users to Teams if it is configured; None when it is not."""
-    teams = settings if settings is not None else load_teams_settings(svc.settings)
-    if not teams.servable or not isinstance(svc.notifier, NotifierRouter):
-        return None
-    notifier = TeamsNotifier(svc, teams, **options)
-    svc.notifier.register("teams", notifier)
-    return notifier
+class TeamsPlugin:
+    """Teams in one process; inert (no notifier, no route) when it is not servable."""
+
+    prefix = "teams"
+
+    def __init__(self, svc: Services, settings: TeamsSettings | None,
+                 **options: Any) -> None:
+        self.notifier: TeamsNotifier | None = (
+            TeamsNotifier(svc, settings, **options)
+            if settings is not None and settings.servable else None)
+
+    @property
+    def channel(self) -> TeamsChannel | None:
+        """The channel, built on first use; None when Teams is not served."""
+        return self.notifier.channel() if self.notifier is not None else None
+
+    def mount(self, app: web.Application) -> None:
+        """Serve Teams on ``app`` (nothing when it is not servable)."""
+        channel = self.channel
+        if channel is None:
+            return
+        if channel.settings.auth_enabled:
+            log.info("Microsoft Teams: %s for bot %s", ROUTE, channel.settings.app_id)
+        app.router.add_post(ROUTE, channel.handle)
+
+        async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+            yield
+            await channel.close()
+
+        app.cleanup_ctx.append(lifecycle)
+
+    def describe(self) -> list[str]:
+        return [describe(self.channel)]
 
 
-def mount_teams(app: web.Application, svc: Services) -> TeamsChannel | None:
-    """Serve Teams on ``app`` when it is configured; returns the channel, or None."""
-    routes = svc.notifier.routes if isinstance(svc.notifier, NotifierRouter) else {}
-    notifier = routes.get("teams")
-    if not isinstance(notifier, TeamsNotifier):
-        notifier = attach_teams(svc)
-    if notifier is None:
-        return None
-    channel = notifier.channel()
-    if not channel.settings.servable:
-        return None
-    if channel.settings.auth_enabled:
-        log.info("Microsoft Teams: %s for bot %s", ROUTE, channel.settings.app_id)
-    app.router.add_post(ROUTE, channel.handle)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        yield
-        await channel.close()
-
-    app.cleanup_ctx.append(lifecycle)
-    return channel
+def plugin(svc: Services, settings: TeamsSettings | None, **options: Any) -> TeamsPlugin:
+    """Teams for these services: ``settings`` is the root's Teams section (None: not
+    served); ``options`` go to :class:`channels.teams.channel.TeamsChannel`."""
+    return TeamsPlugin(svc, settings, **options)
 
 
 def describe(channel: TeamsChannel | None) -> str:

@@ -92,7 +92,7 @@ def _json_error(status: int, text: str) -> web.Response:
 
 
 class TeamsChannel:
-    """One per process: built by :func:`channels.teams.app.attach_teams`."""
+    """One per process: built by :func:`channels.teams.app.plugin`."""
 
     def __init__(self, svc: Services, settings: TeamsSettings, *,
                  authentication: BotFrameworkAuthentication | None = None,

@@ -155,8 +155,8 @@ def cmd_teams_package(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_teams_package_parser(sub: Any) -> None:
-    """Register ``safehaven teams-package`` on the CLI's subcommands."""
+def add_teams_package_parser(sub: Any) -> Any:
+    """Register ``safehaven teams-package`` on the CLI's subcommands; returns its parser."""
     s = sub.add_parser("teams-package", help="write the Microsoft Teams app package (zip)")
     s.add_argument("--out", help="where to write it (default: var/safehaven-teams.zip)")
     s.add_argument("--app-id", help="the bot's Microsoft App ID (default: MicrosoftAppId)")
@@ -167,3 +167,4 @@ def add_teams_package_parser(sub: Any) -> None:
     s.add_argument("--privacy-url", help="default: SAFEHAVEN_TEAMS_PRIVACY_URL or the website")
     s.add_argument("--terms-url", help="default: SAFEHAVEN_TEAMS_TERMS_URL or the website")
     s.set_defaults(func=cmd_teams_package)
+    return s

@@ -67,8 +67,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from yarl import URL
 
+from bot.app.plugins import route_notices
 from bot.app.web import create_app
-from channels.slack import attach_slack, mount_slack
+from channels.slack import plugin as slack_plugin
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
@@ -318,12 +319,14 @@ async def slack(services: Services) -> AsyncIterator[Workspace]:
     """Slack mounted on the real app (as tests/channels/slack's ``workspace``), with the
     default policy."""
     fake = await FakeSlack().start()
-    services.notifier = NotifierRouter(RecordingNotifier())
+    services.notifier = router = NotifierRouter(RecordingNotifier())
     settings = SlackSettings(bot_token=TOKEN, signing_secret=SECRET, app_token=None,
                              api_url=f"{fake.url}/api/")
-    attach_slack(services, settings=settings)
+    slack = slack_plugin(services, settings)
+    route_notices(router, [slack])
     app = create_app(services, migrate=False, scheduler=False)
-    channel = mount_slack(app, services)
+    slack.mount(app)
+    channel = slack.channel
     assert channel is not None
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield Workspace(client, channel, fake, services)

@@ -23,9 +23,10 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app.plugins import route_notices
 from bot.app.web import create_app
 from bot.policy import Policy, load_policy
-from channels.slack import attach_slack, mount_slack
+from channels.slack import plugin as slack_plugin
 from channels.slack.channel import SlackChannel
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
@@ -276,12 +277,14 @@ class SlackUser:
 async def workspace(services: Services, slack_policy: Policy, fake_slack: FakeSlack
                     ) -> AsyncIterator[Workspace]:
     services.policy = slack_policy
-    services.notifier = NotifierRouter(RecordingNotifier())
+    services.notifier = router = NotifierRouter(RecordingNotifier())
     settings = SlackSettings(bot_token=TOKEN, signing_secret=SECRET, app_token=None,
                              api_url=f"{fake_slack.url}/api/")
-    attach_slack(services, settings=settings)
+    slack = slack_plugin(services, settings)
+    route_notices(router, [slack])
     app = create_app(services, migrate=False, scheduler=False)
-    channel = mount_slack(app, services)
+    slack.mount(app)
+    channel = slack.channel
     assert channel is not None
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield Workspace(client, channel, fake_slack, services)

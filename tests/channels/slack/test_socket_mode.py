@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app.plugins import route_notices
 from bot.app.web import create_app
 from bot.policy import Policy
 from bot.settings import SettingsError
-from channels.slack import attach_slack, mount_slack
+from channels.slack import plugin as slack_plugin
 from channels.slack.channel import SlackChannel
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
@@ -32,10 +33,12 @@ def socket_settings(fake: FakeSlack, app_token: str = APP_TOKEN) -> SlackSetting
 async def socket_app(services: Services, slack_policy: Policy, fake_slack: FakeSlack
                      ) -> AsyncIterator[tuple[TestClient[object, object], SlackChannel]]:
     services.policy = slack_policy
-    services.notifier = NotifierRouter(RecordingNotifier())
-    attach_slack(services, settings=socket_settings(fake_slack))
+    services.notifier = router = NotifierRouter(RecordingNotifier())
+    slack = slack_plugin(services, socket_settings(fake_slack))
+    route_notices(router, [slack])
     app = create_app(services, migrate=False, scheduler=False)
-    channel = mount_slack(app, services)
+    slack.mount(app)
+    channel = slack.channel
     assert channel is not None
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, channel
@@ -75,10 +78,12 @@ async def test_events_arrive_and_are_acknowledged_over_the_socket(
 
 async def test_a_refused_app_token_stops_start_up(services: Services,
                                                   fake_slack: FakeSlack) -> None:
-    services.notifier = NotifierRouter(RecordingNotifier())
-    attach_slack(services, settings=socket_settings(fake_slack, app_token="xapp-revoked"))
+    services.notifier = router = NotifierRouter(RecordingNotifier())
+    slack = slack_plugin(services, socket_settings(fake_slack, app_token="xapp-revoked"))
+    route_notices(router, [slack])
     app = create_app(services, migrate=False, scheduler=False)
-    assert mount_slack(app, services) is not None
+    slack.mount(app)
+    assert slack.channel is not None
     server = TestServer(app, host="127.0.0.1")
     with pytest.raises(SettingsError, match="invalid_auth"):
         await server.start_server()
@@ -87,12 +92,14 @@ async def test_a_refused_app_token_stops_start_up(services: Services,
 
 async def test_a_refused_bot_token_stops_start_up(services: Services,
                                                  fake_slack: FakeSlack) -> None:
-    services.notifier = NotifierRouter(RecordingNotifier())
+    services.notifier = router = NotifierRouter(RecordingNotifier())
     settings = SlackSettings(bot_token="xoxb-revoked", signing_secret="s", app_token=None,
                              api_url=f"{fake_slack.url}/api/")
-    attach_slack(services, settings=settings)
+    slack = slack_plugin(services, settings)
+    route_notices(router, [slack])
     app = create_app(services, migrate=False, scheduler=False)
-    assert mount_slack(app, services) is not None
+    slack.mount(app)
+    assert slack.channel is not None
     server = TestServer(app, host="127.0.0.1")
     with pytest.raises(SettingsError, match="refused SLACK_BOT_TOKEN"):
         await server.start_server()

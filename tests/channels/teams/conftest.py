@@ -15,9 +15,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app.plugins import route_notices
 from bot.app.web import create_app
 from bot.settings import load_settings
-from channels.teams.app import attach_teams, mount_teams
+from channels.teams.app import plugin as teams_plugin
 from channels.teams.channel import TeamsChannel
 from channels.teams.settings import TeamsSettings, load_teams_settings
 from handlers.notify import NotifierRouter
@@ -71,12 +72,15 @@ async def start_world(services: Services, settings: TeamsSettings, *,
     fakes = {"connector": host_of(connector.url), "files": host_of(files.url)}
     allow_fetch_hosts(services, *(fakes.get(name, name) for name in fetch_hosts))
     services.policy = replace(services.policy, approvers={"*": (f"teams:{APPROVER_AAD}",)})
-    services.notifier = NotifierRouter(RecordingNotifier())
-    notifier = attach_teams(services, settings, upload_chunk_bytes=4096, **options)
+    services.notifier = router = NotifierRouter(RecordingNotifier())
+    teams = teams_plugin(services, settings, upload_chunk_bytes=4096, **options)
+    notifier = teams.notifier
     assert notifier is not None
+    route_notices(router, [teams])
     app = create_app(services, migrate=False, scheduler=False)
-    channel = mount_teams(app, services)
-    assert channel is notifier.channel()
+    teams.mount(app)
+    channel = teams.channel
+    assert channel is not None and channel is notifier.channel()
     client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     return TeamsWorld(services, channel, client, connector, files)

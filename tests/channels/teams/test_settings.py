@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.settings import Settings, SettingsError, load_settings
 from bot.vault import generate_key
-from channels.teams.app import TeamsNotifier, mount_teams
+from channels.teams.app import TeamsNotifier
 from channels.teams.settings import load_teams_settings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
@@ -88,23 +88,30 @@ def test_single_tenant_and_managed_identity(tmp_path: Path) -> None:
     assert msi.app_type == "UserAssignedMSI" and msi.app_password is None
 
 
-def test_build_services_routes_teams_users_and_serve_mounts_the_route(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.app.runtime import build_services
+def test_build_services_routes_teams_users_and_serve_mounts_the_route(tmp_path: Path) -> None:
+    from bot.app.config import Config, load_config
+    from bot.app.plugins import mount_plugins
+    from bot.app.runtime import build_runtime
 
-    for name in ("SAFEHAVEN_TEAMS", "MicrosoftAppId", "MicrosoftAppPassword"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TEAMS_AUTH", "off")
-    svc: Services = build_services(base(tmp_path))
+    def config(**env: str) -> Config:
+        """The root's configuration, read once from these variables (as at start-up)."""
+        return load_config({"SAFEHAVEN_VAR_DIR": str(tmp_path),
+                            "SAFEHAVEN_PUBLIC_URL": "https://safehaven.example.gov.uk",
+                            "SAFEHAVEN_SECRET_KEY": generate_key(), **env})
+
+    runtime = build_runtime(config(TEAMS_AUTH="off"))
+    svc: Services = runtime.svc
     assert isinstance(svc.notifier, NotifierRouter)
     assert isinstance(svc.notifier.routes.get("teams"), TeamsNotifier)
     app = web.Application()
-    channel = mount_teams(app, svc)
-    assert channel is not None
+    mount_plugins(app, runtime.plugins)
     assert any(r.method == "POST" and r.resource is not None
                and r.resource.canonical == "/api/messages" for r in app.router.routes())
 
-    monkeypatch.setenv("SAFEHAVEN_TEAMS", "off")
-    quiet = build_services(base(tmp_path))
-    assert isinstance(quiet.notifier, NotifierRouter) and "teams" not in quiet.notifier.routes
-    assert mount_teams(web.Application(), quiet) is None
+    quiet = build_runtime(config(TEAMS_AUTH="off", SAFEHAVEN_TEAMS="off"))
+    assert isinstance(quiet.svc.notifier, NotifierRouter)
+    assert "teams" not in quiet.svc.notifier.routes
+    app = web.Application()
+    mount_plugins(app, quiet.plugins)
+    assert not any(r.resource is not None and r.resource.canonical == "/api/messages"
+                   for r in app.router.routes())

@@ -34,15 +34,15 @@ from tests.channels.slack.conftest import (  # noqa: F401 (fixtures)
     slack_policy,
     workspace,
 )
-from tests.support.fake_slack import Message
 from tests.channels.teams.conftest import (  # noqa: F401 (fixture)
     APPROVER_AAD,
     SENDER_AAD,
     TeamsWorld,
     teams,
 )
-from tests.support.fake_teams import Call
 from tests.conftest import PDF
+from tests.support.fake_slack import Message
+from tests.support.fake_teams import Call
 
 ROOT = Path(__file__).resolve().parents[2]
 INVISIBLE = "\u200b\ufeff\u00ad\u3164\u2060\u200d\u202e"
@@ -291,3 +291,30 @@ def test_every_channel_renders_hostile_stored_values_as_one_line_each() -> None:
 def test_an_answer_names_an_approval_only_by_its_question(question: str) -> None:
     expected = question.removeprefix("approval:") if question.startswith("approval:") else None
     assert approval_reference(question) == expected
+
+
+# --- invisible marks that are not format characters ----------------------------------------
+
+# Default-ignorable marks (Mn) and an unassigned code point: each shows as nothing.
+DISGUISED = ("J\u034fohn Sm\u17b4ith "
+             "9\u180b4\u180f3\ufe0f4\U000e01007\u17b56\U000e01ef5\u03789\u180d19.pdf")
+
+
+def test_a_name_disguised_by_invisible_marks_still_gets_the_warning(tmp_path: Path) -> None:
+    """Issue 11 (second review): U+034F, U+17B4/5, U+180B–F, variation selectors and
+    unassigned code points split "John Smith 9434765919" invisibly; the terminal chat (a real
+    ``safehaven chat`` process) shows the clean name and warns as for the plain one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "TWILIO_"))}
+    env.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key(),
+               SAFEHAVEN_LOG_LEVEL="WARNING")
+    upload = tmp_path / DISGUISED
+    upload.write_bytes(PDF)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.app.cli", "chat", str(upload), "--sender", "console:alice"],
+        env=env, text=True, input="\n", capture_output=True, timeout=120, cwd=ROOT,
+        check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "• John Smith 9434765919.pdf (" in result.stdout
+    assert "looks like it identifies a person" in result.stdout
+    assert "“John Smith” looks like a person's name" in result.stdout
+    assert "“9434765919” looks like an NHS number" in result.stdout

@@ -1,4 +1,4 @@
-"""Everything a handler needs, built once per process by the app factory or the CLI."""
+"""Everything a handler needs, built once per process by the composition root (bot/app/)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
 returns the replies, the new state, the audit entries to append and the effects to run. It
 does no I/O: newly received files are judged before the turn, off the event loop
 (:func:`handlers.intake.check_files`), and their verdicts come in the context. The caller
-saves the state (with a version check) and the audit entries in one transaction, and
-only then runs the effects. That makes every turn atomic and lets a restart continue exactly
+saves the state (with a version check), the audit entries and the effects (as outbox
+rows) in one transaction, and only then runs the effects. That makes every turn atomic and lets a restart continue exactly
 where the conversation was.
 
 The questions, in order: files, classification, recipient, purpose, lawful basis, consent

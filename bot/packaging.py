@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from pyzipper.zipfile_aes import WZ_AES_V2, WZ_AES_VENDOR_ID, AESZipInfo
 
 from bot.messages import packaging as text
+from bot.private import private_dir
 
 __all__ = [
     "CHUNK_SIZE",
@@ -423,7 +424,7 @@ def build_archive(
 
     Member names are neutral unless ``neutral_names`` is False (then sanitised originals);
     the encrypted index maps stored names to the sender's names. ``out_dir`` is created
-    (mode 0700) if missing.
+    (mode 0700, with any missing parents) if missing, and made 0700 if it is not.
     An existing archive with the same reference is replaced only once the new one is
     complete. Raises whatever reading a source raises (the partial file is removed).
     """
@@ -439,7 +440,7 @@ def build_archive(
     index = _index_text(reference, names, members)
     date_time = time.localtime()[:6]
     final_path = out_dir / f"{reference}.zip"
-    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(out_dir)  # 0700 whatever the umask of the process Safe Haven runs in
 
     fd, temp_name = tempfile.mkstemp(prefix=f".{reference}.", suffix=".partial", dir=out_dir)
     temp_path = Path(temp_name)

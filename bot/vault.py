@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bot.private import private_dir
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def vault_from_settings(settings: Settings) -> Vault:
         raise SettingsError("SAFEHAVEN_SECRET_KEY must be set in production.")
     path: Path = settings.var_dir / "secret.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(generate_key())

@@ -6,6 +6,7 @@ audit export and the ``share --out`` copy readable by everyone)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import signal
@@ -16,6 +17,15 @@ from pathlib import Path
 import aiohttp
 
 from bot.app.cli import main
+from bot.vault import vault_from_settings
+from channels.teams.package import build_package
+from tests.channels.slack.conftest import (  # noqa: F401 (fixtures)
+    Workspace,
+    fake_slack,
+    slack_policy,
+    workspace,
+)
+from tests.channels.slack.test_flow import answer_up_to_confirm
 from tests.channels.slack.test_serve import free_port
 from tests.conftest import PDF
 
@@ -124,3 +134,33 @@ def test_the_command_line_starts_with_a_private_umask() -> None:
         assert os.umask(0o022) == 0o077
     finally:
         os.umask(before)
+
+
+async def test_folders_are_private_inside_a_program_with_a_loose_umask(
+        workspace: Workspace, tmp_path: Path) -> None:  # noqa: F811 (imported fixture)
+    """Safe Haven embedded in another program keeps that program's umask (022 here), not the
+    CLI's: the Slack inbox, uploads and archives (a Slack DM through signed HTTP, packaged;
+    the folders found loose are tightened), a development key's folder and a Teams package's
+    folder (both made with their parents) are still 0700, files 0600."""
+    var = workspace.svc.settings.var_dir
+    for folder in ("slack-inbox", "archives"):  # left loose by the host or an older version
+        (var / folder).mkdir(mode=0o755, parents=True)
+        (var / folder).chmod(0o755)
+    before = os.umask(0o022)
+    try:
+        alice = workspace.user("UALICE01")
+        await alice.send_files(("chronology.txt", b"Chronology of contact\n" * 50))
+        await answer_up_to_confirm(alice, classification="CONTROLLED", password="SMS now")
+        await alice.click("Confirm and send")
+        assert len(workspace.fake.uploads) == 1, alice.text
+        host = tmp_path / "host" / "var"  # a key made by the host's first start
+        vault_from_settings(dataclasses.replace(workspace.svc.settings, var_dir=host,
+                                                secret_key=None))
+        package = build_package(out=tmp_path / "host" / "teams" / "app.zip",
+                                bot_id="00000000-0000-4000-8000-000000000001",
+                                website_url="https://example.org", developer_name="Council")
+    finally:
+        os.umask(before)
+    assert {"slack-inbox", "uploads", "archives"} <= names(var), names(var)
+    assert (host / "secret.key").is_file() and package.is_file()
+    assert modes(var, tmp_path / "host") == {}

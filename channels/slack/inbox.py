@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.private import private_dir
+
 log = logging.getLogger(__name__)
 
 
@@ -133,7 +135,7 @@ class Inbox:
             self._close(journal, delete=not journal.pending)
 
     def _open(self) -> _Journal:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.folder)
         path = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}.log"
         # Created under another name and locked before it is given its own, so no starting
         # process can take it over in between.

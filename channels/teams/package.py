@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.policy import load_policy
+from bot.private import open_private, private_dir
 from bot.settings import Settings, SettingsError
 
 MANIFEST_DIR = Path(__file__).resolve().parents[2] / "manifest" / "teams"
@@ -122,8 +123,8 @@ def build_package(*, out: Path, bot_id: str, website_url: str, developer_name: s
     for name, size in ICONS.items():
         if png_size(icons[name]) != size:
             raise PackageError(f"{name} must be {size[0]}x{size[1]} pixels.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+    private_dir(out.parent, own=False)
+    with open_private(out, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in [("manifest.json", json.dumps(manifest, indent=2).encode()),
                            *icons.items()]:
             info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))

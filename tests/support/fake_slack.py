@@ -257,7 +257,7 @@ class FakeSlack(FakeServer):
         self.uploads[file_id]["data"] = data
         return web.Response(text=f"OK - {len(data)}")
 
-    async def _download(self, request: web.Request) -> web.Response:
+    async def _download(self, request: web.Request) -> web.StreamResponse:
         file_id = request.match_info["file_id"]
         auth = request.headers.get("Authorization", "")
         if self.record:

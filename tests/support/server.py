@@ -51,7 +51,7 @@ class FakeServer:
         await site.start()
         server = site._server  # the listening socket, to learn the port given
         assert server is not None
-        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
         return self
 
     async def restart(self) -> None:

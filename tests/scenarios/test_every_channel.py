@@ -146,6 +146,7 @@ async def test_restricted_share_rejected_with_a_reason_sends_nothing(
     reference = await answer_up_to_summary(alice, files, classification="RESTRICTED",
                                            password="SMS once receipt is confirmed")
     await alice.choose("Confirm and send")
+    assert any(world.svc.settings.uploads_dir.rglob("*.bin")), "kept while approval is due"
     mark = alice.mark()
 
     await boss.reject(reference, "Not proportionate: send a summary instead")
@@ -206,6 +207,7 @@ async def test_cancelled_at_the_summary_keeps_nothing(
         world: World, files: tuple[Path, Path]) -> None:
     alice = await world.sender()
     reference = await answer_up_to_summary(alice, files)
+    assert any(world.svc.settings.uploads_dir.rglob("*.bin")), "the files are kept meanwhile"
     await alice.choose("Cancel the transfer")
     assert f"Transfer {reference} is cancelled" in alice.text
     assert await alice.current_question() is None

@@ -314,31 +314,51 @@ class _Unchecked(Exception):
 
 @dataclass(frozen=True)
 class _ZipDirectory:
-    """What a ZIP's end records claim: entry count (the largest claimed), where and how big."""
+    """What a ZIP's end records claim: entry count (the largest claimed, and the one a
+    reader goes by), where and how big the directory is (``start`` is where it must be:
+    right before the end records), and whether the records agree with each other and with
+    that place (see :func:`_zip_directory`)."""
 
     entries: int
+    claimed: int
     start: int
     size: int
+    consistent: bool
+
+
+_ZIP16_ALL = 0xFFFF  # in the end record: "see the ZIP64 record"
+_ZIP32_ALL = 0xFFFFFFFF
 
 
 def _zip_directory(f: BinaryIO, size: int) -> _ZipDirectory | None:
     """Read the end-of-central-directory record (and the ZIP64 record, when a locator says
-    there is one) from the file's tail; None when there is none. Located as
-    :mod:`zipfile` does, so prepended data shifts nothing: the directory ends where the
-    (ZIP64) end record starts."""
+    there is one) from the file's tail; None when there is none.
+
+    ZIP readers find the directory in different ways: from where the end records sit (as
+    :mod:`zipfile` does), from the start offset the end record states (as .NET and minizip
+    do), from the ZIP64 record the locator points at, or from the one right before it. A
+    file where these disagree shows one program one directory and another program another
+    (a clean list to us, a macro to Word), so it is not ``consistent``: the stated start must
+    be where the directory ends up before the end records (so nothing may be prepended: the
+    policy needs no self-extracting archives), the locator must point at the record right
+    before it, the counts must agree, and the end record's fields must equal the ZIP64
+    record's or say "see ZIP64"."""
     tail_len = min(size, 65535 + _EOCD.size)
     tail_start = size - tail_len
     tail = _read_at(f, tail_start, tail_len)
     end = tail.rfind(b"PK\x05\x06")
     if end < 0 or tail_len - end < _EOCD.size:
         return None
-    _, _, _, on_disk, total, directory_size, _, _ = _EOCD.unpack_from(tail, end)
+    _, disk, directory_disk, on_disk, total, directory_size, stated_start, _ = \
+        _EOCD.unpack_from(tail, end)
     entries = max(on_disk, total)
+    consistent = disk == directory_disk == 0 and on_disk == total
     directory_end = tail_start + end
     locator = _read_at(f, directory_end - _ZIP64_LOCATOR.size, _ZIP64_LOCATOR.size)
     if len(locator) == _ZIP64_LOCATOR.size and locator.startswith(b"PK\x06\x07"):
         _, _, located_at, _ = _ZIP64_LOCATOR.unpack(locator)
         before_locator = directory_end - _ZIP64_LOCATOR.size - _ZIP64_END.size
+        consistent = consistent and located_at == before_locator
         records = []  # the record that sits before the locator is the one zipfile uses
         for offset in dict.fromkeys((before_locator, located_at)):
             if not 0 <= offset <= size - _ZIP64_END.size:
@@ -348,17 +368,31 @@ def _zip_directory(f: BinaryIO, size: int) -> _ZipDirectory | None:
                 records.append((offset, _ZIP64_END.unpack(raw)))
         for _, fields in records:  # any claim counts: the largest decides
             entries = max(entries, fields[6], fields[7])
-        if records:
-            directory_end, fields = records[0]
-            directory_size = fields[8]
-    return _ZipDirectory(entries, directory_end - directory_size, directory_size)
+        if not records or records[0][0] != before_locator:
+            return _ZipDirectory(entries, total, -1, directory_size, consistent=False)
+        directory_end, fields = records[0]
+        zip64_disk, zip64_directory_disk, zip64_on_disk, zip64_total = fields[4:8]
+        consistent = (consistent and zip64_disk == zip64_directory_disk == 0
+                      and zip64_on_disk == zip64_total
+                      and total in (zip64_total, _ZIP16_ALL)
+                      and directory_size in (fields[8], _ZIP32_ALL)
+                      and stated_start in (fields[9], _ZIP32_ALL))
+        directory_size, stated_start = fields[8], fields[9]
+        entries = max(entries, zip64_total)
+        total = zip64_total
+    start = directory_end - directory_size
+    consistent = consistent and stated_start == start
+    return _ZipDirectory(entries, total, start, directory_size, consistent)
 
 
 def _zip_names(f: BinaryIO, size: int, max_entries: int) -> list[str] | None:
     """Names in a ZIP's central directory; None when it is damaged. Judged from the end
     records first: a directory claiming more than ``max_entries`` entries or more than
     :data:`MAX_ARCHIVE_DIRECTORY` bytes raises :class:`_Unchecked` before any of it is read,
-    as does one that turns out to hold more entries than that while it is read."""
+    as does one that turns out to hold more entries than that while it is read. So does a
+    directory that other ZIP readers could find elsewhere or read differently: end records
+    that disagree (:func:`_zip_directory`), or a count that is not the number of entries
+    read."""
     directory = _zip_directory(f, size)
     if directory is None:
         return None
@@ -369,6 +403,9 @@ def _zip_names(f: BinaryIO, size: int, max_entries: int) -> list[str] | None:
         raise _Unchecked(msg.KIND_ARCHIVE_TOO_BIG, msg.FILE_ARCHIVE_INDEX_TOO_LARGE,
                          size_mb=_size_mb(directory.size),
                          limit_mb=_size_mb(MAX_ARCHIVE_DIRECTORY))
+    ambiguous = _Unchecked(msg.KIND_DAMAGED_ZIP, msg.FILE_ZIP_AMBIGUOUS)
+    if not directory.consistent:
+        raise ambiguous
     if directory.start < 0:
         return None
     data = _read_at(f, directory.start, directory.size)
@@ -376,7 +413,7 @@ def _zip_names(f: BinaryIO, size: int, max_entries: int) -> list[str] | None:
         return None
     names: list[str] = []
     pos = 0
-    while pos < len(data):  # as zipfile reads it: by size, whatever the count says
+    while pos < len(data):  # as zipfile reads it: by size; the count is compared after
         if len(names) >= max_entries:
             raise _Unchecked(msg.KIND_ARCHIVE_TOO_BIG, msg.FILE_TOO_MANY_ENTRIES,
                              count=f"more than {max_entries:,}", limit=f"{max_entries:,}")
@@ -390,6 +427,8 @@ def _zip_names(f: BinaryIO, size: int, max_entries: int) -> list[str] | None:
         raw = data[start : start + name_len]
         names.append(raw.decode("utf-8" if flags & 0x800 else "cp437", "replace"))
         pos = start + name_len + extra_len + comment_len
+    if len(names) != directory.claimed:  # a reader going by the count stops elsewhere
+        raise ambiguous
     return names
 
 

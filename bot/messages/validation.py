@@ -132,6 +132,11 @@ FILE_ARCHIVE_INDEX_TOO_LARGE = (
     "“{name}” has a {size_mb} MB list of contents, more than the {limit_mb} MB Safe Haven can "
     "check, so it can't be sent. Send the files you need on their own, or in smaller archives."
 )
+FILE_ZIP_AMBIGUOUS = (
+    "“{name}” is a damaged ZIP file: its list of contents disagrees with itself, so different "
+    "programs would see different files in it and Safe Haven can't check what it holds. Save "
+    "or export the file again and send the new copy."
+)
 FILE_NOT_CHECKED_IN_TIME = (
     "“{name}” could not be checked in time, so it can't be sent. Send it again in a few "
     "minutes; if this happens again, ask your IT service desk to look at the file."

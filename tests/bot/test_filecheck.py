@@ -385,3 +385,89 @@ def test_a_zip64_record_elsewhere_still_counts(check: Callable[..., FileVerdict]
 
     assert check(build(False), "case.zip", blocked=()) == FileVerdict(True, "ZIP archive", None)
     assert check(build(True), "case.zip", blocked=()).kind == msg.KIND_ARCHIVE_TOO_BIG
+
+
+# --- one directory for every reader: end records that disagree are refused ----------------
+
+EOCD = struct.Struct("<4s4H2IH")
+MACRO_DOCX = ("[Content_Types].xml", "word/document.xml", "word/vbaProject.bin")
+
+
+def directory_records(data: bytes) -> list[bytes]:
+    """The central-directory records of a ZIP written by :mod:`zipfile`, one by one."""
+    fields = EOCD.unpack_from(data, data.rfind(b"PK\x05\x06"))
+    directory, records, pos = data[fields[6] : fields[6] + fields[5]], [], 0
+    while pos < len(directory):
+        name, extra, comment = struct.unpack_from("<3H", directory, pos + 28)
+        records.append(directory[pos : pos + 46 + name + extra + comment])
+        pos += 46 + name + extra + comment
+    return records
+
+
+def two_directories() -> bytes:
+    """The second review's file: the real directory (it lists word/vbaProject.bin), junk,
+    then a clean copy without the macro; the end record's start offset points at the real
+    one, while the clean one ends where the end record starts (where zipfile looks)."""
+    data = zip_of(*MACRO_DOCX)
+    fields = EOCD.unpack_from(data, data.rfind(b"PK\x05\x06"))
+    start, size = fields[6], fields[5]
+    clean = b"".join(r for r in directory_records(data) if b"vbaProject" not in r)
+    end = EOCD.pack(b"PK\x05\x06", 0, 0, 2, 2, len(clean), start, 0)
+    return data[: start + size] + b"JUNK" + clean + end
+
+
+def test_a_second_directory_the_end_record_does_not_point_at_is_refused(
+        check: Callable[..., FileVerdict]) -> None:
+    """A reader that follows the stated offset (.NET, minizip, Word) sees the macro; one that
+    reads back from the end record sees a clean document. Neither view is taken."""
+    assert check(zip_of(*MACRO_DOCX), "report.docx").kind == "Word document"
+    for blocked in (POLICY_BLOCKED, ()):
+        verdict = check(two_directories(), "report.docx", blocked=blocked)
+        assert verdict == FileVerdict(False, msg.KIND_DAMAGED_ZIP, msg.FILE_ZIP_AMBIGUOUS.format(
+            name="report.docx"))
+
+
+def test_a_count_that_is_not_the_number_of_entries_is_refused(
+        check: Callable[..., FileVerdict]) -> None:
+    """A reader going by the count stops after the clean entries; the macro is the last."""
+    data = zip_of(*MACRO_DOCX)
+    at = data.rfind(b"PK\x05\x06")
+    fields = list(EOCD.unpack_from(data, at))
+    fields[3] = fields[4] = 2
+    verdict = check(data[:at] + EOCD.pack(*fields), "report.docx")
+    assert verdict.kind == msg.KIND_DAMAGED_ZIP and not verdict.accepted
+    fields[3] = 3  # entries on this disk and in all differ
+    assert check(data[:at] + EOCD.pack(*fields), "report.docx").kind == msg.KIND_DAMAGED_ZIP
+
+
+def test_a_prefix_before_the_zip_is_refused(check: Callable[..., FileVerdict]) -> None:
+    """Prepended bytes (a self-extracting stub, or another ZIP whose local headers a
+    streaming reader takes) move every offset; the policy needs no self-extracting archives,
+    so the directory must be exactly where the end record says."""
+    clean = zip_of("[Content_Types].xml", "word/document.xml")
+    assert check(clean, "report.docx") == FileVerdict(True, "Word document", None)
+    for prefix in (zip_of(*MACRO_DOCX), b"PK\x03\x04" + b"\x00" * 100):
+        verdict = check(prefix + clean, "report.docx", blocked=())
+        assert verdict.kind == msg.KIND_DAMAGED_ZIP and not verdict.accepted
+
+
+def test_zip64_records_that_disagree_are_refused(check: Callable[..., FileVerdict]) -> None:
+    record = struct.pack("<4s6H3I5HII", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                         0, 0, 0, 0) + b"a"
+    body = LOCAL_HEADER + record * 3
+    good = zip_end(entries=3, directory_size=len(record) * 3, directory_at=len(LOCAL_HEADER),
+                   end_at=len(body))
+    assert check(body + good, "case.zip", blocked=()) == FileVerdict(True, "ZIP archive", None)
+    # The locator points at another (harmless-looking) ZIP64 record than the one before it.
+    other = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 1, 1, len(record),
+                        len(LOCAL_HEADER) + len(record) * 2)
+    elsewhere = good[:56] + struct.pack("<4sIQI", b"PK\x06\x07", 0, len(body), 1) + good[76:]
+    verdict = check(body + other + elsewhere, "case.zip", blocked=())
+    assert verdict.kind == msg.KIND_DAMAGED_ZIP and not verdict.accepted
+    # The end record states a start (not "see ZIP64") other than the ZIP64 record's.
+    stated = good[:76] + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF,
+                                     0xFFFFFFFF, len(LOCAL_HEADER) + len(record), 0)
+    assert check(body + stated, "case.zip", blocked=()).kind == msg.KIND_DAMAGED_ZIP
+    # A locator with no ZIP64 record where it points.
+    lost = good[:56] + struct.pack("<4sIQI", b"PK\x06\x07", 0, 7, 1) + good[76:]
+    assert check(body + lost, "case.zip", blocked=()).kind == msg.KIND_DAMAGED_ZIP

@@ -16,6 +16,14 @@ download (audited, the receipt fired, the sender told); :func:`interrupt_downloa
 place back. A hold whose process died is given back by :func:`release_lapsed_holds` once it
 lapses, after the longest a download is allowed (:func:`time_allowed`) plus a margin, so a live
 download is never released under it.
+
+Giving back is not free for ever: a client can stop reading just before the end, again and
+again, and take nearly all of an archive (a ZIP's local headers let it extract most members)
+without a download being counted. So downloads the client broke off (hung up, or stopped
+reading until cut off) are counted on the link, and the :data:`MAX_INTERRUPTED_DOWNLOADS`-th
+locks it: withdrawn as a cancel would, audited ``portal_link_locked``, the sender told. A
+download that finishes after its link was withdrawn (a cancel, a lock) counts nothing and
+fires no receipt: it is audited ``download_after_withdrawal``.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ HOLD_PREFIX = "portal-hold:"
 DOWNLOAD_GRACE = timedelta(minutes=10)
 DOWNLOAD_WORST_BYTES_PER_SECOND = 25_000  # 200 kbit/s: a download slower than this is cut
 HOLD_MARGIN = timedelta(minutes=5)  # between a download's deadline and its hold lapsing
+MAX_INTERRUPTED_DOWNLOADS = 3  # downloads a client broke off before the link is locked
 
 
 def new_token() -> str:
@@ -117,9 +126,12 @@ async def issue_link(session: AsyncSession, svc: Services, *, transfer: Transfer
 
 
 async def revoke_links(session: AsyncSession, *, reference: str, by: str, now: datetime) -> int:
-    """Withdraw the transfer's usable links (cancel, by the sender or an admin)."""
+    """Withdraw the transfer's links (cancel, by the sender or an admin): every one not
+    withdrawn yet, including one whose last download is under way (it counts as used up
+    while it runs, and must not count, or fire a receipt, when it finishes)."""
     result = await session.execute(
-        update(PortalLink).where(PortalLink.reference == reference, *_active(now))
+        update(PortalLink).where(PortalLink.reference == reference,
+                                 PortalLink.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False))
     count = int(getattr(result, "rowcount", 0) or 0)
     if count:
@@ -187,6 +199,11 @@ class Interruption(StrEnum):
     SERVER_STOPPED = "server stopped"
     SERVER_ERROR = "server error"
     LAPSED = "hold lapsed: the process serving it stopped"
+
+
+# Interruptions the client chose (it hung up, or stopped reading): these count towards
+# locking the link. The server's own failures do not.
+BY_THE_CLIENT = frozenset((Interruption.CLIENT_GONE, Interruption.TOO_SLOW))
 
 
 @dataclass(frozen=True)
@@ -260,17 +277,26 @@ async def start_download(svc: Services, *, token_hash: str, ip: str, user_agent:
 async def finish_download(svc: Services, hold: DownloadHold) -> Download | None:
     """The whole archive was written: count the download and audit it (time, IP, user
     agent, which download of the limit it was). None if the hold had already lapsed and
-    been given back, so it no longer counts."""
+    been given back, or if the link was withdrawn meanwhile (a cancel, a lock): then it
+    does not count, and no receipt may fire."""
     now = svc.clock()
     async with svc.db.transaction() as session:
         # Lock the link first: concurrent finishes then number themselves one by one.
-        downloads, limit = (await session.execute(
-            select(PortalLink.downloads, PortalLink.download_limit)
+        downloads, limit, revoked_at = (await session.execute(
+            select(PortalLink.downloads, PortalLink.download_limit, PortalLink.revoked_at)
             .where(PortalLink.token_hash == hold.token_hash).with_for_update())).one()
         ended = await session.execute(
             delete(ProcessedEvent).where(ProcessedEvent.key == hold.key)
             .execution_options(synchronize_session=False))
         if getattr(ended, "rowcount", 0) != 1:
+            return None
+        if revoked_at is not None:
+            await audit.append(session, at=now, actor="recipient",
+                               action="download_after_withdrawal", reference=hold.reference,
+                               details={"method": "portal", "link": hold.token_hash[:12],
+                                        "attempt": hold.attempt, "ip": hold.ip,
+                                        "user_agent": hold.user_agent, "size": hold.size,
+                                        "withdrawn_at": revoked_at.isoformat()})
             return None
         in_progress = await session.scalar(
             select(func.count()).select_from(ProcessedEvent).where(_holds_of(hold.token_hash)))
@@ -287,9 +313,12 @@ async def finish_download(svc: Services, hold: DownloadHold) -> Download | None:
 async def _give_back(svc: Services, *, key: str, reason: Interruption,
                      details: dict[str, Any], lapsed_by: datetime | None = None) -> bool:
     """End a hold without a download: the link gets the download back. False if the hold
-    had already ended (each hold ends once, whoever gets there first)."""
+    had already ended (each hold ends once, whoever gets there first). An interruption
+    :data:`BY_THE_CLIENT` is counted on the link; the one that reaches
+    :data:`MAX_INTERRUPTED_DOWNLOADS` locks it and the sender is told."""
     token_hash, attempt = key.removeprefix(HOLD_PREFIX).split(":", 1)
     now = svc.clock()
+    locked: tuple[str, str, int] | None = None  # reference, sender, interruptions
     async with svc.db.transaction() as session:
         condition = [ProcessedEvent.key == key]
         if lapsed_by is not None:
@@ -303,12 +332,37 @@ async def _give_back(svc: Services, *, key: str, reason: Interruption,
                                      PortalLink.downloads > 0)
             .values(downloads=PortalLink.downloads - 1)
             .execution_options(synchronize_session=False))
-        reference = await session.scalar(
-            select(PortalLink.reference).where(PortalLink.token_hash == token_hash))
+        if reason in BY_THE_CLIENT:
+            await session.execute(
+                update(PortalLink).where(PortalLink.token_hash == token_hash)
+                .values(interrupted_downloads=PortalLink.interrupted_downloads + 1)
+                .execution_options(synchronize_session=False))
+        reference, interrupted, revoked_at, sender = (await session.execute(
+            select(PortalLink.reference, PortalLink.interrupted_downloads,
+                   PortalLink.revoked_at, Transfer.sender_id)
+            .join(Transfer, Transfer.reference == PortalLink.reference)
+            .where(PortalLink.token_hash == token_hash))).one()
         await audit.append(session, at=now, actor="safehaven", action="download_interrupted",
                            reference=reference, details={
                                "method": "portal", "link": token_hash[:12],
                                "attempt": attempt, "reason": str(reason), **details})
+        if reason in BY_THE_CLIENT and interrupted >= MAX_INTERRUPTED_DOWNLOADS \
+                and revoked_at is None:
+            await session.execute(
+                update(PortalLink).where(PortalLink.token_hash == token_hash)
+                .values(revoked_at=now).execution_options(synchronize_session=False))
+            await audit.append(session, at=now, actor="safehaven", action="portal_link_locked",
+                               reference=reference, details={
+                                   "link": token_hash[:12], "interrupted": interrupted})
+            locked = (reference, sender, interrupted)
+    if locked is not None:
+        reference, sender, interrupted = locked
+        try:
+            await svc.notifier.notify(sender, [Text(msg.LINK_LOCKED_SENDER.format(
+                reference=reference, count=interrupted))], reference=reference)
+        except Exception as exc:
+            log.error("could not tell the sender of %s that its link was locked: %s",
+                      reference, type(exc).__name__)
     return True
 
 

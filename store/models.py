@@ -225,7 +225,9 @@ class PortalLink(Base):
     """A recipient's download link for a transfer's archive. Only the SHA-256 of the
     token is kept, so the database alone cannot rebuild a working link. ``downloads`` counts
     finished downloads and those in progress; it grows by a conditional update that refuses
-    to pass ``download_limit``, and an interrupted download gives its place back."""
+    to pass ``download_limit``, and an interrupted download gives its place back.
+    ``interrupted_downloads`` counts the downloads a client broke off: a few of them lock
+    the link (``handlers.portal.MAX_INTERRUPTED_DOWNLOADS``)."""
 
     __tablename__ = "portal_links"
 
@@ -236,6 +238,7 @@ class PortalLink(Base):
     downloads: Mapped[int] = mapped_column(Integer, default=0)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    interrupted_downloads: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class HeldNotice(Base):

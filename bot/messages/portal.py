@@ -24,6 +24,12 @@ DOWNLOADED_LAST = (
     "That was the last download allowed: the link no longer works and the archive will be "
     "deleted from the server."
 )
+LINK_LOCKED_SENDER = (
+    "The secure download link for transfer {reference} was locked: {count} downloads were "
+    "broken off before the end, so nobody can use it any more, and the archive will be "
+    "deleted from the server. If the recipient cannot download it, check the link reached "
+    "the right person; type `cancel {reference}` and send the files again with a new link."
+)
 LINK_EXPIRED_SENDER = (
     "The secure download link for transfer {reference} has expired after {count} of "
     "{limit} download(s); the archive has been deleted from the server."

@@ -178,8 +178,8 @@ async def _settle(svc: Services, hold: portal.DownloadHold,
             return
         done = await portal.finish_download(svc, hold)
         if done is None:
-            log.error("download of %s finished after its hold lapsed: not counted",
-                      hold.reference)
+            log.error("download of %s finished after its hold lapsed or its link was "
+                      "withdrawn: not counted", hold.reference)
             return
         await portal.after_download(svc, done)
     except Exception as exc:

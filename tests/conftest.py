@@ -1,6 +1,6 @@
 """Shared fixtures: a migrated database (SQLite always, PostgreSQL when
-SAFEHAVEN_TEST_DATABASE_URL is set), a controllable clock, recording ports, and a
-conversation helper that makes multi-turn scenarios read like conversations."""
+SAFEHAVEN_TEST_DATABASE_URL is set), a controllable clock, recording ports, sample files and
+conversations (the helpers themselves are in :mod:`tests.support.core`)."""
 
 from __future__ import annotations
 
@@ -8,55 +8,24 @@ import asyncio
 import io
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.events import Answer, Event, FilesReceived
 from bot.policy import Policy, load_policy
-from bot.replies import Ask, Choice, Form, Reply
 from bot.settings import Settings, load_settings
 from bot.vault import Vault, _decode_key, generate_key
 from channels.console.transport import ConsoleTransport
-from handlers.conversation import Turn, parse_text, take_turn
-from handlers.intake import stage_local_file
 from handlers.services import Services
 from store.db import Database, migrate
 from tests.reliability import secret_scan
+from tests.support.core import PDF, Clock, Conversation, RecordingNotifier
 
 PG_URL = os.environ.get("SAFEHAVEN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-# A Monday morning in November, inside the default call window.
-START = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@dataclass
-class RecordingNotifier:
-    sent: list[tuple[str, list[Reply]]] = field(default_factory=list)
-
-    async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None:
-        self.sent.append((user_id, list(replies)))
-
-    def for_user(self, user_id: str) -> list[Reply]:
-        return [r for u, rs in self.sent if u == user_id for r in rs]
 
 
 def _pg_admin_url() -> str:
@@ -178,9 +147,6 @@ async def services(settings: Settings, policy: Policy, clock: Clock
 
 # --- sample files --------------------------------------------------------------------------
 
-PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]"
-       b"/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
-
 
 @pytest.fixture
 def make_file(tmp_path: Path) -> Any:
@@ -199,78 +165,7 @@ def make_file(tmp_path: Path) -> Any:
     return make
 
 
-# --- conversation helper -------------------------------------------------------------------
-
-
-class Conversation:
-    """Drive one user's conversation: ``await chat.send_files(...)``, ``await chat.say(...)``."""
-
-    def __init__(self, svc: Services, user_id: str) -> None:
-        self.svc = svc
-        self.user_id = user_id
-        self.last: Turn | None = None
-
-    @property
-    def pending(self) -> Choice | Ask | Form | None:
-        if self.last is None:
-            return None
-        for reply in reversed(self.last.replies):
-            if isinstance(reply, Choice | Ask | Form):
-                return reply
-        return None
-
-    @property
-    def question(self) -> str | None:
-        pending = self.pending
-        return pending.question if pending else None
-
-    @property
-    def text(self) -> str:
-        from channels.console.render import render
-
-        return "\n".join(render(r) for r in (self.last.replies if self.last else []))
-
-    async def event(self, event: Event) -> Turn:
-        self.last = await take_turn(self.svc, conversation_id=self.user_id,
-                                    user_id=self.user_id, event=event)
-        return self.last
-
-    async def send_files(self, *paths: Path) -> Turn:
-        staged = [stage_local_file(self.svc.settings, p) for p in paths]
-        return await self.event(FilesReceived(tuple(staged)))
-
-    async def say(self, value: str | dict[str, str]) -> Turn:
-        if isinstance(value, str):
-            return await self.event(parse_text(value, question=self.question))
-        return await self.event(Answer(value, self.question))
-
-
-RECIPIENT = {
-    "name": "Priya Shah", "job_title": "Safeguarding Lead", "organisation": "Northfield NHS Trust",
-    "email": "priya.shah@nhs.net", "phone": "07911 123456",
-}
-CONSENT = {"use_limits": "Only for the strategy meeting on Friday", "onward_sharing": "no",
-           "delete_after_use": "yes"}
-PURPOSE = "Strategy meeting about a child at risk, as agreed with the family"
-
-
-async def answer_all(chat: Conversation, *, classification: str = "CONTROLLED",
-                     recipient: dict[str, str] | None = None, password: str = "sms",
-                     delivery: str = "archive", call_at: str | None = None) -> Turn:
-    """Answer every question after intake with valid answers; stops at the summary."""
-    await chat.say(classification)
-    if chat.question == "recipient_pick":
-        await chat.say("new")
-    await chat.say(recipient or RECIPIENT)
-    await chat.say(PURPOSE)
-    await chat.say("1")
-    await chat.say(CONSENT)
-    await chat.say(delivery)
-    turn = await chat.say(password)
-    if password == "voice":
-        turn = await chat.say(call_at or "2026-11-24 10:00")
-    assert chat.question == "confirm", chat.text
-    return turn
+# --- conversations -------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.vault import generate_key
-from tests.conftest import PDF
+from tests.support.core import PDF
 
 SEVEN_ZIP = shutil.which("7z")
 

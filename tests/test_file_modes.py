@@ -27,7 +27,7 @@ from tests.channels.slack.conftest import (  # noqa: F401 (fixtures)
 )
 from tests.channels.slack.test_flow import answer_up_to_confirm
 from tests.channels.slack.test_serve import free_port
-from tests.conftest import PDF
+from tests.support.core import PDF
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARE = ["--classification", "CONTROLLED", "--recipient-name", "Priya Shah",

@@ -16,7 +16,7 @@ from handlers import approvals, delivery, housekeeping
 from handlers.services import Services
 from store import audit
 from store.models import AuditRecord, Delivery, Transfer, TransferFile
-from tests.conftest import CONSENT, PURPOSE, RECIPIENT, Clock, Conversation, answer_all
+from tests.support.core import CONSENT, PURPOSE, RECIPIENT, Clock, Conversation, answer_all
 
 SMS_PASSWORD = re.compile(r"the password for (SH-[0-9A-Z-]+) is (\S+) \.")
 

@@ -15,8 +15,8 @@ from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from channels.twilio.webhooks import mount_twilio
 from handlers.services import Services
-from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.reliability.strategies import FIGURES, TRIED
+from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 PUBLIC = "https://safehaven.example.gov.uk"
 

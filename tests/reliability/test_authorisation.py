@@ -24,7 +24,7 @@ from handlers import approvals, delivery
 from handlers.conversation import COMMANDS, current_state, take_turn
 from handlers.services import Services
 from store.models import Approval, AuditRecord, Delivery, Transfer
-from tests.conftest import Conversation, answer_all
+from tests.support.core import Conversation, answer_all
 
 ROOT = Path(__file__).resolve().parents[2]
 

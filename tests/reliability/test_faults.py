@@ -32,10 +32,10 @@ from channels.twilio.transport import TwilioTransport
 from handlers import delivery, recovery
 from handlers.services import Services
 from store.models import AuditRecord, Delivery, Transfer, TransferFile
-from tests.support.fake_twilio import FakeTwilio, seed_due_sms
-from tests.conftest import Clock
 from tests.reliability.conftest import twilio_env
 from tests.reliability.strategies import FIGURES
+from tests.support.core import Clock
+from tests.support.fake_twilio import FakeTwilio, seed_due_sms
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARE = ["--classification", "CONTROLLED", "--recipient-name", "Priya Shah",

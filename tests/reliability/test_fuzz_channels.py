@@ -75,7 +75,6 @@ from handlers.notify import NotifierRouter
 from handlers.services import Services
 from store.models import Transfer
 from tests.channels.slack.conftest import SECRET, Workspace, message_text
-from tests.support.fake_slack import TOKEN, FakeSlack
 from tests.channels.teams.conftest import (
     SENDER_AAD,
     TeamsWorld,
@@ -83,9 +82,10 @@ from tests.channels.teams.conftest import (
     start_world,
     stop_world,
 )
-from tests.support.fake_teams import FakeConnector
-from tests.conftest import PDF, RecordingNotifier
 from tests.reliability.strategies import FIGURES, fuzz_settings, hostile_text, tried
+from tests.support.core import PDF, RecordingNotifier
+from tests.support.fake_slack import TOKEN, FakeSlack
+from tests.support.fake_teams import FakeConnector
 
 SOMETHING_WENT_WRONG = "Something went wrong"
 LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -30,7 +30,6 @@ from handlers.conversation import current_state, storable_event, take_turn
 from handlers.intake import new_upload_path
 from handlers.services import Services
 from store import repositories as repo
-from tests.conftest import PDF, Conversation, answer_all
 from tests.reliability.strategies import (
     answer_values,
     corrupted,
@@ -38,6 +37,7 @@ from tests.reliability.strategies import (
     fuzz_settings,
     tried,
 )
+from tests.support.core import PDF, Conversation, answer_all
 
 # Where a valid answer at each question can lead (besides staying put, `back` to the
 # previous question, and `cancel`/confirm back to idle).

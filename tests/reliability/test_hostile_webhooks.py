@@ -18,9 +18,9 @@ from bot.passwords import spell_for_voice
 from handlers import delivery
 from handlers.services import Services
 from store.models import AuditRecord, Delivery, Transfer
-from tests.support.fake_twilio import FakeTwilio
 from tests.reliability.conftest import post_signed
 from tests.reliability.strategies import fuzz_settings, hostile_text, tried
+from tests.support.fake_twilio import FakeTwilio
 
 PHONE = "+447911123456"
 PASSWORD = "Sealed-Only-Here-22222"

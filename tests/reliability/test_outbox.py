@@ -27,7 +27,6 @@ from handlers import outbox
 from handlers.services import Services
 from store.db import Database
 from store.models import AuditRecord, EffectKind, EffectStatus, OutboxEntry, Transfer
-from tests.conftest import Clock, Conversation, RecordingNotifier, answer_all
 from tests.reliability.conftest import twilio_env
 from tests.reliability.test_faults import (
     ROOT,
@@ -39,6 +38,7 @@ from tests.reliability.test_faults import (
     run_to_end,
     uploads,
 )
+from tests.support.core import Clock, Conversation, RecordingNotifier, answer_all
 from tests.support.fake_twilio import FakeTwilio
 
 # Runs the real command line with outbox.run wrapped: SIGKILL just before the entry whose

@@ -40,7 +40,7 @@ from tests.channels.teams.conftest import (  # noqa: F401 (fixture)
     TeamsWorld,
     teams,
 )
-from tests.conftest import PDF
+from tests.support.core import PDF
 from tests.support.fake_slack import Message
 from tests.support.fake_teams import Call
 

@@ -33,7 +33,7 @@ from store.models import Transfer
 from tests.bot.test_filecheck import claiming_zip, directory_zip
 from tests.channels.slack import conftest as slack
 from tests.channels.slack.conftest import Workspace
-from tests.conftest import PDF
+from tests.support.core import PDF
 
 # The Slack workspace (real app, signed requests, fake Slack API) from the Slack tests.
 fake_slack = slack.fake_slack

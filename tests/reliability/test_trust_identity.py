@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.vault import generate_key
-from tests.conftest import PDF, RECIPIENT, Conversation, answer_all
+from tests.support.core import PDF, RECIPIENT, Conversation, answer_all
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = ROOT / "bot" / "policies" / "default.toml"

@@ -23,10 +23,10 @@ from channels.console.notifier import ConsoleNotifier, ConsoleNotifierRefused
 from handlers.notify import HeldNotices, NotifierRouter
 from handlers.services import Services
 from store import repositories as repo
-from tests.support.fake_twilio import FakeTwilio
-from tests.conftest import PDF, Clock, Conversation, answer_all
-from tests.conftest import RECIPIENT as RECIPIENT_FORM
 from tests.reliability.conftest import twilio_env
+from tests.support.core import PDF, Clock, Conversation, answer_all
+from tests.support.core import RECIPIENT as RECIPIENT_FORM
+from tests.support.fake_twilio import FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPIENT = "Priya Shah-Holdfast"

@@ -17,8 +17,8 @@ import pytest
 import pyzipper
 
 from handlers import housekeeping
-from tests.conftest import PDF, Clock
 from tests.support.chat import ChatUser, World, portal_link_in, reference_in
+from tests.support.core import PDF, Clock
 from tests.support.fake_twilio import FakeTwilio
 
 LONDON = ZoneInfo("Europe/London")

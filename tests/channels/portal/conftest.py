@@ -17,7 +17,7 @@ from bot.app.web import create_app
 from bot.replies import LinkReply
 from handlers.services import Services
 from store.models import AuditRecord, PortalLink, Transfer
-from tests.conftest import Conversation, answer_all
+from tests.support.core import Conversation, answer_all
 
 SMS_PASSWORD = re.compile(r"the password for (SH-[0-9A-Z-]+) is (\S+) \.")
 

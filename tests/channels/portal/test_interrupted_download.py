@@ -39,7 +39,7 @@ from tests.channels.portal.conftest import (
     told_downloaded,
     transfer_row,
 )
-from tests.conftest import Clock
+from tests.support.core import Clock
 
 Client = TestClient[Any, Any]
 MB = 1024 * 1024

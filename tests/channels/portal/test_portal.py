@@ -29,7 +29,7 @@ from tests.channels.portal.conftest import (
     outbox_password,
     transfer_row,
 )
-from tests.conftest import Clock
+from tests.support.core import Clock
 
 Client = TestClient[Any, Any]
 

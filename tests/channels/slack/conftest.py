@@ -31,8 +31,8 @@ from channels.slack.channel import SlackChannel
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
+from tests.support.core import RecordingNotifier
 from tests.support.fake_slack import TOKEN, FakeSlack, Message
-from tests.conftest import RecordingNotifier
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 APPROVERS = ("slack:UBOSS01", "slack:UBOSS02")

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from bot.egress import parse_host_rules
 from store.models import Transfer
 from tests.channels.slack.conftest import Workspace
+from tests.support.core import PDF
 from tests.support.fake_slack import TOKEN
-from tests.conftest import PDF
 
 
 async def transfers(ws: Workspace) -> int:

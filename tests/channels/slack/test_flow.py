@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from store.models import AuditRecord, Transfer
 from tests.channels.slack.conftest import SlackUser, Workspace, message_text
-from tests.conftest import PDF, PURPOSE
+from tests.support.core import PDF, PURPOSE
 
 RECIPIENT = {"name": "Priya Shah", "job_title": "Safeguarding Lead",
              "organisation": "Northfield NHS Trust", "email": "priya.shah@nhs.net",

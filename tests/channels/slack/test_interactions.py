@@ -15,7 +15,7 @@ from handlers import housekeeping
 from store.models import Transfer
 from tests.channels.slack.conftest import SlackUser, Workspace, message_text
 from tests.channels.slack.test_flow import RECIPIENT, answer_up_to_confirm, reference_in
-from tests.conftest import PDF, Clock
+from tests.support.core import PDF, Clock
 
 LONDON = ZoneInfo("Europe/London")
 

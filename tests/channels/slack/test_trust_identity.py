@@ -16,9 +16,9 @@ from sqlalchemy import select
 from bot.policy import Policy, load_policy
 from store.models import Approval, AuditRecord
 from tests.channels.slack.conftest import SlackUser, Workspace, message_text
-from tests.support.fake_slack import Message
 from tests.channels.slack.test_flow import answer_up_to_confirm, reference_in, transfer
-from tests.conftest import PDF, Conversation, answer_all
+from tests.support.core import PDF, Conversation, answer_all
+from tests.support.fake_slack import Message
 
 FAKE = "SH-ZZZZ-99"
 

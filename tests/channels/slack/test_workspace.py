@@ -14,7 +14,7 @@ from bot.settings import SettingsError
 from channels.slack.settings import load_slack_settings
 from store.models import Transfer
 from tests.channels.slack.conftest import Workspace, message_text
-from tests.conftest import PDF
+from tests.support.core import PDF
 
 OTHER = "T0OTHER99"
 

@@ -23,8 +23,8 @@ from channels.teams.channel import TeamsChannel
 from channels.teams.settings import TeamsSettings, load_teams_settings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
+from tests.support.core import RecordingNotifier
 from tests.support.fake_teams import FakeConnector, FakeFileHost, TeamsUser
-from tests.conftest import RecordingNotifier
 
 SENDER_AAD = "6a1d2c3b-0000-4000-8000-00000000a11c"
 APPROVER_AAD = "6a1d2c3b-0000-4000-8000-0000000b0b00"

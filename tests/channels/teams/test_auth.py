@@ -32,8 +32,8 @@ from tests.channels.teams.conftest import (
     start_world,
     stop_world,
 )
+from tests.support.core import PDF
 from tests.support.fake_teams import FakeConnector, FakeFileHost, Redirector, TeamsUser
-from tests.conftest import PDF
 
 APP_ID = "0b5e7f1c-1111-4222-8333-944445555666"
 ISSUER = "https://api.botframework.com"

@@ -14,9 +14,9 @@ from channels.teams.cards import FILE_CONSENT, FILE_INFO
 from handlers import delivery
 from store.models import Approval, Transfer
 from tests.channels.teams.conftest import APPROVER_AAD, INTRUDER_AAD, SENDER_AAD, TeamsWorld
-from tests.support.fake_teams import Call, FakeFileHost, TeamsUser
-from tests.conftest import CONSENT, PDF, PURPOSE, RECIPIENT, Clock
 from tests.handlers.test_flow import outbox_password
+from tests.support.core import CONSENT, PDF, PURPOSE, RECIPIENT, Clock
+from tests.support.fake_teams import Call, FakeFileHost, TeamsUser
 
 REF = re.compile(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}")
 

@@ -27,8 +27,8 @@ from handlers import delivery
 from handlers.services import Services
 from store.db import Database
 from store.models import AuditRecord, Delivery, SmsOptOut, Transfer
+from tests.support.core import RECIPIENT, Clock, Conversation, answer_all
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, seed_due_sms
-from tests.conftest import RECIPIENT, Clock, Conversation, answer_all
 
 PUBLIC = "https://safehaven.example.gov.uk"
 CHAT: list[str] = []  # what the sender saw in their own turns (receipts for their transfer)

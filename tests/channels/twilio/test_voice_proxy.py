@@ -25,9 +25,9 @@ from channels.twilio.webhooks import mount_twilio
 from handlers import delivery
 from handlers.services import Services
 from store.models import Transfer
-from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.channels.twilio.test_twilio import receipts, row, share
-from tests.conftest import RECIPIENT, Clock
+from tests.support.core import RECIPIENT, Clock
+from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 ORIGIN = "https://host.example"
 PREFIX = "/safehaven"

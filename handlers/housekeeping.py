@@ -12,7 +12,8 @@ from sqlalchemy import select
 from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
-from handlers import delivery, notify, outbox, portal, recovery, transfers
+from handlers import notify, outbox, portal, portal_archives, recovery, transfers
+from handlers.delivery import dispatch
 from handlers.services import Services
 from store import repositories as repo
 from store.models import Conversation
@@ -43,7 +44,8 @@ async def expire_approvals(svc: Services) -> int:
 
 
 async def expire_drafts(svc: Services) -> int:
-    """Conversations left mid-way past the policy's draft expiry: cancel, delete files."""
+    """Conversations left mid-way past the policy's draft expiry: cancel, delete files.
+    The reset and what follows it (an outbox entry) are saved together."""
     now = svc.clock()
     hours = svc.policy.draft_expiry_hours
     cutoff = now - timedelta(hours=hours)
@@ -59,22 +61,25 @@ async def expire_drafts(svc: Services) -> int:
             saved = await repo.save_conversation(
                 session, conversation_id=conv.id, user_id=conv.user_id,
                 state=State().to_json(), expected_version=conv.version, now=now)
+            if saved:
+                key = await outbox.add_expire_draft(
+                    session, key=outbox.turn_key(conv.id, conv.version + 1, 0),
+                    reference=state.reference, paths=[f["path"] for f in state.files],
+                    sender_id=conv.user_id, now=now)
         if not saved:
             continue
-        transfers.delete_plaintext([f["path"] for f in state.files])
-        if state.reference:
-            await transfers.cancel(svc, reference=state.reference, by="safehaven",
-                                   reason="left unfinished", status="expired")
-            await svc.notifier.notify(conv.user_id, [Text(msg.DRAFT_EXPIRED.format(
-                reference=state.reference, hours=hours))], reference=state.reference)
+        told = await outbox.run(svc, [key])
+        if told:
+            await svc.notifier.notify(conv.user_id, told, reference=state.reference)
         count += 1
     return count
 
 
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
-    for job in (outbox.sweep, expire_approvals, expire_drafts, delivery.recover_interrupted,
-                delivery.run_due, portal.release_lapsed_holds, portal.delete_dead_archives,
+    for job in (outbox.sweep, expire_approvals, expire_drafts, dispatch.recover_interrupted,
+                dispatch.run_due, portal.release_lapsed_holds,
+                portal_archives.delete_dead_archives,
                 recovery.recover_packaging, recovery.close_failed_packaging,
                 recovery.delete_orphan_uploads, notify.prune_held):
         try:

@@ -77,6 +77,15 @@ async def add_decision(session: AsyncSession, *, reference: str, sender_id: str,
     return key
 
 
+async def add_expire_draft(session: AsyncSession, *, key: str, reference: str | None,
+                           paths: Sequence[str], sender_id: str, now: datetime) -> str:
+    """What follows resetting a conversation left unfinished: its draft closed, its
+    plaintext deleted, its sender told."""
+    await store.add(session, key=key, kind=EffectKind.EXPIRE_DRAFT, reference=reference,
+                    payload={"tell": sender_id, "paths": list(paths)}, now=now)
+    return key
+
+
 # --- what each kind does; each returns the replies for the person in payload["tell"] -------
 
 
@@ -116,12 +125,23 @@ async def _delete_files(svc: Services, effect: PendingEffect) -> list[Reply]:
     return []
 
 
+async def _expire_draft(svc: Services, effect: PendingEffect) -> list[Reply]:
+    transfers.delete_plaintext([str(p) for p in effect.payload["paths"]])
+    if effect.reference is None or not await transfers.cancel(
+            svc, reference=effect.reference, by="safehaven", reason="left unfinished",
+            status="expired"):
+        return []  # nothing to close, or closed already (and its sender told then)
+    return [Text(msg.DRAFT_EXPIRED.format(reference=effect.reference,
+                                          hours=svc.policy.draft_expiry_hours))]
+
+
 RUNNERS: dict[EffectKind, Callable[[Services, PendingEffect], Awaitable[list[Reply]]]] = {
     EffectKind.SUBMIT: _submit,
     EffectKind.REQUEST_APPROVAL: _request_approval,
     EffectKind.PACKAGE: _package,
     EffectKind.REJECT: _reject,
     EffectKind.DELETE_FILES: _delete_files,
+    EffectKind.EXPIRE_DRAFT: _expire_draft,
 }
 
 

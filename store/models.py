@@ -266,6 +266,7 @@ class EffectKind(StrEnum):
     PACKAGE = "package"  # an approved transfer: tell the sender, package it
     REJECT = "reject"  # a rejected transfer: close it, tell the sender
     DELETE_FILES = "delete_files"  # plaintext uploads nothing will package
+    EXPIRE_DRAFT = "expire_draft"  # a conversation left unfinished: close its draft, tell
 
 
 class EffectStatus(StrEnum):

@@ -299,3 +299,36 @@ async def test_an_entry_whose_claim_lapsed_mid_packaging_is_not_done_twice(
     assert (await services_transfer_of(services, "console:sender0")).status == "packaging"
     assert archives(services.settings) == [] and sms_sent(services.settings, ref) == 0
     assert services.notifier.sent == []  # type: ignore[attr-defined]
+
+
+async def test_a_draft_expiry_cut_short_after_its_reset_is_finished_by_the_sweep(
+        services: Services, clock: Clock, make_file: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler resets a conversation left unfinished and dies before closing its
+    draft: the draft would stay open for ever with its plaintext (still referenced, so no
+    orphan clean-up). The sweep closes it, deletes the plaintext and tells the sender."""
+    from handlers import housekeeping
+
+    chat = Conversation(services, "console:alice")
+    await chat.send_files(make_file("notes.txt"))  # type: ignore[operator]
+    ref = (await services_transfer_of(services, chat.user_id)).reference
+    clock.advance(hours=services.policy.draft_expiry_hours + 1)
+
+    async def died(svc: Services, keys: object) -> list[object]:
+        return []
+
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "run", died)
+        assert await housekeeping.expire_drafts(services) == 1
+    assert (await services_transfer_of(services, chat.user_id)).status == "draft"
+    assert uploads(services.settings), "the plaintext is still there"
+    assert await housekeeping.expire_drafts(services) == 0  # the conversation is reset
+
+    clock.advance(seconds=outbox.UNCLAIMED_GRACE.total_seconds() + 1)
+    assert await outbox.sweep(services) == 1
+    assert (await services_transfer_of(services, chat.user_id)).status == "expired"
+    assert uploads(services.settings) == []
+    sent = services.notifier.sent  # type: ignore[attr-defined]
+    assert [user for user, _ in sent] == ["console:alice"]
+    assert f"Transfer {ref}" in str(sent[0][1][0])
+    assert await outbox.sweep(services) == 0

@@ -26,7 +26,8 @@ from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
 from bot.replies import Reply, Text
-from handlers import access, delivery, intake, notify, outbox, transfers
+from handlers import access, intake, notify, outbox, transfers
+from handlers.delivery import scheduling
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -263,11 +264,11 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
     if name == "received":
         if not args:
             return [Text(msg.COMMAND_NEEDS_REFERENCE.format(command="received"))]
-        return await delivery.confirm_receipt(svc, reference=args[0], by=user_id)
+        return await scheduling.confirm_receipt(svc, reference=args[0], by=user_id)
     if name == "archive":
         return await transfers.archive_again(svc, reference=args[0], user_id=user_id)
     if name == "call":
-        return await delivery.book_call(svc, reference=args[0], by=user_id, when_text=args[1])
+        return await scheduling.book_call(svc, reference=args[0], by=user_id, when_text=args[1])
     if name == "cancel":
         ref = args[0]
         state = await current_state(svc, conversation_id=conversation_id)

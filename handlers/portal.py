@@ -1,5 +1,5 @@
 """Portal links: issue one for a transfer, look it up, count a download, revoke it, and
-delete archives no link can reach any more.
+find the archives no link can reach any more (``handlers/portal_archives.py`` deletes them).
 
 The recipient's page and the download stream live in ``channels/portal``; this module is
 the use case behind them, so ``handlers/transfers.py`` can issue and revoke links without
@@ -28,11 +28,10 @@ fires no receipt: it is audited ``download_after_withdrawal``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
-from contextlib import suppress
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -47,6 +46,7 @@ from bot.messages import portal as msg
 from bot.policy import Level
 from bot.replies import Reply, Text
 from bot.settings import Settings
+from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
 from store import audit
 from store.models import PortalLink, ProcessedEvent, Transfer
@@ -395,13 +395,11 @@ async def after_download(svc: Services, download: Download) -> None:
     later calls find nothing waiting), then tell the sender, with what the release did: that
     message is the last thing a download does. Failures are logged, never raised: the
     recipient's download must not fail because a chat or SMS provider did."""
-    from handlers import delivery  # local: delivery imports transfers, which imports this
-
     receipts: list[Reply] = []
     try:
-        if await delivery.release_on_receipt(svc, reference=download.reference,
-                                             actor="recipient", source="portal download"):
-            receipts = await delivery.run_due(svc, reference=download.reference)
+        if await scheduling.release_on_receipt(svc, reference=download.reference,
+                                               actor="recipient", source="portal download"):
+            receipts = await dispatch.run_due(svc, reference=download.reference)
     except Exception as exc:
         log.error("releasing the password of %s after a download failed: %s",
                   download.reference, type(exc).__name__)
@@ -418,30 +416,25 @@ async def after_download(svc: Services, download: Download) -> None:
                   download.reference, type(exc).__name__)
 
 
-# --- housekeeping ---------------------------------------------------------------------------
+# --- archives no link can reach (handlers/portal_archives.py deletes them) ------------------
 
 
-def _unlink_archive(settings: Settings, path: Path) -> bool:
-    """Delete an archive (gone already is fine); refuse anything outside the archives."""
-    archives = settings.archives_dir.resolve()
-    target = path.resolve()
-    if archives not in target.parents:
-        log.warning("not deleting %s: outside the archives folder", target.name)
-        return False
-    with suppress(FileNotFoundError):
-        target.unlink()
-    return True
+@dataclass(frozen=True)
+class DeadArchive:
+    """A portal transfer's archive that no link can download any more, and why."""
+
+    reference: str
+    path: str
+    sender_id: str
+    reason: str  # "transfer <status>", "revoked", "download limit reached" or "expired"
+    downloads: int
+    limit: int
 
 
-async def delete_dead_archives(svc: Services) -> int:
-    """Delete the archive of every portal transfer no link can download any more (expired,
+async def dead_archives(svc: Services, *, now: datetime) -> AsyncIterator[DeadArchive]:
+    """Every portal transfer with an archive that no link can download any more (expired,
     revoked or used up) and none is downloading (an interrupted download gives its place
-    back, so the archive must still be there). The audit trail keeps the record; the sender
-    hears of expiry, and a link that expired unused also ends the transfer, so no password
-    is sent for it."""
-    from handlers import transfers  # local: transfers imports this module
-
-    now = svc.clock()
+    back, so the archive must still be there)."""
     async with svc.db.read() as session:
         usable = select(PortalLink.reference).where(*_active(now))
         rows = (await session.execute(
@@ -451,9 +444,7 @@ async def delete_dead_archives(svc: Services) -> int:
                    Transfer.reference.in_(select(PortalLink.reference)),
                    Transfer.reference.not_in(usable),
                    Transfer.reference.not_in(_held_references())))).all()
-    deleted = 0
     for reference, stored, sender, status in rows:
-        path = str(stored)
         async with svc.db.read() as session:
             links = (await session.scalars(
                 select(PortalLink).where(PortalLink.reference == reference))).all()
@@ -467,32 +458,21 @@ async def delete_dead_archives(svc: Services) -> int:
             reason = "download limit reached"
         else:
             reason = "expired"
-        if not await asyncio.to_thread(_unlink_archive, svc.settings, Path(path)):
-            continue
-        async with svc.db.transaction() as session:
-            result = await session.execute(
-                update(Transfer).where(Transfer.reference == reference,
-                                       Transfer.archive_path == path)
-                .values(archive_path=None).execution_options(synchronize_session=False))
-            if getattr(result, "rowcount", 0) != 1:
-                continue  # another scheduler got there first
-            await audit.append(session, at=now, actor="safehaven", action="archive_deleted",
-                               reference=reference, details={
-                                   "archive": Path(path).name, "reason": reason,
-                                   "downloads": downloads})
-        deleted += 1
-        if reason != "expired":
-            continue
-        if downloads == 0:
-            await transfers.cancel(svc, reference=reference, by="safehaven",
-                                   reason="download link expired unused", status="expired")
-            text = msg.LINK_EXPIRED_UNUSED_SENDER.format(reference=reference)
-        else:
-            text = msg.LINK_EXPIRED_SENDER.format(reference=reference, count=downloads,
-                                                  limit=limit)
-        try:
-            await svc.notifier.notify(sender, [Text(text)], reference=reference)
-        except Exception as exc:
-            log.error("could not tell the sender of %s about expiry: %s", reference,
-                      type(exc).__name__)
-    return deleted
+        yield DeadArchive(reference, str(stored), sender, reason, downloads, limit)
+
+
+async def forget_archive(svc: Services, dead: DeadArchive, *, now: datetime) -> bool:
+    """Record that ``dead``'s archive file was deleted. False if another scheduler got there
+    first."""
+    async with svc.db.transaction() as session:
+        result = await session.execute(
+            update(Transfer).where(Transfer.reference == dead.reference,
+                                   Transfer.archive_path == dead.path)
+            .values(archive_path=None).execution_options(synchronize_session=False))
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        await audit.append(session, at=now, actor="safehaven", action="archive_deleted",
+                           reference=dead.reference, details={
+                               "archive": Path(dead.path).name, "reason": dead.reason,
+                               "downloads": dead.downloads})
+    return True

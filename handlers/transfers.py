@@ -23,6 +23,7 @@ from bot.packaging import ArchiveMember, build_archive
 from bot.passwords import generate_password
 from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
 from handlers import access, notify, portal
+from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
 from store import audit, outbox
 from store import repositories as repo
@@ -190,8 +191,6 @@ def email_text(svc: Services, transfer: Transfer, filename: str,
 async def package(svc: Services, *, reference: str) -> list[Reply]:
     """Build the archive, delete the plaintext, seal the password, schedule its delivery
     and hand the archive back. Returns the replies for the sender."""
-    from handlers import delivery  # local: delivery imports this module for cancel
-
     now = svc.clock()
     async with svc.db.transaction() as session:
         won = await repo.set_status(session, reference=reference, status="packaging", now=now,
@@ -240,7 +239,7 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
         await audit.append(session, at=now, actor="safehaven", action="handed_back",
                            reference=reference, details={
                                "to": transfer.sender_id, "method": transfer.delivery_method})
-        plan = await delivery.schedule(session, svc, transfer=transfer, now=now)
+        plan = await scheduling.schedule(session, svc, transfer=transfer, now=now)
         link = (await portal.issue_link(session, svc, transfer=transfer, now=now)
                 if transfer.delivery_method == "portal" else None)
     subject, body = email_text(svc, transfer, archive.path.name, link)
@@ -264,7 +263,7 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
                 reference=reference, filename=archive.path.name,
                 size=engine.human_size(archive.size), recipient_email=recipient.get("email"))),
             email, Text(plan)]
-    replies += await delivery.run_due(svc, reference=reference)
+    replies += await dispatch.run_due(svc, reference=reference)
     return replies
 
 

@@ -29,7 +29,7 @@ from channels.console.render import render
 from channels.teams.package import add_teams_package_parser, cmd_teams_package
 from handlers import approvals, housekeeping
 from handlers.conversation import cancel_by_sender, take_turn, transfer_status
-from handlers.delivery import confirm_receipt
+from handlers.delivery.scheduling import confirm_receipt
 from handlers.intake import stage_local_file
 from handlers.notify import deliver_held
 from handlers.services import Services, close_transport

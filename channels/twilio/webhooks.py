@@ -7,8 +7,8 @@ prefix (``https://host/safehaven/`` forwarded to ``http://127.0.0.1:3978/``), Tw
 ``https://host/safehaven/twilio/...`` and the app sees ``/twilio/...``: the expected URL is
 ``SAFEHAVEN_PUBLIC_URL`` (prefix included) plus the path the app sees. Every URL Twilio is
 given, TwiML included, is absolute and made by :meth:`TwilioSettings.url`. The handlers only
-translate: form fields in, neutral call actions out (rendered as TwiML), decisions in
-handlers/delivery.py.
+translate: form fields in, neutral call actions (``bot/calls.py``) out, rendered as TwiML;
+the decisions are in handlers/delivery/ (``callbacks``, ``calls``, ``sms_replies``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from bot.calls import CallAction, Gather, GatherStep, Hangup, Pause, Say
 from channels.twilio.settings import TwilioSettings
-from handlers import delivery
-from handlers.delivery import CallAction, Gather, Hangup, Pause, Say
+from handlers.delivery import callbacks, calls, sms_replies
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -100,18 +100,19 @@ def _query_id(request: web.Request) -> int | None:
 
 async def sms_status(request: web.Request) -> web.Response:
     form = await request.post()
-    await delivery.sms_status(request.app[SERVICES], provider_sid=str(form.get("MessageSid", "")),
-                              status=str(form.get("MessageStatus", "")).lower(),
-                              error=str(form.get("ErrorCode") or "") or None,
-                              delivery_id=_query_id(request),
-                              to=str(form.get("To") or "") or None)
+    await callbacks.sms_status(request.app[SERVICES],
+                               provider_sid=str(form.get("MessageSid", "")),
+                               status=str(form.get("MessageStatus", "")).lower(),
+                               error=str(form.get("ErrorCode") or "") or None,
+                               delivery_id=_query_id(request),
+                               to=str(form.get("To") or "") or None)
     return web.Response(status=204)
 
 
 async def sms_inbound(request: web.Request) -> web.Response:
     form = await request.post()
-    await delivery.sms_reply(request.app[SERVICES], from_phone=str(form.get("From", "")),
-                             body=str(form.get("Body", ""))[:500])
+    await sms_replies.sms_reply(request.app[SERVICES], from_phone=str(form.get("From", "")),
+                                body=str(form.get("Body", ""))[:500])
     return _twiml(str(MessagingResponse()))
 
 
@@ -123,23 +124,23 @@ async def voice_step(request: web.Request) -> web.Response:
     step = request.match_info["step"]
     actions: list[CallAction]
     if step == "answer":
-        actions = await delivery.call_answered(svc, delivery_id=delivery_id, call_sid=call_sid,
-                                               answered_by=str(form.get("AnsweredBy") or "")
-                                               or None)
-    elif step == "code":
-        actions = await delivery.call_code(svc, delivery_id=delivery_id, call_sid=call_sid,
-                                           digits=str(form.get("Digits", "")))
-    elif step == "repeat":
-        actions = await delivery.call_repeat(svc, delivery_id=delivery_id, call_sid=call_sid,
-                                             digits=str(form.get("Digits", "")))
+        actions = await calls.call_answered(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                            answered_by=str(form.get("AnsweredBy") or "")
+                                            or None)
+    elif step == GatherStep.CODE:
+        actions = await calls.call_code(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                        digits=str(form.get("Digits", "")))
+    elif step == GatherStep.REPEAT:
+        actions = await calls.call_repeat(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                          digits=str(form.get("Digits", "")))
     elif step == "amd":  # the asynchronous answering-machine verdict
-        await delivery.call_machine_verdict(svc, delivery_id=delivery_id, call_sid=call_sid,
-                                            answered_by=str(form.get("AnsweredBy") or ""))
+        await calls.call_machine_verdict(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                         answered_by=str(form.get("AnsweredBy") or ""))
         return web.Response(status=204)
     elif step == "status":
-        await delivery.call_status(svc, delivery_id=delivery_id, call_sid=call_sid,
-                                   status=str(form.get("CallStatus", "")).lower(),
-                                   answered_by=str(form.get("AnsweredBy") or "") or None)
+        await callbacks.call_status(svc, delivery_id=delivery_id, call_sid=call_sid,
+                                    status=str(form.get("CallStatus", "")).lower(),
+                                    answered_by=str(form.get("AnsweredBy") or "") or None)
         return web.Response(status=204)
     else:
         raise web.HTTPNotFound()

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from bot.events import Answer, ApprovalDecision
 from bot.replies import ApprovalRequest, Choice, FileReply, Form
-from handlers import approvals, delivery, housekeeping
+from handlers import approvals, housekeeping
+from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
 from store import audit
 from store.models import AuditRecord, Delivery, Transfer, TransferFile
@@ -390,12 +391,12 @@ async def test_voice_call_waits_for_agreed_time(services: Services, conversation
     code = (await transfer(services, ref)).call_code
     assert code and f"key in the code {code}" in chat.text
     clock.advance(days=1)  # Tue 09:30, half an hour before: only the heads-up SMS goes
-    await delivery.run_due(services)
+    await dispatch.run_due(services)
     heads_up = services.settings.outbox_path.read_text()
     assert "automated call at 10:00" in heads_up and "voice call" not in heads_up
     assert (await transfer(services, ref)).password_sealed is not None
     clock.advance(minutes=31)
-    await delivery.run_due(services)
+    await dispatch.run_due(services)
     outbox = services.settings.outbox_path.read_text()
     assert "voice call to +447911123456" in outbox
     script = outbox.split("voice call to", 1)[1]
@@ -499,12 +500,12 @@ async def test_an_sms_a_turn_sends_itself_is_left_to_it_by_the_scheduler(
     ref = reference_of(alice)
     await answer_all(alice, password="sms-on-receipt")
     await alice.say("confirm")
-    assert await delivery.release_on_receipt(services, reference=ref, actor="console:alice",
+    assert await scheduling.release_on_receipt(services, reference=ref, actor="console:alice",
                                              source="sender")
-    assert await delivery.run_due(services) == []  # the scheduler's pass: not its to send
+    assert await dispatch.run_due(services) == []  # the scheduler's pass: not its to send
     outbox = services.settings.outbox_path
     assert not outbox.exists() or f"password for {ref}" not in outbox.read_text()
-    replies = await delivery.run_due(services, reference=ref)  # the turn's own send
+    replies = await dispatch.run_due(services, reference=ref)  # the turn's own send
     assert any("texted" in getattr(r, "text", "") for r in replies)
     assert outbox.read_text().count(f"password for {ref}") == 1
 
@@ -514,10 +515,10 @@ async def test_an_sms_a_turn_sends_itself_is_left_to_it_by_the_scheduler(
     ref_b = reference_of(bob)
     await answer_all(bob, password="sms-on-receipt")
     await bob.say("confirm")
-    assert await delivery.release_on_receipt(services, reference=ref_b, actor="console:bob",
+    assert await scheduling.release_on_receipt(services, reference=ref_b, actor="console:bob",
                                              source="sender")
-    await delivery.run_due(services)
+    await dispatch.run_due(services)
     assert f"password for {ref_b}" not in outbox.read_text()
-    clock.advance(seconds=delivery.INLINE_GRACE.total_seconds() + 1)
-    await delivery.run_due(services)
+    clock.advance(seconds=dispatch.INLINE_GRACE.total_seconds() + 1)
+    await dispatch.run_due(services)
     assert outbox.read_text().count(f"password for {ref_b}") == 1

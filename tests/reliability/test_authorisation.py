@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from bot.events import ApprovalDecision
 from bot.policy import parse_policy
 from bot.settings import Settings
-from handlers import approvals, delivery
+from handlers import approvals
 from handlers.conversation import COMMANDS, current_state, take_turn
+from handlers.delivery import scheduling
 from handlers.services import Services
 from store.models import Approval, AuditRecord, Delivery, Transfer
 from tests.support.core import Conversation, answer_all
@@ -120,9 +121,9 @@ async def test_handler_level_checks_refuse_another_user(services: Services, conv
     for ref in refs.values():
         assert "cannot find" in await cancel_by_sender(services, reference=ref,
                                                        user_id="console:mallory")
-        replies = await delivery.confirm_receipt(services, reference=ref, by="console:mallory")
+        replies = await scheduling.confirm_receipt(services, reference=ref, by="console:mallory")
         assert "cannot find" in replies[0].text  # type: ignore[union-attr]
-        replies = await delivery.book_call(services, reference=ref, by="console:mallory",
+        replies = await scheduling.book_call(services, reference=ref, by="console:mallory",
                                            when_text="2026-11-24 11:00")
         assert "cannot find" in replies[0].text  # type: ignore[union-attr]
     assert await deliveries(services, refs["on_receipt"]) == [("sms", "waiting")]

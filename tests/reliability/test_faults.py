@@ -29,7 +29,8 @@ from bot.passwords import generate_password
 from bot.settings import Settings
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.transport import TwilioTransport
-from handlers import delivery, recovery
+from handlers import recovery
+from handlers.delivery import dispatch
 from handlers.services import Services
 from store.models import AuditRecord, Delivery, Transfer, TransferFile
 from tests.reliability.conftest import twilio_env
@@ -298,17 +299,17 @@ async def test_twilio_down_then_back_sends_each_once(twilio: Services, fake: Fak
                                                      clock: Clock) -> None:
     refs = await seed_due_sms(twilio.db, twilio.vault, count=20, now=clock())
     await fake.close()  # connection refused: certainly not sent, so retried
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     async with twilio.db.read() as s:
         rows = (await s.scalars(select(Delivery))).all()
     assert {d.status for d in rows} == {"due"} and {d.attempts for d in rows} == {1}
     assert all("unreachable" in (d.last_error or "") for d in rows)
     for _ in range(2):  # still down at the first retry
         clock.advance(minutes=2)
-        await delivery.run_due(twilio)
+        await dispatch.run_due(twilio)
     await fake.restart()
     clock.advance(minutes=5)
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     assert len(fake.messages) == len(refs) and fake.duplicates() == 0
     assert await statuses_of(twilio) == {"sent": len(refs)}
     assert not fake.lookups  # nothing was in doubt
@@ -318,14 +319,14 @@ async def test_twilio_slow_and_failing_then_recovers_without_duplicates(
         twilio: Services, fake: FakeTwilio, clock: Clock) -> None:
     refs = await seed_due_sms(twilio.db, twilio.vault, count=40, now=clock())
     fake.stall_next(times=40)  # every request held past the 0.5 s timeout, none taken
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     # Twilio may have taken them: none is retried until Twilio says it has not.
     assert await statuses_of(twilio) == {"unconfirmed": len(refs)} and not fake.messages
     fake.fail_next(503, times=10)
     fake.fail_next(429, 20429, "Too Many Requests", times=10)
     for _ in range(4):
         clock.advance(minutes=5)
-        await delivery.run_due(twilio)
+        await dispatch.run_due(twilio)
     statuses = await statuses_of(twilio)
     assert statuses == {"sent": len(refs)}, statuses
     assert len(fake.messages) == len(refs) and fake.duplicates() == 0
@@ -344,15 +345,15 @@ async def test_twilio_answers_after_the_timeout_never_duplicates(
     fake.answer_late(times=20)
     fake.drop_after_accepting(times=10)
     fake.stall_next(times=20)
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     assert await statuses_of(twilio) == {"unconfirmed": 50, "sent": 10}
     assert len(fake.messages) == 40
     clock.advance(minutes=5)
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     assert await statuses_of(twilio) == {"sent": 40, "due": 20}
     assert len(fake.lookups) == 50
     clock.advance(minutes=1)
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     assert await statuses_of(twilio) == {"sent": 60}
     assert len(fake.messages) == 60 and fake.duplicates() == 0
     assert {fake.sent_to(ref) for ref in refs} == {1}
@@ -364,13 +365,13 @@ async def test_twilio_answers_after_the_timeout_never_duplicates(
                               prefix="SX")
     fake.answer_late(times=10)
     fake.fail_lists(times=5)
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     clock.advance(minutes=5)
-    await delivery.run_due(twilio)
+    await dispatch.run_due(twilio)
     for _ in range(3):
         clock.advance(hours=1)
-        await delivery.recover_interrupted(twilio)
-        await delivery.run_due(twilio)
+        await dispatch.recover_interrupted(twilio)
+        await dispatch.run_due(twilio)
     assert await statuses_of(twilio) == {"sent": 65, "interrupted": 5}
     assert len(fake.messages) == 70 and fake.duplicates() == 0
     assert {fake.sent_to(ref) for ref in more} == {1}

@@ -36,8 +36,8 @@ from bot.recipients import (
 )
 from bot.reference import normalise_reference
 from bot.vault import Vault, VaultError, generate_key
-from handlers import delivery
 from handlers.conversation import COMMANDS, parse_text
+from handlers.delivery import outcomes
 from tests.reliability.strategies import file_names, fuzz_settings, hostile_text, tried
 
 POLICY = load_policy()
@@ -264,7 +264,7 @@ def _policy_is_usable(policy: Policy) -> None:
     svc: Any = SimpleNamespace(policy=policy)
     for attempt in (1, 2, rules.max_attempts):
         for kind in ("sms", "voice"):
-            assert now + delivery._backoff(svc, attempt, kind) > now
+            assert now + outcomes._backoff(svc, attempt, kind) > now
 
 
 NUMERIC_PATHS = [p for p in PATHS if isinstance(_get(DEFAULT_DOC, p), int)

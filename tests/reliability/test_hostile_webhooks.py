@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.passwords import spell_for_voice
-from handlers import delivery
+from handlers.delivery import dispatch, outcomes
 from handlers.services import Services
 from store.models import AuditRecord, Delivery, Transfer
 from tests.reliability.conftest import post_signed
@@ -46,7 +46,7 @@ async def seed(tw: Services) -> dict[str, list[str]]:
             s.add(Delivery(reference=ref, kind=kind, status="due", due_at=now, phone=PHONE,
                            attempts=0, code_failures=0, created_at=now, updated_at=now))
     for ref in ("SH-FZ22-SM", "SH-FZ22-VC"):  # one after the other: SIDs in a known order
-        await delivery.run_due(tw, reference=ref)
+        await dispatch.run_due(tw, reference=ref)
     async with tw.db.read() as s:
         found = (await s.scalars(select(Delivery).order_by(Delivery.id))).all()
     return {"ids": [str(d.id) for d in found],
@@ -152,8 +152,8 @@ async def test_scheduler_still_works_after_fuzzed_callbacks(
                               {"CallSid": REAL["sids"][1], "Digits": "482913"})
     assert SPOKEN[0] in await right.text()  # the check in the fuzz test can see a leak
     tw.clock.advance(minutes=20)  # type: ignore[attr-defined]
-    await delivery.recover_interrupted(tw)
-    await delivery.run_due(tw)
+    await dispatch.recover_interrupted(tw)
+    await dispatch.run_due(tw)
     assert len(fake.messages) == 1  # nothing re-sent
 
 
@@ -182,4 +182,4 @@ def test_backoff_never_overflows() -> None:
 
     svc: Any = SimpleNamespace(policy=load_policy())
     for attempt in (1, 10, 40, 1000, 10**6):
-        assert delivery._backoff(svc, attempt, "sms") <= timedelta(days=1)
+        assert outcomes._backoff(svc, attempt, "sms") <= timedelta(days=1)

@@ -11,7 +11,7 @@ import pyzipper
 from sqlalchemy import select
 
 from channels.teams.cards import FILE_CONSENT, FILE_INFO
-from handlers import delivery
+from handlers.delivery import dispatch
 from store.models import Approval, Transfer
 from tests.channels.teams.conftest import APPROVER_AAD, INTRUDER_AAD, SENDER_AAD, TeamsWorld
 from tests.handlers.test_flow import outbox_password
@@ -204,7 +204,7 @@ async def test_file_consent_decline_then_offer_again(teams: TeamsWorld) -> None:
     clock = teams.services.clock
     assert isinstance(clock, Clock)
     clock.advance(days=1, hours=5, minutes=1)
-    await delivery.run_due(teams.services)
+    await dispatch.run_due(teams.services)
     assert f"Transfer {ref}: the password was read out in a call" in sender.received[-1].text
     # An accept on an older card of the same offer does not upload a second time.
     await accept(sender, teams, again)

@@ -23,7 +23,7 @@ from bot.passwords import spell_for_voice
 from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from channels.twilio.webhooks import mount_twilio
-from handlers import delivery
+from handlers.delivery import callbacks, dispatch, reconcile
 from handlers.services import Services
 from store.db import Database
 from store.models import AuditRecord, Delivery, SmsOptOut, Transfer
@@ -154,14 +154,14 @@ async def test_transient_errors_retry_with_backoff_then_send(tw: Services, fake:
     ref = await share(tw)
     d = await row(tw, ref)
     assert d.status == "due" and d.attempts == 1 and not fake.messages
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert (await row(tw, ref)).attempts == 1  # not due yet: backoff
     clock.advance(seconds=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     d = await row(tw, ref)
     assert d.status == "due" and d.attempts == 2
     clock.advance(seconds=61)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert (await row(tw, ref)).status == "sent" and len(fake.messages) == 1
     async with tw.db.read() as s:
         retries = await s.scalar(select(func.count()).select_from(AuditRecord).where(
@@ -249,7 +249,7 @@ async def test_late_answer_is_settled_by_the_signed_status_callback(
     d = await row(quick, ref)
     assert d.status == "unconfirmed" and d.attempts == 1 and d.provider_sid is None
     assert "will not send it twice" in receipts(quick)
-    await delivery.run_due(quick)  # not due for a check yet, and never re-sent
+    await dispatch.run_due(quick)  # not due for a check yet, and never re-sent
     assert len(fake.messages) == 1 and not fake.lookups
 
     sms = fake.messages[0]
@@ -276,8 +276,8 @@ async def test_late_answer_is_settled_by_the_signed_status_callback(
     assert (await row(quick, ref)).status == "delivered"
     assert await sealed(quick, ref) is None
     assert "the password was texted" in receipts(quick)
-    clock.advance(minutes=delivery.UNCONFIRMED_WAIT.total_seconds() / 60 + 1)
-    await delivery.run_due(quick)
+    clock.advance(minutes=reconcile.UNCONFIRMED_WAIT.total_seconds() / 60 + 1)
+    await dispatch.run_due(quick)
     assert len(fake.messages) == 1 and fake.sent_to(ref) == 1 and not fake.lookups
     assert ["password_unconfirmed", "sms_status", "password_sent", "sms_status",
             "password_delivered"] == [a for a in await actions(quick, ref) if a in (
@@ -308,7 +308,7 @@ async def test_callback_overtaking_twilio_s_late_answer_is_adopted(
     assert "password_unconfirmed" not in await actions(tw, ref)
     assert "is with the network" in receipts(tw)
     clock.advance(hours=1)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert len(fake.messages) == 1 and not fake.lookups
 
 
@@ -320,11 +320,11 @@ async def test_late_answer_without_callback_is_found_by_asking_twilio(
     ref = await share(quick)
     d = await row(quick, ref)
     assert d.status == "unconfirmed" and len(fake.messages) == 1
-    clock.advance(seconds=delivery.UNCONFIRMED_WAIT.total_seconds() - 1)
-    await delivery.run_due(quick)
+    clock.advance(seconds=reconcile.UNCONFIRMED_WAIT.total_seconds() - 1)
+    await dispatch.run_due(quick)
     assert not fake.lookups  # still waiting for the callback
     clock.advance(seconds=2)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     assert len(fake.lookups) == 1
     lookup = fake.lookups[0]
     assert lookup["kind"] == "messages" and lookup["To"] == "+447911123456"
@@ -339,11 +339,11 @@ async def test_late_answer_without_callback_is_found_by_asking_twilio(
     assert "is with the network" in receipts(quick)
 
     # Twilio's later callbacks match on the adopted id as for any sent message.
-    ok = await delivery.sms_status(quick, provider_sid=fake.messages[0]["Sid"],
+    ok = await callbacks.sms_status(quick, provider_sid=fake.messages[0]["Sid"],
                                    status="delivered")
     assert ok and (await row(quick, ref)).status == "delivered"
     clock.advance(hours=1)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     assert len(fake.messages) == 1 and len(fake.lookups) == 1
 
 
@@ -354,7 +354,7 @@ async def test_connection_dropped_after_twilio_took_it_is_found_not_resent(
     ref = await share(tw)
     assert (await row(tw, ref)).status == "unconfirmed" and len(fake.messages) == 1
     clock.advance(minutes=10)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert (await row(tw, ref)).status == "sent" and len(fake.messages) == 1
 
 
@@ -367,7 +367,7 @@ async def test_connection_refused_is_retried_and_sent_once(tw: Services, fake: F
     assert d.status == "due" and d.attempts == 1 and "unreachable" in (d.last_error or "")
     await fake.restart()
     clock.advance(seconds=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     d = await row(tw, ref)
     assert d.status == "sent" and d.attempts == 2, (d.status, d.attempts, d.last_error)
     assert len(fake.messages) == 1 and not fake.lookups
@@ -384,15 +384,15 @@ async def test_unconfirmed_and_not_at_twilio_is_retried_once(quick: Services,
     d = await row(quick, ref)
     assert d.status == "unconfirmed" and not fake.messages
     assert "TimeoutError" in (d.last_error or "")
-    clock.advance(seconds=delivery.UNCONFIRMED_WAIT.total_seconds())
-    await delivery.run_due(quick)
+    clock.advance(seconds=reconcile.UNCONFIRMED_WAIT.total_seconds())
+    await dispatch.run_due(quick)
     d = await row(quick, ref)
     assert d.status == "due" and d.attempts == 1 and len(fake.lookups) == 1
     assert "no record of it" in (d.last_error or "") and "trying again" in receipts(quick)
     assert [c["result"] for c in await audit_details(quick, ref, "password_checked")] == \
         ["not found"]
     clock.advance(seconds=31)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     d = await row(quick, ref)
     assert d.status == "sent" and d.attempts == 2
     assert len(fake.messages) == 1 and fake.sent_to(ref) == 1 and len(fake.lookups) == 1
@@ -407,7 +407,7 @@ async def test_unconfirmed_and_twilio_cannot_be_asked_is_reported_never_resent(
     fake.fail_lists(503)
     ref = await share(quick)
     clock.advance(minutes=6)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     d = await row(quick, ref)
     assert d.status == "interrupted" and len(fake.lookups) == 1
     told = receipts(quick)
@@ -418,8 +418,8 @@ async def test_unconfirmed_and_twilio_cannot_be_asked_is_reported_never_resent(
     assert len(await audit_details(quick, ref, "password_interrupted")) == 1
     for _ in range(3):
         clock.advance(hours=1)
-        await delivery.recover_interrupted(quick)
-        await delivery.run_due(quick)
+        await dispatch.recover_interrupted(quick)
+        await dispatch.run_due(quick)
     assert len(fake.messages) == 1 and len(fake.lookups) == 1
     assert (await row(quick, ref)).status == "interrupted"
     assert await sealed(quick, ref) is not None  # kept, so `call REF …` can still read it
@@ -436,7 +436,7 @@ async def test_another_attempt_s_or_another_delivery_s_message_is_not_adopted(
     assert d2.status == "due"
     fake.drop_after_accepting()
     clock.advance(seconds=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     d2 = await row(tw, second)
     assert d2.status == "unconfirmed" and d2.attempts == 2
     owned = (await row(tw, first)).provider_sid
@@ -449,7 +449,7 @@ async def test_another_attempt_s_or_another_delivery_s_message_is_not_adopted(
     assert (await row(tw, first)).status == "delivered"  # it was the first one's news
     # The list holds both messages; only the unowned one naming the reference is adopted.
     clock.advance(minutes=6)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     d2 = await row(tw, second)
     assert d2.status == "sent" and d2.provider_sid == fake.messages[1]["Sid"]
     assert second in fake.messages[1]["Body"] and len(fake.messages) == 2
@@ -461,7 +461,7 @@ async def test_late_answer_to_a_call_is_adopted_by_the_answer_webhook(
     ref = await share(quick, recipient=recipient, password="voice", call_at="2026-11-24 10:00")
     fake.answer_late()
     clock.advance(days=1, minutes=31)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     d = await row(quick, ref, "voice")
     assert d.status == "unconfirmed" and len(fake.calls) == 1
     sid, base = fake.calls[0]["Sid"], f"/twilio/voice/{d.id}"
@@ -482,7 +482,7 @@ async def test_late_answer_to_a_call_is_adopted_by_the_answer_webhook(
                                                        "CallStatus": "completed"})
     assert (await row(quick, ref, "voice")).status == "delivered"
     clock.advance(hours=1)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     assert len(fake.calls) == 1 and not fake.lookups
 
 
@@ -492,12 +492,12 @@ async def test_unconfirmed_call_is_found_by_asking_twilio(quick: Services, fake:
     ref = await share(quick, recipient=recipient, password="voice", call_at="2026-11-24 10:00")
     fake.answer_late()
     clock.advance(days=1, minutes=31)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     assert (await row(quick, ref, "voice")).status == "unconfirmed"
     sid = fake.calls[0]["Sid"]
     fake.status[sid] = "in-progress"
     clock.advance(minutes=6)
-    await delivery.run_due(quick)
+    await dispatch.run_due(quick)
     d = await row(quick, ref, "voice")
     assert d.status == "sent" and d.provider_sid == sid and len(fake.calls) == 1
     lookup = fake.lookups[0]
@@ -512,7 +512,7 @@ async def test_invalid_number_is_not_retried_and_sender_told(tw: Services, fake:
     d = await row(tw, ref)
     assert d.status == "failed" and d.attempts == 1
     clock.advance(hours=1)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert not fake.messages
     assert "not a valid phone number" in receipts(tw)
     async with tw.db.read() as s:
@@ -527,7 +527,7 @@ async def test_dead_letter_after_policy_attempts(tw: Services, fake: FakeTwilio,
     ref = await share(tw)
     for _ in range(6):
         clock.advance(minutes=10)
-        await delivery.run_due(tw)
+        await dispatch.run_due(tw)
     d = await row(tw, ref)
     assert d.status == "dead" and d.attempts == tw.policy.delivery.max_attempts
     assert not fake.messages
@@ -538,7 +538,7 @@ async def test_call_script_right_code(tw: Services, fake: FakeTwilio, client: Te
     recipient = dict(RECIPIENT, phone="020 7946 0000 ext 123")
     ref = await share(tw, recipient=recipient, password="voice", call_at="2026-11-24 10:00")
     clock.advance(days=1, minutes=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert len(fake.calls) == 1 and not fake.messages  # no heads-up SMS to a landline
     call = fake.calls[0]
     d = await row(tw, ref, "voice")
@@ -581,10 +581,10 @@ async def test_call_wrong_code_three_times_ends_call_and_alerts(
         tw: Services, fake: FakeTwilio, client: TestClient, clock: Clock) -> None:
     ref = await share(tw, password="voice", call_at="2026-11-24 10:00")
     clock.advance(days=1)
-    await delivery.run_due(tw)  # heads-up SMS only
+    await dispatch.run_due(tw)  # heads-up SMS only
     assert len(fake.messages) == 1 and "automated call at 10:00" in fake.messages[0]["Body"]
     clock.advance(minutes=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     d = await row(tw, ref, "voice")
     sid, base = fake.calls[0]["Sid"], f"/twilio/voice/{d.id}"
     async with tw.db.read() as s:
@@ -610,7 +610,7 @@ async def test_machine_gets_nothing_then_no_answer_retries(tw: Services, fake: F
                                                            clock: Clock) -> None:
     ref = await share(tw, password="voice", call_at="2026-11-24 10:00")
     clock.advance(days=1, minutes=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     d = await row(tw, ref, "voice")
     sid, base = fake.calls[0]["Sid"], f"/twilio/voice/{d.id}"
     machine = await post_signed(client, f"{base}/answer", {"CallSid": sid,
@@ -622,7 +622,7 @@ async def test_machine_gets_nothing_then_no_answer_retries(tw: Services, fake: F
     d = await row(tw, ref, "voice")
     assert d.status == "due" and "answering machine" in receipts(tw)
     clock.advance(minutes=16)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert len(fake.calls) == 2
     sid2 = fake.calls[1]["Sid"]
     await post_signed(client, f"{base}/status", {"CallSid": sid2, "CallStatus": "no-answer"})
@@ -660,7 +660,7 @@ async def test_restart_with_deliveries_due_sends_each_once(tw: Services, fake: F
     await tw.db.close()
     for _ in range(2):  # two "processes" one after the other, each from a fresh engine
         tw.db = Database(settings.database_url)
-        await delivery.run_due(tw)
+        await dispatch.run_due(tw)
         await tw.db.close()
     tw.db = Database(settings.database_url)
     assert len(fake.messages) == 25 and fake.duplicates() == 0
@@ -674,8 +674,8 @@ async def test_interrupted_send_is_reported_not_resent(tw: Services, fake: FakeT
         d = (await s.scalars(select(Delivery))).one()
         d.status, d.attempts, d.lease_until = "sending", 1, clock()
     clock.advance(minutes=1)
-    assert await delivery.recover_interrupted(tw) == 1
-    await delivery.run_due(tw)
+    assert await dispatch.recover_interrupted(tw) == 1
+    await dispatch.run_due(tw)
     assert not fake.messages
     assert (await row(tw, refs[0])).status == "interrupted"
     assert "cannot tell whether it arrived" in receipts(tw)

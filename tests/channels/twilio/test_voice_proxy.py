@@ -22,7 +22,7 @@ from bot.passwords import spell_for_voice
 from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from channels.twilio.webhooks import mount_twilio
-from handlers import delivery
+from handlers.delivery import dispatch
 from handlers.services import Services
 from store.models import Transfer
 from tests.channels.twilio.test_twilio import receipts, row, share
@@ -144,7 +144,7 @@ async def placed_call(tw: Services, fake: FakeTwilio, clock: Clock,
                       recipient: dict[str, str]) -> tuple[str, dict[str, str]]:
     ref = await share(tw, recipient=recipient, password="voice", call_at="2026-11-24 10:00")
     clock.advance(days=1, minutes=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert fake.calls, "no call placed"
     return ref, fake.calls[-1]
 
@@ -186,7 +186,7 @@ async def test_every_url_given_to_twilio_is_absolute_https_under_the_public_url(
     direct_ref = await share(tw, password="voice", call_at="2026-11-24 10:00")
     await share(tw, recipient=SWITCHBOARD, password="voice", call_at="2026-11-24 10:00")
     clock.advance(days=1, minutes=31)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     assert len(fake.messages) == 2 and len(fake.calls) == 2  # SMS, heads-up, two calls
     direct, switchboard = sorted(fake.calls, key=lambda c: "SendDigits" in c)
     checked = 0
@@ -269,7 +269,7 @@ async def test_machine_verdict_explains_a_call_that_ended_without_the_code(
 
     # The same call with no verdict, a person who never keys the code in: said so.
     clock.advance(minutes=16)
-    await delivery.run_due(tw)
+    await dispatch.run_due(tw)
     second = fake.calls[-1]
     assert second["Sid"] != sid
     await twilio.post(second["StatusCallback"], {"CallSid": second["Sid"],

@@ -1,0 +1,282 @@
+"""Sending what is due: claim the rows, send them, record every outcome.
+
+:func:`run_due` claims due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
+never take the same row; one writer at a time on SQLite), marks them ``sending`` with a
+lease, sends them concurrently through the password transport, and records every outcome and
+its audit record in one transaction (``outcomes``: retried with backoff, dead-lettered, sent,
+delivered). A send the provider may have taken without answering is left ``unconfirmed`` for
+``reconcile``, never re-sent blindly. A row still ``sending`` after its lease was interrupted
+mid-send: :func:`recover_interrupted` reports it, never re-sends it blindly, because a second
+SMS with the password is worse than asking the sender to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+
+from bot.messages import delivery as dmsg
+from bot.messages import transfers as msg
+from bot.replies import Reply, Text
+from bot.vault import VaultError
+from handlers.delivery.calls import call_script
+from handlers.delivery.outcomes import (
+    BATCH,
+    CONCURRENCY,
+    LEASE,
+    after_failure,
+    how,
+    wipe_if_done,
+)
+from handlers.delivery.reconcile import UNCONFIRMED_WAIT, reconcile_unconfirmed
+from handlers.ports import SendOutcome
+from handlers.services import Services
+from store import audit
+from store import repositories as repo
+from store.models import Delivery, SmsOptOut, Transfer
+
+log = logging.getLogger(__name__)
+
+RECORD_PATIENCE = 30.0  # seconds without the database that recording outcomes rides out
+# An SMS a turn makes due and sends itself at once (the hand-back, "received REF", the first
+# portal download) is due this much later for everyone else: the scheduler running in the
+# same process must not send it between the turn's commit and the turn's own send, or the
+# receipt would reach the sender before the archive. If the turn's process dies first, the
+# scheduler sends it after this grace.
+INLINE_GRACE = timedelta(seconds=30)
+
+
+@dataclass
+class _Attempt:
+    delivery_id: int
+    reference: str
+    kind: str
+    phone: str
+    extension: str | None
+    attempts: int
+    sender_id: str
+    phone_display: str
+    call_code: str
+    call_at: datetime | None
+    sealed: str | None
+    started_at: datetime
+    outcome: SendOutcome = field(default_factory=lambda: SendOutcome("failed"))
+    skip: bool = False  # decided without sending (the number opted out)
+
+
+async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_Attempt]:
+    async with svc.db.transaction() as session:
+        query = select(Delivery).where(Delivery.status == "due", Delivery.due_at <= now)
+        if reference is not None:  # the turn's own send: its inline SMS too (INLINE_GRACE)
+            query = select(Delivery).where(
+                Delivery.status == "due", Delivery.reference == reference,
+                (Delivery.due_at <= now) | ((Delivery.kind == "sms") & (Delivery.attempts == 0)
+                                            & (Delivery.due_at <= now + INLINE_GRACE)))
+        query = query.order_by(Delivery.due_at).limit(BATCH)
+        if not svc.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = (await session.scalars(query)).all()
+        claimed: list[_Attempt] = []
+        for d in rows:
+            d.status, d.attempts = "sending", d.attempts + 1
+            d.lease_until, d.updated_at = now + LEASE, now
+        if not rows:
+            return []
+        refs = {d.reference for d in rows}
+        transfers = {t.reference: t for t in (await session.scalars(
+            select(Transfer).where(Transfer.reference.in_(refs)))).all()}
+        for d in rows:
+            t = transfers[d.reference]
+            claimed.append(_Attempt(
+                delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
+                extension=d.extension, attempts=d.attempts, sender_id=t.sender_id,
+                phone_display=str((t.recipient or {}).get("phone_display", d.phone)),
+                call_code=t.call_code or "", call_at=t.call_at, sealed=t.password_sealed,
+                started_at=now))
+        opted_out = set((await session.scalars(select(SmsOptOut.phone).where(
+            SmsOptOut.phone.in_({d.phone for d in rows})))).all())
+        for a in claimed:
+            if a.kind != "voice" and a.phone in opted_out:
+                a.sealed = None
+                a.outcome = SendOutcome("failed", dmsg.RECEIPT_OPTED_OUT)
+                a.skip = True
+    return claimed
+
+
+async def _send(svc: Services, a: _Attempt) -> None:
+    if a.skip:
+        return
+    try:
+        if a.kind == "heads-up":
+            local = (a.call_at or svc.clock()).astimezone(svc.policy.timezone)
+            text = dmsg.HEADS_UP_SMS.format(organisation=svc.policy.organisation,
+                                            time=f"{local:%H:%M}", reference=a.reference)
+            a.outcome = await svc.transport.send_sms(to=a.phone, text=text,
+                                                     reference=a.reference,
+                                                     delivery_id=a.delivery_id)
+            return
+        if a.sealed is None:
+            a.outcome = SendOutcome("failed", "the password is no longer held "
+                                    "(cancelled or expired)")
+            return
+        if a.kind == "voice" and svc.transport.interactive_calls:
+            a.outcome = await svc.transport.place_call(
+                to=a.phone, extension=a.extension, script=None, reference=a.reference,
+                delivery_id=a.delivery_id)
+            return
+        password = svc.vault.open(a.sealed, reference=a.reference)
+        if a.kind == "voice":
+            script = call_script(organisation=svc.policy.organisation, reference=a.reference,
+                                 code=a.call_code, password=password)
+            a.outcome = await svc.transport.place_call(
+                to=a.phone, extension=a.extension, script=script, reference=a.reference,
+                delivery_id=a.delivery_id)
+        else:
+            text = svc.policy.sms_template.format(reference=a.reference, password=password,
+                                                  organisation=svc.policy.organisation)
+            a.outcome = await svc.transport.send_sms(to=a.phone, text=text,
+                                                     reference=a.reference,
+                                                     delivery_id=a.delivery_id)
+        del password
+    except VaultError:
+        a.outcome = SendOutcome("failed", "the stored password cannot be opened with this "
+                                "server's key")
+    except Exception as exc:  # a transport bug must not lose the row or leak the secret
+        log.error("password delivery for %s failed: %s", a.reference, type(exc).__name__)
+        a.outcome = SendOutcome("failed", f"transport error ({type(exc).__name__})",
+                                retryable=True)
+
+
+async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str, Reply]]:
+    now = svc.clock()
+    receipts: list[tuple[str, Reply]] = []
+    async with svc.db.transaction() as session:
+        rows = {d.id: d for d in (await session.scalars(select(Delivery).where(
+            Delivery.id.in_([a.delivery_id for a in attempts])))).all()}
+        for a in attempts:
+            d = rows.get(a.delivery_id)
+            if d is None or d.status != "sending":
+                continue
+            o = a.outcome
+            d.provider_sid = o.provider_sid or d.provider_sid
+            kind = how(a.kind)
+            if o.status == "failed":
+                receipts.append((a.sender_id, await after_failure(
+                    session, svc, d, detail=o.detail, retryable=o.retryable, now=now)))
+                continue
+            if o.status == "unconfirmed":
+                # It may have been accepted: never retried blindly (see reconcile_unconfirmed).
+                d.status, d.lease_until, d.updated_at = "unconfirmed", None, now
+                d.due_at, d.last_error = a.started_at + UNCONFIRMED_WAIT, o.detail
+                await audit.append(session, at=now, actor=svc.transport.name,
+                                   action="password_unconfirmed", reference=a.reference,
+                                   details={"method": a.kind, "phone": a.phone_display,
+                                            "attempt": d.attempts, "detail": o.detail,
+                                            "check_at": d.due_at.isoformat()})
+                if a.kind != "heads-up":
+                    local = d.due_at.astimezone(svc.policy.timezone)
+                    receipts.append((a.sender_id, Text(dmsg.RECEIPT_UNCONFIRMED.format(
+                        reference=a.reference, how=kind, phone=a.phone_display,
+                        when=f"{local:%H:%M}"))))
+                continue
+            d.status, d.lease_until, d.updated_at = o.status, None, now
+            d.last_error = None
+            action = "password_delivered" if o.status == "delivered" else "password_sent"
+            if a.kind == "heads-up":
+                action = "heads_up_sent"
+            await audit.append(session, at=now, actor=svc.transport.name, action=action,
+                               reference=a.reference, details={
+                                   "method": a.kind, "phone": a.phone_display,
+                                   "attempt": d.attempts, "provider_id": o.provider_sid})
+            if o.status == "delivered":
+                await wipe_if_done(session, a.reference, now)
+                receipts.append((a.sender_id, Text(msg.PASSWORD_SENT.format(
+                    reference=a.reference, how=kind, phone=a.phone_display))))
+            elif a.kind != "heads-up":
+                queued = dmsg.RECEIPT_CALLING if a.kind == "voice" else dmsg.RECEIPT_QUEUED
+                receipts.append((a.sender_id, Text(queued.format(
+                    reference=a.reference, phone=a.phone_display))))
+    return receipts
+
+
+async def _record_retrying(svc: Services, attempts: Sequence[_Attempt]
+                           ) -> list[tuple[str, Reply]]:
+    """The outcomes are only in memory: when the database goes away while they are being
+    recorded (a dropped connection, or the server restarting: refused or "shutting down"
+    connections), recording is retried on a fresh connection for up to
+    :data:`RECORD_PATIENCE` seconds, rather than leaving the rows ``sending`` to be reported
+    as interrupted. Errors a retry cannot cure (constraint, SQL, data) are raised at once.
+    Safe to repeat: :func:`_record` skips rows no longer ``sending``."""
+    deadline: float | None = None
+    pause = 0.25
+    while True:
+        try:
+            return await _record(svc, attempts)
+        except (DBAPIError, OSError) as exc:
+            if isinstance(exc, IntegrityError | ProgrammingError | DataError):
+                raise
+            now = time.monotonic()
+            deadline = deadline if deadline is not None else now + RECORD_PATIENCE
+            if now >= deadline:
+                raise
+            log.warning("recording %d delivery outcomes failed (database unreachable: %s); "
+                        "retrying", len(attempts), type(exc).__name__)
+            await asyncio.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, 4.0)
+
+
+async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:
+    """Settle unconfirmed sends whose wait is over, then send every due delivery (or only
+    ``reference``'s). Receipts for the transfer named by ``reference`` come back as replies
+    (its sender is the one talking); others go to their senders through the notifier.
+    Returns when nothing due is left."""
+    replies: list[Reply] = []
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def send(a: _Attempt) -> None:
+        async with sem:
+            await _send(svc, a)
+
+    async def tell(receipts: list[tuple[str, Reply]]) -> None:
+        for sender, receipt in receipts:
+            if reference is not None:
+                replies.append(receipt)
+            else:
+                await svc.notifier.notify(sender, [receipt])
+
+    await tell(await reconcile_unconfirmed(svc, reference=reference))
+    while True:
+        claimed = await _claim(svc, svc.clock(), reference)
+        if not claimed:
+            return replies
+        await asyncio.gather(*(send(a) for a in claimed))
+        await tell(await _record_retrying(svc, claimed))
+
+
+async def recover_interrupted(svc: Services) -> int:
+    """Rows left ``sending`` past their lease (a worker died mid-send): report, don't resend."""
+    now = svc.clock()
+    told: list[tuple[str, Reply, str]] = []
+    async with svc.db.transaction() as session:
+        rows = (await session.scalars(select(Delivery).where(
+            Delivery.status == "sending", Delivery.lease_until < now))).all()
+        for d in rows:
+            d.status, d.updated_at = "interrupted", now
+            transfer = await repo.get_transfer(session, reference=d.reference)
+            await audit.append(session, at=now, actor="safehaven",
+                               action="password_interrupted", reference=d.reference,
+                               details={"method": d.kind, "attempt": d.attempts})
+            if transfer is not None and d.kind != "heads-up":
+                phone = str((transfer.recipient or {}).get("phone_display", d.phone))
+                told.append((transfer.sender_id, Text(dmsg.RECEIPT_INTERRUPTED.format(
+                    reference=d.reference, phone=phone)), d.reference))
+    for sender, reply, ref in told:
+        await svc.notifier.notify(sender, [reply], reference=ref)
+    return len(told)

@@ -1,0 +1,167 @@
+"""What an outcome does to a delivery row, whoever learnt it.
+
+The same outcome reaches a row three ways: the send's own answer (``dispatch``), a signed
+provider callback (``callbacks``, ``calls``) or the provider's list of what it sent
+(``reconcile``). Each applies it here, in the caller's transaction, so the row, its audit
+record and the sender's receipt agree whichever way it came. Failures where the provider
+certainly did not take the message are retried with backoff up to the policy's attempts when
+transient, then dead-lettered; permanent ones (an invalid number) are not retried. The sealed
+password is wiped once every delivery of the transfer has reached the recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import delivery as dmsg
+from bot.messages import transfers as msg
+from bot.replies import Reply, Text
+from handlers.services import Services
+from store import audit
+from store import repositories as repo
+from store.models import Delivery, Transfer
+
+LEASE = timedelta(minutes=5)  # how long a claimed row is held (sending, or being checked)
+BATCH = 100
+CONCURRENCY = 32
+FINAL = ("delivered", "failed", "dead", "cancelled", "interrupted")
+MAX_BACKOFF_SECONDS = 86_400
+MAX_ID = 2**31 - 1  # deliveries.id is a 32-bit integer column
+PROVIDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio SIDs (deliveries.provider_sid)
+
+
+def how(kind: str) -> str:
+    return {"voice": dmsg.HOW_VOICE, "heads-up": dmsg.HOW_HEADS_UP}.get(kind, dmsg.HOW_SMS)
+
+
+def _backoff(svc: Services, attempts: int, kind: str) -> timedelta:
+    rules = svc.policy.delivery
+    if kind == "voice":
+        return timedelta(minutes=rules.call_retry_minutes)
+    # Doubling stops at a day: a policy allowing dozens of attempts must not overflow dates.
+    doubled = rules.retry_backoff_seconds * 2 ** min(max(0, attempts - 1), 32)
+    return timedelta(seconds=min(doubled, MAX_BACKOFF_SECONDS))
+
+
+async def after_failure(session: AsyncSession, svc: Services, d: Delivery, *, detail: str,
+                        retryable: bool, now: datetime) -> Reply:
+    """Retry later (transient), or give up and say why. Returns the sender's receipt."""
+    kind = how(d.kind)
+    transfer = await repo.get_transfer(session, reference=d.reference)
+    phone = str(((transfer.recipient if transfer else None) or {}).get("phone_display",
+                                                                       d.phone))
+    if retryable and d.attempts < svc.policy.delivery.max_attempts:
+        d.status, d.due_at = "due", now + _backoff(svc, d.attempts, d.kind)
+        d.last_error, d.updated_at, d.lease_until = detail, now, None
+        await audit.append(session, at=now, actor=svc.transport.name, action="password_retry",
+                           reference=d.reference, details={
+                               "method": d.kind, "attempt": d.attempts, "detail": detail,
+                               "next_attempt_at": d.due_at.isoformat()})
+        local = d.due_at.astimezone(svc.policy.timezone)
+        return Text(dmsg.RECEIPT_RETRYING.format(reference=d.reference, how=kind, phone=phone,
+                                                 detail=detail, when=f"{local:%H:%M}"))
+    d.status = "dead" if retryable else "failed"
+    d.last_error, d.updated_at, d.lease_until = detail, now, None
+    await audit.append(session, at=now, actor=svc.transport.name, action="password_failed",
+                       reference=d.reference, details={
+                           "method": d.kind, "attempts": d.attempts, "detail": detail,
+                           "dead_lettered": retryable})
+    return Text(dmsg.RECEIPT_DEAD.format(reference=d.reference, how=kind, phone=phone,
+                                         attempts=d.attempts, detail=detail))
+
+
+async def wipe_if_done(session: AsyncSession, reference: str, now: datetime) -> None:
+    """Wipe the sealed password once nothing left needs it."""
+    pending = [x for x in await repo.deliveries_for(session, reference=reference)
+               if x.kind != "heads-up" and x.status not in FINAL]
+    transfer = await repo.get_transfer(session, reference=reference)
+    if pending or transfer is None or transfer.password_sealed is None:
+        return
+    transfer.password_sealed = None
+    await audit.append(session, at=now, actor="safehaven", action="password_wiped",
+                       reference=reference, details={"reason": "delivered"})
+
+
+async def by_id(session: AsyncSession, delivery_id: int) -> Delivery | None:
+    """The row a callback URL names; None for ids no row can have (junk from outside)."""
+    if not 0 < delivery_id <= MAX_ID:
+        return None
+    return await session.get(Delivery, delivery_id)
+
+
+async def by_sid(session: AsyncSession, sid: str) -> Delivery | None:
+    return (await session.scalars(select(Delivery).where(Delivery.provider_sid == sid))).first()
+
+
+def phone_of(transfer: Transfer | None, d: Delivery) -> str:
+    return str(((transfer.recipient if transfer else None) or {}).get("phone_display",
+                                                                       d.phone))
+
+
+async def adopt(session: AsyncSession, svc: Services, d: Delivery, sid: str, *,
+                transfer: Transfer | None, actor: str, by: str, now: datetime) -> None:
+    """An unconfirmed attempt turns out to have been accepted (``by`` a signed callback
+    naming the delivery, or the provider's list): record it as sent, as a prompt answer
+    would have been."""
+    d.provider_sid, d.status, d.lease_until, d.updated_at = sid, "sent", None, now
+    d.last_error = None
+    await audit.append(session, at=now, actor=actor,
+                       action="heads_up_sent" if d.kind == "heads-up" else "password_sent",
+                       reference=d.reference, details={
+                           "method": d.kind, "phone": phone_of(transfer, d),
+                           "attempt": d.attempts, "provider_id": sid, "confirmed_by": by})
+
+
+async def adoptable(session: AsyncSession, d: Delivery | None, sid: str) -> bool:
+    """Whether a signed callback naming delivery ``d`` (in its URL) may adopt ``sid``: ``d``
+    is ``unconfirmed``, or still ``sending`` (the callback overtook Twilio's slow answer;
+    recording the attempt then leaves the row alone), and ``sid`` is not an earlier
+    attempt's id (kept in ``provider_sid``) nor another delivery's."""
+    return (d is not None and d.status in ("unconfirmed", "sending") and d.provider_sid != sid
+            and PROVIDER_ID.fullmatch(sid) is not None and await by_sid(session, sid) is None)
+
+
+async def sms_outcome(session: AsyncSession, svc: Services, d: Delivery, transfer: Transfer,
+                      *, status: str, error: str | None, now: datetime,
+                      adopted: bool = False) -> Reply | None:
+    """Apply an SMS status (from a callback or the provider's list) to a sent row; returns
+    the sender's receipt, if any."""
+    phone = phone_of(transfer, d)
+    if status == "delivered":
+        d.status, d.updated_at = "delivered", now
+        await audit.append(session, at=now, actor="twilio", action="password_delivered"
+                           if d.kind != "heads-up" else "heads_up_delivered",
+                           reference=d.reference, details={"method": d.kind,
+                                                           "phone": phone})
+        await wipe_if_done(session, d.reference, now)
+        if d.kind != "heads-up":
+            return Text(msg.PASSWORD_SENT.format(reference=d.reference, how=how(d.kind),
+                                                 phone=phone))
+        return None
+    if status in ("undelivered", "failed", "canceled"):
+        detail = f"the network reported it {status}" + (f" (error {error})" if error else "")
+        return await after_failure(session, svc, d, detail=detail, retryable=True, now=now)
+    if adopted and d.kind != "heads-up":  # on its way: the receipt a prompt answer gives
+        return Text(dmsg.RECEIPT_QUEUED.format(reference=d.reference, phone=phone))
+    return None
+
+
+def is_machine(answered_by: str | None) -> bool:
+    """Twilio's ``AnsweredBy``: ``machine_start``, ``machine_end_*`` or ``fax``."""
+    return bool(answered_by) and str(answered_by).startswith(("machine", "fax"))
+
+
+async def call_ended(session: AsyncSession, svc: Services, d: Delivery, *, status: str,
+                     answered_by: str | None, now: datetime) -> Reply:
+    """A sent call ended without the password being read out: retry or give up."""
+    machine = is_machine(answered_by)
+    detail = (dmsg.RECEIPT_MACHINE if machine else
+              {"busy": dmsg.RECEIPT_BUSY, "no-answer": dmsg.RECEIPT_NO_ANSWER}.get(
+                  status, d.last_error or (dmsg.RECEIPT_NO_CODE if status == "completed"
+                                           else f"the call ended ({status})")))
+    return await after_failure(session, svc, d, detail=detail,
+                               retryable=status != "failed" or machine, now=now)

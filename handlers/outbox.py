@@ -20,15 +20,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
 from handlers import notify, transfers
 from handlers.services import Services
 from store import outbox as store
 from store.models import EffectKind, EffectStatus
-from store.outbox import PendingEffect, transfer_key
+from store.outbox import PendingEffect, Session, transfer_key
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,7 @@ def turn_key(conversation_id: str, version: int, n: int) -> str:
     return f"turn:{digest}:{n}"
 
 
-async def add_submit(session: AsyncSession, *, reference: str, sender_id: str,
+async def add_submit(session: Session, *, reference: str, sender_id: str,
                      now: datetime) -> str:
     key = transfer_key(reference, EffectKind.SUBMIT)
     await store.add(session, key=key, kind=EffectKind.SUBMIT, reference=reference,
@@ -59,14 +57,14 @@ async def add_submit(session: AsyncSession, *, reference: str, sender_id: str,
     return key
 
 
-async def add_delete_files(session: AsyncSession, *, key: str, reference: str | None,
+async def add_delete_files(session: Session, *, key: str, reference: str | None,
                            paths: Sequence[str], now: datetime) -> str:
     await store.add(session, key=key, kind=EffectKind.DELETE_FILES, reference=reference,
                     payload={"paths": list(paths)}, now=now)
     return key
 
 
-async def add_decision(session: AsyncSession, *, reference: str, sender_id: str,
+async def add_decision(session: Session, *, reference: str, sender_id: str,
                        approver_id: str, approve: bool, reason: str, now: datetime) -> str:
     """What follows a decision: package (approved) or close (rejected), then the sender
     hears of it."""
@@ -77,7 +75,7 @@ async def add_decision(session: AsyncSession, *, reference: str, sender_id: str,
     return key
 
 
-async def add_expire_draft(session: AsyncSession, *, key: str, reference: str | None,
+async def add_expire_draft(session: Session, *, key: str, reference: str | None,
                            paths: Sequence[str], sender_id: str, now: datetime) -> str:
     """What follows resetting a conversation left unfinished: its draft closed, its
     plaintext deleted, its sender told."""

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import EffectKind, EffectStatus, OutboxEntry
 
+# The transaction handlers write entries in (they name it without importing SQLAlchemy).
+Session = AsyncSession
+
 
 @dataclass(frozen=True)
 class PendingEffect:

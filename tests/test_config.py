@@ -51,7 +51,8 @@ def test_a_half_configured_channel_stops_start_up_unless_the_command_reaches_non
 
 async def test_the_runtime_wires_each_channel_from_its_section_not_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = load_config(env(tmp_path, TEAMS_AUTH="off", **SLACK, **TWILIO))
+    config = load_config(env(tmp_path, TEAMS_AUTH="off",  # loopback only, URL too
+                             SAFEHAVEN_PUBLIC_URL="http://127.0.0.1:8080", **SLACK, **TWILIO))
     # Read once: a later environment, even a broken one, changes nothing.
     for name in (*SLACK, *TWILIO, "TEAMS_AUTH", "SAFEHAVEN_VAR_DIR"):
         monkeypatch.setenv(name, "broken")

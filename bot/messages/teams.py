@@ -13,10 +13,6 @@ PERSONAL_CHAT_ONLY = (
     "with Safe Haven (Apps, then Safe Haven, then Chat) and send the files there. Nothing "
     "posted here was kept."
 )
-OTHER_TENANT = (
-    "Safe Haven here serves only its own organisation's Microsoft 365 tenant. Nothing you "
-    "sent was kept."
-)
 SOMETHING_WENT_WRONG = (
     "Something went wrong on my side and your last message was not acted on. Your "
     "transfer is safe. Please try again, or type `status` to see where you are."

@@ -47,7 +47,7 @@ from bot.replies import FileReply, LinkReply, Reply, Text
 from channels.egress import check_url, checked_connector
 from channels.teams import cards, records
 from channels.teams.files import UPLOAD_CHUNK
-from channels.teams.inbound import InvalidActivity, parse_activity, refusal
+from channels.teams.inbound import InvalidActivity, parse_activity, refusal, tenant_refusal
 from channels.teams.settings import BotFrameworkConfig, TeamsSettings
 from handlers.services import Services
 from store import repositories as repo
@@ -166,6 +166,11 @@ class TeamsChannel:
                 activity, request.headers.get("Authorization", ""))
         except Exception as exc:  # botbuilder raises PermissionError, jwt errors, ...
             log.warning("Teams request refused: not authenticated (%s)", type(exc).__name__)
+        refused = tenant_refusal(body, self.settings.tenant_ids,
+                                 authenticated=self.settings.auth_enabled)
+        if refused is not None:  # nothing recorded, nothing said, nothing fetched
+            log.warning("Teams activity refused: %s", refused)
+            return _json_error(403, "this Microsoft 365 organisation is not served here")
             return _json_error(401, "not authenticated")
         try:
             invoke = await self.adapter.process_activity(authenticated, activity,

@@ -4,6 +4,7 @@
 ``refusal`` says why a well-formed, even correctly signed, activity is still not taken: it
 is not from Teams (Web Chat, Direct Line and the Emulator are other channels of the same
 bot registration) or its ``serviceUrl`` is not a Bot Connector host (:mod:`bot.egress`);
+``tenant_refusal`` refuses activities from a Microsoft 365 tenant not in ``TEAMS_TENANT_IDS``;
 ``is_personal`` keeps everything but a personal chat from acting as a Teams user;
 ``read_submission`` turns a submitted card into the answer and the question it names;
 ``remote_files`` lists the files attached in a personal chat.
@@ -126,6 +127,32 @@ def refusal(activity: Activity, egress: EgressPolicy) -> str | None:
         check_url(egress, Destination.TEAMS_CONNECTOR, activity.service_url or "")
     except EgressRefused as exc:
         return f"serviceUrl refused: {exc}"
+    return None
+
+
+def tenant_refusal(body: Mapping[str, Any], tenant_ids: tuple[str, ...], *,
+                   authenticated: bool) -> str | None:
+    """Why an activity's tenant is not served (None: it is). Anyone can add a bot to their
+    own organisation's Teams by its id, and Microsoft signs their activities as it signs
+    ours. Every place the body names a tenant (``channelData.tenant.id``,
+    ``conversation.tenantId``, and ``conversation.tenantID``, which botbuilder reads) must
+    name the same one, listed. With no list (``TEAMS_AUTH=off`` only) every tenant is
+    served; with credentials and no list, none."""
+    if not tenant_ids:
+        return "TEAMS_TENANT_IDS is not set" if authenticated else None
+    data, conversation = body.get("channelData"), body.get("conversation")
+    tenant = data.get("tenant") if isinstance(data, dict) else None
+    named = {tenant.get("id") if isinstance(tenant, dict) else None}
+    if isinstance(conversation, dict):
+        named |= {conversation.get("tenantId"), conversation.get("tenantID")}
+    named.discard(None)
+    if not named:
+        return "it names no tenant"
+    if len(named) > 1:
+        return "it names more than one tenant"
+    tenant_id = named.pop()
+    if not isinstance(tenant_id, str) or tenant_id.strip().lower() not in tenant_ids:
+        return "its tenant is not in TEAMS_TENANT_IDS"
     return None
 
 

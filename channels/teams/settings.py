@@ -3,9 +3,12 @@
 ``MicrosoftAppId``, ``MicrosoftAppPassword``, ``MicrosoftAppTenantId`` and
 ``MicrosoftAppType`` are the names every Bot Framework sample and the Azure portal use, so a
 council IT officer can paste them from the bot registration unchanged. Without an app id
-Teams is not served at all. Serving it unauthenticated takes ``TEAMS_AUTH=off``, for tests
-and a developer's own machine: it is refused when ``SAFEHAVEN_ENV=production`` and when
-``SAFEHAVEN_HOST`` is not a loopback address.
+Teams is not served at all. With one, ``TEAMS_TENANT_IDS`` (default ``MicrosoftAppTenantId``)
+names the Microsoft Entra tenants whose users are served, and is required: a bot id alone
+could be added to any organisation's Teams. Serving it unauthenticated takes
+``TEAMS_AUTH=off``, for tests and a developer's own machine: it is refused when
+``SAFEHAVEN_ENV=production``, when ``SAFEHAVEN_HOST`` is not a loopback address, and when
+``SAFEHAVEN_PUBLIC_URL`` names another host (a tunnel or proxy in front of 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from bot.settings import Settings, SettingsError
 
@@ -27,7 +31,9 @@ AUTH_VALUES = ("on", "off")
 @dataclass(frozen=True)
 class TeamsSettings:
     """Whether Teams is served, and the bot's identity. Without an app id it is served only
-    with ``auth_off`` (``TEAMS_AUTH=off``): every activity is then taken unauthenticated."""
+    with ``auth_off`` (``TEAMS_AUTH=off``): every activity is then taken unauthenticated.
+    ``tenant_ids`` are the tenants whose users are served (lower case); none, only without
+    an app id."""
 
     enabled: bool
     app_id: str | None = None
@@ -35,6 +41,7 @@ class TeamsSettings:
     tenant_id: str | None = None
     app_type: str = "MultiTenant"
     auth_off: bool = False
+    tenant_ids: tuple[str, ...] = ()
 
     @property
     def auth_enabled(self) -> bool:
@@ -56,14 +63,28 @@ class BotFrameworkConfig:
         self.APP_TYPE = teams.app_type
 
 
-def _guid(name: str, value: str) -> str:
+def _guid(name: str, value: str,
+          where: str = "the Azure Bot registration (Configuration > Microsoft App ID)") -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
         raise SettingsError(
             f"{name} is {value[:60]!r}, which is not an id of the form "
-            "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx. Copy it from the Azure Bot registration "
-            "(Configuration > Microsoft App ID).") from None
+            f"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx. Copy it from {where}.") from None
+
+
+_TENANT_WHERE = "Microsoft Entra ID > Overview > Tenant ID in the Azure portal"
+
+
+def _tenant_ids(env: Mapping[str, str], app_tenant: str | None) -> tuple[str, ...]:
+    """``TEAMS_TENANT_IDS`` (comma-separated), else ``MicrosoftAppTenantId``; lower case."""
+    listed = [t.strip() for t in (env.get("TEAMS_TENANT_IDS") or "").split(",") if t.strip()]
+    if listed:
+        return tuple(dict.fromkeys(_guid("TEAMS_TENANT_IDS", t, _TENANT_WHERE)
+                                   for t in listed))
+    if app_tenant:
+        return (_guid("MicrosoftAppTenantId", app_tenant, _TENANT_WHERE),)
+    return ()
 
 
 def is_loopback(host: str) -> bool:
@@ -97,6 +118,15 @@ def _auth_off(settings: Settings, env: Mapping[str, str]) -> bool:
             "other machines can reach: anyone there could act as any Teams user. Set "
             "SAFEHAVEN_HOST=127.0.0.1, or unset TEAMS_AUTH and set MicrosoftAppId and "
             "MicrosoftAppPassword (see docs/teams.md).")
+    # Set explicitly (not the listening address it defaults to) and naming another host.
+    explicit = settings.public_url not in ("", f"http://{settings.host}:{settings.port}")
+    if explicit and not is_loopback(urlsplit(settings.public_url).hostname or ""):
+        raise SettingsError(
+            f"TEAMS_AUTH=off is refused because SAFEHAVEN_PUBLIC_URL is "
+            f"{settings.public_url[:80]!r}: a tunnel or proxy (ngrok, nginx) in front of this "
+            "machine lets anyone who reaches that address act as any Teams user. Unset "
+            "SAFEHAVEN_PUBLIC_URL (or set it to http://127.0.0.1:PORT), or unset TEAMS_AUTH "
+            "and set MicrosoftAppId and MicrosoftAppPassword (see docs/teams.md).")
     return True
 
 
@@ -127,7 +157,7 @@ def load_teams_settings(settings: Settings, env: Mapping[str, str] | None = None
                 "MicrosoftAppPassword or MicrosoftAppTenantId is set but MicrosoftAppId is "
                 "not. Set MicrosoftAppId to the bot's Microsoft App ID as well.")
         if auth_off:
-            return TeamsSettings(enabled=True, auth_off=True)
+            return TeamsSettings(enabled=True, auth_off=True, tenant_ids=_tenant_ids(env, None))
         if switch == "on":
             where = ("which is refused when SAFEHAVEN_ENV=production" if settings.is_production
                      else "so Teams is not served (TEAMS_AUTH=off serves it unauthenticated, "
@@ -152,5 +182,12 @@ def load_teams_settings(settings: Settings, env: Mapping[str, str] | None = None
                 f"MicrosoftAppType is {app_type}, which needs MicrosoftAppTenantId: set it "
                 "to your Microsoft Entra tenant id.")
         tenant = _guid("MicrosoftAppTenantId", tenant)
+    tenant_ids = _tenant_ids(env, tenant)
+    if not tenant_ids:
+        raise SettingsError(
+            "TEAMS_TENANT_IDS is not set, so Teams would serve users of any Microsoft 365 "
+            "organisation: anyone could add the bot by its id to their own Teams and send "
+            "transfers. Set TEAMS_TENANT_IDS to your Microsoft Entra tenant id (comma-separated "
+            f"if the council has several; {_TENANT_WHERE}), or set MicrosoftAppTenantId.")
     return TeamsSettings(enabled=True, app_id=app_id, app_password=password, tenant_id=tenant,
-                         app_type=app_type)
+                         app_type=app_type, tenant_ids=tenant_ids)

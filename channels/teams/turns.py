@@ -78,11 +78,6 @@ class TeamsTurns:
             if activity.type == ActivityTypes.message:
                 await self._say(turn, msg.PERSONAL_CHAT_ONLY)
             return
-        if not self._own_tenant(activity):
-            log.warning("refused a Teams activity from another tenant")
-            if activity.type == ActivityTypes.message:
-                await self._say(turn, msg.OTHER_TENANT)
-            return
         uid = user_id(activity)
         if activity.type == ActivityTypes.installation_update and activity.action == "remove":
             await records.forget_reference(db, user_id=uid)
@@ -100,19 +95,6 @@ class TeamsTurns:
             await self._on_file_consent(turn, uid)
 
     # --- helpers -----------------------------------------------------------------------
-
-    def _own_tenant(self, activity: Activity) -> bool:
-        """With ``MicrosoftAppTenantId`` set, only users of that tenant are served: a bot
-        registered multi-tenant could otherwise be installed and used from another
-        organisation's Teams."""
-        expected = self.channel.settings.tenant_id
-        if not expected:
-            return True
-        data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-        tenant = (data.get("tenant") or {}).get("id") if isinstance(
-            data.get("tenant"), dict) else None
-        tenant = tenant or getattr(activity.conversation, "tenant_id", None)
-        return bool(tenant) and str(tenant).lower() == expected.lower()
 
     async def _say(self, turn: TurnContext, text: str) -> None:
         await self.channel.send(turn, [cards.text_message(text)])

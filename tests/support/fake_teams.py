@@ -171,16 +171,22 @@ class FakeFileHost(FakeServer):
         return web.json_response({"nextExpectedRanges": [f"{end + 1}-"]}, status=202)
 
 
+# The Microsoft Entra tenant a TeamsUser belongs to unless told otherwise.
+TENANT = "7e5a0c1d-2b3c-4d5e-8f60-0123456789ab"
+
+
 class TeamsUser:
-    """One person in Teams: posts activities to the bot and reads what it sent them."""
+    """One person in Teams (of ``tenant``): posts activities to the bot and reads what it
+    sent them."""
 
     _activity_ids = itertools.count(1)
 
     def __init__(self, client: TestClient[web.Request, web.Application],
                  connector: FakeConnector, *, aad: str, name: str,
                  conversation_type: str = "personal",
-                 conversation_id: str | None = None) -> None:
+                 conversation_id: str | None = None, tenant: str = TENANT) -> None:
         self.client = client
+        self.tenant = tenant
         self.connector = connector
         self.aad = aad
         self.name = name
@@ -201,9 +207,9 @@ class TeamsUser:
             "channelId": "msteams",
             "from": {"id": f"29:{self.aad}", "name": self.name, "aadObjectId": self.aad},
             "conversation": {"id": self.conversation, "conversationType":
-                             self.conversation_type, "tenantId": "tenant-1"},
+                             self.conversation_type, "tenantId": self.tenant},
             "recipient": {"id": "28:safehaven-bot", "name": "Safe Haven"},
-            "channelData": {"tenant": {"id": "tenant-1"}},
+            "channelData": {"tenant": {"id": self.tenant}},
             "locale": "en-GB",
         }
         if self.conversation_type != "personal":

@@ -24,7 +24,9 @@ from channels.teams.models import TeamsConversationRef
 from channels.teams.settings import TeamsSettings
 from handlers.services import Services
 from store.models import ProcessedEvent, Transfer
-from tests.channels.teams.conftest import (
+from tests.support.core import PDF
+from tests.support.fake_teams import TENANT, FakeConnector, FakeFileHost, Redirector, TeamsUser
+from tests.support.teams import (
     APPROVER_AAD,
     SENDER_AAD,
     TeamsWorld,
@@ -32,8 +34,6 @@ from tests.channels.teams.conftest import (
     start_world,
     stop_world,
 )
-from tests.support.core import PDF
-from tests.support.fake_teams import FakeConnector, FakeFileHost, Redirector, TeamsUser
 
 APP_ID = "0b5e7f1c-1111-4222-8333-944445555666"
 ISSUER = "https://api.botframework.com"
@@ -96,7 +96,8 @@ async def secure_world(services: Services, signing_key: rsa.RSAPrivateKey,
     authentication = ConfigurationBotFrameworkAuthentication(
         Config(connector.url + "/openid"),
         credentials_factory=PrefetchingCredentialFactory(factory))
-    settings = TeamsSettings(enabled=True, app_id=APP_ID, app_password="secret")
+    settings = TeamsSettings(enabled=True, app_id=APP_ID, app_password="secret",
+                             tenant_ids=(TENANT,))
     world = await start_world(services, settings, connector=connector,
                               authentication=authentication, fetch_hosts=fetch_hosts)
     jwk = RSAAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)

@@ -17,12 +17,12 @@ import pytest
 from bot.app.cli import EXIT_CONFIG
 from bot.vault import generate_key
 from tests.channels.slack.test_serve import ROOT, free_port
-from tests.channels.teams.conftest import SENDER_AAD
 from tests.support.fake_teams import FakeConnector, TeamsUser
+from tests.support.teams import SENDER_AAD
 
 # Variables that decide whether Teams is served; the test's own environment must not leak in.
 TEAMS_VARIABLES = ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId",
-                   "MicrosoftAppType", "TEAMS_AUTH")
+                   "MicrosoftAppType", "TEAMS_AUTH", "TEAMS_TENANT_IDS")
 
 
 def environment(var: Path, **env: str) -> dict[str, str]:
@@ -111,6 +111,9 @@ async def test_auth_off_is_said_in_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("env", [{"SAFEHAVEN_HOST": "0.0.0.0"},
+                                 # bound to 127.0.0.1, but ngrok or nginx forwards to it
+                                 {"SAFEHAVEN_PUBLIC_URL": "https://3f2a.ngrok-free.app"},
+                                 {"SAFEHAVEN_PUBLIC_URL": "http://safehaven.council.local"},
                                  {"SAFEHAVEN_ENV": "production",
                                   "SAFEHAVEN_PUBLIC_URL": "https://safehaven.example.gov.uk",
                                   "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
@@ -126,3 +129,4 @@ async def test_auth_off_is_refused_in_production_and_off_loopback(
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == EXIT_CONFIG
     assert "TEAMS_AUTH=off is refused" in err.decode()
+    assert next(iter(env)) in err.decode()  # and the variable that makes it unsafe

@@ -19,9 +19,11 @@ TENANT = "7c0ffee0-1111-4222-8333-944445555666"
 
 
 def base(tmp_path: Path, env: str = "development", **more: str) -> Settings:
+    """Core settings; production gets its https public URL, development the default."""
+    public = {"SAFEHAVEN_PUBLIC_URL": "https://safehaven.example.gov.uk"} \
+        if env == "production" else {}
     return load_settings({"SAFEHAVEN_VAR_DIR": str(tmp_path), "SAFEHAVEN_ENV": env,
-                          "SAFEHAVEN_PUBLIC_URL": "https://safehaven.example.gov.uk",
-                          "SAFEHAVEN_SECRET_KEY": generate_key(), **more})
+                          "SAFEHAVEN_SECRET_KEY": generate_key(), **public, **more})
 
 
 def test_without_app_id_teams_runs_with_auth_off_only_when_told(tmp_path: Path) -> None:
@@ -38,6 +40,10 @@ def test_without_app_id_teams_runs_with_auth_off_only_when_told(tmp_path: Path) 
     ({"SAFEHAVEN_HOST": "0.0.0.0"}, "SAFEHAVEN_HOST is '0.0.0.0'"),
     ({"SAFEHAVEN_HOST": "10.1.2.3"}, "SAFEHAVEN_HOST is '10.1.2.3'"),
     ({"SAFEHAVEN_HOST": "safehaven.council.local"}, "SAFEHAVEN_HOST"),
+    # 127.0.0.1 behind a tunnel or a proxy: the public URL says so.
+    ({"SAFEHAVEN_PUBLIC_URL": "https://3f2a.ngrok-free.app"},
+     "SAFEHAVEN_PUBLIC_URL is 'https://3f2a.ngrok-free.app'"),
+    ({"SAFEHAVEN_PUBLIC_URL": "http://safehaven.council.local/sh"}, "SAFEHAVEN_PUBLIC_URL"),
 ])
 def test_auth_off_is_refused_in_production_and_off_loopback(
         tmp_path: Path, settings: dict[str, str], named: str) -> None:
@@ -47,6 +53,9 @@ def test_auth_off_is_refused_in_production_and_off_loopback(
     for loopback in ("127.0.0.1", "::1", "localhost"):
         assert load_teams_settings(base(tmp_path, SAFEHAVEN_HOST=loopback),
                                    {"TEAMS_AUTH": "off"}).servable
+    for public in ("http://127.0.0.1:8080", "http://localhost:8080/sh", "http://[::1]:8080"):
+        assert load_teams_settings(base(tmp_path, SAFEHAVEN_PUBLIC_URL=public),
+                                   {"TEAMS_AUTH": "off"}).servable
 
 
 def test_production_refuses_teams_without_app_id(tmp_path: Path) -> None:
@@ -55,9 +64,28 @@ def test_production_refuses_teams_without_app_id(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="refused when SAFEHAVEN_ENV=production"):
         load_teams_settings(production, {"SAFEHAVEN_TEAMS": "on"})
     teams = load_teams_settings(production, {"MicrosoftAppId": APP_ID,
-                                             "MicrosoftAppPassword": "s3cret"})
+                                             "MicrosoftAppPassword": "s3cret",
+                                             "TEAMS_TENANT_IDS": TENANT})
     assert teams.enabled and teams.auth_enabled and teams.app_type == "MultiTenant"
     assert "s3cret" not in repr(teams)
+
+
+def test_credentials_need_the_tenants_to_serve(tmp_path: Path) -> None:
+    """A bot id alone could be added to any organisation's Teams: the tenants are named."""
+    credentials = {"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "x"}
+    for env in ("production", "development"):
+        with pytest.raises(SettingsError, match="TEAMS_TENANT_IDS is not set"):
+            load_teams_settings(base(tmp_path, env), credentials)
+    other = "0E0E0E0E-0000-4000-8000-00000000E7E0"
+    teams = load_teams_settings(base(tmp_path), {
+        **credentials, "TEAMS_TENANT_IDS": f" {TENANT.upper()}, {other},{TENANT}"})
+    assert teams.tenant_ids == (TENANT, other.lower())
+    single = load_teams_settings(base(tmp_path), {**credentials,
+                                                  "MicrosoftAppTenantId": TENANT})
+    assert single.tenant_ids == (TENANT,) and single.app_type == "MultiTenant"
+    with pytest.raises(SettingsError, match=r"TEAMS_TENANT_IDS is 'contoso\.onmicrosoft\.com'"):
+        load_teams_settings(base(tmp_path), {**credentials,
+                                             "TEAMS_TENANT_IDS": "contoso.onmicrosoft.com"})
 
 
 @pytest.mark.parametrize(("env", "named"), [
@@ -96,7 +124,6 @@ def test_build_services_routes_teams_users_and_serve_mounts_the_route(tmp_path: 
     def config(**env: str) -> Config:
         """The root's configuration, read once from these variables (as at start-up)."""
         return load_config({"SAFEHAVEN_VAR_DIR": str(tmp_path),
-                            "SAFEHAVEN_PUBLIC_URL": "https://safehaven.example.gov.uk",
                             "SAFEHAVEN_SECRET_KEY": generate_key(), **env})
 
     runtime = build_runtime(config(TEAMS_AUTH="off"))

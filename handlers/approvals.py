@@ -78,6 +78,6 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
     if not to_sender:
         return mine  # the scheduler took it (this process was slow): it tells the sender
     unreached = await notify.notify_people(svc, [sender], to_sender, reference=reference)
-    mine += [Text(notice_msg.PERSON_HELD.format(person=person, channel=notify.channel_name(
-        person), reference=reference)) for person in unreached]
+    mine += [Text(notice_msg.PERSON_HELD.format(person=person, reason=notify.unreached_reason(
+        svc, person), reference=reference)) for person in unreached]
     return mine

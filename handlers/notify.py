@@ -7,7 +7,12 @@ development the fallback is the console notifier (the terminal and
 ``var/notifications.log``). In production it is :class:`HeldNotices`: a message for someone
 whose channel is not configured here goes to no log; it is kept in the database, sealed with
 the server key, and :func:`deliver_held` hands it to them the next time they talk to the bot
-on any channel (any id of theirs in the policy's ``[people]``).
+on any channel (any id of theirs in the policy's ``[people]``), or open a chat with it.
+
+A channel's notifier that cannot reach someone (a Teams user who never opened a chat with
+the bot, a Slack API error) says so (:attr:`NoticeOutcome.UNREACHABLE`) and keeps nothing
+itself: the router keeps the message in :class:`HeldNotices` too, the one store of messages
+waiting for their person (sealed, pruned, dropped once a request is decided).
 """
 
 from __future__ import annotations
@@ -54,8 +59,11 @@ def channel_name(user_id: str) -> str:
 
 
 class NotifierRouter:
-    def __init__(self, fallback: Notifier) -> None:
+    def __init__(self, fallback: Notifier, *, keep: Notifier | None = None) -> None:
+        """``fallback`` takes users of channels not registered; ``keep`` (a
+        :class:`HeldNotices`; default: the fallback) what a channel could not deliver."""
         self.fallback = fallback
+        self.keep = keep or fallback
         self.routes: dict[str, Notifier] = {}
 
     def register(self, prefix: str, notifier: Notifier) -> None:
@@ -70,7 +78,20 @@ class NotifierRouter:
                      reference: str | None = None) -> NoticeOutcome:
         target = self.routes.get(channel_of(user_id), self.fallback)
         outcome = await target.notify(user_id, replies, reference=reference)
-        return outcome or NoticeOutcome.DELIVERED
+        if outcome is NoticeOutcome.UNREACHABLE:
+            return await self.keep.notify(user_id, replies, reference=reference)
+        return outcome
+
+
+def unreached_reason(svc: Services, user_id: str) -> str:
+    """Why a message for ``user_id`` was kept, as the sender is told: their channel is not
+    set up here, or it is and could not take it."""
+    channel = channel_name(user_id)
+    router = svc.notifier if isinstance(svc.notifier, NotifierRouter) else None
+    if router is not None and channel_of(user_id) in router.routes:
+        return msg.UNREACHABLE_ON.get(channel_of(user_id),
+                                      msg.UNREACHABLE_ON_OTHER.format(channel=channel))
+    return msg.NOT_SET_UP.format(channel=channel)
 
 
 # --- keeping messages ----------------------------------------------------------------------
@@ -132,8 +153,9 @@ def kind_of(replies: Sequence[Reply]) -> NoticeKind:
 
 
 class HeldNotices:
-    """The production fallback notifier: keeps each message in ``held_notices``, sealed,
-    and logs only that one was kept (the channel and the transfer reference)."""
+    """Keeps each message in ``held_notices``, sealed, and logs only that one was kept (the
+    channel and the transfer reference): the production fallback, and where the router
+    keeps what a channel could not deliver."""
 
     def __init__(self, db: Database, vault: Vault,
                  clock: Callable[[], datetime] = utc_now) -> None:
@@ -148,7 +170,7 @@ class HeldNotices:
             await repo.hold_notice(session, user_id=user_id, reference=reference,
                                    kind=kind_of(replies).value, sealed=sealed,
                                    now=self.clock())
-        log.info("kept a message about %s for a %s user: that channel is not configured",
+        log.info("kept a message about %s for a %s user the bot could not reach",
                  reference or "-", channel_of(user_id))
         return NoticeOutcome.HELD
 
@@ -167,7 +189,7 @@ async def notify_people(svc: Services, user_ids: Sequence[str], replies: Sequenc
         reachable = [i for i in ids if router is None or router.reaches(i)]
         outcomes = [await svc.notifier.notify(i, replies, reference=reference)
                     for i in reachable or ids[:1]]
-        if all(o is NoticeOutcome.HELD for o in outcomes):
+        if all(o in (NoticeOutcome.HELD, NoticeOutcome.UNREACHABLE) for o in outcomes):
             unreached.append(ids[0])
     return unreached
 

@@ -16,19 +16,25 @@ from bot.replies import Reply
 
 
 class NoticeOutcome(Enum):
-    """What became of a notification: handed to the person's channel, or kept for them
-    because their channel is not configured here (see :mod:`handlers.notify`)."""
+    """What became of a notification: handed to the person's channel; ``UNREACHABLE``: their
+    channel is set up but could not take it (a Teams user who never opened a chat with the
+    bot, a Slack error), said by a channel's notifier; ``HELD``: kept for them (see
+    :mod:`handlers.notify`), as the router does with both an unreachable person's messages and
+    those for a channel that is not configured here."""
 
     DELIVERED = "delivered"
+    UNREACHABLE = "unreachable"
     HELD = "held"
 
 
 class Notifier(Protocol):
     """Delivers replies to a user who is not the one currently talking to the bot
-    (an approver, or a sender receiving a receipt). Returning None means delivered."""
+    (an approver, or a sender receiving a receipt), and says what became of them: a
+    channel's notifier never keeps a message it could not deliver (it answers
+    ``UNREACHABLE``, and the router keeps it, sealed, in one place)."""
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> NoticeOutcome | None: ...
+                     reference: str | None = None) -> NoticeOutcome: ...
 
 
 @dataclass(frozen=True)

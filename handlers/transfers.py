@@ -137,8 +137,8 @@ async def request_approval(svc: Services, *, reference: str) -> list[Reply]:
         reference=reference, classification=transfer.classification,
         approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours)),
         *(Text(notice_msg.APPROVER_HELD.format(
-            approver=approver, channel=notify.channel_name(approver), reference=reference))
-          for approver in unreached)]
+            approver=approver, reason=notify.unreached_reason(svc, approver),
+            reference=reference)) for approver in unreached)]
 
 
 def approval_request(state: State, ctx: TurnContext, *, sender: str) -> ApprovalRequest:

@@ -88,23 +88,23 @@ def build_runtime(config: Config) -> Runtime:
     The password transport is Twilio's when its section is set, else the development
     console's (which refuses production). Each plugin with users gets their prefix on the
     notifier router; everyone else's messages go to the fallback: kept for them in
-    production, the console notifier in development.
+    production, the console notifier in development. What a channel could not deliver
+    (someone it cannot reach) is kept for them in every environment.
     """
     settings = config.core
     private_dir(settings.var_dir)
     db = Database(settings.database_url)
     vault = vault_from_settings(settings)
     console = channels.console.plugin(settings, password_transport=config.twilio is None)
-    fallback: Notifier = (HeldNotices(db, vault) if console.notifier is None
-                          else console.notifier)
+    kept = HeldNotices(db, vault)
+    fallback: Notifier = kept if console.notifier is None else console.notifier
     transport: PasswordTransport | None = (
         TwilioTransport(config.twilio) if config.twilio is not None else console.transport)
     assert transport is not None  # the console plugin has one whenever Twilio is not set
-    router = NotifierRouter(fallback)
+    router = NotifierRouter(fallback, keep=kept)
     svc = Services(settings=settings, policy=load_policy(settings.policy_path), db=db,
                    vault=vault, notifier=router, transport=transport)
-    if isinstance(fallback, HeldNotices):
-        fallback.clock = lambda: svc.clock()
+    kept.clock = lambda: svc.clock()
     plugins: tuple[ChannelPlugin, ...] = (
         channels.portal.plugin(svc),
         channels.teams.app.plugin(svc, config.teams),

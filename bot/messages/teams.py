@@ -50,11 +50,6 @@ ANSWERED_FIELD = "{label}: {value}"
 # Approval cards -----------------------------------------------------------------------------
 APPROVAL_REASON = "Reason (needed to reject; the sender will see it)"
 APPROVAL_DECIDED_REASON = "Reason: {reason}"
-APPROVER_NOT_REACHABLE = (
-    "I could not ask {approver} to authorise {reference}: they have not installed Safe Haven "
-    "in Teams yet. Ask them to add the Safe Haven app (Apps, then search for Safe Haven) "
-    "and open a chat with it; your request reaches them as soon as they do."
-)
 
 # The archive, through the Teams file consent card --------------------------------------------
 CONSENT_DESCRIPTION = (

@@ -20,6 +20,7 @@ from bot.private import open_private, private_dir
 from bot.replies import Reply
 from bot.settings import SettingsError
 from channels.console.render import render
+from handlers.ports import NoticeOutcome
 
 
 class ConsoleNotifierRefused(SettingsError):
@@ -38,7 +39,7 @@ class ConsoleNotifier:
         self.stream = stream
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None:
+                     reference: str | None = None) -> NoticeOutcome:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         text = "\n".join(render(r) for r in replies)
         block = f"\n[{stamp}] message for {user_id}:\n{text}\n"
@@ -46,3 +47,4 @@ class ConsoleNotifier:
         with open_private(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(block)
         (self.stream if self.stream is not None else sys.stdout).write(block)
+        return NoticeOutcome.DELIVERED

@@ -7,8 +7,10 @@ the transfer's first message in the sender's DM, so receipts stay with the trans
 are about; when the archive arrives that way, its first line is also shown in the DM
 itself, so the hand-back is not hidden in a thread.
 
-A notification that cannot be delivered is logged (by Slack's error code) and dropped: the
-caller's work (a decision, a delivery) is already recorded and must not be undone by it.
+A notification Slack does not take is logged (by Slack's error code, nothing of its text)
+and answered ``UNREACHABLE``, never raised: the caller's work (a decision, a delivery) is
+already recorded and must not be undone by it, and the router keeps the message for the
+person (sealed) and the sender is told (:mod:`handlers.notify`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from channels.slack import blocks, records
 from channels.slack.api import error_code
 from channels.slack.blocks import Post
 from channels.slack.channel import SlackChannel
+from handlers.ports import NoticeOutcome
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ class SlackNotifier:
         self.channel = channel
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None:
+                     reference: str | None = None) -> NoticeOutcome:
         try:
             await self._notify(user_id, replies, reference)
         except SlackApiError as exc:
@@ -42,6 +45,9 @@ class SlackNotifier:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.error("Slack notification for %s not delivered: %s", reference or "-",
                       type(exc).__name__)
+        else:
+            return NoticeOutcome.DELIVERED
+        return NoticeOutcome.UNREACHABLE
 
     async def _notify(self, user_id: str, replies: Sequence[Reply],
                       reference: str | None) -> None:

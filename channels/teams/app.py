@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.replies import Reply
 from channels.teams.settings import TeamsSettings
+from handlers.ports import NoticeOutcome
 from handlers.services import Services
 
 if TYPE_CHECKING:
@@ -50,8 +51,8 @@ class TeamsNotifier:
         return self._channel
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None:
-        await self.channel().notify(user_id, replies, reference=reference)
+                     reference: str | None = None) -> NoticeOutcome:
+        return await self.channel().notify(user_id, replies, reference=reference)
 
 
 class TeamsPlugin:

@@ -41,16 +41,15 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
 )
 
 from bot.egress import Destination, EgressPolicy
-from bot.messages import teams as msg
 from bot.reference import normalise_reference
-from bot.replies import FileReply, LinkReply, Reply, Text
+from bot.replies import FileReply, LinkReply, Reply
 from channels.egress import check_url, checked_connector
 from channels.teams import cards, records
 from channels.teams.files import UPLOAD_CHUNK
 from channels.teams.inbound import InvalidActivity, parse_activity, refusal, tenant_refusal
 from channels.teams.settings import BotFrameworkConfig, TeamsSettings
+from handlers.ports import NoticeOutcome
 from handlers.services import Services
-from store import repositories as repo
 
 log = logging.getLogger(__name__)
 
@@ -223,45 +222,21 @@ class TeamsChannel:
             bot_app_id=self.settings.app_id or "")
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None:
-        """The :class:`handlers.ports.Notifier` port for ``teams:`` users. A failure is
-        logged, never raised: the handler that notified has already done its work."""
+                     reference: str | None = None) -> NoticeOutcome:
+        """The :class:`handlers.ports.Notifier` port for ``teams:`` users. ``UNREACHABLE``
+        when the bot has no conversation with them (they never opened a chat with it) or the
+        Bot Connector did not take the message; never raised, and nothing kept here: the
+        router keeps it for them, sealed, and it reaches them when they open the chat
+        (:meth:`channels.teams.turns.TeamsTurns`) or next write to the bot."""
         try:
             target = await records.reference_for(self.svc.db, user_id=user_id)
             if target is None:
-                await self._unreachable(user_id, replies, reference)
-                return
+                log.info("no Teams conversation with this user yet (transfer %s)",
+                         reference or "-")
+                return NoticeOutcome.UNREACHABLE
             await self.send_to(target, await self.prepare(replies, user_id=user_id))
-        except Exception:
-            log.exception("could not deliver a Teams notification (transfer %s)", reference)
-
-    async def _unreachable(self, user_id: str, replies: Sequence[Reply],
-                           reference: str | None) -> None:
-        """The bot cannot message someone who never opened a chat with it. An approval
-        request is held for them and the sender is told to ask them to install the app."""
-        if not cards.asks_approval(replies):
-            log.warning("no Teams conversation with %s yet: %d message(s) not delivered",
-                        user_id, len(replies))
-            return
-        await records.hold(self.svc.db, user_id=user_id, reference=reference,
-                           activities=await self.prepare(replies, user_id=user_id),
-                           now=self.svc.clock())
-        if reference is None:
-            return
-        async with self.svc.db.read() as session:
-            transfer = await repo.get_transfer(session, reference=reference)
-        if transfer is not None:
-            await self.svc.notifier.notify(transfer.sender_id, [Text(
-                msg.APPROVER_NOT_REACHABLE.format(approver=user_id, reference=reference))],
-                reference=reference)
-
-    async def deliver_held(self, turn: TurnContext, user_id: str) -> None:
-        """Send what was held for a user who just opened the chat; approval requests that
-        are no longer pending are dropped."""
-        for reference, activities in await records.take_held(self.svc.db, user_id=user_id):
-            if reference is not None:
-                async with self.svc.db.read() as session:
-                    approval = await repo.get_approval(session, reference=reference)
-                if approval is not None and approval.status != "pending":
-                    continue
-            await self.send(turn, activities)
+        except Exception as exc:
+            log.error("could not deliver a Teams notification (transfer %s): %s",
+                      reference or "-", type(exc).__name__)
+            return NoticeOutcome.UNREACHABLE
+        return NoticeOutcome.DELIVERED

@@ -7,9 +7,10 @@ the core's shared ``processed_events`` table, under ``teams:`` keys.)
 - conversation references, so the bot can message a user first (approval requests,
   receipts) in any process, including ``safehaven worker``;
 - archive offers made through the Teams file consent card, so an accept uploads once and a
-  decline can be offered again;
-- messages held for a user who has not installed the app yet (an approval request), sent
-  when they first open the chat.
+  decline can be offered again.
+
+Messages for a user the bot cannot reach yet are not kept here: the core keeps them, sealed,
+in ``held_notices`` (``handlers.notify``; migration 0008 dropped ``teams_held_messages``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models import Base, UTCDateTime
@@ -49,15 +50,3 @@ class TeamsFileOffer(Base):
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class TeamsHeldMessage(Base):
-    """Rendered activities waiting for a user the bot cannot reach yet."""
-
-    __tablename__ = "teams_held_messages"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(200), index=True)
-    reference: Mapped[str | None] = mapped_column(String(20))
-    activities: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

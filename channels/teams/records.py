@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from channels.teams.models import TeamsConversationRef, TeamsFileOffer, TeamsHeldMessage
+from channels.teams.models import TeamsConversationRef, TeamsFileOffer
 from store.db import Database
 from store.models import ProcessedEvent
 
@@ -140,31 +140,3 @@ async def move_offer(db: Database, *, offer_id: str, to: str, only_from: Sequenc
             .where(TeamsFileOffer.id == offer_id, TeamsFileOffer.status.in_(list(only_from)))
             .values(status=to, updated_at=now).execution_options(synchronize_session=False))
     return bool(getattr(result, "rowcount", 0) == 1)
-
-
-# --- messages held for users the bot cannot reach yet --------------------------------------
-
-
-async def hold(db: Database, *, user_id: str, reference: str | None,
-               activities: Sequence[Mapping[str, Any]], now: datetime) -> None:
-    async with db.transaction() as session:
-        session.add(TeamsHeldMessage(user_id=user_id, reference=reference,
-                                     activities=[dict(a) for a in activities], created_at=now))
-
-
-async def take_held(db: Database, *, user_id: str) -> list[tuple[str | None,
-                                                                 list[dict[str, Any]]]]:
-    """Remove and return what was held for ``user_id``, oldest first (each row goes to
-    exactly one caller: the delete's row count decides)."""
-    async with db.read() as session:
-        rows = (await session.scalars(select(TeamsHeldMessage).where(
-            TeamsHeldMessage.user_id == user_id).order_by(TeamsHeldMessage.id))).all()
-    taken: list[tuple[str | None, list[dict[str, Any]]]] = []
-    for row in rows:
-        async with db.transaction() as session:
-            result = await session.execute(
-                delete(TeamsHeldMessage).where(TeamsHeldMessage.id == row.id)
-                .execution_options(synchronize_session=False))
-        if getattr(result, "rowcount", 0) == 1:
-            taken.append((row.reference, list(row.activities)))
-    return taken

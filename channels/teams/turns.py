@@ -36,7 +36,7 @@ from channels.teams.inbound import (
     remote_files,
     user_id,
 )
-from handlers import approvals
+from handlers import approvals, notify
 from handlers.conversation import parse_text, take_turn
 from handlers.transfers import delete_plaintext
 
@@ -82,13 +82,18 @@ class TeamsTurns:
         if activity.type == ActivityTypes.installation_update and activity.action == "remove":
             await records.forget_reference(db, user_id=uid)
             return
-        first_contact = await records.remember_reference(
+        await records.remember_reference(
             db, user_id=uid, reference=conversation_reference(activity), now=now)
         if activity.type == ActivityTypes.conversation_update and any(
                 m.id == activity.recipient.id for m in activity.members_added or []):
             await self._say(turn, msg.WELCOME)
-        if first_contact:
-            await self.channel.deliver_held(turn, uid)
+        if activity.type in (ActivityTypes.conversation_update,
+                             ActivityTypes.installation_update):
+            # They opened the chat or added the app: what was kept for them while the bot
+            # could not reach them, from the core's one store (a message turn gets it there).
+            held = await notify.deliver_held(self.svc, user_id=uid)
+            if held:
+                await self._reply(turn, uid, held)
         if activity.type == ActivityTypes.message:
             await self._on_message(turn, uid)
         elif activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT_INVOKE:

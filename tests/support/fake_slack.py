@@ -50,6 +50,7 @@ class Failure:
     error: str | None = None
     retry_after: str | None = None
     times: int = 1
+    channel: str | None = None  # only calls naming this channel (None: any call)
 
 
 class FakeSlack(FakeServer):
@@ -93,8 +94,10 @@ class FakeSlack(FakeServer):
         return f"{self.url}/files/{file_id}"
 
     def fail(self, method: str, *, status: int = 200, error: str | None = None,
-             retry_after: str | None = None, times: int = 1) -> None:
-        self.failures.setdefault(method, []).append(Failure(status, error, retry_after, times))
+             retry_after: str | None = None, times: int = 1,
+             channel: str | None = None) -> None:
+        self.failures.setdefault(method, []).append(
+            Failure(status, error, retry_after, times, channel))
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -139,11 +142,12 @@ class FakeSlack(FakeServer):
         if request.headers.get("Authorization") != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         pending = self.failures.get(method) or []
-        if pending:
-            failure = pending[0]
+        failure = next((f for f in pending if f.channel in (None, params.get("channel"))),
+                       None)
+        if failure is not None:
             failure.times -= 1
             if failure.times <= 0:
-                pending.pop(0)
+                pending.remove(failure)
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
             if failure.status == 429:
                 return web.json_response({"ok": False, "error": "ratelimited"}, status=429,

@@ -21,7 +21,7 @@ from bot.settings import load_settings
 from channels.teams.app import plugin as teams_plugin
 from channels.teams.channel import TeamsChannel
 from channels.teams.settings import TeamsSettings, load_teams_settings
-from handlers.notify import NotifierRouter
+from handlers.notify import HeldNotices, NotifierRouter
 from handlers.services import Services
 from tests.support.core import RecordingNotifier
 from tests.support.fake_teams import FakeConnector, FakeFileHost, TeamsUser
@@ -72,7 +72,9 @@ async def start_world(services: Services, settings: TeamsSettings, *,
     fakes = {"connector": host_of(connector.url), "files": host_of(files.url)}
     allow_fetch_hosts(services, *(fakes.get(name, name) for name in fetch_hosts))
     services.policy = replace(services.policy, approvers={"*": (f"teams:{APPROVER_AAD}",)})
-    services.notifier = router = NotifierRouter(RecordingNotifier())
+    # As build_runtime wires it: what Teams cannot deliver is kept (sealed) for the person.
+    services.notifier = router = NotifierRouter(
+        RecordingNotifier(), keep=HeldNotices(services.db, services.vault, clock=services.clock))
     teams = teams_plugin(services, settings, upload_chunk_bytes=4096, **options)
     notifier = teams.notifier
     assert notifier is not None

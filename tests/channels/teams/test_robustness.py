@@ -138,7 +138,8 @@ async def test_approver_without_the_app(teams: TeamsWorld) -> None:
     await sender.click(sender.last_card(), "Confirm and send")
     assert len(approver.received) == approver_seen
     told = sender.text_since(0)
-    assert f"could not ask teams:{APPROVER_AAD} to authorise {ref}" in told
+    assert f"could not reach your approver teams:{APPROVER_AAD}" in told
+    assert f"Your request {ref} is kept for them" in told
     assert "install" in told
 
     # When they install the app again, the request is waiting for them, and it works.

@@ -30,7 +30,7 @@ from bot.filecheck import MAX_ARCHIVE_ENTRIES, FileVerdict
 from bot.vault import generate_key
 from handlers.intake import CHECK_SECONDS, FileInspector
 from store.models import Transfer
-from tests.bot.test_filecheck import claiming_zip, directory_zip
+from tests.bot.test_filecheck import claiming_zip, directory_zip, two_directories
 from tests.channels.slack import conftest as slack
 from tests.channels.slack.conftest import Workspace
 from tests.support.core import PDF
@@ -156,4 +156,28 @@ def test_share_refuses_the_zip_bomb_too(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[2], check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "“case-bundle.zip” lists 1,350,000 files inside it" in result.stdout
+    assert not list((tmp_path / "var" / "uploads").rglob("*.bin"))
+
+
+def test_share_refuses_a_docx_whose_directories_disagree(tmp_path: Path) -> None:
+    """The second review: a .docx whose end record points at a directory listing
+    word/vbaProject.bin while a clean one sits where zipfile looks. ``share`` used to call it
+    a Word document and package it; it is refused as damaged, and nothing is kept."""
+    document = tmp_path / "report.docx"
+    document.write_bytes(two_directories())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEHAVEN_")}
+    env.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key())
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.app.cli", "share", str(document), "--classification",
+         "CONTROLLED", "--recipient-name", "Priya Shah", "--recipient-title",
+         "Safeguarding Lead", "--recipient-org", "Northfield NHS Trust", "--recipient-email",
+         "priya.shah@nhs.net", "--recipient-phone", "07911 123456", "--purpose",
+         "Strategy meeting about a child at risk", "--consent", "Only for the meeting",
+         "--password-via", "sms", "--sender", "console:alice"],
+        env=env, text=True, capture_output=True, timeout=GUARD,
+        cwd=Path(__file__).resolve().parents[2], check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "“report.docx” is a damaged ZIP file" in result.stdout
+    assert "Word document" not in result.stdout
+    assert not list((tmp_path / "var").rglob("*.zip"))
     assert not list((tmp_path / "var" / "uploads").rglob("*.bin"))

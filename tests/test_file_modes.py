@@ -19,15 +19,15 @@ import aiohttp
 from bot.app.cli import main
 from bot.vault import vault_from_settings
 from channels.teams.package import build_package
-from tests.channels.slack.conftest import (  # noqa: F401 (fixtures)
+from tests.channels.slack.test_flow import answer_up_to_confirm
+from tests.channels.slack.test_serve import free_port
+from tests.support.core import PDF
+from tests.support.slack import (  # noqa: F401 (fixtures)
     Workspace,
     fake_slack,
     slack_policy,
     workspace,
 )
-from tests.channels.slack.test_flow import answer_up_to_confirm
-from tests.channels.slack.test_serve import free_port
-from tests.support.core import PDF
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARE = ["--classification", "CONTROLLED", "--recipient-name", "Priya Shah",

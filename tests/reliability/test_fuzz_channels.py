@@ -74,18 +74,18 @@ from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
 from store.models import Transfer
-from tests.channels.slack.conftest import SECRET, Workspace, message_text
-from tests.channels.teams.conftest import (
+from tests.reliability.strategies import FIGURES, fuzz_settings, hostile_text, tried
+from tests.support.core import PDF, RecordingNotifier
+from tests.support.fake_slack import TOKEN, FakeSlack
+from tests.support.fake_teams import FakeConnector
+from tests.support.slack import SECRET, Workspace, message_text
+from tests.support.teams import (
     SENDER_AAD,
     TeamsWorld,
     auth_off,
     start_world,
     stop_world,
 )
-from tests.reliability.strategies import FIGURES, fuzz_settings, hostile_text, tried
-from tests.support.core import PDF, RecordingNotifier
-from tests.support.fake_slack import TOKEN, FakeSlack
-from tests.support.fake_teams import FakeConnector
 
 SOMETHING_WENT_WRONG = "Something went wrong"
 LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})

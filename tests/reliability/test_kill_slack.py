@@ -28,9 +28,9 @@ from bot.messages import conversation as cmsg
 from handlers import recovery
 from handlers.services import Services
 from store.models import Transfer
-from tests.channels.slack.conftest import SECRET, message_text, signed
 from tests.reliability.test_faults import env_for, output, safehaven, uploads, wait_for
 from tests.support.fake_slack import TOKEN, FakeSlack
+from tests.support.slack import SECRET, message_text, signed
 
 ALICE, DM = "UALICE01", "DALICE01"
 RESTARTED = "restarted while it was handling your message"

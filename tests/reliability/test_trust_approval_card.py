@@ -28,21 +28,21 @@ from channels.console.render import render as console_render
 from channels.slack import blocks as slack_blocks
 from channels.teams import cards as teams_cards
 from store.models import Transfer, TransferFile
-from tests.channels.slack.conftest import (  # noqa: F401 (fixtures)
+from tests.support.core import PDF
+from tests.support.fake_slack import Message
+from tests.support.fake_teams import Call
+from tests.support.slack import (  # noqa: F401 (fixtures)
     Workspace,
     fake_slack,
     slack_policy,
     workspace,
 )
-from tests.channels.teams.conftest import (  # noqa: F401 (fixture)
+from tests.support.teams import (  # noqa: F401 (fixture)
     APPROVER_AAD,
     SENDER_AAD,
     TeamsWorld,
     teams,
 )
-from tests.support.core import PDF
-from tests.support.fake_slack import Message
-from tests.support.fake_teams import Call
 
 ROOT = Path(__file__).resolve().parents[2]
 INVISIBLE = "\u200b\ufeff\u00ad\u3164\u2060\u200d\u202e"

@@ -31,9 +31,9 @@ from bot.vault import generate_key
 from handlers.intake import CHECK_SECONDS, FileInspector
 from store.models import Transfer
 from tests.bot.test_filecheck import claiming_zip, directory_zip, two_directories
-from tests.channels.slack import conftest as slack
-from tests.channels.slack.conftest import Workspace
+from tests.support import slack
 from tests.support.core import PDF
+from tests.support.slack import Workspace
 
 # The Slack workspace (real app, signed requests, fake Slack API) from the Slack tests.
 fake_slack = slack.fake_slack

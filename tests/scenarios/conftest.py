@@ -13,14 +13,15 @@ from bot.app.web import create_app
 from channels.twilio.settings import load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from handlers.services import Services
-from tests.channels.slack.conftest import fake_slack, slack_policy, workspace  # noqa: F401
-from tests.channels.teams.conftest import teams  # noqa: F401
 from tests.support.chat import World
 from tests.support.console import ConsoleWorld
 from tests.support.core import Clock
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.support.slack import SlackWorld
-from tests.support.teams import TeamsChatWorld
+from tests.support.slack import SlackWorld, fake_slack, slack_policy, workspace  # noqa: F401
+from tests.support.teams import (
+    TeamsChatWorld,
+    teams,  # noqa: F401
+)
 
 CHANNELS = ("console", "slack", "teams")
 

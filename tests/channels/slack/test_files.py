@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from bot.egress import parse_host_rules
 from store.models import Transfer
-from tests.channels.slack.conftest import Workspace
 from tests.support.core import PDF
 from tests.support.fake_slack import TOKEN
+from tests.support.slack import Workspace
 
 
 async def transfers(ws: Workspace) -> int:

@@ -11,8 +11,8 @@ import pyzipper
 from sqlalchemy import select
 
 from store.models import AuditRecord, Transfer
-from tests.channels.slack.conftest import SlackUser, Workspace, message_text
 from tests.support.core import PDF, PURPOSE
+from tests.support.slack import SlackUser, Workspace, message_text
 
 RECIPIENT = {"name": "Priya Shah", "job_title": "Safeguarding Lead",
              "organisation": "Northfield NHS Trust", "email": "priya.shah@nhs.net",

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from channels.slack import blocks
 from handlers import housekeeping
 from store.models import Transfer
-from tests.channels.slack.conftest import SlackUser, Workspace, message_text
 from tests.channels.slack.test_flow import RECIPIENT, answer_up_to_confirm, reference_in
 from tests.support.core import PDF, Clock
+from tests.support.slack import SlackUser, Workspace, message_text
 
 LONDON = ZoneInfo("Europe/London")
 

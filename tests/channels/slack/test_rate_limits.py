@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.channels.slack.conftest import Workspace, message_text
+from tests.support.slack import Workspace, message_text
 
 
 async def test_a_sustained_rate_limit_loses_and_duplicates_nothing(

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from channels.slack.http import well_formed
 from store.models import AuditRecord, Conversation, ProcessedEvent, Transfer
-from tests.channels.slack.conftest import SlackUser, Workspace, message_text, signed
 from tests.support.core import PDF
+from tests.support.slack import SlackUser, Workspace, message_text, signed
 
 
 async def count(ws: Workspace, model: type) -> int:

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 
 from bot.vault import generate_key
-from tests.channels.slack.conftest import SECRET, signed
 from tests.support.fake_slack import TOKEN, FakeSlack
+from tests.support.slack import SECRET, signed
 
 ROOT = Path(__file__).resolve().parents[3]
 

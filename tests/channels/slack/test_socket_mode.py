@@ -19,9 +19,9 @@ from channels.slack.channel import SlackChannel
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
-from tests.channels.slack.conftest import message_text
 from tests.support.core import RecordingNotifier
 from tests.support.fake_slack import APP_TOKEN, TOKEN, FakeSlack
+from tests.support.slack import message_text
 
 
 def socket_settings(fake: FakeSlack, app_token: str = APP_TOKEN) -> SlackSettings:

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from bot.policy import Policy, load_policy
 from store.models import Approval, AuditRecord
-from tests.channels.slack.conftest import SlackUser, Workspace, message_text
 from tests.channels.slack.test_flow import answer_up_to_confirm, reference_in, transfer
 from tests.support.core import PDF, Conversation, answer_all
 from tests.support.fake_slack import Message
+from tests.support.slack import SlackUser, Workspace, message_text
 
 FAKE = "SH-ZZZZ-99"
 

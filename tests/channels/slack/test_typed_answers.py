@@ -3,8 +3,8 @@ DM reads as a clean record, with no live buttons left on questions already answe
 
 from __future__ import annotations
 
-from tests.channels.slack.conftest import Workspace, controls, message_text
 from tests.support.core import PDF
+from tests.support.slack import Workspace, controls, message_text
 
 
 async def test_a_typed_answer_updates_the_question_in_place(workspace: Workspace) -> None:

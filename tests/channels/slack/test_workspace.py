@@ -13,8 +13,8 @@ from bot.messages import slack as msg
 from bot.settings import SettingsError
 from channels.slack.settings import load_slack_settings
 from store.models import Transfer
-from tests.channels.slack.conftest import Workspace, message_text
 from tests.support.core import PDF
+from tests.support.slack import Workspace, message_text
 
 OTHER = "T0OTHER99"
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from channels.teams.cards import FILE_CONSENT, FILE_INFO
 from handlers.delivery import dispatch
 from store.models import Approval, Transfer
-from tests.channels.teams.conftest import APPROVER_AAD, INTRUDER_AAD, SENDER_AAD, TeamsWorld
 from tests.handlers.test_flow import outbox_password
 from tests.support.core import CONSENT, PDF, PURPOSE, RECIPIENT, Clock
 from tests.support.fake_teams import Call, FakeFileHost, TeamsUser
+from tests.support.teams import APPROVER_AAD, INTRUDER_AAD, SENDER_AAD, TeamsWorld
 
 REF = re.compile(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}")
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from store.models import Transfer
-from tests.channels.teams.conftest import APPROVER_AAD, SENDER_AAD, TeamsWorld
 from tests.channels.teams.test_flow import REF, answer_questions, consent_call, reference_in
 from tests.support.core import PDF
 from tests.support.fake_teams import FakeFileHost, TeamsUser
+from tests.support.teams import APPROVER_AAD, SENDER_AAD, TeamsWorld
 
 
 async def transfers(world: TeamsWorld) -> int:

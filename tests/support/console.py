@@ -20,6 +20,7 @@ from handlers import approvals
 from handlers.conversation import parse_text, take_turn
 from handlers.intake import stage_local_file
 from handlers.notify import NotifierRouter
+from handlers.ports import NoticeOutcome
 from handlers.services import Services
 from tests.support.chat import conversation_step
 from tests.support.fake_twilio import FakeTwilio
@@ -35,8 +36,9 @@ class Transcripts:
         return self.by_user.setdefault(user_id, [])
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None:
+                     reference: str | None = None) -> NoticeOutcome:
         self.of(user_id).extend(replies)
+        return NoticeOutcome.DELIVERED
 
 
 class ConsoleUser:

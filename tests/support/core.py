@@ -14,6 +14,7 @@ from bot.events import Answer, Event, FilesReceived
 from bot.replies import Ask, Choice, Form, Reply
 from handlers.conversation import Turn, parse_text, take_turn
 from handlers.intake import stage_local_file
+from handlers.ports import NoticeOutcome
 from handlers.services import Services
 
 # A Monday morning in November, inside the default call window.
@@ -36,8 +37,9 @@ class RecordingNotifier:
     sent: list[tuple[str, list[Reply]]] = field(default_factory=list)
 
     async def notify(self, user_id: str, replies: Sequence[Reply], *,
-                     reference: str | None = None) -> None:
+                     reference: str | None = None) -> NoticeOutcome:
         self.sent.append((user_id, list(replies)))
+        return NoticeOutcome.DELIVERED
 
     def for_user(self, user_id: str) -> list[Reply]:
         return [r for u, rs in self.sent if u == user_id for r in rs]

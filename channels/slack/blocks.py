@@ -1,10 +1,12 @@
-"""Neutral replies rendered as Slack Block Kit, and Slack input read back as plain values.
+"""Neutral replies rendered as Slack Block Kit: the messages, their question controls and
+the modals, with no I/O (posting them is :mod:`channels.slack.runtime`'s, reading Slack's
+input back :mod:`channels.slack.inputs`').
 
-A reply that asks carries its question id into every button value, select block and modal,
-so the answer names the question it answers and the core recognises a late or repeated
-click as stale. Everything the user typed or we print is escaped (``&``, ``<``, ``>``), so a
-file name or a purpose such as ``<!channel>`` cannot mention anyone or forge a link; the
-facts of an approval request go further and are ``plain_text``, which Slack shows as typed.
+A reply that asks carries its question id (:mod:`channels.slack.controls`) into every
+button value, select block and modal. Everything the user typed or we print is escaped
+(``&``, ``<``, ``>``), so a file name or a purpose such as ``<!channel>`` cannot mention
+anyone or forge a link; the facts of an approval request go further and are
+``plain_text``, which Slack shows as typed.
 
 Slack limits are applied here (3000 characters per section, 75 per button, 24 per modal
 title, 150 per option value, 50 blocks per message) so the Web API never refuses a reply
@@ -13,8 +15,6 @@ for its size.
 
 from __future__ import annotations
 
-import html
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,21 +37,26 @@ from bot.replies import (
     Reply,
     Text,
 )
+from channels.slack.controls import (
+    ANSWER,
+    FIELD_BLOCK,
+    FORM_VIEW,
+    OPEN_FORM,
+    PICK_TIME,
+    QUESTION_BLOCK,
+    REASON_FIELD,
+    REJECT_VIEW,
+    SELECT,
+    TIME_FORMAT,
+    USE_TIME,
+    encode_answer,
+    question_block,
+)
 
 Block = dict[str, Any]
 
-ANSWER = "sh.answer"        # + ".<n>": a button answering a Choice
-SELECT = "sh.select"        # a static select answering a Choice
-OPEN_FORM = "sh.form"       # a button opening a Form in a modal
-USE_TIME = "sh.time"        # the button sending the picked date and time
-PICK_TIME = "sh.time.pick"  # the date-time picker itself (its changes are only acknowledged)
-FORM_VIEW = "sh.form.view"  # callback id of a Form modal
-REJECT_VIEW = "sh.reject.view"
-QUESTION_BLOCK = "sh.q:"    # + question id: the block holding a question's controls
-FIELD_BLOCK = "f."          # + field name: an input block in a Form modal
 # Questions answered with a date-time picker (the engine's call-time step).
 DATETIME_QUESTIONS = frozenset({"call_time"})
-TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 SECTION_MAX = 3000
 BUTTON_MAX = 75
@@ -62,9 +67,6 @@ MAX_BLOCKS = 50
 FALLBACK_MAX = 3000
 
 _MENTION = re.compile(r"slack:([UW][A-Z0-9]{2,})")
-_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
-# Not in a question id or an option value a button carries (JSON escapes can carry them).
-_NOT_IN_ANSWERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -75,21 +77,6 @@ def escape(text: str) -> str:
     channel-qualified Slack user ids turned into mentions Slack shows as names."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MENTION.sub(r"<@\1>", escaped)
-
-
-def from_slack(text: str) -> str:
-    """What the person typed, from Slack's message markup: links and mailto links become
-    their visible text, mentions stay as ids, and ``&amp;``/``&lt;``/``&gt;`` are decoded."""
-
-    def link(match: re.Match[str]) -> str:
-        target, label = match.group(1), match.group(2)
-        if target.startswith(("@", "#", "!")):
-            return f"<{target}>"
-        if label:
-            return label
-        return target.removeprefix("mailto:")
-
-    return html.unescape(_SLACK_LINK.sub(link, text))
 
 
 def clip(text: str, limit: int) -> str:
@@ -134,25 +121,6 @@ def context(text: str) -> Block:
 
 def _with_error(prompt: str, error: str | None) -> str:
     return f"⚠ {error}\n{prompt}" if error else prompt
-
-
-def encode_answer(question: str, value: str) -> str:
-    return json.dumps({"q": question, "v": value}, separators=(",", ":"))
-
-
-def decode_answer(raw: Any) -> tuple[str, str] | None:
-    """The (question, value) a button carries; None if it is not one of ours."""
-    try:
-        data = json.loads(raw)
-    except (TypeError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    question, value = data.get("q"), data.get("v", "")
-    if not isinstance(question, str) or not isinstance(value, str) \
-            or _NOT_IN_ANSWERS.search(question + value):
-        return None
-    return question, value
 
 
 # --- replies -> messages -------------------------------------------------------------------
@@ -212,7 +180,7 @@ def choice_blocks(choice: Choice) -> list[Block]:
     blocks = sections(prompt)
     if use_buttons:
         blocks.append({
-            "type": "actions", "block_id": clip(QUESTION_BLOCK + choice.question, 255),
+            "type": "actions", "block_id": question_block(choice.question),
             "elements": [_button(o.label, f"{ANSWER}.{i}", encode_answer(choice.question,
                                                                           o.value),
                                  _style(o, choice.default))
@@ -225,7 +193,7 @@ def choice_blocks(choice: Choice) -> list[Block]:
                     if o.value == choice.default), None)
     if initial is not None:
         select["initial_option"] = initial
-    blocks.append({"type": "actions", "block_id": clip(QUESTION_BLOCK + choice.question, 255),
+    blocks.append({"type": "actions", "block_id": question_block(choice.question),
                    "elements": [select]})
     return blocks
 
@@ -241,7 +209,7 @@ def ask_blocks(ask: Ask, timezone: ZoneInfo) -> list[Block]:
         picker["initial_date_time"] = int(start.timestamp())
     except ValueError:
         pass
-    blocks.append({"type": "actions", "block_id": clip(QUESTION_BLOCK + ask.question, 255),
+    blocks.append({"type": "actions", "block_id": question_block(ask.question),
                    "elements": [picker, _button(msg.USE_THIS_TIME, USE_TIME,
                                                 encode_answer(ask.question, ""), "primary")]})
     blocks.append(context(msg.PICK_OR_TYPE_TIME.format(example=ask.placeholder)))
@@ -265,7 +233,7 @@ def form_blocks(form: Form) -> list[Block]:
         lines.append(form.intro)
     lines += [line for f in form.fields if (line := _field_line(f))]
     blocks = sections("\n".join(lines))
-    blocks.append({"type": "actions", "block_id": clip(QUESTION_BLOCK + form.question, 255),
+    blocks.append({"type": "actions", "block_id": question_block(form.question),
                    "elements": [_button(msg.OPEN_FORM, OPEN_FORM,
                                         encode_answer(form.question, ""), "primary")]})
     return blocks
@@ -286,7 +254,7 @@ def approval_blocks(request: ApprovalRequest) -> list[Block]:
     details, then Approve and Reject; at most six blocks, each within Slack's limits."""
     return [*sections(request.intro), *_fact_section(request.facts()),
             *_fact_section(request.details()), *sections(request.prompt),
-            {"type": "actions", "block_id": clip(QUESTION_BLOCK + request.question, 255),
+            {"type": "actions", "block_id": question_block(request.question),
              "elements": [_button(o.label, f"{ANSWER}.{i}",
                                   encode_answer(request.question, o.value), _style(o, None))
                           for i, o in enumerate(request.options, start=1)]}]
@@ -405,53 +373,6 @@ def form_modal(form: Form, *, metadata: str) -> Block:
     }
 
 
-# Slack input read back (form_values, picked_time, submitted_summary) is read whatever its
-# shape turns out to be (channels.slack.http refuses payloads of the wrong shapes over HTTP,
-# but not over Socket Mode): what is not where and what Slack puts it reads as nothing,
-# never as an exception.
-
-
-def _dig(data: Any, *path: str) -> Any:
-    """``data[path0][path1]...`` or None."""
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _items(value: Any) -> list[Mapping[str, Any]]:
-    """The objects of a list (Slack's ``blocks``, ``selected_options``)."""
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def form_values(state: Any) -> dict[str, str]:
-    """Field values from a submitted modal's ``view.state.values``."""
-    values: dict[str, str] = {}
-    if not isinstance(state, Mapping):
-        return values
-    for block_id, elements in state.items():
-        if not isinstance(block_id, str) or not block_id.startswith(FIELD_BLOCK):
-            continue
-        element = _dig(elements, "v")
-        if not isinstance(element, Mapping):
-            continue
-        name = block_id[len(FIELD_BLOCK):]
-        kind = element.get("type")
-        if kind == "static_select":
-            values[name] = _text(_dig(element, "selected_option", "value"))
-        elif kind == "checkboxes":
-            values[name] = ",".join(_text(o.get("value"))
-                                    for o in _items(element.get("selected_options")))
-        else:
-            values[name] = _text(element.get("value"))
-    return values
-
-
 def form_errors(form: Form) -> dict[str, str]:
     """Per-field errors for ``response_action: errors``; a form-level error with no field
     to blame goes on the first field so it is still seen."""
@@ -466,49 +387,9 @@ def reject_modal(reference: str, *, metadata: str) -> Block:
         "type": "modal", "callback_id": REJECT_VIEW, "private_metadata": metadata,
         "title": _plain(msg.REJECT_TITLE, TITLE_MAX), "submit": _plain(msg.REJECT_SUBMIT),
         "close": _plain(msg.CLOSE),
-        "blocks": [{"type": "input", "block_id": FIELD_BLOCK + "reason",
+        "blocks": [{"type": "input", "block_id": FIELD_BLOCK + REASON_FIELD,
                     "label": _plain(msg.REJECT_REASON_LABEL.format(reference=reference), 2000),
                     "hint": _plain(msg.REJECT_REASON_HINT, 2000),
                     "element": {"type": "plain_text_input", "action_id": "v",
                                 "multiline": True, "max_length": 1000}}],
     }
-
-
-def picked_time(state: Any, question: str, timezone: ZoneInfo) -> str | None:
-    """The date and time chosen in a question's picker, as the engine reads typed times
-    (local to the policy's time zone); None when nothing was picked (or what came is not
-    a time)."""
-    stamp = _dig(state, clip(QUESTION_BLOCK + question, 255), PICK_TIME, "selected_date_time")
-    if isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and len(stamp) <= 12:
-        stamp = int(stamp)
-    if isinstance(stamp, bool) or not isinstance(stamp, int) or stamp < 0:
-        return None
-    try:
-        return datetime.fromtimestamp(stamp, timezone).strftime(TIME_FORMAT)
-    except (OverflowError, OSError, ValueError):
-        return None  # before year 1 or after 9999
-
-
-def submitted_summary(view: Any) -> str:
-    """"Label: value" for each field of a submitted modal, as the person saw them (option
-    labels, not their values), to leave on the form's message as the record of the answer."""
-    state = _dig(view, "state", "values")
-    parts: list[str] = []
-    for block in _items(_dig(view, "blocks")):
-        block_id = block.get("block_id")
-        if block.get("type") != "input" or not isinstance(block_id, str):
-            continue
-        label = _text(_dig(block, "label", "text"))
-        element = _dig(state, block_id, "v")
-        if not isinstance(element, Mapping):
-            continue
-        if element.get("type") == "static_select":
-            shown = _text(_dig(element, "selected_option", "text", "text"))
-        elif element.get("type") == "checkboxes":
-            shown = ", ".join(_text(_dig(o, "text", "text"))
-                              for o in _items(element.get("selected_options")))
-        else:
-            shown = " ".join(_text(element.get("value")).split())
-        if shown:
-            parts.append(f"{label}: {clip(shown, 200)}")
-    return msg.ANSWER_SEPARATOR.join(parts)

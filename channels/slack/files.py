@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import engine
 from bot.egress import Destination, EgressPolicy
@@ -30,7 +32,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
 from bot.settings import Settings
 from channels.egress import EgressRefused, check_url, checked_get
-from channels.slack.api import retry_after
+from channels.slack.api import error_code, retry_after
 from channels.slack.settings import SlackSettings
 from handlers.intake import new_upload_path
 
@@ -157,3 +159,35 @@ async def download(session: aiohttp.ClientSession, info: Mapping[str, Any], *, t
         await asyncio.to_thread(_discard, path)
         return too_large(name, None, limit)
     return IncomingFile(name=name, path=path, size=written)
+
+
+async def details(client: AsyncWebClient, shared: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Slack sends only the id of some files (``file_access: check_file_info``, e.g.
+    from a Slack Connect DM); their size and download URL come from ``files.info``."""
+    if shared.get("url_private_download") or shared.get("url_private") \
+            or not isinstance(shared.get("id"), str):
+        return shared
+    try:
+        response = await client.files_info(file=shared["id"])
+    except SlackApiError as exc:
+        log.warning("files.info refused: %s", error_code(exc))
+        return shared
+    found = response.get("file")
+    return {**shared, **found} if isinstance(found, Mapping) else shared
+
+
+async def receive(session: aiohttp.ClientSession, client: AsyncWebClient,
+                  shared: Sequence[Mapping[str, Any]], *, token: str, egress: EgressPolicy,
+                  settings: Settings, limit: int) -> tuple[list[IncomingFile], list[str]]:
+    """The files of one message, fetched in turn: those on disk, and why the others were
+    not (each a sentence for the sender)."""
+    incoming: list[IncomingFile] = []
+    refused: list[str] = []
+    for one in shared:
+        result = await download(session, await details(client, one), token=token,
+                                egress=egress, settings=settings, limit=limit)
+        if isinstance(result, Refused):
+            refused.append(result.text)
+        else:
+            incoming.append(result)
+    return incoming, refused

@@ -6,7 +6,7 @@ killer, a container stopped hard) would otherwise lose the message without a wor
 sender. So each message the bot will act on is appended to a journal under ``var/`` before
 it is acknowledged, and marked done when its work has ended; a ``serve`` starting up takes
 over the journals of processes that are gone and acts on what they left undone (see
-:meth:`SlackChannel.resume <channels.slack.channel.SlackChannel.resume>`).
+:meth:`channels.slack.listeners.messages.Messages.resume`).
 
 Each process writes its own journal, ``var/slack-inbox/<pid>-<random>.log``, and holds an
 exclusive ``flock`` on it while alive. The kernel drops the lock when the process ends,

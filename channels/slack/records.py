@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -25,9 +26,17 @@ from store.models import ChannelMessage, ProcessedEvent
 KEEP_EVENTS = timedelta(days=2)  # Slack retries for minutes; keep keys well beyond that
 
 
+class Posted(StrEnum):
+    """What a remembered message is: a transfer's first message (later notices about the
+    transfer are threaded under it) or an approver's request (updated once decided)."""
+
+    TRANSFER = "transfer"
+    APPROVAL = "approval"
+
+
 @dataclass(frozen=True)
 class PostedMessage:
-    kind: str  # transfer | approval
+    kind: str  # a Posted
     channel: str
     ts: str
 
@@ -103,7 +112,7 @@ async def remember(db: Database, *, reference: str, user_id: str, kind: str, cha
     """Record the message for (reference, user) unless one is already recorded."""
     try:
         async with db.transaction() as session:
-            session.add(ChannelMessage(reference=reference, user_id=user_id, kind=kind,
+            session.add(ChannelMessage(reference=reference, user_id=user_id, kind=str(kind),
                                        conversation=channel, message_id=ts, created_at=now))
             await session.flush()
     except IntegrityError:
@@ -122,5 +131,6 @@ async def approval_messages(db: Database, *, reference: str
     """Every approver's request message for ``reference``, with the approver's id."""
     async with db.read() as session:
         rows = (await session.scalars(select(ChannelMessage).where(
-            ChannelMessage.reference == reference, ChannelMessage.kind == "approval"))).all()
+            ChannelMessage.reference == reference,
+            ChannelMessage.kind == Posted.APPROVAL.value))).all()
     return [(r.user_id, PostedMessage(r.kind, r.conversation, r.message_id)) for r in rows]

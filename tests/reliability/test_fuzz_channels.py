@@ -27,7 +27,8 @@ that is not a list, a modal's or a date-time picker's state of the wrong shape, 
 is not UTF-8 (the signature check raised), and ids (of a person, conversation, workspace,
 ...) that are not plausible Slack ids, with control characters or unpaired surrogates (they
 failed writing to the database). ``channels/slack/http.py`` answers 400 to a signed
-request of that kind, and ``channels/slack/blocks.py`` reads odd modal state as nothing.
+request of that kind (``payloads.py``), and ``channels/slack/inputs.py`` reads odd modal state
+as nothing.
 In channels/teams it found ids with control characters or unpaired surrogates and
 conversation ids that cannot be a Latin-1 header (fixed: 400, with a test), and a
 conversation id that starts with whitespace (no HTTP header may) and a conversation or
@@ -290,7 +291,7 @@ def refused_by_slack(record: logging.LogRecord) -> bool:
     if record.name == "aiohttp.server":
         return record.exc_info is not None and isinstance(record.exc_info[1],
                                                           HttpProcessingError)
-    return record.name == "channels.slack.channel" and record.msg in (
+    return record.name == "channels.slack.runtime" and record.msg in (
         "Slack API error %s while handling a request", "could not tell the user either: %s")
 
 
@@ -776,7 +777,7 @@ async def test_unparsable_teams_bodies_are_client_errors(
     assert await count(teams.services) <= 1
 
 
-# --- found by the Slack fuzzing, fixed in channels/slack (http.py, blocks.py) ---------------
+# --- found by the Slack fuzzing, fixed in channels/slack (payloads.py, inputs.py) ---------
 #
 # Each is the smallest signed request that was answered 500, or whose background work
 # failed with a traceback (the person told "Something went wrong"), before the fix.
@@ -833,7 +834,7 @@ async def test_block_action_id_missing_or_not_text_is_a_client_error(
 @sqlite_only
 async def test_event_type_not_text_is_a_client_error(slack: Workspace, kind: Any) -> None:
     """Found by the fuzzing (bolt, and the event routing middleware, matched on it: 500);
-    fixed in channels/slack (http.well_formed)."""
+    fixed in channels/slack (payloads.well_formed)."""
     event = {**slack.user("UALICE01").message_event("help"), "type": kind}
     status, _ = await slack.post(slack.event_body(event), "application/json")
     assert status == 400
@@ -875,8 +876,8 @@ async def test_suggestion_action_id_not_text_is_a_client_error(
 @sqlite_only
 async def test_message_files_not_a_list_is_a_client_error(slack: Workspace, errors: ErrorLog,
                                                           files: Any) -> None:
-    """SlackChannel._message iterated it: the background work failed and the sender was
-    told something went wrong."""
+    """The message listener (Messages._message) iterated it: the background work failed
+    and the sender was told something went wrong."""
     alice = slack.user("UALICE01")
     assert await alice.ws.event(alice.message_event("", subtype="file_share",
                                                     files=files)) == 400
@@ -963,7 +964,7 @@ async def test_ids_that_are_not_plausible_slack_ids_are_refused(
 @sqlite_only
 async def test_picker_state_of_the_wrong_shape_is_a_client_error(
         slack: Workspace, errors: ErrorLog, values: Any) -> None:
-    """blocks.picked_time, run before a 'Use this time' click is acknowledged, assumed
+    """inputs.picked_time, run before a 'Use this time' click is acknowledged, assumed
     state.values is an object of objects: 500."""
     action = {"type": "button", "action_id": "sh.time", "block_id": "sh.q:call_time",
               "value": '{"q":"call_time","v":""}'}
@@ -992,7 +993,7 @@ async def test_picker_state_of_the_wrong_shape_is_a_client_error(
 @sqlite_only
 async def test_modal_state_of_the_wrong_shape_is_refused_or_read_as_nothing(
         slack: Workspace, errors: ErrorLog, view: dict[str, Any], expected: int) -> None:
-    """blocks.submitted_summary and form_values, run before the modal is acknowledged,
+    """inputs.submitted_summary and form_values, run before the modal is acknowledged,
     assumed the view's state and blocks had Slack's shapes: 500. State of the wrong shape
     is now refused (400); a field's label or option text that is not Slack's object reads
     as no text (the submission is acknowledged)."""

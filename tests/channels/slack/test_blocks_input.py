@@ -1,4 +1,4 @@
-"""Slack input read back (``blocks.form_values``, ``picked_time``, ``submitted_summary``,
+"""Slack input read back (``inputs.form_values``, ``picked_time``, ``submitted_summary``,
 ``decode_answer``) whatever its shape: over HTTP, ``channels.slack.http`` refuses most odd
 shapes before they get here, but Socket Mode payloads are not checked there, so what is not
 where and what Slack puts it must read as nothing, never raise."""
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.messages import slack as msg
-from channels.slack import blocks
+from channels.slack import controls, inputs
 
 LONDON = ZoneInfo("Europe/London")
 ODD = [None, True, 5, 2.5, "values", [], ["f.name"], [{"f.name": {}}], {"f.name": "v"},
@@ -21,7 +21,7 @@ ODD = [None, True, 5, 2.5, "values", [], ["f.name"], [{"f.name": {}}], {"f.name"
 
 @pytest.mark.parametrize("state", ODD, ids=range(len(ODD)))
 def test_form_values_of_any_shape_read_as_nothing(state: Any) -> None:
-    assert blocks.form_values(state) == {}
+    assert inputs.form_values(state) == {}
 
 
 @pytest.mark.parametrize("element", [
@@ -35,7 +35,7 @@ def test_form_values_of_any_shape_read_as_nothing(state: Any) -> None:
     {"type": ["static_select"], "value": None},
 ])
 def test_form_field_values_of_the_wrong_type_read_as_empty(element: dict[str, Any]) -> None:
-    assert blocks.form_values({"f.name": {"v": element}}) == {"name": ""}
+    assert inputs.form_values({"f.name": {"v": element}}) == {"name": ""}
 
 
 def test_form_values_of_slacks_shapes() -> None:
@@ -46,12 +46,12 @@ def test_form_values_of_slacks_shapes() -> None:
                  {"text": {"type": "plain_text", "text": "Yes"}, "value": "yes"}]}},
              "f.empty": {"v": {"type": "plain_text_input", "value": None}},
              "other": {"v": {"type": "plain_text_input", "value": "ignored"}}}
-    assert blocks.form_values(state) == {"name": "Priya Shah", "org": "nhs", "ok": "yes",
+    assert inputs.form_values(state) == {"name": "Priya Shah", "org": "nhs", "ok": "yes",
                                          "empty": ""}
 
 
 def _picked(stamp: Any) -> str | None:
-    return blocks.picked_time({"sh.q:call_time": {"sh.time.pick": {
+    return inputs.picked_time({"sh.q:call_time": {"sh.time.pick": {
         "type": "datetimepicker", "selected_date_time": stamp}}}, "call_time", LONDON)
 
 
@@ -71,7 +71,7 @@ def test_picked_time_that_is_not_a_time_is_nothing(stamp: Any) -> None:
                                    {"sh.q:call_time": {"sh.time.pick": 5}}],
                          ids=range(len(ODD) + 2))
 def test_picker_state_of_any_shape_is_nothing(state: Any) -> None:
-    assert blocks.picked_time(state, "call_time", LONDON) is None
+    assert inputs.picked_time(state, "call_time", LONDON) is None
 
 
 @pytest.mark.parametrize("view", [
@@ -89,7 +89,7 @@ def test_picker_state_of_any_shape_is_nothing(state: Any) -> None:
                                            "selected_option": {"text": "NHS"}}}}}},
 ], ids=range(12))
 def test_submitted_summary_of_any_shape_is_empty(view: Any) -> None:
-    assert blocks.submitted_summary(view) == ""
+    assert inputs.submitted_summary(view) == ""
 
 
 def test_submitted_summary_keeps_what_it_can_read() -> None:
@@ -104,7 +104,7 @@ def test_submitted_summary_keeps_what_it_can_read() -> None:
             "f.ok": {"v": {"type": "checkboxes", "selected_options": [
                 {"text": {"text": "Yes"}, "value": "yes"}, "junk"]}}}}}
     # A label that is not Slack's object reads as no label.
-    assert blocks.submitted_summary(view) == msg.ANSWER_SEPARATOR.join(
+    assert inputs.submitted_summary(view) == msg.ANSWER_SEPARATOR.join(
         [": Priya Shah", "Org: NHS", "OK: Yes"])
 
 
@@ -115,10 +115,10 @@ def test_submitted_summary_keeps_what_it_can_read() -> None:
                                  json.dumps({"q": "call_time", "v": "10:00\x00"}),
                                  json.dumps({"q": "x\n", "v": ""})])
 def test_a_button_value_that_is_not_ours_is_no_answer(raw: Any) -> None:
-    assert blocks.decode_answer(raw) is None
+    assert controls.decode_answer(raw) is None
 
 
 def test_a_button_value_of_ours_is_an_answer() -> None:
-    assert blocks.decode_answer(blocks.encode_answer("approval:SH-AB12-34", "approve")) == (
+    assert controls.decode_answer(controls.encode_answer("approval:SH-AB12-34", "approve")) == (
         "approval:SH-AB12-34", "approve")
-    assert blocks.decode_answer('{"q": "classification"}') == ("classification", "")
+    assert controls.decode_answer('{"q": "classification"}') == ("classification", "")

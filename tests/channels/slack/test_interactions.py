@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from channels.slack import blocks
+from channels.slack import blocks, controls, inputs
 from handlers import housekeeping
 from store.models import Transfer
 from tests.channels.slack.test_flow import RECIPIENT, answer_up_to_confirm, reference_in
@@ -90,7 +90,7 @@ async def test_call_time_from_the_date_time_picker(workspace: Workspace) -> None
     assert any("Pick a date and a time first" in t for t in alice.ephemeral())
     block_id = next(b["block_id"] for b in question.blocks if b["type"] == "actions")
     chosen = int(datetime(2026, 11, 24, 14, 30, tzinfo=LONDON).timestamp())
-    state = {block_id: {blocks.PICK_TIME: {"type": "datetimepicker",
+    state = {block_id: {controls.PICK_TIME: {"type": "datetimepicker",
                                            "selected_date_time": chosen}}}
     await alice.click("Use this time", state=state)
     assert "✓ 2026-11-24 14:30" in message_text(question)
@@ -215,7 +215,7 @@ def test_blocks_respect_slack_limits() -> None:
 
 
 def test_from_slack_and_escape_round_trip() -> None:
-    assert blocks.from_slack("a &amp; b <https://x.example|site> <mailto:p@q.uk|p@q.uk>") == \
+    assert inputs.from_slack("a &amp; b <https://x.example|site> <mailto:p@q.uk|p@q.uk>") == \
         "a & b site p@q.uk"
     assert blocks.escape("slack:UABC123 & <!here>") == "<@UABC123> &amp; &lt;!here&gt;"
 

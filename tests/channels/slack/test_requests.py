@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from channels.slack.http import well_formed
+from channels.slack.payloads import well_formed
 from store.models import AuditRecord, Conversation, ProcessedEvent, Transfer
 from tests.support.core import PDF
 from tests.support.slack import SlackUser, Workspace, message_text, signed

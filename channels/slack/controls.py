@@ -1,0 +1,56 @@
+"""The names our Block Kit carries and Slack hands back: action ids, callback ids, the
+block-id prefixes, and the answer a button carries. The renderer
+(:mod:`channels.slack.blocks`) writes them, the listeners match on them and
+:mod:`channels.slack.inputs` reads them back, so they live here, apart from both.
+
+A reply that asks carries its question id into every button value, select block and modal,
+so the answer names the question it answers and the core recognises a late or repeated
+click as stale.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+ANSWER = "sh.answer"        # + ".<n>": a button answering a Choice
+SELECT = "sh.select"        # a static select answering a Choice
+OPEN_FORM = "sh.form"       # a button opening a Form in a modal
+USE_TIME = "sh.time"        # the button sending the picked date and time
+PICK_TIME = "sh.time.pick"  # the date-time picker itself (its changes are only acknowledged)
+FORM_VIEW = "sh.form.view"  # callback id of a Form modal
+REJECT_VIEW = "sh.reject.view"
+QUESTION_BLOCK = "sh.q:"    # + question id: the block holding a question's controls
+FIELD_BLOCK = "f."          # + field name: an input block in a Form modal
+REASON_FIELD = "reason"     # the rejection modal's one field
+TIME_FORMAT = "%Y-%m-%d %H:%M"  # a date and time as the engine reads typed ones
+BLOCK_ID_MAX = 255
+
+# Not in a question id or an option value a button carries (JSON escapes can carry them).
+_NOT_IN_ANSWERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def question_block(question: str) -> str:
+    """The block id of the block holding ``question``'s controls (within Slack's limit)."""
+    block_id = QUESTION_BLOCK + question
+    return block_id if len(block_id) <= BLOCK_ID_MAX else block_id[: BLOCK_ID_MAX - 1] + "…"
+
+
+def encode_answer(question: str, value: str) -> str:
+    return json.dumps({"q": question, "v": value}, separators=(",", ":"))
+
+
+def decode_answer(raw: Any) -> tuple[str, str] | None:
+    """The (question, value) a button carries; None if it is not one of ours."""
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    question, value = data.get("q"), data.get("v", "")
+    if not isinstance(question, str) or not isinstance(value, str) \
+            or _NOT_IN_ANSWERS.search(question + value):
+        return None
+    return question, value

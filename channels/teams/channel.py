@@ -48,6 +48,7 @@ from channels.teams import cards, records
 from channels.teams.files import UPLOAD_CHUNK
 from channels.teams.inbound import InvalidActivity, parse_activity, refusal, tenant_refusal
 from channels.teams.settings import BotFrameworkConfig, TeamsSettings
+from channels.teams.turns import TeamsTurns
 from handlers.ports import NoticeOutcome
 from handlers.services import Services
 
@@ -96,8 +97,6 @@ class TeamsChannel:
     def __init__(self, svc: Services, settings: TeamsSettings, *,
                  authentication: BotFrameworkAuthentication | None = None,
                  upload_chunk_bytes: int = UPLOAD_CHUNK) -> None:
-        from channels.teams.turns import TeamsTurns  # the turns call back into the channel
-
         self.svc = svc
         self.settings = settings
         self.authentication = authentication or build_authentication(settings)

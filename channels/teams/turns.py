@@ -14,7 +14,7 @@ import json
 import logging
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
@@ -36,19 +36,17 @@ from channels.teams.inbound import (
     remote_files,
     user_id,
 )
+from channels.teams.outbound import TeamsOutbound
 from handlers import approvals, notify
 from handlers.conversation import parse_text, take_turn
 from handlers.transfers import delete_plaintext
-
-if TYPE_CHECKING:
-    from channels.teams.channel import TeamsChannel
 
 log = logging.getLogger(__name__)
 FILE_CONSENT_INVOKE = "fileConsent/invoke"
 
 
 class TeamsTurns:
-    def __init__(self, channel: TeamsChannel) -> None:
+    def __init__(self, channel: TeamsOutbound) -> None:
         self.channel = channel
         self.svc = channel.svc
 

@@ -408,10 +408,11 @@ def validate_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext
         except recipients.RecipientError as exc:
             errors[name] = exc.message
     try:
-        clean["email"] = recipients.check_email(
+        email = recipients.check_email(
             values.get("email", ""), protected=level.recipient_checks,
             webmail_domains=ctx.policy.webmail_domains,
             generic_mailboxes=ctx.policy.generic_mailboxes)
+        clean.update(email=email.address, email_domain=email.ascii_domain)
     except recipients.RecipientError as exc:
         errors["email"] = exc.message
     try:
@@ -626,21 +627,26 @@ CONFIRM_OPTIONS = (
 )
 
 
+def recipient_email_domain(state: State) -> str:
+    """The recipient's email domain in ASCII, as validation resolved it (``email_domain``,
+    :class:`bot.recipients.EmailAddress`); "" for answers saved before it was kept, which
+    then match no agreement."""
+    return str((state.recipient or {}).get("email_domain") or "")
+
+
 def needs_approval(state: State, ctx: TurnContext) -> bool:
     """Whether the policy wants an approver: by level, and for ``without-agreement`` by the
     recipient's validated email domain (never the organisation name the sender typed)."""
-    recipient = state.recipient or {}
     return ctx.policy.approval_required(_level(state, ctx),
-                                        email=str(recipient.get("email", "")))
+                                        email_domain=recipient_email_domain(state))
 
 
 def approval_basis(state: State, ctx: TurnContext) -> dict[str, Any]:
     """What the approval decision rests on, for the record: the level's rule, whether an
     approver is needed, and the information-sharing agreement (a domain) that matched."""
-    recipient = state.recipient or {}
     return {"rule": _level(state, ctx).approval, "required": needs_approval(state, ctx),
             "sharing_agreement": ctx.policy.sharing_agreement_for(
-                str(recipient.get("email", "")))}
+                recipient_email_domain(state))}
 
 
 def _answer_confirm(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
@@ -735,7 +741,7 @@ def summary_text(state: State, ctx: TurnContext) -> str:
         approvers = ctx.policy.approvers_for(ctx.user_id)
         lines.append(msg.SUMMARY_APPROVAL.format(approvers=", ".join(approvers) or "—"))
     elif state.classification:
-        agreement = ctx.policy.sharing_agreement_for(str(recipient.get("email", "")))
+        agreement = ctx.policy.sharing_agreement_for(recipient_email_domain(state))
         lines.append(msg.SUMMARY_NO_APPROVAL_AGREEMENT.format(domain=agreement) if agreement
                      else msg.SUMMARY_NO_APPROVAL)
     return "\n".join(lines)

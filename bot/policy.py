@@ -40,6 +40,9 @@ _DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
                         r"([a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 # A channel-qualified user id (console:NAME, slack:U0123ABCD, teams:<Entra object id>).
 _USER_ID_RE = re.compile(r"[a-z][a-z0-9-]*:\S+")
+# What follows "teams:": a Microsoft Entra object id, which Teams sends in lower case.
+TEAMS_PREFIX = "teams:"
+_GUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # A person's name in [people]: no colon, so it can never be mistaken for an id.
 _PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -104,13 +107,13 @@ class Person:
     ids: tuple[str, ...]
 
 
-def email_domain(email: str) -> str:
-    """The domain of an address, lower case and in ASCII (punycode), for matching."""
-    domain = email.rsplit("@", 1)[-1].strip().rstrip(".").lower() if "@" in email else ""
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return domain
+def canonical_user_id(user_id: str) -> str:
+    """The one spelling of ``user_id`` that identity checks compare: a ``teams:`` id's
+    Microsoft Entra object id (a GUID) in lower case, as Teams sends it, so that one person
+    written in two cases is not two people. Other ids are case-sensitive and kept as given."""
+    if user_id.startswith(TEAMS_PREFIX) and _GUID_RE.fullmatch(user_id[len(TEAMS_PREFIX):]):
+        return user_id.lower()
+    return user_id
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class Policy:
 
     def person_of(self, user_id: str) -> Person:
         """The person using ``user_id``; an id not in ``[people]`` is a person of its own."""
+        user_id = canonical_user_id(user_id)
         for name, ids in self.people.items():
             if user_id in ids:
                 return Person(name, ids)
@@ -170,7 +174,7 @@ class Policy:
         their person, else ``"*"``; a person listed as approver stands for all their ids.
         Never the sender, under any of their ids."""
         person = self.person_of(sender)
-        listed = self.approvers.get(sender)
+        listed = self.approvers.get(canonical_user_id(sender))
         if listed is None and person.name is not None:
             listed = self.approvers.get(person.name)
         if listed is None:
@@ -184,11 +188,13 @@ class Policy:
 
     # --- agreements ------------------------------------------------------------------------
 
-    def sharing_agreement_for(self, email: str) -> str | None:
-        """The agreement domain covering the recipient's email address (the domain itself or
-        a subdomain of it), or None. Only the address counts: an organisation name is typed
-        by the sender and proves nothing."""
-        domain = email_domain(email)
+    def sharing_agreement_for(self, email_domain: str) -> str | None:
+        """The agreement domain covering the recipient's email domain (the domain itself or
+        a subdomain of it), or None. ``email_domain`` is the ASCII domain the address
+        validated to (:class:`bot.recipients.EmailAddress`), never recomputed here: another
+        IDNA codec can read a different domain into the same text. Only the address counts:
+        an organisation name is typed by the sender and proves nothing."""
+        domain = email_domain.strip().rstrip(".").lower()
         if not domain:
             return None
         for entry in self.sharing_agreements:
@@ -196,11 +202,13 @@ class Policy:
                 return entry
         return None
 
-    def approval_required(self, level: Level, *, email: str) -> bool:
+    def approval_required(self, level: Level, *, email_domain: str) -> bool:
+        """Whether ``level`` needs an approver for a recipient at ``email_domain`` (ASCII, as
+        validated)."""
         if level.approval == "always":
             return True
         if level.approval == "without-agreement":
-            return self.sharing_agreement_for(email) is None
+            return self.sharing_agreement_for(email_domain) is None
         return False
 
 
@@ -345,10 +353,17 @@ def _read_agreements(reader: _Reader, name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _check_user_id(reader: _Reader, name: str, user_id: str) -> None:
+def _check_user_id(reader: _Reader, name: str, user_id: str) -> str:
+    """``user_id`` checked, in its canonical spelling (:func:`canonical_user_id`)."""
     if not _USER_ID_RE.fullmatch(user_id):
         raise reader.fail(name, f"{user_id!r} is not a channel-qualified user id "
                           "(console:NAME, slack:U0123ABCD, teams:<Entra object id>)")
+    if user_id.startswith(TEAMS_PREFIX) and not _GUID_RE.fullmatch(
+            user_id[len(TEAMS_PREFIX):]):
+        raise reader.fail(name, f"{user_id!r} is not a Teams user id: after 'teams:' comes "
+                          "the person's Microsoft Entra object id, "
+                          "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (Entra ID > Users > Object ID)")
+    return canonical_user_id(user_id)
 
 
 def _read_people(reader: _Reader) -> dict[str, tuple[str, ...]]:
@@ -362,8 +377,8 @@ def _read_people(reader: _Reader) -> dict[str, tuple[str, ...]]:
         ids = reader.strings(person)
         if not ids:
             raise reader.fail(person, "must list at least one user id")
+        ids = tuple(_check_user_id(reader, person, user_id) for user_id in ids)
         for user_id in ids:
-            _check_user_id(reader, person, user_id)
             if user_id in owner and owner[user_id] != person:
                 raise reader.fail(person, f"{user_id!r} is already listed for "
                                   f"{owner[user_id]!r}: an id belongs to one person")
@@ -378,15 +393,20 @@ def _read_approvers(reader: _Reader, people: Mapping[str, tuple[str, ...]]
     id or a person from ``[people]``."""
     approvers: dict[str, tuple[str, ...]] = {}
     for sender in reader.table:
+        key = sender
         if sender != "*" and sender not in people:
-            _check_user_id(reader, sender, sender)
-        listed = reader.strings(sender)
-        for entry in listed:
+            key = _check_user_id(reader, sender, sender)
+        listed: list[str] = []
+        for entry in reader.strings(sender):
             if entry not in people and not _USER_ID_RE.fullmatch(entry):
                 raise reader.fail(sender, f"{entry!r} is neither a person listed in [people] "
                                   "nor a channel-qualified user id (console:NAME, "
                                   "slack:U0123ABCD, teams:<Entra object id>)")
-        approvers[sender] = listed
+            listed.append(entry if entry in people else _check_user_id(reader, sender, entry))
+        if key in approvers:
+            raise reader.fail(sender, f"{key!r} is listed twice (ids are compared in one "
+                              "spelling: a Teams id in lower case)")
+        approvers[key] = tuple(listed)
     return approvers
 
 

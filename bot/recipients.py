@@ -68,6 +68,17 @@ class RecipientError(ValueError):
 
 
 @dataclass(frozen=True)
+class EmailAddress:
+    """A checked email address. ``ascii_domain`` is its domain as the validator resolved it
+    (IDNA 2008, punycode, lower case), the form sharing agreements are matched against: kept
+    from validation, never recomputed with another codec (Python's IDNA 2003 codec reads
+    ``mißion.org`` as ``mission.org``; mail systems deliver to ``xn--miion-hra.org``)."""
+
+    address: str
+    ascii_domain: str
+
+
+@dataclass(frozen=True)
 class PhoneNumber:
     """A checked phone number.
 
@@ -115,13 +126,15 @@ def check_email(
     webmail_domains: Collection[str],
     generic_mailboxes: Collection[str],
     distribution_prefixes: Collection[str] = DISTRIBUTION_LIST_PREFIXES,
-) -> str:
-    """Return the normalised address, or raise :class:`RecipientError` on field "email".
+) -> EmailAddress:
+    """Return the normalised address and its ASCII domain, or raise :class:`RecipientError`
+    on field "email".
 
     Syntax is always checked (no DNS lookups, so no network). When ``protected`` (the
     classification is above public) the address must also reach one named person at work:
-    personal webmail, generic mailboxes (exact local part after removing any "+tag") and
-    obvious distribution lists are refused.
+    a domain written with non-ASCII letters (which can imitate another: ``nһs.uk`` with a
+    Cyrillic ``һ``), personal webmail, generic mailboxes (exact local part after removing
+    any "+tag") and obvious distribution lists are refused.
     """
     text = address.strip() if isinstance(address, str) else ""
     if not text:
@@ -142,11 +155,15 @@ def check_email(
         explanation = msg.EMAIL_SYNTAX_CHARACTERS
         raise RecipientError("email", msg.EMAIL_SYNTAX.format(explanation=explanation)) from None
     normalized: str = result.normalized
-    if not protected:
-        return normalized
-
     domain = result.domain.lower()
     ascii_domain = (result.ascii_domain or domain).lower()
+    checked = EmailAddress(normalized, ascii_domain)
+    if not protected:
+        return checked
+
+    if not domain.isascii():
+        raise RecipientError("email", msg.EMAIL_INTERNATIONAL_DOMAIN.format(
+            domain=domain, ascii_domain=ascii_domain))
     webmail = _clean_domains(webmail_domains)
     hit = _domain_matches(domain, webmail) or _domain_matches(ascii_domain, webmail)
     if hit is not None:
@@ -161,7 +178,7 @@ def check_email(
     prefixes = tuple(p.strip().casefold() for p in distribution_prefixes if isinstance(p, str))
     if local and any(p and local.startswith(p) for p in prefixes):
         raise RecipientError("email", msg.EMAIL_DISTRIBUTION_LIST.format(address=normalized))
-    return normalized
+    return checked
 
 
 def _format(number: phonenumbers.PhoneNumber, fmt: int) -> str:

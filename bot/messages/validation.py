@@ -24,6 +24,12 @@ EMAIL_WEBMAIL = (
     "{domain} is a personal email service. Protected information must not go to personal "
     "accounts such as Gmail, Yahoo or Hotmail. Enter the recipient's work email address instead."
 )
+EMAIL_INTERNATIONAL_DOMAIN = (
+    "{domain} is written with letters outside A to Z (to email systems it is {ascii_domain}). "
+    "Such letters can make a domain look like another organisation's (a Cyrillic \"һ\" looks "
+    "like \"h\"), so protected information goes only to domains written in plain letters, "
+    "digits and hyphens. Check the address with the recipient and enter it again."
+)
 EMAIL_GENERIC_MAILBOX = (
     "{address} is a shared mailbox ({local}@), so you can't know who will read it. Protected "
     "information must go to a named person. Enter the recipient's own work email address."

@@ -23,6 +23,7 @@ from yarl import URL
 
 from bot.egress import Destination, EgressPolicy
 from bot.messages import teams as msg
+from bot.policy import TEAMS_PREFIX, canonical_user_id
 from channels.egress import EgressRefused, check_url
 from channels.teams import cards
 
@@ -157,10 +158,10 @@ def tenant_refusal(body: Mapping[str, Any], tenant_ids: tuple[str, ...], *,
 
 
 def user_id(activity: Activity) -> str:
-    """``teams:<Microsoft Entra object id>``, the form policies name approvers in; the
-    channel account id when there is none."""
+    """``teams:<Microsoft Entra object id>`` in lower case, the form policies name people
+    in (:func:`bot.policy.canonical_user_id`); the channel account id when there is none."""
     sender = activity.from_property
-    return f"teams:{sender.aad_object_id or sender.id}"
+    return canonical_user_id(f"{TEAMS_PREFIX}{sender.aad_object_id or sender.id}")
 
 
 def conversation_id(activity: Activity) -> str:

@@ -56,15 +56,20 @@ E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 def test_check_email_returns_an_address_or_says_why(text: str, protected: bool) -> None:
     tried("recipients.check_email")
     try:
-        result = check_email(text, protected=protected, webmail_domains=POLICY.webmail_domains,
-                             generic_mailboxes=POLICY.generic_mailboxes)
+        checked = check_email(text, protected=protected, webmail_domains=POLICY.webmail_domains,
+                              generic_mailboxes=POLICY.generic_mailboxes)
     except RecipientError as err:
         assert err.field == "email" and err.message.strip()
         return
+    result = checked.address
     assert "@" in result and result == result.strip() and len(result) <= 320
     assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in result)
+    # The domain agreements are matched on: ASCII, lower case, the address's own.
+    ascii_domain, domain = checked.ascii_domain, result.rsplit("@", 1)[1].lower()
+    assert ascii_domain and ascii_domain.isascii() and ascii_domain == ascii_domain.lower()
+    assert ascii_domain == domain if domain.isascii() else "xn--" in ascii_domain
     if protected:
-        domain = result.rsplit("@", 1)[1].lower()
+        assert domain.isascii()  # no look-alike letters reach an approver
         assert not any(domain == d or domain.endswith("." + d) for d in POLICY.webmail_domains)
         local = result.rsplit("@", 1)[0].casefold().split("+", 1)[0]
         assert local not in POLICY.generic_mailboxes

@@ -106,10 +106,12 @@ async def test_a_signed_activity_from_another_tenant_does_nothing(
         assert await recorded(world) == before  # no conversation kept, nothing claimed
         assert world.connector.calls == []  # nothing said to them either
 
-        # The same approver from our own tenant can: the refusal was the tenant's.
-        status, _ = await approver.post(signed(approver, key,
-                                               approver.activity(text="", value=approve)))
-        assert status == 200 and approver.tenant == TENANT
+        # The same approver from our own tenant can: the refusal was the tenant's. (Their
+        # object id in upper case is still them: Teams ids are compared in lower case.)
+        shouting = world.user(APPROVER_AAD.upper(), "Morgan Approver")
+        status, _ = await shouting.post(signed(shouting, key,
+                                               shouting.activity(text="", value=approve)))
+        assert status == 200 and shouting.tenant == TENANT
         assert await approval_status(services, ref) == "approved"
     finally:
         await stop_world(world)

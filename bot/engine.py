@@ -5,8 +5,8 @@ returns the replies, the new state, the audit entries to append and the effects 
 does no I/O: newly received files are judged before the turn, off the event loop
 (:func:`handlers.intake.check_files`), and their verdicts come in the context. The caller
 saves the state (with a version check), the audit entries and the effects (as outbox
-rows) in one transaction, and only then runs the effects. That makes every turn atomic and lets a restart continue exactly
-where the conversation was.
+rows) in one transaction, and only then runs the effects. That makes every turn atomic
+and lets a restart continue exactly where the conversation was.
 
 The questions, in order: files, classification, recipient, purpose, lawful basis, consent
 limits, delivery, password delivery (and call time), summary and confirm. ``back`` and

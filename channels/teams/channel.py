@@ -164,12 +164,12 @@ class TeamsChannel:
                 activity, request.headers.get("Authorization", ""))
         except Exception as exc:  # botbuilder raises PermissionError, jwt errors, ...
             log.warning("Teams request refused: not authenticated (%s)", type(exc).__name__)
+            return _json_error(401, "not authenticated")
         refused = tenant_refusal(body, self.settings.tenant_ids,
                                  authenticated=self.settings.auth_enabled)
         if refused is not None:  # nothing recorded, nothing said, nothing fetched
             log.warning("Teams activity refused: %s", refused)
             return _json_error(403, "this Microsoft 365 organisation is not served here")
-            return _json_error(401, "not authenticated")
         try:
             invoke = await self.adapter.process_activity(authenticated, activity,
                                                          self.turns.on_turn)

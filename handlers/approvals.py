@@ -14,6 +14,7 @@ from __future__ import annotations
 from bot.messages import notices as notice_msg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
+from bot.statuses import ApprovalStatus, TransferStatus
 from handlers import access, notify, outbox
 from handlers.conversation import storable
 from handlers.services import Services
@@ -41,11 +42,12 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
             refusal = msg.SELF_APPROVAL.format(reference=reference)
         elif not policy.is_one_of(approver_id, approval.approvers):  # as transfer_for
             refusal = access.unknown(reference)
-        elif approval.status in ("approved", "rejected"):
+        elif approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
             refusal = msg.ALREADY_DECIDED.format(reference=reference, status=approval.status,
                                                  by=approval.decided_by)
-        elif approval.status != "pending" or approval.expires_at <= now:
-            status = "expired" if approval.status == "pending" else approval.status
+        elif approval.status != ApprovalStatus.PENDING or approval.expires_at <= now:
+            status = (ApprovalStatus.EXPIRED if approval.status == ApprovalStatus.PENDING
+                      else approval.status)
             refusal = msg.APPROVAL_NOT_PENDING.format(reference=reference, status=status)
         elif not approve and not reason:
             refusal = msg.REASON_REQUIRED.format(reference=reference)
@@ -53,7 +55,7 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
             await audit.append(session, at=now, actor=approver_id, action="approval_refused",
                                reference=reference, details={"why": refusal})
             return [Text(refusal)]
-        status = "approved" if approve else "rejected"
+        status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
         won = await repo.decide_approval(session, reference=reference, status=status,
                                          by=approver_id, reason=reason or None, now=now)
         if not won:
@@ -61,8 +63,10 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
                                                     by="another approver"))]
         await repo.drop_held_requests(session, reference=reference)
         if approve:
-            await repo.set_status(session, reference=reference, status="approved", now=now,
-                                  only_from=["awaiting_approval"], authorised_by=approver_id)
+            await repo.set_status(session, reference=reference,
+                                  status=TransferStatus.APPROVED, now=now,
+                                  only_from=[TransferStatus.AWAITING_APPROVAL],
+                                  authorised_by=approver_id)
         await audit.append(session, at=now, actor=approver_id, action="approval_decided",
                            reference=reference, details={
                                "decision": status, "authorised_by": approver_id if approve

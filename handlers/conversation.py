@@ -26,6 +26,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
 from bot.replies import Reply, Text
+from bot.statuses import Step, TransferStatus
 from handlers import access, intake, notify, outbox, transfers
 from handlers.delivery import scheduling
 from handlers.services import Services
@@ -172,7 +173,7 @@ async def _save(svc: Services, *, conversation_id: str, user_id: str, before: St
                                             expected_version=version, now=now):
             await session.rollback()
             return None
-        if after.reference and after.step != "idle":
+        if after.reference and after.step != Step.IDLE:
             await repo.upsert_draft(session, reference=after.reference, sender_id=user_id,
                                     files=after.files, classification=after.classification,
                                     now=now)
@@ -184,8 +185,9 @@ async def _save(svc: Services, *, conversation_id: str, user_id: str, before: St
                 keys.append(await outbox.add_submit(session, reference=effect.reference,
                                                     sender_id=user_id, now=now))
             elif isinstance(effect, CancelTransfer):
-                await repo.set_status(session, reference=effect.reference, status="cancelled",
-                                      now=now, only_from=["draft"])
+                await repo.set_status(session, reference=effect.reference,
+                                      status=TransferStatus.CANCELLED, now=now,
+                                      only_from=[TransferStatus.DRAFT])
             elif isinstance(effect, DeleteFiles) and effect.paths:
                 keys.append(await outbox.add_delete_files(
                     session, key=outbox.turn_key(conversation_id, saved, n),

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
+from bot.statuses import Step, TransferStatus
 from handlers import notify, outbox, portal, portal_archives, recovery, transfers
 from handlers.delivery import dispatch
 from handlers.services import Services
@@ -28,7 +29,8 @@ async def expire_approvals(svc: Services) -> int:
     count = 0
     for approval in expired:
         if not await transfers.cancel(svc, reference=approval.reference, by="safehaven",
-                                      reason="approval request expired", status="expired"):
+                                      reason="approval request expired",
+                                      status=TransferStatus.EXPIRED):
             continue
         count += 1
         async with svc.db.read() as session:
@@ -55,7 +57,7 @@ async def expire_drafts(svc: Services) -> int:
     count = 0
     for conv in stale:
         state = State.from_json(conv.state)
-        if state.step == "idle":
+        if state.step == Step.IDLE:
             continue
         async with svc.db.transaction() as session:
             saved = await repo.save_conversation(

@@ -30,6 +30,7 @@ from typing import Any
 from bot import replies as reply_types
 from bot.messages import notices as msg
 from bot.replies import FileReply, LinkReply, Reply, Text
+from bot.statuses import ApprovalStatus
 from bot.vault import Vault, VaultError
 from handlers.ports import NoticeOutcome, Notifier
 from handlers.services import Services, utc_now
@@ -212,7 +213,7 @@ async def deliver_held(svc: Services, *, user_id: str) -> list[Reply]:
                 continue  # another turn of theirs got it first
             if row.kind == NoticeKind.REQUEST.value and row.reference is not None:
                 approval = await repo.get_approval(session, reference=row.reference)
-                if approval is None or approval.status != "pending" \
+                if approval is None or approval.status != ApprovalStatus.PENDING \
                         or approval.expires_at <= now:
                     continue
         try:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
+from bot.statuses import TransferStatus
 from handlers import notify, transfers
 from handlers.services import Services
 from store import outbox as store
@@ -113,7 +114,7 @@ async def _reject(svc: Services, effect: PendingEffect) -> list[Reply]:
     assert effect.reference is not None
     approver, reason = str(effect.payload["approver"]), str(effect.payload["reason"])
     await transfers.cancel(svc, reference=effect.reference, by=approver, reason=reason,
-                           status="rejected")
+                           status=TransferStatus.REJECTED)
     return [Text(msg.REJECTED_SENDER.format(approver=approver, reference=effect.reference,
                                             reason=reason))]
 
@@ -127,7 +128,7 @@ async def _expire_draft(svc: Services, effect: PendingEffect) -> list[Reply]:
     transfers.delete_plaintext([str(p) for p in effect.payload["paths"]])
     if effect.reference is None or not await transfers.cancel(
             svc, reference=effect.reference, by="safehaven", reason="left unfinished",
-            status="expired"):
+            status=TransferStatus.EXPIRED):
         return []  # nothing to close, or closed already (and its sender told then)
     return [Text(msg.DRAFT_EXPIRED.format(reference=effect.reference,
                                           hours=svc.policy.draft_expiry_hours))]

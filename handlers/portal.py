@@ -46,6 +46,7 @@ from bot.messages import portal as msg
 from bot.policy import Level
 from bot.replies import Reply, Text
 from bot.settings import Settings
+from bot.statuses import DeliveryMethod, TransferStatus
 from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
 from store import audit
@@ -164,7 +165,7 @@ class LinkView:
 
 
 def _ready_transfers() -> Any:
-    return select(Transfer.reference).where(Transfer.status == "ready",
+    return select(Transfer.reference).where(Transfer.status == TransferStatus.READY,
                                             Transfer.archive_path.is_not(None))
 
 
@@ -440,7 +441,8 @@ async def dead_archives(svc: Services, *, now: datetime) -> AsyncIterator[DeadAr
         rows = (await session.execute(
             select(Transfer.reference, Transfer.archive_path, Transfer.sender_id,
                    Transfer.status)
-            .where(Transfer.delivery_method == "portal", Transfer.archive_path.is_not(None),
+            .where(Transfer.delivery_method == DeliveryMethod.PORTAL,
+                   Transfer.archive_path.is_not(None),
                    Transfer.reference.in_(select(PortalLink.reference)),
                    Transfer.reference.not_in(usable),
                    Transfer.reference.not_in(_held_references())))).all()
@@ -450,7 +452,7 @@ async def dead_archives(svc: Services, *, now: datetime) -> AsyncIterator[DeadAr
                 select(PortalLink).where(PortalLink.reference == reference))).all()
         downloads = sum(link.downloads for link in links)
         limit = max(link.download_limit for link in links)
-        if status != "ready":
+        if status != TransferStatus.READY:
             reason = f"transfer {status}"
         elif any(link.revoked_at is not None for link in links):
             reason = "revoked"

@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.messages import portal as msg
 from bot.replies import Text
 from bot.settings import Settings
+from bot.statuses import TransferStatus
 from handlers import portal, transfers
 from handlers.services import Services
 
@@ -49,7 +50,8 @@ async def delete_dead_archives(svc: Services) -> int:
             continue
         if dead.downloads == 0:
             await transfers.cancel(svc, reference=dead.reference, by="safehaven",
-                                   reason="download link expired unused", status="expired")
+                                   reason="download link expired unused",
+                                   status=TransferStatus.EXPIRED)
             text = msg.LINK_EXPIRED_UNUSED_SENDER.format(reference=dead.reference)
         else:
             text = msg.LINK_EXPIRED_SENDER.format(reference=dead.reference,

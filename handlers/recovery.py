@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from bot.messages import transfers as msg
 from bot.replies import Text
+from bot.statuses import TransferStatus
 from handlers import transfers
 from handlers.services import Services
 from store import audit
@@ -71,7 +72,7 @@ async def recover_packaging(svc: Services) -> int:
     now = svc.clock()
     async with svc.db.read() as session:
         stuck = (await session.scalars(
-            select(Transfer).where(Transfer.status == "packaging"))).all()
+            select(Transfer).where(Transfer.status == TransferStatus.PACKAGING))).all()
     count = 0
     for transfer in stuck:
         if now < packaging_deadline(transfer):
@@ -81,8 +82,9 @@ async def recover_packaging(svc: Services) -> int:
             continue  # still being written: alive, only slow
         async with svc.db.transaction() as session:
             won = await repo.set_status(session, reference=transfer.reference,
-                                        status="package_failed", now=now,
-                                        only_from=["packaging"], password_sealed=None)
+                                        status=TransferStatus.PACKAGE_FAILED, now=now,
+                                        only_from=[TransferStatus.PACKAGING],
+                                        password_sealed=None)
             files = await repo.transfer_files(session, reference=transfer.reference)
             paths = [f.stored_path or "" for f in files]
             if won:
@@ -115,7 +117,7 @@ async def close_failed_packaging(svc: Services) -> int:
     cutoff = svc.clock() - timedelta(hours=hours)
     async with svc.db.read() as session:
         stale = (await session.scalars(select(Transfer).where(
-            Transfer.status == "package_failed", Transfer.updated_at < cutoff))).all()
+            Transfer.status == TransferStatus.PACKAGE_FAILED, Transfer.updated_at < cutoff))).all()
     count = 0
     for transfer in stale:
         async with svc.db.read() as session:
@@ -124,7 +126,7 @@ async def close_failed_packaging(svc: Services) -> int:
             continue  # nothing left to delete (e.g. interrupted packaging, already clean)
         if not await transfers.cancel(svc, reference=transfer.reference, by="safehaven",
                                       reason="packaging failed and was not retried",
-                                      status="expired"):
+                                      status=TransferStatus.EXPIRED):
             continue
         await svc.notifier.notify(transfer.sender_id, [Text(msg.PACKAGING_FAILED_CLOSED.format(
             reference=transfer.reference, hours=hours))], reference=transfer.reference)
@@ -176,7 +178,7 @@ async def _delete_orphan_partials(svc: Services, now: float) -> int:
     refs = {p.name.split(".")[1] for p in old}
     async with svc.db.read() as session:
         packaging = set((await session.scalars(select(Transfer.reference).where(
-            Transfer.reference.in_(refs), Transfer.status == "packaging"))).all())
+            Transfer.reference.in_(refs), Transfer.status == TransferStatus.PACKAGING))).all())
     gone = [p for p in old if p.name.split(".")[1] not in packaging]
     for path in gone:
         path.unlink(missing_ok=True)

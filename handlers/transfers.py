@@ -22,6 +22,14 @@ from bot.messages import transfers as msg
 from bot.packaging import ArchiveMember, build_archive
 from bot.passwords import generate_password
 from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
+from bot.statuses import (
+    OPEN_TRANSFER_STATUSES,
+    ApprovalStatus,
+    DeliveryMethod,
+    PasswordMethod,
+    SendStatus,
+    TransferStatus,
+)
 from handlers import access, notify, portal
 from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
@@ -31,7 +39,7 @@ from store.models import Approval, EffectKind, Transfer, TransferFile
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = ("draft", "submitted", "awaiting_approval", "approved", "package_failed")
+OPEN_STATUSES = OPEN_TRANSFER_STATUSES
 
 
 def context_for(svc: Services, *, user_id: str, now: datetime | None = None) -> TurnContext:
@@ -74,7 +82,8 @@ async def record_submission(session: Any, svc: Services, *, state: State, sender
     await repo.upsert_draft(session, reference=state.reference, sender_id=sender_id,
                             files=state.files, classification=state.classification, now=now)
     await repo.set_status(
-        session, reference=state.reference, status="submitted", now=now, only_from=["draft"],
+        session, reference=state.reference, status=TransferStatus.SUBMITTED, now=now,
+        only_from=[TransferStatus.DRAFT],
         recipient=recipient, purpose=state.purpose, lawful_basis=state.lawful_basis,
         consent=state.consent, delivery_method=state.delivery,
         password_method=state.password_method,
@@ -91,7 +100,7 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
     now = svc.clock()
     async with svc.db.transaction() as session:
         transfer = await repo.get_transfer(session, reference=reference)
-        if transfer is None or transfer.status != "submitted":
+        if transfer is None or transfer.status != TransferStatus.SUBMITTED:
             return []
         files = await repo.transfer_files(session, reference=reference)
         state = state_from_transfer(transfer, files)
@@ -102,10 +111,12 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
             needs = True
             approvers = svc.policy.approvers_for(transfer.sender_id)
             expires = now + timedelta(hours=svc.policy.approval_expiry_hours)
-            await repo.set_status(session, reference=reference, status="awaiting_approval",
-                                  now=now, only_from=["submitted"])
+            await repo.set_status(session, reference=reference,
+                                  status=TransferStatus.AWAITING_APPROVAL, now=now,
+                                  only_from=[TransferStatus.SUBMITTED])
             session.add(Approval(reference=reference, approvers=list(approvers),
-                                      status="pending", requested_at=now, expires_at=expires))
+                                 status=ApprovalStatus.PENDING, requested_at=now,
+                                 expires_at=expires))
             await audit.append(session, at=now, actor="safehaven", action="approval_requested",
                                reference=reference,
                                details={"approvers": list(approvers),
@@ -125,8 +136,8 @@ async def request_approval(svc: Services, *, reference: str) -> list[Reply]:
         transfer = await repo.get_transfer(session, reference=reference)
         approval = await repo.get_approval(session, reference=reference)
         files = await repo.transfer_files(session, reference=reference)
-    if transfer is None or approval is None or transfer.status != "awaiting_approval" \
-            or approval.status != "pending":
+    if transfer is None or approval is None or transfer.status != TransferStatus.AWAITING_APPROVAL \
+            or approval.status != ApprovalStatus.PENDING:
         return []
     approvers = list(approval.approvers)
     ctx = context_for(svc, user_id=transfer.sender_id)
@@ -169,9 +180,9 @@ def email_text(svc: Services, transfer: Transfer, filename: str,
     download the archive instead of that it is attached."""
     consent = transfer.consent or {}
     method = transfer.password_method
-    if method == "voice":
+    if method == PasswordMethod.VOICE:
         password_line = msg.EMAIL_PASSWORD_VOICE.format(code=transfer.call_code)
-    elif method == "sms-on-receipt":
+    elif method == PasswordMethod.SMS_ON_RECEIPT:
         password_line = (portal_msg.EMAIL_PASSWORD_ON_DOWNLOAD if link
                          else msg.EMAIL_PASSWORD_ON_RECEIPT)
     else:
@@ -193,8 +204,9 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
     and hand the archive back. Returns the replies for the sender."""
     now = svc.clock()
     async with svc.db.transaction() as session:
-        won = await repo.set_status(session, reference=reference, status="packaging", now=now,
-                                    only_from=["submitted", "approved"])
+        won = await repo.set_status(session, reference=reference, status=TransferStatus.PACKAGING,
+                                    now=now, only_from=[TransferStatus.SUBMITTED,
+                                                        TransferStatus.APPROVED])
         transfer = await repo.get_transfer(session, reference=reference)
         files = await repo.transfer_files(session, reference=reference)
     if not won or transfer is None:
@@ -209,8 +221,9 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
     except Exception as exc:  # report, keep the transfer and its files for a retry
         log.error("packaging %s failed: %s", reference, type(exc).__name__)
         async with svc.db.transaction() as session:
-            await repo.set_status(session, reference=reference, status="package_failed",
-                                  now=svc.clock(), only_from=["packaging"])
+            await repo.set_status(session, reference=reference,
+                                  status=TransferStatus.PACKAGE_FAILED, now=svc.clock(),
+                                  only_from=[TransferStatus.PACKAGING])
             await audit.append(session, at=svc.clock(), actor="safehaven",
                                action="packaging_failed", reference=reference,
                                details={"error": type(exc).__name__})
@@ -221,8 +234,8 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
     now = svc.clock()
     recipient = transfer.recipient or {}
     async with svc.db.transaction() as session:
-        await repo.set_status(session, reference=reference, status="ready", now=now,
-                              only_from=["packaging"], archive_path=str(archive.path),
+        await repo.set_status(session, reference=reference, status=TransferStatus.READY, now=now,
+                              only_from=[TransferStatus.PACKAGING], archive_path=str(archive.path),
                               archive_size=archive.size, password_sealed=sealed)
         for f in files:
             row = await session.get(TransferFile, f.id)
@@ -241,12 +254,12 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
                                "to": transfer.sender_id, "method": transfer.delivery_method})
         plan = await scheduling.schedule(session, svc, transfer=transfer, now=now)
         link = (await portal.issue_link(session, svc, transfer=transfer, now=now)
-                if transfer.delivery_method == "portal" else None)
+                if transfer.delivery_method == DeliveryMethod.PORTAL else None)
     subject, body = email_text(svc, transfer, archive.path.name, link)
     email = Text(f"{msg.EMAIL_HEADER}\n\nSubject: {subject}\n\n{body}")
     replies: list[Reply]
     if link is not None:
-        if transfer.password_method == "sms-on-receipt":
+        if transfer.password_method == PasswordMethod.SMS_ON_RECEIPT:
             plan = portal_msg.PASSWORD_PLAN_ON_DOWNLOAD.format(
                 reference=reference, phone=recipient.get("phone_display", ""))
         replies = [
@@ -279,10 +292,10 @@ async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[
         if transfer is None:
             return [Text(access.unknown(reference))]
         path = Path(transfer.archive_path) if transfer.archive_path else None
-        if transfer.status != "ready" or path is None or not path.is_file():
+        if transfer.status != TransferStatus.READY or path is None or not path.is_file():
             label = msg.STATUS_LABELS.get(transfer.status, transfer.status)
             return [Text(msg.ARCHIVE_GONE.format(reference=reference, status=label))]
-        if transfer.delivery_method != "archive":
+        if transfer.delivery_method != DeliveryMethod.ARCHIVE:
             return [Text(msg.ARCHIVE_BY_LINK.format(reference=reference))]
         await audit.append(session, at=svc.clock(), actor=user_id, action="archive_resent",
                            reference=reference, details={"to": user_id,
@@ -292,7 +305,7 @@ async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[
 
 
 async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sender",
-                 status: str = "cancelled") -> bool:
+                 status: TransferStatus = TransferStatus.CANCELLED) -> bool:
     """Cancel an unfinished transfer: plaintext deleted, password wiped, deliveries
     stopped. True if this call cancelled it."""
     now = svc.clock()
@@ -300,7 +313,7 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
         transfer = await repo.get_transfer(session, reference=reference)
         if transfer is None:
             return False
-        cancellable = [*OPEN_STATUSES, "ready"]
+        cancellable = [*OPEN_STATUSES, TransferStatus.READY]
         won = await repo.set_status(session, reference=reference, status=status, now=now,
                                     only_from=cancellable, password_sealed=None)
         if not won:
@@ -310,10 +323,10 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
         for f in files:
             f.stored_path = None
         for d in await repo.deliveries_for(session, reference=reference):
-            if d.status in ("waiting", "due"):
-                d.status, d.updated_at = "cancelled", now
+            if d.status in (SendStatus.WAITING, SendStatus.DUE):
+                d.status, d.updated_at = SendStatus.CANCELLED, now
         approval = await repo.get_approval(session, reference=reference)
-        if approval is not None and approval.status == "pending":
+        if approval is not None and approval.status == ApprovalStatus.PENDING:
             approval.status = status
         await repo.drop_held_requests(session, reference=reference)
         await portal.revoke_links(session, reference=reference, by=by, now=now)

@@ -1,0 +1,102 @@
+"""The domain's vocabulary: statuses, steps and methods as ``StrEnum``s.
+
+Each member equals its string value, so the words stored in the database and in saved
+conversation state are unchanged and still read back; code compares and assigns members
+instead of bare strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TransferStatus(StrEnum):
+    """Where a transfer is (``transfers.status``)."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    PACKAGING = "packaging"
+    PACKAGE_FAILED = "package_failed"
+    READY = "ready"  # the archive exists: handed back, or held on the portal
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+# A transfer in one of these may still change: cancelled by its sender, or moved on.
+OPEN_TRANSFER_STATUSES = (
+    TransferStatus.DRAFT, TransferStatus.SUBMITTED, TransferStatus.AWAITING_APPROVAL,
+    TransferStatus.APPROVED, TransferStatus.PACKAGE_FAILED,
+)
+
+
+class ApprovalStatus(StrEnum):
+    """An approval request's state (``approvals.status``)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class SendKind(StrEnum):
+    """How one out-of-band message goes (``deliveries.kind``)."""
+
+    SMS = "sms"
+    VOICE = "voice"
+    HEADS_UP = "heads-up"  # an SMS telling the recipient a call is coming
+
+
+class SendStatus(StrEnum):
+    """One password send's state (``deliveries.status``)."""
+
+    WAITING = "waiting"  # sms-on-receipt: until the recipient confirms receipt
+    DUE = "due"
+    SENDING = "sending"  # claimed by a worker under a lease
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"  # the provider did not confirm; reconciled before a retry
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEAD = "dead"  # retries exhausted
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+# A send in one of these is over; nothing changes it again.
+FINAL_SEND_STATUSES = (SendStatus.DELIVERED, SendStatus.FAILED, SendStatus.DEAD,
+                       SendStatus.CANCELLED, SendStatus.INTERRUPTED)
+
+
+class Step(StrEnum):
+    """The question a conversation is on (``State.step``)."""
+
+    IDLE = "idle"
+    FILES = "files"
+    CLASSIFICATION = "classification"
+    RECIPIENT_PICK = "recipient_pick"
+    RECIPIENT = "recipient"
+    PURPOSE = "purpose"
+    LAWFUL_BASIS = "lawful_basis"
+    CONSENT = "consent"
+    DELIVERY = "delivery"
+    PASSWORD_METHOD = "password_method"
+    CALL_TIME = "call_time"
+    CONFIRM = "confirm"
+
+
+class DeliveryMethod(StrEnum):
+    """How the archive reaches the recipient."""
+
+    ARCHIVE = "archive"  # handed back to the sender to send on
+    PORTAL = "portal"  # held for a one-time download link
+
+
+class PasswordMethod(StrEnum):
+    """How the password reaches the recipient."""
+
+    SMS = "sms"
+    SMS_ON_RECEIPT = "sms-on-receipt"
+    VOICE = "voice"

@@ -10,6 +10,7 @@ audited and change nothing.
 from __future__ import annotations
 
 from bot.replies import Reply
+from bot.statuses import SendKind, SendStatus
 from handlers.delivery.outcomes import (
     FINAL,
     PROVIDER_ID,
@@ -44,7 +45,7 @@ async def sms_status(svc: Services, *, provider_sid: str, status: str,
         if d is None and delivery_id is not None:
             d = await by_id(session, delivery_id)
             adopting = (await adoptable(session, d, provider_sid) and d is not None
-                        and d.kind != "voice" and (to is None or to == d.phone))
+                        and d.kind != SendKind.VOICE and (to is None or to == d.phone))
             if not adopting:
                 return False
         if d is None:
@@ -52,7 +53,8 @@ async def sms_status(svc: Services, *, provider_sid: str, status: str,
         await audit.append(session, at=now, actor="twilio", action="sms_status",
                            reference=d.reference, details={"method": d.kind, "status": status,
                                                            "error": error})
-        if d.status in FINAL or (d.status in ("unconfirmed", "sending") and not adopting):
+        if d.status in FINAL or (d.status in (SendStatus.UNCONFIRMED, SendStatus.SENDING)
+                                  and not adopting):
             return True  # settled, or about an earlier attempt than the one in doubt
         transfer = await repo.get_transfer(session, reference=d.reference)
         assert transfer is not None
@@ -76,7 +78,7 @@ async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status:
     receipt: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
         d = await by_id(session, delivery_id)
-        if d is not None and d.kind == "voice" and await adoptable(session, d, call_sid):
+        if d is not None and d.kind == SendKind.VOICE and await adoptable(session, d, call_sid):
             await adopt(session, svc, d, call_sid,
                         transfer=await repo.get_transfer(session, reference=d.reference),
                         actor="twilio", by="call status callback", now=now)
@@ -85,10 +87,10 @@ async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status:
         await audit.append(session, at=now, actor="twilio", action="call_status",
                            reference=d.reference, details={"status": status,
                                                            "answered_by": answered_by})
-        if d.status == "delivered":
+        if d.status == SendStatus.DELIVERED:
             await wipe_if_done(session, d.reference, now)
             return True
-        if d.status != "sent":
+        if d.status != SendStatus.SENT:
             return True
         transfer = await repo.get_transfer(session, reference=d.reference)
         assert transfer is not None

@@ -17,6 +17,7 @@ from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
 from bot.passwords import spell_for_voice
 from bot.replies import Reply, Text
+from bot.statuses import SendKind, SendStatus
 from handlers.delivery.outcomes import adopt, adoptable, by_id, is_machine, phone_of
 from handlers.services import Services
 from store import audit
@@ -54,14 +55,15 @@ async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
     calling: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
         d = await by_id(session, delivery_id)
-        if d is not None and d.kind == "voice" and await adoptable(session, d, call_sid):
+        if d is not None and d.kind == SendKind.VOICE and await adoptable(session, d, call_sid):
             transfer = await repo.get_transfer(session, reference=d.reference)
             await adopt(session, svc, d, call_sid, transfer=transfer, actor="twilio",
                         by="call webhook", now=now)
             if transfer is not None:
                 calling = (transfer.sender_id, Text(dmsg.RECEIPT_CALLING.format(
                     reference=d.reference, phone=phone_of(transfer, d))), d.reference)
-        if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
+        if d is None or d.kind != SendKind.VOICE or d.provider_sid != call_sid \
+                or d.status != SendStatus.SENT:
             return [Hangup()]
         machine = is_machine(answered_by)
         if machine:
@@ -85,14 +87,14 @@ async def call_machine_verdict(svc: Services, *, delivery_id: int, call_sid: str
     now = svc.clock()
     async with svc.db.transaction() as session:
         d = await by_id(session, delivery_id)
-        if d is None or d.kind != "voice" or d.provider_sid != call_sid:
+        if d is None or d.kind != SendKind.VOICE or d.provider_sid != call_sid:
             return False
         machine = is_machine(answered_by)
         await audit.append(session, at=now, actor="twilio",
                            action="call_machine" if machine else "call_machine_check",
                            reference=d.reference, details={"answered_by": answered_by[:40],
                                                            "detection": "async"})
-        if machine and d.status == "sent":
+        if machine and d.status == SendStatus.SENT:
             d.last_error, d.updated_at = dmsg.RECEIPT_MACHINE, now
     return True
 
@@ -116,7 +118,8 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
     alert: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
         d = await by_id(session, delivery_id)
-        if d is None or d.kind != "voice" or d.provider_sid != call_sid or d.status != "sent":
+        if d is None or d.kind != SendKind.VOICE or d.provider_sid != call_sid \
+                or d.status != SendStatus.SENT:
             return [Hangup()]
         transfer = await repo.get_transfer(session, reference=d.reference)
         assert transfer is not None
@@ -139,7 +142,7 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
                                reference=d.reference, details={"failures": d.code_failures})
             if d.code_failures < svc.policy.delivery.code_attempts:
                 return [Say(dmsg.CALL_WRONG_CODE), *_ask_code(svc, first=False)]
-            d.status, d.last_error, d.updated_at = "failed", "wrong code", now
+            d.status, d.last_error, d.updated_at = SendStatus.FAILED, "wrong code", now
             await audit.append(session, at=now, actor="twilio", action="password_failed",
                                reference=d.reference, details={
                                    "method": "voice", "detail": "wrong code too many times"})

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
+from bot.statuses import SendKind, SendStatus
 from bot.vault import VaultError
 from handlers.delivery.calls import call_script
 from handlers.delivery.outcomes import (
@@ -73,11 +74,12 @@ class _Attempt:
 
 async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_Attempt]:
     async with svc.db.transaction() as session:
-        query = select(Delivery).where(Delivery.status == "due", Delivery.due_at <= now)
+        query = select(Delivery).where(Delivery.status == SendStatus.DUE, Delivery.due_at <= now)
         if reference is not None:  # the turn's own send: its inline SMS too (INLINE_GRACE)
             query = select(Delivery).where(
-                Delivery.status == "due", Delivery.reference == reference,
-                (Delivery.due_at <= now) | ((Delivery.kind == "sms") & (Delivery.attempts == 0)
+                Delivery.status == SendStatus.DUE, Delivery.reference == reference,
+                (Delivery.due_at <= now) | ((Delivery.kind == SendKind.SMS)
+                                            & (Delivery.attempts == 0)
                                             & (Delivery.due_at <= now + INLINE_GRACE)))
         query = query.order_by(Delivery.due_at).limit(BATCH)
         if not svc.db.is_sqlite:
@@ -85,7 +87,7 @@ async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_A
         rows = (await session.scalars(query)).all()
         claimed: list[_Attempt] = []
         for d in rows:
-            d.status, d.attempts = "sending", d.attempts + 1
+            d.status, d.attempts = SendStatus.SENDING, d.attempts + 1
             d.lease_until, d.updated_at = now + LEASE, now
         if not rows:
             return []
@@ -103,7 +105,7 @@ async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_A
         opted_out = set((await session.scalars(select(SmsOptOut.phone).where(
             SmsOptOut.phone.in_({d.phone for d in rows})))).all())
         for a in claimed:
-            if a.kind != "voice" and a.phone in opted_out:
+            if a.kind != SendKind.VOICE and a.phone in opted_out:
                 a.sealed = None
                 a.outcome = SendOutcome("failed", dmsg.RECEIPT_OPTED_OUT)
                 a.skip = True
@@ -114,7 +116,7 @@ async def _send(svc: Services, a: _Attempt) -> None:
     if a.skip:
         return
     try:
-        if a.kind == "heads-up":
+        if a.kind == SendKind.HEADS_UP:
             local = (a.call_at or svc.clock()).astimezone(svc.policy.timezone)
             text = dmsg.HEADS_UP_SMS.format(organisation=svc.policy.organisation,
                                             time=f"{local:%H:%M}", reference=a.reference)
@@ -126,13 +128,13 @@ async def _send(svc: Services, a: _Attempt) -> None:
             a.outcome = SendOutcome("failed", "the password is no longer held "
                                     "(cancelled or expired)")
             return
-        if a.kind == "voice" and svc.transport.interactive_calls:
+        if a.kind == SendKind.VOICE and svc.transport.interactive_calls:
             a.outcome = await svc.transport.place_call(
                 to=a.phone, extension=a.extension, script=None, reference=a.reference,
                 delivery_id=a.delivery_id)
             return
         password = svc.vault.open(a.sealed, reference=a.reference)
-        if a.kind == "voice":
+        if a.kind == SendKind.VOICE:
             script = call_script(organisation=svc.policy.organisation, reference=a.reference,
                                  code=a.call_code, password=password)
             a.outcome = await svc.transport.place_call(
@@ -162,7 +164,7 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
             Delivery.id.in_([a.delivery_id for a in attempts])))).all()}
         for a in attempts:
             d = rows.get(a.delivery_id)
-            if d is None or d.status != "sending":
+            if d is None or d.status != SendStatus.SENDING:
                 continue
             o = a.outcome
             d.provider_sid = o.provider_sid or d.provider_sid
@@ -173,14 +175,14 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 continue
             if o.status == "unconfirmed":
                 # It may have been accepted: never retried blindly (see reconcile_unconfirmed).
-                d.status, d.lease_until, d.updated_at = "unconfirmed", None, now
+                d.status, d.lease_until, d.updated_at = SendStatus.UNCONFIRMED, None, now
                 d.due_at, d.last_error = a.started_at + UNCONFIRMED_WAIT, o.detail
                 await audit.append(session, at=now, actor=svc.transport.name,
                                    action="password_unconfirmed", reference=a.reference,
                                    details={"method": a.kind, "phone": a.phone_display,
                                             "attempt": d.attempts, "detail": o.detail,
                                             "check_at": d.due_at.isoformat()})
-                if a.kind != "heads-up":
+                if a.kind != SendKind.HEADS_UP:
                     local = d.due_at.astimezone(svc.policy.timezone)
                     receipts.append((a.sender_id, Text(dmsg.RECEIPT_UNCONFIRMED.format(
                         reference=a.reference, how=kind, phone=a.phone_display,
@@ -189,7 +191,7 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
             d.status, d.lease_until, d.updated_at = o.status, None, now
             d.last_error = None
             action = "password_delivered" if o.status == "delivered" else "password_sent"
-            if a.kind == "heads-up":
+            if a.kind == SendKind.HEADS_UP:
                 action = "heads_up_sent"
             await audit.append(session, at=now, actor=svc.transport.name, action=action,
                                reference=a.reference, details={
@@ -199,8 +201,8 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 await wipe_if_done(session, a.reference, now)
                 receipts.append((a.sender_id, Text(msg.PASSWORD_SENT.format(
                     reference=a.reference, how=kind, phone=a.phone_display))))
-            elif a.kind != "heads-up":
-                queued = dmsg.RECEIPT_CALLING if a.kind == "voice" else dmsg.RECEIPT_QUEUED
+            elif a.kind != SendKind.HEADS_UP:
+                queued = dmsg.RECEIPT_CALLING if a.kind == SendKind.VOICE else dmsg.RECEIPT_QUEUED
                 receipts.append((a.sender_id, Text(queued.format(
                     reference=a.reference, phone=a.phone_display))))
     return receipts
@@ -266,14 +268,14 @@ async def recover_interrupted(svc: Services) -> int:
     told: list[tuple[str, Reply, str]] = []
     async with svc.db.transaction() as session:
         rows = (await session.scalars(select(Delivery).where(
-            Delivery.status == "sending", Delivery.lease_until < now))).all()
+            Delivery.status == SendStatus.SENDING, Delivery.lease_until < now))).all()
         for d in rows:
-            d.status, d.updated_at = "interrupted", now
+            d.status, d.updated_at = SendStatus.INTERRUPTED, now
             transfer = await repo.get_transfer(session, reference=d.reference)
             await audit.append(session, at=now, actor="safehaven",
                                action="password_interrupted", reference=d.reference,
                                details={"method": d.kind, "attempt": d.attempts})
-            if transfer is not None and d.kind != "heads-up":
+            if transfer is not None and d.kind != SendKind.HEADS_UP:
                 phone = str((transfer.recipient or {}).get("phone_display", d.phone))
                 told.append((transfer.sender_id, Text(dmsg.RECEIPT_INTERRUPTED.format(
                     reference=d.reference, phone=phone)), d.reference))

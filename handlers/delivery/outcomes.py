@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
+from bot.statuses import FINAL_SEND_STATUSES, SendKind, SendStatus
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -28,19 +29,20 @@ from store.models import Delivery, Transfer
 LEASE = timedelta(minutes=5)  # how long a claimed row is held (sending, or being checked)
 BATCH = 100
 CONCURRENCY = 32
-FINAL = ("delivered", "failed", "dead", "cancelled", "interrupted")
+FINAL = FINAL_SEND_STATUSES
 MAX_BACKOFF_SECONDS = 86_400
 MAX_ID = 2**31 - 1  # deliveries.id is a 32-bit integer column
 PROVIDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio SIDs (deliveries.provider_sid)
 
 
 def how(kind: str) -> str:
-    return {"voice": dmsg.HOW_VOICE, "heads-up": dmsg.HOW_HEADS_UP}.get(kind, dmsg.HOW_SMS)
+    how: dict[str, str] = {SendKind.VOICE: dmsg.HOW_VOICE, SendKind.HEADS_UP: dmsg.HOW_HEADS_UP}
+    return how.get(kind, dmsg.HOW_SMS)
 
 
 def _backoff(svc: Services, attempts: int, kind: str) -> timedelta:
     rules = svc.policy.delivery
-    if kind == "voice":
+    if kind == SendKind.VOICE:
         return timedelta(minutes=rules.call_retry_minutes)
     # Doubling stops at a day: a policy allowing dozens of attempts must not overflow dates.
     doubled = rules.retry_backoff_seconds * 2 ** min(max(0, attempts - 1), 32)
@@ -55,7 +57,7 @@ async def after_failure(session: AsyncSession, svc: Services, d: Delivery, *, de
     phone = str(((transfer.recipient if transfer else None) or {}).get("phone_display",
                                                                        d.phone))
     if retryable and d.attempts < svc.policy.delivery.max_attempts:
-        d.status, d.due_at = "due", now + _backoff(svc, d.attempts, d.kind)
+        d.status, d.due_at = SendStatus.DUE, now + _backoff(svc, d.attempts, d.kind)
         d.last_error, d.updated_at, d.lease_until = detail, now, None
         await audit.append(session, at=now, actor=svc.transport.name, action="password_retry",
                            reference=d.reference, details={
@@ -64,7 +66,7 @@ async def after_failure(session: AsyncSession, svc: Services, d: Delivery, *, de
         local = d.due_at.astimezone(svc.policy.timezone)
         return Text(dmsg.RECEIPT_RETRYING.format(reference=d.reference, how=kind, phone=phone,
                                                  detail=detail, when=f"{local:%H:%M}"))
-    d.status = "dead" if retryable else "failed"
+    d.status = SendStatus.DEAD if retryable else SendStatus.FAILED
     d.last_error, d.updated_at, d.lease_until = detail, now, None
     await audit.append(session, at=now, actor=svc.transport.name, action="password_failed",
                        reference=d.reference, details={
@@ -77,7 +79,7 @@ async def after_failure(session: AsyncSession, svc: Services, d: Delivery, *, de
 async def wipe_if_done(session: AsyncSession, reference: str, now: datetime) -> None:
     """Wipe the sealed password once nothing left needs it."""
     pending = [x for x in await repo.deliveries_for(session, reference=reference)
-               if x.kind != "heads-up" and x.status not in FINAL]
+               if x.kind != SendKind.HEADS_UP and x.status not in FINAL]
     transfer = await repo.get_transfer(session, reference=reference)
     if pending or transfer is None or transfer.password_sealed is None:
         return
@@ -110,7 +112,7 @@ async def adopt(session: AsyncSession, svc: Services, d: Delivery, sid: str, *,
     d.provider_sid, d.status, d.lease_until, d.updated_at = sid, "sent", None, now
     d.last_error = None
     await audit.append(session, at=now, actor=actor,
-                       action="heads_up_sent" if d.kind == "heads-up" else "password_sent",
+                       action="heads_up_sent" if d.kind == SendKind.HEADS_UP else "password_sent",
                        reference=d.reference, details={
                            "method": d.kind, "phone": phone_of(transfer, d),
                            "attempt": d.attempts, "provider_id": sid, "confirmed_by": by})
@@ -121,7 +123,8 @@ async def adoptable(session: AsyncSession, d: Delivery | None, sid: str) -> bool
     is ``unconfirmed``, or still ``sending`` (the callback overtook Twilio's slow answer;
     recording the attempt then leaves the row alone), and ``sid`` is not an earlier
     attempt's id (kept in ``provider_sid``) nor another delivery's."""
-    return (d is not None and d.status in ("unconfirmed", "sending") and d.provider_sid != sid
+    return (d is not None and d.status in (SendStatus.UNCONFIRMED, SendStatus.SENDING)
+            and d.provider_sid != sid
             and PROVIDER_ID.fullmatch(sid) is not None and await by_sid(session, sid) is None)
 
 
@@ -132,20 +135,20 @@ async def sms_outcome(session: AsyncSession, svc: Services, d: Delivery, transfe
     the sender's receipt, if any."""
     phone = phone_of(transfer, d)
     if status == "delivered":
-        d.status, d.updated_at = "delivered", now
+        d.status, d.updated_at = SendStatus.DELIVERED, now
         await audit.append(session, at=now, actor="twilio", action="password_delivered"
-                           if d.kind != "heads-up" else "heads_up_delivered",
+                           if d.kind != SendKind.HEADS_UP else "heads_up_delivered",
                            reference=d.reference, details={"method": d.kind,
                                                            "phone": phone})
         await wipe_if_done(session, d.reference, now)
-        if d.kind != "heads-up":
+        if d.kind != SendKind.HEADS_UP:
             return Text(msg.PASSWORD_SENT.format(reference=d.reference, how=how(d.kind),
                                                  phone=phone))
         return None
     if status in ("undelivered", "failed", "canceled"):
         detail = f"the network reported it {status}" + (f" (error {error})" if error else "")
         return await after_failure(session, svc, d, detail=detail, retryable=True, now=now)
-    if adopted and d.kind != "heads-up":  # on its way: the receipt a prompt answer gives
+    if adopted and d.kind != SendKind.HEADS_UP:  # on its way: the receipt a prompt answer gives
         return Text(dmsg.RECEIPT_QUEUED.format(reference=d.reference, phone=phone))
     return None
 

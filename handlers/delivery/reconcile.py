@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 
 from bot.messages import delivery as dmsg
 from bot.replies import Reply, Text
+from bot.statuses import SendKind, SendStatus
 from handlers.delivery.outcomes import (
     BATCH,
     CONCURRENCY,
@@ -75,7 +76,7 @@ async def _claim_unconfirmed(svc: Services, now: datetime, reference: str | None
     (asking is read-only: a worker dying meanwhile only means another asks again)."""
     async with svc.db.transaction() as session:
         query = select(Delivery).where(
-            Delivery.status == "unconfirmed", Delivery.due_at <= now,
+            Delivery.status == SendStatus.UNCONFIRMED, Delivery.due_at <= now,
             or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now))
         if reference is not None:
             query = query.where(Delivery.reference == reference)
@@ -97,7 +98,7 @@ async def _ask(svc: Services, c: _Check) -> None:
         c.error = f"the {transport.name} transport cannot list what it sent"
         return
     try:
-        if c.kind == "voice":
+        if c.kind == SendKind.VOICE:
             c.records = await transport.list_calls(to=c.phone, since=c.since)
         else:
             c.records = await transport.list_messages(to=c.phone, since=c.since,
@@ -135,7 +136,7 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
             Delivery.provider_sid.in_(seen))) if sid} if seen else set()
         for c in checks:
             d = await session.get(Delivery, c.delivery_id)
-            if d is None or d.status != "unconfirmed" or d.attempts != c.attempts:
+            if d is None or d.status != SendStatus.UNCONFIRMED or d.attempts != c.attempts:
                 continue  # a callback settled it meanwhile
             d.lease_until = None
             transfer = await repo.get_transfer(session, reference=d.reference)
@@ -145,7 +146,7 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
             details: dict[str, object] = {"method": d.kind, "attempt": d.attempts,
                                           "records": len(c.records or ())}
             if c.records is None:
-                d.status, d.updated_at = "interrupted", now
+                d.status, d.updated_at = SendStatus.INTERRUPTED, now
                 d.last_error = f"{dmsg.DETAIL_CANNOT_CHECK} ({c.error})"
                 await audit.append(session, at=now, actor="safehaven", action="password_checked",
                                    reference=d.reference, details={
@@ -154,7 +155,7 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                                    action="password_interrupted", reference=d.reference,
                                    details={"method": d.kind, "attempt": d.attempts,
                                             "detail": d.last_error})
-                if sender is not None and d.kind != "heads-up":
+                if sender is not None and d.kind != SendKind.HEADS_UP:
                     receipts.append((sender, Text(dmsg.RECEIPT_UNCONFIRMED_UNKNOWN.format(
                         reference=d.reference, how=kind, phone=phone))))
                 continue
@@ -164,7 +165,7 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                                    reference=d.reference, details={**details,
                                                                    "result": "not found"})
                 if transfer is None or transfer.password_sealed is None:
-                    d.status, d.updated_at = "cancelled", now  # nothing left to send
+                    d.status, d.updated_at = SendStatus.CANCELLED, now  # nothing left to send
                     d.last_error = dmsg.DETAIL_NOT_AT_TWILIO
                     continue
                 reply = await after_failure(session, svc, d, detail=dmsg.DETAIL_NOT_AT_TWILIO,
@@ -181,7 +182,7 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                         actor=svc.transport.name, by="provider list", now=now)
             if transfer is None:
                 continue
-            if d.kind == "voice":
+            if d.kind == SendKind.VOICE:
                 if found.status in _CALL_ENDED:
                     out: Reply | None = await call_ended(session, svc, d, status=found.status,
                                                          answered_by=None, now=now)

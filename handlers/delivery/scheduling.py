@@ -17,6 +17,7 @@ from bot import engine
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
+from bot.statuses import PasswordMethod, SendKind, SendStatus
 from handlers import access
 from handlers.delivery.dispatch import INLINE_GRACE, run_due
 from handlers.services import Services
@@ -32,9 +33,10 @@ async def schedule(session: AsyncSession, svc: Services, *, transfer: Transfer,
     phone = str(recipient.get("phone_display", ""))
     method = transfer.password_method
     rows: list[Delivery] = []
-    if method == "voice":
+    if method == PasswordMethod.VOICE:
         assert transfer.call_at is not None
-        rows.append(Delivery(reference=transfer.reference, kind="voice", status="due",
+        rows.append(Delivery(reference=transfer.reference, kind=SendKind.VOICE,
+                             status=SendStatus.DUE,
                              due_at=transfer.call_at, phone=recipient["phone"],
                              extension=recipient.get("extension"), created_at=now,
                              updated_at=now))
@@ -42,16 +44,17 @@ async def schedule(session: AsyncSession, svc: Services, *, transfer: Transfer,
         heads_up_at = transfer.call_at - timedelta(minutes=heads_up)
         if heads_up and heads_up_at > now and recipient.get("is_mobile") \
                 and not recipient.get("extension"):
-            rows.append(Delivery(reference=transfer.reference, kind="heads-up", status="due",
+            rows.append(Delivery(reference=transfer.reference, kind=SendKind.HEADS_UP,
+                                 status=SendStatus.DUE,
                                  due_at=heads_up_at, phone=recipient["phone"], created_at=now,
                                  updated_at=now))
         local = transfer.call_at.astimezone(svc.policy.timezone)
         plan = msg.PASSWORD_PLAN_VOICE.format(phone=phone, when=f"{local:%a %d %b %H:%M}",
                                               code=transfer.call_code)
     else:
-        waiting = method == "sms-on-receipt"
-        rows.append(Delivery(reference=transfer.reference, kind="sms",
-                             status="waiting" if waiting else "due",
+        waiting = method == PasswordMethod.SMS_ON_RECEIPT
+        rows.append(Delivery(reference=transfer.reference, kind=SendKind.SMS,
+                             status=SendStatus.WAITING if waiting else SendStatus.DUE,
                              due_at=None if waiting else now + INLINE_GRACE,
                              phone=recipient["phone"],
                              created_at=now, updated_at=now))
@@ -84,11 +87,12 @@ async def release_on_receipt(svc: Services, *, reference: str, actor: str, sourc
     now = svc.clock()
     async with svc.db.transaction() as session:
         waiting = [d for d in await repo.deliveries_for(session, reference=reference)
-                   if d.status == "waiting"]
+                   if d.status == SendStatus.WAITING]
         if not waiting:
             return False
         for d in waiting:
-            d.status, d.due_at, d.updated_at = "due", now + INLINE_GRACE, now  # sent inline
+            # sent inline
+            d.status, d.due_at, d.updated_at = SendStatus.DUE, now + INLINE_GRACE, now
         await audit.append(session, at=now, actor=actor, action="receipt_confirmed",
                            reference=reference, details={"by": source})
     return True
@@ -115,17 +119,17 @@ async def book_call(svc: Services, *, reference: str, by: str, when_text: str) -
                                                        status=transfer.status))]
         recipient = transfer.recipient or {}
         existing = {d.kind: d for d in await repo.deliveries_for(session, reference=reference)}
-        voice = existing.get("voice")
+        voice = existing.get(SendKind.VOICE)
         if voice is None:
-            voice = Delivery(reference=reference, kind="voice", phone=recipient["phone"],
+            voice = Delivery(reference=reference, kind=SendKind.VOICE, phone=recipient["phone"],
                              extension=recipient.get("extension"), created_at=now,
                              attempts=0, code_failures=0)
             session.add(voice)
-        voice.status, voice.due_at, voice.updated_at = "due", when, now
+        voice.status, voice.due_at, voice.updated_at = SendStatus.DUE, when, now
         voice.attempts, voice.code_failures, voice.verified_call_sid = 0, 0, None
-        sms = existing.get("sms")
-        if sms is not None and sms.status in ("waiting", "due"):
-            sms.status, sms.updated_at = "cancelled", now
+        sms = existing.get(SendKind.SMS)
+        if sms is not None and sms.status in (SendStatus.WAITING, SendStatus.DUE):
+            sms.status, sms.updated_at = SendStatus.CANCELLED, now
         await audit.append(session, at=now, actor=by, action="password_scheduled",
                            reference=reference, details={"method": "voice",
                                                          "due_at": when.isoformat(),

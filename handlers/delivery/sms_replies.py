@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 
 from bot.messages import delivery as dmsg
 from bot.replies import Reply, Text
+from bot.statuses import SendKind
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -50,7 +51,7 @@ async def sms_reply(svc: Services, *, from_phone: str, body: str) -> None:
         if word != "call":
             return
         latest = (await session.scalars(
-            select(Delivery).where(Delivery.phone == from_phone, Delivery.kind == "sms")
+            select(Delivery).where(Delivery.phone == from_phone, Delivery.kind == SendKind.SMS)
             .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(1))).first()
         if latest is None:
             return

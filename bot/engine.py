@@ -28,11 +28,9 @@ from bot.messages import conversation as msg
 from bot.packaging import neutral_name
 from bot.policy import Level, Policy
 from bot.replies import Ask, Choice, Form, FormField, Option, Reply, Text
+from bot.statuses import DeliveryMethod, PasswordMethod, Step
 
-STEPS = (
-    "files", "classification", "recipient_pick", "recipient", "purpose", "lawful_basis",
-    "consent", "delivery", "password_method", "call_time", "confirm",
-)
+STEPS = tuple(s for s in Step if s is not Step.IDLE)
 PURPOSE_MAX = 2000
 
 
@@ -52,7 +50,7 @@ def human_size(size: int) -> str:
 class State:
     """Everything answered so far in one conversation; stored as JSON between turns."""
 
-    step: str = "idle"
+    step: Step = Step.IDLE
     reference: str | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
     last_file_at: str | None = None
@@ -62,10 +60,10 @@ class State:
     purpose: str | None = None
     lawful_basis: str | None = None
     consent: dict[str, Any] | None = None
-    delivery: str | None = None
-    password_method: str | None = None
+    delivery: DeliveryMethod | None = None
+    password_method: PasswordMethod | None = None
     call_at: str | None = None
-    history: list[str] = field(default_factory=list)
+    history: list[Step] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +73,14 @@ class State:
         if not data:
             return cls()
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        state = cls(**{k: v for k, v in data.items() if k in known})
+        # JSON holds the words; the state holds the members they name.
+        state.step = Step(state.step)
+        state.history = [Step(s) for s in state.history]
+        state.delivery = DeliveryMethod(state.delivery) if state.delivery else None
+        state.password_method = (PasswordMethod(state.password_method)
+                                 if state.password_method else None)
+        return state
 
     @property
     def total_bytes(self) -> int:
@@ -148,7 +153,7 @@ def step(state: State, event: Event, ctx: TurnContext) -> StepResult:
 
 def current_question(state: State, ctx: TurnContext) -> list[Reply]:
     """Re-ask whatever the conversation is waiting for (after a restart, or on `status`)."""
-    if state.step == "idle":
+    if state.step == Step.IDLE:
         return [Text(msg.IDLE)]
     return _ask(state, ctx)
 
@@ -165,9 +170,9 @@ def _describe_files(state: State, header: str) -> str:
 
 
 def _can_join(state: State, ctx: TurnContext) -> bool:
-    if state.step in ("files", "classification"):
+    if state.step in (Step.FILES, Step.CLASSIFICATION):
         return True
-    if state.step == "confirm" or not state.last_file_at:
+    if state.step == Step.CONFIRM or not state.last_file_at:
         return False
     last = datetime.fromisoformat(state.last_file_at)
     return ctx.now - last <= timedelta(seconds=ctx.policy.join_window_seconds)
@@ -175,13 +180,13 @@ def _can_join(state: State, ctx: TurnContext) -> bool:
 
 def _on_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext) -> StepResult:
     policy = ctx.policy
-    if state.step != "idle" and not _can_join(state, ctx):
+    if state.step != Step.IDLE and not _can_join(state, ctx):
         return StepResult(
             [Text(msg.UNEXPECTED_FILES.format(reference=state.reference))],
             state,
             effects=[DeleteFiles(tuple(str(f.path) for f in files))],
         )
-    joining = state.step != "idle"
+    joining = state.step != Step.IDLE
     new = replace(state, files=list(state.files)) if joining else State()
     level = policy.level(new.classification) if new.classification else None
     limit_total = level.max_total_bytes if level else max(
@@ -237,8 +242,8 @@ def _on_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext) -> 
                           error=text)
     if not joining:
         new.reference = ctx.new_reference()
-        new.step = "classification"
-        new.history = ["files"]
+        new.step = Step.CLASSIFICATION
+        new.history = [Step.FILES]
     new.last_file_at = ctx.now.isoformat()
     header = msg.FILES_ADDED if joining else msg.FILES_RECEIVED
     summary = _describe_files(new, header)
@@ -262,7 +267,7 @@ def _on_answer(state: State, answer: Answer, ctx: TurnContext) -> StepResult:
     word = value.strip().lower() if isinstance(value, str) else ""
     if word == "cancel":
         return _cancel(state)
-    if state.step == "idle":
+    if state.step == Step.IDLE:
         return StepResult([Text(msg.IDLE)], state)
     if answer.question is not None and answer.question != state.step:
         return StepResult([Text(msg.STALE_ANSWER)], state, error=msg.STALE_ANSWER)
@@ -273,7 +278,7 @@ def _on_answer(state: State, answer: Answer, ctx: TurnContext) -> StepResult:
 
 
 def _cancel(state: State) -> StepResult:
-    if state.step == "idle" or not state.reference:
+    if state.step == Step.IDLE or not state.reference:
         return StepResult([Text(msg.NOTHING_TO_CANCEL)], State())
     ref = state.reference
     return StepResult(
@@ -291,7 +296,7 @@ def _back(state: State, ctx: TurnContext) -> StepResult:
     return StepResult(_ask(new, ctx), new)
 
 
-def _advance(state: State, ctx: TurnContext, next_step: str, audit: AuditEntry | None
+def _advance(state: State, ctx: TurnContext, next_step: Step, audit: AuditEntry | None
              ) -> StepResult:
     new = replace(state, history=[*state.history, state.step], step=next_step)
     return StepResult(_ask(new, ctx), new, audit=[audit] if audit else [])
@@ -335,7 +340,7 @@ def _answer_files(state: State, value: str | dict[str, str], ctx: TurnContext) -
     if picked == "continue":
         if not state.files:
             return _reask(state, ctx, msg.FILES_EMPTY)
-        return _advance(state, ctx, "classification", None)
+        return _advance(state, ctx, Step.CLASSIFICATION, None)
     position = int(picked.split(":", 1)[1])
     gone = next(f for f in state.files if f["position"] == position)
     new = replace(state, files=[f for f in state.files if f["position"] != position])
@@ -363,8 +368,8 @@ def _answer_classification(state: State, value: str | dict[str, str], ctx: TurnC
     new = replace(state, classification=picked)
     if level.delivery_methods == (new.delivery,) or new.delivery not in level.delivery_methods:
         new.delivery = None
-    next_step = "recipient_pick" if ctx.known_recipients else "recipient"
-    return _advance(new, ctx, next_step, _answered(state, "classification",
+    next_step = Step.RECIPIENT_PICK if ctx.known_recipients else Step.RECIPIENT
+    return _advance(new, ctx, next_step, _answered(state, Step.CLASSIFICATION,
                                                     {"classification": picked}))
 
 
@@ -385,7 +390,7 @@ def _answer_recipient_pick(state: State, value: str | dict[str, str], ctx: TurnC
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
     draft = None if picked == "new" else dict(ctx.known_recipients[int(picked[1:]) - 1])
     new = replace(state, recipient_draft=draft)
-    return _advance(new, ctx, "recipient", None)
+    return _advance(new, ctx, Step.RECIPIENT, None)
 
 
 RECIPIENT_FIELDS = (
@@ -435,13 +440,14 @@ def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContex
         return StepResult(_ask(new, ctx, errors=errors), new, error="; ".join(
             f"{k}: {v}" for k, v in errors.items()))
     new = replace(state, recipient=clean, recipient_draft=None)
-    if new.password_method in ("sms", "sms-on-receipt") and not (
+    if new.password_method in (PasswordMethod.SMS, PasswordMethod.SMS_ON_RECEIPT) and not (
         clean["is_mobile"] and not clean["extension"]
     ):
         new.password_method = None
     details = {k: clean[k] for k in ("name", "job_title", "organisation", "email")}
     details["phone"] = clean["phone_display"]
-    return _advance(new, ctx, "purpose", _answered(state, "recipient", {"recipient": details}))
+    return _advance(new, ctx, Step.PURPOSE,
+                    _answered(state, Step.RECIPIENT, {"recipient": details}))
 
 
 def _answer_purpose(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
@@ -454,7 +460,7 @@ def _answer_purpose(state: State, value: str | dict[str, str], ctx: TurnContext)
     if len(text) > PURPOSE_MAX:
         return _reask(state, ctx, msg.PURPOSE_TOO_LONG.format(max=PURPOSE_MAX))
     new = replace(state, purpose=text)
-    return _advance(new, ctx, "lawful_basis", _answered(state, "purpose", {"purpose": text}))
+    return _advance(new, ctx, Step.LAWFUL_BASIS, _answered(state, Step.PURPOSE, {"purpose": text}))
 
 
 def _lawful_options(ctx: TurnContext) -> tuple[Option, ...]:
@@ -467,7 +473,7 @@ def _answer_lawful_basis(state: State, value: str | dict[str, str], ctx: TurnCon
     if picked is None:
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
     new = replace(state, lawful_basis=picked)
-    return _advance(new, ctx, "consent", _answered(state, "lawful_basis",
+    return _advance(new, ctx, Step.CONSENT, _answered(state, Step.LAWFUL_BASIS,
                                                     {"lawful_basis": picked}))
 
 
@@ -496,7 +502,7 @@ def _answer_consent(state: State, value: str | dict[str, str], ctx: TurnContext)
                           error="; ".join(f"{k}: {v}" for k, v in errors.items()))
     consent = {"use_limits": limits, "onward_sharing": onward == "yes", "delete_after_use": True}
     new = replace(state, consent=consent)
-    return _advance(new, ctx, "delivery", _answered(state, "consent", {"consent": consent}))
+    return _advance(new, ctx, Step.DELIVERY, _answered(state, Step.CONSENT, {"consent": consent}))
 
 
 def _delivery_options(state: State, ctx: TurnContext) -> tuple[tuple[Option, ...], str | None]:
@@ -504,14 +510,14 @@ def _delivery_options(state: State, ctx: TurnContext) -> tuple[tuple[Option, ...
     too_big = state.total_bytes > level.email_limit_bytes
     options: list[Option] = []
     for method in level.delivery_methods:
-        if method == "archive" and too_big:
+        if method == DeliveryMethod.ARCHIVE and too_big:
             continue
         mark = msg.DEFAULT_MARK if method == level.default_delivery else ""
-        if method == "archive":
-            options.append(Option("archive", msg.DELIVERY_ARCHIVE + mark,
+        if method == DeliveryMethod.ARCHIVE:
+            options.append(Option(DeliveryMethod.ARCHIVE, msg.DELIVERY_ARCHIVE + mark,
                                   msg.DELIVERY_ARCHIVE_DESC))
         else:
-            options.append(Option("portal", msg.DELIVERY_PORTAL + mark,
+            options.append(Option(DeliveryMethod.PORTAL, msg.DELIVERY_PORTAL + mark,
                                   msg.DELIVERY_PORTAL_DESC.format(
                                       hours=level.link_expiry_hours,
                                       count=level.download_limit)))
@@ -528,8 +534,8 @@ def _answer_delivery(state: State, value: str | dict[str, str], ctx: TurnContext
     picked = _pick(options, value)
     if picked is None:
         return _reask(state, ctx, note or msg.ANSWER_WITH_CHOICE)
-    new = replace(state, delivery=picked)
-    return _advance(new, ctx, "password_method", _answered(state, "delivery",
+    new = replace(state, delivery=DeliveryMethod(picked))
+    return _advance(new, ctx, Step.PASSWORD_METHOD, _answered(state, Step.DELIVERY,
                                                             {"method": picked}))
 
 
@@ -537,9 +543,10 @@ def _password_options(state: State, ctx: TurnContext) -> tuple[Option, ...]:
     level = _level(state, ctx)
     phone = (state.recipient or {}).get("phone_display", "")
     labels = {
-        "sms": (msg.PASSWORD_SMS, msg.PASSWORD_SMS_DESC),
-        "sms-on-receipt": (msg.PASSWORD_SMS_ON_RECEIPT, msg.PASSWORD_SMS_ON_RECEIPT_DESC),
-        "voice": (msg.PASSWORD_VOICE, msg.PASSWORD_VOICE_DESC),
+        PasswordMethod.SMS: (msg.PASSWORD_SMS, msg.PASSWORD_SMS_DESC),
+        PasswordMethod.SMS_ON_RECEIPT: (msg.PASSWORD_SMS_ON_RECEIPT,
+                                        msg.PASSWORD_SMS_ON_RECEIPT_DESC),
+        PasswordMethod.VOICE: (msg.PASSWORD_VOICE, msg.PASSWORD_VOICE_DESC),
     }
     return tuple(Option(m, labels[m][0], labels[m][1].format(phone=phone))
                  for m in level.password_methods)
@@ -547,18 +554,20 @@ def _password_options(state: State, ctx: TurnContext) -> tuple[Option, ...]:
 
 def _answer_password_method(state: State, value: str | dict[str, str], ctx: TurnContext
                             ) -> StepResult:
-    picked = _pick(_password_options(state, ctx), value)
-    if picked is None:
+    chosen = _pick(_password_options(state, ctx), value)
+    if chosen is None:
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
+    picked = PasswordMethod(chosen)
     recipient = state.recipient or {}
-    if picked.startswith("sms") and not (recipient.get("is_mobile")
-                                         and not recipient.get("extension")):
+    if picked in (PasswordMethod.SMS, PasswordMethod.SMS_ON_RECEIPT) and not (
+            recipient.get("is_mobile") and not recipient.get("extension")):
         return _reask(state, ctx, msg.SMS_NEEDS_MOBILE.format(
             phone=recipient.get("phone_display", "")))
-    new = replace(state, password_method=picked, call_at=None if picked != "voice" else
+    new = replace(state, password_method=picked, call_at=None if picked != PasswordMethod.VOICE else
                   state.call_at)
-    audit = _answered(state, "password_method", {"password_method": picked})
-    return _advance(new, ctx, "call_time" if picked == "voice" else "confirm", audit)
+    audit = _answered(state, Step.PASSWORD_METHOD, {"password_method": picked})
+    return _advance(new, ctx, Step.CALL_TIME if picked == PasswordMethod.VOICE else Step.CONFIRM,
+                    audit)
 
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -617,7 +626,7 @@ def _answer_call_time(state: State, value: str | dict[str, str], ctx: TurnContex
     if isinstance(result, str):
         return _reask(state, ctx, result)
     new = replace(state, call_at=result.isoformat())
-    return _advance(new, ctx, "confirm", _answered(state, "call_time",
+    return _advance(new, ctx, Step.CONFIRM, _answered(state, Step.CALL_TIME,
                                                     {"call_at": result.isoformat()}))
 
 
@@ -691,17 +700,17 @@ def transfer_record(state: State) -> dict[str, Any]:
 
 
 _ANSWER_HANDLERS: dict[str, Callable[[State, str | dict[str, str], TurnContext], StepResult]] = {
-    "files": _answer_files,
-    "classification": _answer_classification,
-    "recipient_pick": _answer_recipient_pick,
-    "recipient": _answer_recipient,
-    "purpose": _answer_purpose,
-    "lawful_basis": _answer_lawful_basis,
-    "consent": _answer_consent,
-    "delivery": _answer_delivery,
-    "password_method": _answer_password_method,
-    "call_time": _answer_call_time,
-    "confirm": _answer_confirm,
+    Step.FILES: _answer_files,
+    Step.CLASSIFICATION: _answer_classification,
+    Step.RECIPIENT_PICK: _answer_recipient_pick,
+    Step.RECIPIENT: _answer_recipient,
+    Step.PURPOSE: _answer_purpose,
+    Step.LAWFUL_BASIS: _answer_lawful_basis,
+    Step.CONSENT: _answer_consent,
+    Step.DELIVERY: _answer_delivery,
+    Step.PASSWORD_METHOD: _answer_password_method,
+    Step.CALL_TIME: _answer_call_time,
+    Step.CONFIRM: _answer_confirm,
 }
 
 
@@ -712,10 +721,11 @@ def delivery_texts(state: State, ctx: TurnContext) -> tuple[str, str]:
     """How the archive goes and how its password does, as the summary words them."""
     method_labels = {o.value: o.label for o in _password_options(state, ctx)}
     password = method_labels.get(state.password_method or "", state.password_method or "")
-    if state.password_method == "voice" and state.call_at:
+    if state.password_method == PasswordMethod.VOICE and state.call_at:
         local = datetime.fromisoformat(state.call_at).astimezone(ctx.policy.timezone)
         password += f", {local:%a %d %b %Y %H:%M} ({ctx.policy.timezone.key})"
-    delivery = msg.DELIVERY_PORTAL if state.delivery == "portal" else msg.DELIVERY_ARCHIVE
+    delivery = (msg.DELIVERY_PORTAL if state.delivery == DeliveryMethod.PORTAL
+                else msg.DELIVERY_ARCHIVE)
     return delivery, password
 
 
@@ -750,18 +760,18 @@ def summary_text(state: State, ctx: TurnContext) -> str:
 def _ask(state: State, ctx: TurnContext, error: str | None = None,
          errors: Mapping[str, str] | None = None) -> list[Reply]:
     s = state.step
-    if s == "files":
+    if s == Step.FILES:
         if not state.files:
-            return [Choice("files", msg.FILES_EMPTY, _files_options(state), error=error)]
-        return [Choice("files", _describe_files(state, msg.FILES_REVIEW), _files_options(state),
+            return [Choice(Step.FILES, msg.FILES_EMPTY, _files_options(state), error=error)]
+        return [Choice(Step.FILES, _describe_files(state, msg.FILES_REVIEW), _files_options(state),
                        error=error)]
-    if s == "classification":
-        return [Choice("classification", msg.ASK_CLASSIFICATION, _classification_options(ctx),
+    if s == Step.CLASSIFICATION:
+        return [Choice(Step.CLASSIFICATION, msg.ASK_CLASSIFICATION, _classification_options(ctx),
                        error=error, default=state.classification)]
-    if s == "recipient_pick":
-        return [Choice("recipient_pick", msg.ASK_RECIPIENT_PICK, _recipient_pick_options(ctx),
+    if s == Step.RECIPIENT_PICK:
+        return [Choice(Step.RECIPIENT_PICK, msg.ASK_RECIPIENT_PICK, _recipient_pick_options(ctx),
                        error=error)]
-    if s == "recipient":
+    if s == Step.RECIPIENT:
         draft = state.recipient_draft or {
             k: str(v) for k, v in (state.recipient or {}).items()
             if k in {f[0] for f in RECIPIENT_FIELDS}
@@ -776,15 +786,15 @@ def _ask(state: State, ctx: TurnContext, error: str | None = None,
         )
         reconfirm = state.recipient_draft and not errs
         intro = msg.RECIPIENT_RECONFIRM if reconfirm else msg.RECIPIENT_INTRO
-        return [Form("recipient", msg.RECIPIENT_TITLE, fields,
+        return [Form(Step.RECIPIENT, msg.RECIPIENT_TITLE, fields,
                      error=msg.FORM_HAS_ERRORS if errs else error, intro=intro)]
-    if s == "purpose":
-        return [Ask("purpose", msg.ASK_PURPOSE.format(min=ctx.policy.purpose_min_length),
+    if s == Step.PURPOSE:
+        return [Ask(Step.PURPOSE, msg.ASK_PURPOSE.format(min=ctx.policy.purpose_min_length),
                     error=error, multiline=True, value=state.purpose or "")]
-    if s == "lawful_basis":
-        return [Choice("lawful_basis", msg.ASK_LAWFUL_BASIS, _lawful_options(ctx), error=error,
+    if s == Step.LAWFUL_BASIS:
+        return [Choice(Step.LAWFUL_BASIS, msg.ASK_LAWFUL_BASIS, _lawful_options(ctx), error=error,
                        default=state.lawful_basis)]
-    if s == "consent":
+    if s == Step.CONSENT:
         consent = state.consent or {}
         draft = consent.get("draft") or {}
         errs = errors or {}
@@ -800,27 +810,27 @@ def _ask(state: State, ctx: TurnContext, error: str | None = None,
                       value="yes" if consent.get("delete_after_use") else "",
                       error=errs.get("delete_after_use"), options=ACK_OPTIONS),
         )
-        return [Form("consent", msg.CONSENT_TITLE, fields, intro=msg.CONSENT_INTRO,
+        return [Form(Step.CONSENT, msg.CONSENT_TITLE, fields, intro=msg.CONSENT_INTRO,
                      error=msg.FORM_HAS_ERRORS if errs else error)]
-    if s == "delivery":
+    if s == Step.DELIVERY:
         options, note = _delivery_options(state, ctx)
         level = _level(state, ctx)
         default = level.default_delivery if any(
             o.value == level.default_delivery for o in options) else None
         prompt = f"{msg.ASK_DELIVERY}\n{note}" if note else msg.ASK_DELIVERY
-        return [Choice("delivery", prompt, options, error=error, default=default)]
-    if s == "password_method":
-        return [Choice("password_method", msg.ASK_PASSWORD_METHOD,
+        return [Choice(Step.DELIVERY, prompt, options, error=error, default=default)]
+    if s == Step.PASSWORD_METHOD:
+        return [Choice(Step.PASSWORD_METHOD, msg.ASK_PASSWORD_METHOD,
                        _password_options(state, ctx), error=error)]
-    if s == "call_time":
+    if s == Step.CALL_TIME:
         window = ctx.policy.call_window
-        return [Ask("call_time", msg.ASK_CALL_TIME.format(
+        return [Ask(Step.CALL_TIME, msg.ASK_CALL_TIME.format(
             tz=ctx.policy.timezone.key, example=_call_example(ctx), days=_days_text(window.days),
             start=f"{window.start:%H:%M}", end=f"{window.end:%H:%M}"), error=error,
             placeholder=_call_example(ctx))]
-    if s == "confirm":
-        return [Text(summary_text(state, ctx), question="confirm"),
-                Choice("confirm", msg.ASK_CONFIRM, CONFIRM_OPTIONS, error=error)]
+    if s == Step.CONFIRM:
+        return [Text(summary_text(state, ctx), question=Step.CONFIRM),
+                Choice(Step.CONFIRM, msg.ASK_CONFIRM, CONFIRM_OPTIONS, error=error)]
     return [Text(msg.IDLE)]
 
 

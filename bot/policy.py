@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DELIVERY_METHODS = ("archive", "portal")
-PASSWORD_METHODS = ("sms", "sms-on-receipt", "voice")
+from bot.statuses import DeliveryMethod, PasswordMethod
+
+DELIVERY_METHODS = tuple(DeliveryMethod)
+PASSWORD_METHODS = tuple(PasswordMethod)
 APPROVAL_RULES = ("always", "never", "without-agreement")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MB = 1024 * 1024
@@ -60,9 +62,9 @@ class Level:
     encryption_required: bool
     recipient_checks: bool
     approval: str
-    delivery_methods: tuple[str, ...]
-    default_delivery: str
-    password_methods: tuple[str, ...]
+    delivery_methods: tuple[DeliveryMethod, ...]
+    default_delivery: DeliveryMethod
+    password_methods: tuple[PasswordMethod, ...]
     max_total_bytes: int
     email_limit_bytes: int
     link_expiry_hours: int
@@ -307,13 +309,15 @@ def _read_level(reader: _Reader) -> Level:
     name = reader.text("name")
     if not re.fullmatch(r"[A-Z][A-Z0-9 _-]{0,39}", name):
         raise reader.fail("name", f"{name!r} must be capital letters (e.g. RESTRICTED)")
-    delivery = reader.strings("delivery_methods", allowed=DELIVERY_METHODS)
+    delivery = tuple(DeliveryMethod(m) for m in reader.strings("delivery_methods",
+                                                              allowed=DELIVERY_METHODS))
     if not delivery:
         raise reader.fail("delivery_methods", "must list at least one method")
     default_delivery = reader.text("default_delivery", delivery[0])
     if default_delivery not in delivery:
         raise reader.fail("default_delivery", f"{default_delivery!r} is not in delivery_methods")
-    passwords = reader.strings("password_methods", allowed=PASSWORD_METHODS)
+    passwords = tuple(PasswordMethod(m) for m in reader.strings("password_methods",
+                                                               allowed=PASSWORD_METHODS))
     if not passwords:
         raise reader.fail("password_methods", "must list at least one method")
     approval = reader.text("approval", "never")
@@ -327,7 +331,7 @@ def _read_level(reader: _Reader) -> Level:
         recipient_checks=bool(reader.get("recipient_checks", bool, encryption)),
         approval=approval,
         delivery_methods=delivery,
-        default_delivery=default_delivery,
+        default_delivery=DeliveryMethod(default_delivery),
         password_methods=passwords,
         max_total_bytes=reader.positive("max_total_mb") * MB,
         email_limit_bytes=reader.positive("email_limit_mb") * MB,

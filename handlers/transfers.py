@@ -28,6 +28,7 @@ from bot.statuses import (
     DeliveryMethod,
     PasswordMethod,
     SendStatus,
+    Step,
     TransferStatus,
 )
 from handlers import access, notify, portal
@@ -51,12 +52,14 @@ def context_for(svc: Services, *, user_id: str, now: datetime | None = None) -> 
 def state_from_transfer(transfer: Transfer, files: list[TransferFile]) -> State:
     """Rebuild the answers of a submitted transfer (for summaries shown later)."""
     return State(
-        step="confirm", reference=transfer.reference,
+        step=Step.CONFIRM, reference=transfer.reference,
         files=[{"name": f.original_name, "path": f.stored_path or "", "size": f.size,
                 "kind": f.kind, "position": f.position, "flags": []} for f in files],
         classification=transfer.classification, recipient=transfer.recipient,
         purpose=transfer.purpose, lawful_basis=transfer.lawful_basis, consent=transfer.consent,
-        delivery=transfer.delivery_method, password_method=transfer.password_method,
+        delivery=DeliveryMethod(transfer.delivery_method) if transfer.delivery_method else None,
+        password_method=(PasswordMethod(transfer.password_method) if transfer.password_method
+                         else None),
         call_at=transfer.call_at.isoformat() if transfer.call_at else None,
     )
 

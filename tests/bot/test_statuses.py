@@ -1,0 +1,76 @@
+"""The domain's words are StrEnums, and conversation state saved as plain JSON words by the
+code before them still loads, carries on, and saves back as the same JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from bot.engine import State, TurnContext, step
+from bot.events import Answer
+from bot.policy import load_policy
+from bot.statuses import DeliveryMethod, PasswordMethod, Step
+
+# A conversation at the summary, as the code before the enums stored it (dataclasses.asdict
+# of a State whose step, history and methods were bare strings), through JSON.
+OLD_STATE = {
+    "step": "confirm",
+    "reference": "SH-7K2P-QD",
+    "files": [{"name": "case notes.pdf", "path": "/tmp/uploads/x/case notes.pdf",
+               "size": 1234, "kind": "PDF document", "flags": [], "position": 1}],
+    "last_file_at": "2026-03-02T09:00:00+00:00",
+    "classification": "CONTROLLED",
+    "recipient": {"name": "Sam Doe", "job_title": "Social worker", "organisation": "Trust",
+                  "email": "sam@trust.nhs.net", "email_domain": "trust.nhs.net",
+                  "phone": "+447700900123", "phone_display": "07700 900123",
+                  "extension": None, "is_mobile": True},
+    "recipient_draft": None,
+    "purpose": "Continuity of care for a shared client.",
+    "lawful_basis": "public task",
+    "consent": {"use_limits": "care planning only", "onward_sharing": False,
+                "delete_after_use": True},
+    "delivery": "archive",
+    "password_method": "sms",
+    "call_at": None,
+    "history": ["files", "classification", "recipient", "purpose", "lawful_basis", "consent",
+                "delivery", "password_method"],
+}
+
+
+def _ctx() -> TurnContext:
+    return TurnContext(policy=load_policy(), now=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+                       user_id="console:alice", default_region="GB",
+                       new_reference=lambda: "SH-0000-00")
+
+
+def test_old_json_state_loads_as_members_and_saves_back_unchanged() -> None:
+    state = State.from_json(json.loads(json.dumps(OLD_STATE)))
+    assert state.step is Step.CONFIRM
+    assert state.delivery is DeliveryMethod.ARCHIVE
+    assert state.password_method is PasswordMethod.SMS
+    assert all(isinstance(s, Step) for s in state.history)
+    assert state.history[-1] is Step.PASSWORD_METHOD
+    saved = json.dumps(state.to_json(), sort_keys=True)
+    assert saved == json.dumps(OLD_STATE, sort_keys=True)
+
+
+def test_old_json_state_carries_on() -> None:
+    state = State.from_json(json.loads(json.dumps(OLD_STATE)))
+    back = step(state, Answer("back"), _ctx()).state
+    assert back.step is Step.PASSWORD_METHOD
+    on = step(back, Answer("sms-on-receipt"), _ctx()).state
+    assert on.step is Step.CONFIRM
+    assert on.password_method is PasswordMethod.SMS_ON_RECEIPT
+    assert json.loads(json.dumps(on.to_json()))["password_method"] == "sms-on-receipt"
+
+
+def test_empty_state_is_idle() -> None:
+    assert State.from_json(None).step is Step.IDLE
+    assert State.from_json({"step": "idle"}) == State()
+
+
+def test_policy_methods_are_members() -> None:
+    for level in load_policy().levels:
+        assert all(isinstance(m, DeliveryMethod) for m in level.delivery_methods)
+        assert isinstance(level.default_delivery, DeliveryMethod)
+        assert all(isinstance(m, PasswordMethod) for m in level.password_methods)

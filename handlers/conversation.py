@@ -36,7 +36,7 @@ from store.models import Conversation
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
-RECIPIENT_BOOK_STEPS = ("classification", "recipient_pick", "recipient")
+RECIPIENT_BOOK_STEPS = (Step.CLASSIFICATION, Step.RECIPIENT_PICK, Step.RECIPIENT)
 COMMANDS = ("help", "status", "list", "cancel", "received", "call", "archive")
 
 

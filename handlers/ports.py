@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Protocol, runtime_checkable
 
 from bot.replies import Reply
+from bot.statuses import SendStatus
 
 
 class NoticeOutcome(Enum):
@@ -51,7 +52,7 @@ class SendOutcome:
     accepted, so it is never simply retried; the scheduler waits for a callback, then asks
     the provider (:class:`Reconciler`)."""
 
-    status: str  # sent | delivered | failed | unconfirmed
+    status: SendStatus  # SENT | DELIVERED | FAILED | UNCONFIRMED
     detail: str = ""
     retryable: bool = False
     provider_sid: str | None = None

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.statuses import ApprovalStatus, TransferStatus
 from store.models import (
     Approval,
     Conversation,
@@ -74,7 +75,7 @@ async def upsert_draft(
     """Create or refresh a draft transfer and its file list from the conversation state."""
     transfer = await session.get(Transfer, reference)
     if transfer is None:
-        transfer = Transfer(reference=reference, sender_id=sender_id, status="draft",
+        transfer = Transfer(reference=reference, sender_id=sender_id, status=TransferStatus.DRAFT,
                             created_at=now, updated_at=now, file_count=0, total_bytes=0)
         session.add(transfer)
         await session.flush()
@@ -138,7 +139,8 @@ async def decide_approval(session: AsyncSession, *, reference: str, status: str,
                           reason: str | None, now: datetime) -> bool:
     """Record a decision if the request is still pending; False if someone got there first."""
     result = await session.execute(
-        update(Approval).where(Approval.reference == reference, Approval.status == "pending")
+        update(Approval).where(Approval.reference == reference,
+                               Approval.status == ApprovalStatus.PENDING)
         .values(status=status, decided_by=by, decided_at=now, reason=reason)
         .execution_options(synchronize_session=False))
     return bool(getattr(result, "rowcount", 0) == 1)
@@ -146,7 +148,8 @@ async def decide_approval(session: AsyncSession, *, reference: str, status: str,
 
 async def expired_approvals(session: AsyncSession, *, now: datetime) -> list[Approval]:
     return list((await session.scalars(
-        select(Approval).where(Approval.status == "pending", Approval.expires_at <= now))).all())
+        select(Approval).where(Approval.status == ApprovalStatus.PENDING,
+                               Approval.expires_at <= now))).all())
 
 
 # --- deliveries ----------------------------------------------------------------------------
@@ -228,7 +231,7 @@ async def take_held_notice(session: AsyncSession, *, notice_id: int) -> bool:
 async def prune_held_notices(session: AsyncSession, *, before: datetime) -> int:
     """Drop requests whose approval is no longer pending, and anything held since before
     ``before``; returns how many went."""
-    settled = select(Approval.reference).where(Approval.status != "pending")
+    settled = select(Approval.reference).where(Approval.status != ApprovalStatus.PENDING)
     result = await session.execute(
         delete(HeldNotice).where(
             (HeldNotice.created_at < before)

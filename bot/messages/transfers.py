@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.statuses import TransferStatus
+
 AWAITING_APPROVAL = (
     "Transfer {reference} needs authorising under the {classification} rules. I have asked "
     "{approvers}; you will hear here when they decide (the request expires in {hours} h)."
@@ -124,17 +126,17 @@ RECEIPT_RECORDED = "Receipt of {reference} recorded."
 STATUS_LINE = "{reference}: {status} · {classification} · {files} file(s) · created {created}"
 STATUS_DELIVERY = "  password {kind}: {status}{when}"
 STATUS_APPROVAL = "  approval: {status}{by}"
-STATUS_LABELS = {
-    "draft": "being prepared",
-    "submitted": "submitted",
-    "awaiting_approval": "waiting for approval",
-    "approved": "approved",
-    "packaging": "packaging",
-    "ready": "archive handed back",
-    "rejected": "rejected",
-    "cancelled": "cancelled",
-    "expired": "expired",
-    "package_failed": "packaging failed",
+STATUS_LABELS: dict[str, str] = {
+    TransferStatus.DRAFT: "being prepared",
+    TransferStatus.SUBMITTED: "submitted",
+    TransferStatus.AWAITING_APPROVAL: "waiting for approval",
+    TransferStatus.APPROVED: "approved",
+    TransferStatus.PACKAGING: "packaging",
+    TransferStatus.READY: "archive handed back",
+    TransferStatus.REJECTED: "rejected",
+    TransferStatus.CANCELLED: "cancelled",
+    TransferStatus.EXPIRED: "expired",
+    TransferStatus.PACKAGE_FAILED: "packaging failed",
 }
 NO_TRANSFERS = "You have no transfers yet."
 LIST_HEADER = "Your recent transfers:"

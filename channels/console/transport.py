@@ -16,6 +16,7 @@ from typing import TextIO
 
 from bot.private import open_private, private_dir
 from bot.settings import SettingsError
+from bot.statuses import SendStatus
 from handlers.ports import SendOutcome
 
 BANNER = "DEVELOPMENT ONLY - console password transport (no SMS or call is really made)"
@@ -51,7 +52,7 @@ class ConsoleTransport:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         block = f"\n--- {BANNER}\n--- {stamp} SMS to {to} ({reference})\n{text}\n---\n"
         await asyncio.to_thread(self._write, block)
-        return SendOutcome("delivered", "console transport")
+        return SendOutcome(SendStatus.DELIVERED, "console transport")
 
     async def place_call(self, *, to: str, extension: str | None,
                          script: Sequence[str] | None, reference: str,
@@ -61,4 +62,4 @@ class ConsoleTransport:
         body = "\n".join(f"  {line}" for line in script or ())
         block = f"\n--- {BANNER}\n--- {stamp} voice call to {dial} ({reference})\n{body}\n---\n"
         await asyncio.to_thread(self._write, block)
-        return SendOutcome("delivered", "console transport")
+        return SendOutcome(SendStatus.DELIVERED, "console transport")

@@ -26,6 +26,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from bot.statuses import SendStatus
 from channels.twilio.settings import DEFAULT_API_URL, TwilioSettings
 from handlers.ports import ProviderRecord, SendOutcome
 
@@ -81,11 +82,11 @@ def _outcome(exc: BaseException) -> SendOutcome:
     if isinstance(exc, TwilioRestException):  # Twilio answered: it did not take it
         status = int(exc.status or 0)
         detail = f"Twilio error {exc.code or status}: {exc.msg}"
-        return SendOutcome("failed", detail, retryable=status >= 500 or status == 429)
+        return SendOutcome(SendStatus.FAILED, detail, retryable=status >= 500 or status == 429)
     if isinstance(exc, NOT_SENT):
-        return SendOutcome("failed", f"Twilio unreachable ({type(exc).__name__})",
+        return SendOutcome(SendStatus.FAILED, f"Twilio unreachable ({type(exc).__name__})",
                            retryable=True)
-    return SendOutcome("unconfirmed", f"Twilio did not confirm it ({type(exc).__name__})")
+    return SendOutcome(SendStatus.UNCONFIRMED, f"Twilio did not confirm it ({type(exc).__name__})")
 
 
 def _status(value: Any) -> str:
@@ -114,8 +115,8 @@ class TwilioTransport:
         except Exception as exc:  # classified: anything after sending may be an accepted SMS
             return _outcome(exc)
         if not sid:  # accepted (2xx) without saying which message it is
-            return SendOutcome("unconfirmed", "Twilio did not confirm it (no message id)")
-        return SendOutcome("sent", provider_sid=sid)
+            return SendOutcome(SendStatus.UNCONFIRMED, "Twilio did not confirm it (no message id)")
+        return SendOutcome(SendStatus.SENT, provider_sid=sid)
 
     async def place_call(self, *, to: str, extension: str | None,
                          script: Sequence[str] | None, reference: str,
@@ -123,7 +124,7 @@ class TwilioTransport:
         """Place the password call; its steps come back to ``/twilio/voice/<id>/...``.
         Why machine detection is off or asynchronous: docs/voice.md."""
         if not self.settings.from_number:
-            return SendOutcome("failed", "voice calls need TWILIO_FROM_NUMBER to be set")
+            return SendOutcome(SendStatus.FAILED, "voice calls need TWILIO_FROM_NUMBER to be set")
         steps = f"/twilio/voice/{delivery_id}"
         extra: dict[str, Any] = {}
         if extension:
@@ -146,8 +147,8 @@ class TwilioTransport:
         except Exception as exc:  # classified, as for SMS
             return _outcome(exc)
         if not sid:
-            return SendOutcome("unconfirmed", "Twilio did not confirm it (no call id)")
-        return SendOutcome("sent", provider_sid=sid)
+            return SendOutcome(SendStatus.UNCONFIRMED, "Twilio did not confirm it (no call id)")
+        return SendOutcome(SendStatus.SENT, provider_sid=sid)
 
     # --- reconciliation: what Twilio holds, for an unconfirmed attempt ----------------------
 

@@ -68,7 +68,7 @@ class _Attempt:
     call_at: datetime | None
     sealed: str | None
     started_at: datetime
-    outcome: SendOutcome = field(default_factory=lambda: SendOutcome("failed"))
+    outcome: SendOutcome = field(default_factory=lambda: SendOutcome(SendStatus.FAILED))
     skip: bool = False  # decided without sending (the number opted out)
 
 
@@ -107,7 +107,7 @@ async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_A
         for a in claimed:
             if a.kind != SendKind.VOICE and a.phone in opted_out:
                 a.sealed = None
-                a.outcome = SendOutcome("failed", dmsg.RECEIPT_OPTED_OUT)
+                a.outcome = SendOutcome(SendStatus.FAILED, dmsg.RECEIPT_OPTED_OUT)
                 a.skip = True
     return claimed
 
@@ -125,7 +125,7 @@ async def _send(svc: Services, a: _Attempt) -> None:
                                                      delivery_id=a.delivery_id)
             return
         if a.sealed is None:
-            a.outcome = SendOutcome("failed", "the password is no longer held "
+            a.outcome = SendOutcome(SendStatus.FAILED, "the password is no longer held "
                                     "(cancelled or expired)")
             return
         if a.kind == SendKind.VOICE and svc.transport.interactive_calls:
@@ -148,11 +148,11 @@ async def _send(svc: Services, a: _Attempt) -> None:
                                                      delivery_id=a.delivery_id)
         del password
     except VaultError:
-        a.outcome = SendOutcome("failed", "the stored password cannot be opened with this "
+        a.outcome = SendOutcome(SendStatus.FAILED, "the stored password cannot be opened with this "
                                 "server's key")
     except Exception as exc:  # a transport bug must not lose the row or leak the secret
         log.error("password delivery for %s failed: %s", a.reference, type(exc).__name__)
-        a.outcome = SendOutcome("failed", f"transport error ({type(exc).__name__})",
+        a.outcome = SendOutcome(SendStatus.FAILED, f"transport error ({type(exc).__name__})",
                                 retryable=True)
 
 
@@ -169,11 +169,11 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
             o = a.outcome
             d.provider_sid = o.provider_sid or d.provider_sid
             kind = how(a.kind)
-            if o.status == "failed":
+            if o.status == SendStatus.FAILED:
                 receipts.append((a.sender_id, await after_failure(
                     session, svc, d, detail=o.detail, retryable=o.retryable, now=now)))
                 continue
-            if o.status == "unconfirmed":
+            if o.status == SendStatus.UNCONFIRMED:
                 # It may have been accepted: never retried blindly (see reconcile_unconfirmed).
                 d.status, d.lease_until, d.updated_at = SendStatus.UNCONFIRMED, None, now
                 d.due_at, d.last_error = a.started_at + UNCONFIRMED_WAIT, o.detail
@@ -190,14 +190,14 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 continue
             d.status, d.lease_until, d.updated_at = o.status, None, now
             d.last_error = None
-            action = "password_delivered" if o.status == "delivered" else "password_sent"
+            action = "password_delivered" if o.status == SendStatus.DELIVERED else "password_sent"
             if a.kind == SendKind.HEADS_UP:
                 action = "heads_up_sent"
             await audit.append(session, at=now, actor=svc.transport.name, action=action,
                                reference=a.reference, details={
                                    "method": a.kind, "phone": a.phone_display,
                                    "attempt": d.attempts, "provider_id": o.provider_sid})
-            if o.status == "delivered":
+            if o.status == SendStatus.DELIVERED:
                 await wipe_if_done(session, a.reference, now)
                 receipts.append((a.sender_id, Text(msg.PASSWORD_SENT.format(
                     reference=a.reference, how=kind, phone=a.phone_display))))

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.messages import slack as msg
 from bot.replies import Text
+from bot.statuses import ApprovalStatus
 from channels.slack import blocks, records
 from channels.slack.api import error_code
 from channels.slack.blocks import Block
@@ -46,7 +47,7 @@ class Decisions:
         else:
             async with slack.svc.db.read() as session:
                 approval = await repo.get_approval(session, reference=reference)
-            may_decide = (approval is not None and approval.status == "pending"
+            may_decide = (approval is not None and approval.status == ApprovalStatus.PENDING
                           and slack.svc.policy.is_one_of(user_id, approval.approvers))
             if may_decide and trigger:
                 data = json.dumps({"ref": reference, "c": channel, "ts": ts})
@@ -111,7 +112,7 @@ class Decisions:
                                          approve=approve, reason=reason)
         async with svc.db.read() as session:
             approval = await repo.get_approval(session, reference=reference)
-        if approval is not None and approval.status != "pending":
+        if approval is not None and approval.status != ApprovalStatus.PENDING:
             await self.refresh_requests(reference, self._decision_note(approval),
                                         clicked=clicked)
             if approval.decided_by and svc.policy.same_person(approval.decided_by, user_id):
@@ -121,11 +122,12 @@ class Decisions:
 
     def _decision_note(self, approval: Approval) -> str:
         policy = self.slack.svc.policy
-        if approval.status not in ("approved", "rejected") or approval.decided_at is None:
+        if approval.status not in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED) \
+                or approval.decided_at is None:
             return msg.DECIDED_OTHER.format(reference=approval.reference,
                                             status=approval.status)
         decided_at: datetime = approval.decided_at.astimezone(policy.timezone)
-        rejected = approval.status == "rejected"
+        rejected = approval.status == ApprovalStatus.REJECTED
         template = msg.DECIDED_WITH_REASON if rejected and approval.reason else msg.DECIDED
         return template.format(
             mark="✗" if rejected else "✓",

@@ -27,7 +27,7 @@ from bot.filecheck import FileVerdict
 from bot.messages import conversation as msg
 from bot.packaging import neutral_name
 from bot.policy import Level, Policy
-from bot.replies import Ask, Choice, Form, FormField, Option, Reply, Text
+from bot.replies import Ask, Choice, Form, FormField, InputKind, Option, OptionRole, Reply, Text
 from bot.statuses import DeliveryMethod, PasswordMethod, Step
 
 STEPS = tuple(s for s in Step if s is not Step.IDLE)
@@ -631,8 +631,9 @@ def _answer_call_time(state: State, value: str | dict[str, str], ctx: TurnContex
 
 
 CONFIRM_OPTIONS = (
-    Option("confirm", msg.CONFIRM), Option("back", msg.CONFIRM_BACK),
-    Option("cancel", msg.CONFIRM_CANCEL),
+    Option("confirm", msg.CONFIRM, role=OptionRole.PRIMARY),
+    Option("back", msg.CONFIRM_BACK, role=OptionRole.BACK),
+    Option("cancel", msg.CONFIRM_CANCEL, role=OptionRole.CANCEL),
 )
 
 
@@ -827,7 +828,7 @@ def _ask(state: State, ctx: TurnContext, error: str | None = None,
         return [Ask(Step.CALL_TIME, msg.ASK_CALL_TIME.format(
             tz=ctx.policy.timezone.key, example=_call_example(ctx), days=_days_text(window.days),
             start=f"{window.start:%H:%M}", end=f"{window.end:%H:%M}"), error=error,
-            placeholder=_call_example(ctx))]
+            placeholder=_call_example(ctx), input_kind=InputKind.DATE_TIME)]
     if s == Step.CONFIRM:
         return [Text(summary_text(state, ctx), question=Step.CONFIRM),
                 Choice(Step.CONFIRM, msg.ASK_CONFIRM, CONFIRM_OPTIONS, error=error)]

@@ -7,10 +7,32 @@ name; channels put it in a button value or card data so that answers find their 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from bot.cleantext import ELLIPSIS, clip, one_line
 from bot.messages import transfers as transfers_msg
+
+
+class OptionRole(StrEnum):
+    """What picking an option does, so a channel can show it (a colour, a place) without
+    reading its value."""
+
+    DEFAULT = "default"
+    PRIMARY = "primary"  # goes ahead: confirm, approve
+    DANGER = "danger"    # refuses: reject
+    BACK = "back"        # returns to the previous question
+    CANCEL = "cancel"    # abandons the share
+
+
+class InputKind(StrEnum):
+    """How a question is answered, so a channel picks its control without reading the
+    question's id."""
+
+    CHOICE = "choice"        # one of the options
+    TEXT = "text"            # free text
+    DATE_TIME = "date_time"  # a date and a time of day
+    FORM = "form"            # several named fields
 
 
 @dataclass(frozen=True)
@@ -21,7 +43,7 @@ class Text:
 
 @dataclass(frozen=True)
 class Ask:
-    """A free-text question (purpose, call time)."""
+    """A typed question (purpose, call time): ``input_kind`` is text or date-time."""
 
     question: str
     prompt: str
@@ -29,6 +51,7 @@ class Ask:
     placeholder: str = ""
     multiline: bool = False
     value: str = ""
+    input_kind: InputKind = InputKind.TEXT
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,7 @@ class Option:
     value: str
     label: str
     description: str = ""
+    role: OptionRole = OptionRole.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -45,6 +69,10 @@ class Choice:
     options: tuple[Option, ...]
     error: str | None = None
     default: str | None = None
+
+    @property
+    def input_kind(self) -> InputKind:
+        return InputKind.CHOICE
 
 
 @dataclass(frozen=True)
@@ -66,6 +94,10 @@ class Form:
     fields: tuple[FormField, ...]
     error: str | None = None
     intro: str = ""
+
+    @property
+    def input_kind(self) -> InputKind:
+        return InputKind.FORM
 
     @property
     def has_errors(self) -> bool:
@@ -140,8 +172,8 @@ class ApprovalRequest:
 
     @property
     def options(self) -> tuple[Option, ...]:
-        return (Option("approve", transfers_msg.APPROVE),
-                Option("reject", transfers_msg.REJECT))
+        return (Option("approve", transfers_msg.APPROVE, role=OptionRole.PRIMARY),
+                Option("reject", transfers_msg.REJECT, role=OptionRole.DANGER))
 
     def facts(self) -> tuple[Fact, ...]:
         """What the decision turns on, first: classification, who receives it, why, on

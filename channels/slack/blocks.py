@@ -32,8 +32,10 @@ from bot.replies import (
     FileReply,
     Form,
     FormField,
+    InputKind,
     LinkReply,
     Option,
+    OptionRole,
     Reply,
     Text,
 )
@@ -54,9 +56,6 @@ from channels.slack.controls import (
 )
 
 Block = dict[str, Any]
-
-# Questions answered with a date-time picker (the engine's call-time step).
-DATETIME_QUESTIONS = frozenset({"call_time"})
 
 SECTION_MAX = 3000
 BUTTON_MAX = 75
@@ -155,9 +154,9 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 
 def _style(option: Option, default: str | None) -> str | None:
-    if option.value in ("cancel", "reject"):
+    if option.role in (OptionRole.DANGER, OptionRole.CANCEL):
         return "danger"
-    if option.value in ("confirm", "approve") or option.value == default:
+    if option.role is OptionRole.PRIMARY or option.value == default:
         return "primary"
     return None
 
@@ -200,7 +199,7 @@ def choice_blocks(choice: Choice) -> list[Block]:
 
 def ask_blocks(ask: Ask, timezone: ZoneInfo) -> list[Block]:
     blocks = sections(_with_error(ask.prompt, ask.error))
-    if ask.question not in DATETIME_QUESTIONS:
+    if ask.input_kind is not InputKind.DATE_TIME:
         blocks.append(context(msg.TYPE_ANSWER_HINT))
         return blocks
     picker: Block = {"type": "datetimepicker", "action_id": PICK_TIME}

@@ -25,7 +25,9 @@ from bot.replies import (
     FileReply,
     Form,
     FormField,
+    InputKind,
     LinkReply,
+    OptionRole,
     Reply,
     Text,
 )
@@ -40,9 +42,6 @@ REASON = "sh_reason"
 TITLE = "sh_title"
 LABELS = "sh_labels"
 REOFFER = "teams:reoffer"
-# Questions answered with a date and a time picker. The neutral Ask has no "kind", so the
-# channel names the core's call-time step here.
-DATETIME_QUESTIONS = frozenset({"call_time"})
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
@@ -143,7 +142,9 @@ def choice_card(choice: Choice, preface: Sequence[str] = ()) -> dict[str, Any]:
     body += _error(choice.error) + _blocks(choice.prompt, weight="Bolder")
     title = _title(choice.prompt)
     base = {Q: q, TITLE: title, LABELS: {o.value: o.label for o in choice.options}}
-    with_navigation = q not in ("confirm",)
+    # Back and cancel are added unless the question offers them itself.
+    with_navigation = not any(o.role in (OptionRole.BACK, OptionRole.CANCEL)
+                              for o in choice.options)
     extra = 2 if with_navigation else 0
     for option in choice.options:
         if option.description:
@@ -172,7 +173,7 @@ def ask_card(ask: Ask, preface: Sequence[str] = ()) -> dict[str, Any]:
     q = ask.question
     body = [b for text in preface for b in _blocks(text)]
     body += _error(ask.error) + _blocks(ask.prompt, weight="Bolder")
-    if q in DATETIME_QUESTIONS:
+    if ask.input_kind is InputKind.DATE_TIME:
         # Prefilled only with an earlier answer: the time must be the one agreed, not ours.
         day, at = _split_example(ask.value)
         example_day, example_at = _split_example(ask.placeholder)

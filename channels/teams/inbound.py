@@ -220,7 +220,7 @@ def read_submission(value: object) -> Submission | None:
     if isinstance(picked, str) and picked:
         return Submission(question, picked[:MAX_ID], title, (labels.get(picked, picked),),
                           reason)
-    if question in cards.DATETIME_QUESTIONS:
+    if cards.DATE in value or cards.TIME in value:  # a date-time card's two inputs
         when = f"{_as_text(value.get(cards.DATE)).strip()} " \
                f"{_as_text(value.get(cards.TIME)).strip()}".strip()
         return Submission(question, when, title, (when,))

@@ -26,7 +26,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
 from bot.replies import Reply, Text
-from bot.statuses import Step, TransferStatus
+from bot.statuses import SendStatus, Step, TransferStatus
 from handlers import access, intake, notify, outbox, transfers
 from handlers.delivery import scheduling
 from handlers.services import Services
@@ -221,7 +221,7 @@ def _status_lines(transfer: Any, deliveries: list[Any], approval: Any, svc: Serv
         lines.append(msg.STATUS_APPROVAL.format(status=approval.status, by=by))
     for d in deliveries:
         when = ""
-        if d.due_at is not None and d.status == "due":
+        if d.due_at is not None and d.status == SendStatus.DUE:
             when = f" at {d.due_at.astimezone(svc.policy.timezone):%d %b %H:%M}"
         lines.append(msg.STATUS_DELIVERY.format(kind=d.kind, status=d.status, when=when))
     return lines
@@ -289,7 +289,7 @@ async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None
     if found is None:
         return access.unknown(reference)
     transfer = found.transfer
-    if transfer.status == "draft":
+    if transfer.status == TransferStatus.DRAFT:
         # A draft belongs to a conversation: cancel through it so its state resets too.
         convs = await _conversations_holding(svc, reference, transfer.sender_id)
         for conv_id, owner in convs:

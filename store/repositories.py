@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.statuses import ApprovalStatus, TransferStatus
+from bot.statuses import ApprovalStatus, SendStatus, TransferStatus
 from store.models import (
     Approval,
     Conversation,
@@ -124,7 +124,8 @@ async def recent_transfers(session: AsyncSession, *, sender_id: str, limit: int 
 
 async def stale_drafts(session: AsyncSession, *, before: datetime) -> list[Transfer]:
     return list((await session.scalars(
-        select(Transfer).where(Transfer.status == "draft", Transfer.updated_at < before))).all())
+        select(Transfer).where(Transfer.status == TransferStatus.DRAFT,
+                               Transfer.updated_at < before))).all())
 
 
 # --- approvals -----------------------------------------------------------------------------
@@ -158,15 +159,15 @@ async def expired_approvals(session: AsyncSession, *, now: datetime) -> list[App
 async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int = 50
                          ) -> list[Delivery]:
     return list((await session.scalars(
-        select(Delivery).where(Delivery.status == "due", Delivery.due_at <= now)
+        select(Delivery).where(Delivery.status == SendStatus.DUE, Delivery.due_at <= now)
         .order_by(Delivery.due_at).limit(limit))).all())
 
 
 async def claim_delivery(session: AsyncSession, *, delivery_id: int, now: datetime) -> bool:
     """Mark a due delivery as being sent; only one caller can win the claim."""
     result = await session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "due")
-        .values(status="sending", attempts=Delivery.attempts + 1, updated_at=now)
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == SendStatus.DUE)
+        .values(status=SendStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=now)
         .execution_options(synchronize_session=False))
     return bool(getattr(result, "rowcount", 0) == 1)
 

@@ -24,6 +24,7 @@ from bot.private import UMASK, copy_private, open_private, private_dir
 from bot.reference import normalise_reference
 from bot.replies import Ask, Choice, FileReply, Form, Reply
 from bot.settings import SettingsError
+from bot.statuses import DeliveryMethod, PasswordMethod
 from bot.vault import generate_key
 from channels.console.render import render
 from channels.teams.package import add_teams_package_parser, cmd_teams_package
@@ -352,9 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--onward-sharing", action="store_true",
                    help="the recipient may share it onward (default: not allowed)")
     s.add_argument("--lawful-basis")
-    s.add_argument("--password-via", choices=("sms", "sms-on-receipt", "voice"))
+    s.add_argument("--password-via", choices=[m.value for m in PasswordMethod])
     s.add_argument("--call-at", help="ISO-8601 time agreed for the password call")
-    s.add_argument("--delivery", choices=("archive", "portal"))
+    s.add_argument("--delivery", choices=[m.value for m in DeliveryMethod])
     s.add_argument("--sender", default=_default_user())
     s.add_argument("--out", help="copy the archive into this folder")
     s.add_argument("--verbose", action="store_true")

@@ -127,7 +127,7 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
         if expected and hmac.compare_digest(digits.strip().encode(), expected):
             if transfer.password_sealed is None:
                 return [Say(dmsg.CALL_GOODBYE), Hangup()]
-            d.verified_call_sid, d.status, d.updated_at = call_sid, "delivered", now
+            d.verified_call_sid, d.status, d.updated_at = call_sid, SendStatus.DELIVERED, now
             await audit.append(session, at=now, actor="twilio", action="password_delivered",
                                reference=d.reference, details={
                                    "method": "voice", "code_check": "passed",

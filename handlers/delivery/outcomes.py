@@ -109,7 +109,7 @@ async def adopt(session: AsyncSession, svc: Services, d: Delivery, sid: str, *,
     """An unconfirmed attempt turns out to have been accepted (``by`` a signed callback
     naming the delivery, or the provider's list): record it as sent, as a prompt answer
     would have been."""
-    d.provider_sid, d.status, d.lease_until, d.updated_at = sid, "sent", None, now
+    d.provider_sid, d.status, d.lease_until, d.updated_at = sid, SendStatus.SENT, None, now
     d.last_error = None
     await audit.append(session, at=now, actor=actor,
                        action="heads_up_sent" if d.kind == SendKind.HEADS_UP else "password_sent",

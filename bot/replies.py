@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from bot.answers import Decision, approval_question
 from bot.cleantext import ELLIPSIS, clip, one_line
 from bot.messages import transfers as transfers_msg
 
@@ -104,16 +105,6 @@ class Form:
         return self.error is not None or any(f.error for f in self.fields)
 
 
-APPROVAL_QUESTION = "approval:"  # + reference: the question an approval answer names
-
-
-def approval_reference(question: str) -> str | None:
-    """The reference an answer to an :class:`ApprovalRequest` names (as it came, not yet
-    checked), or None when ``question`` is any other question."""
-    return question.removeprefix(APPROVAL_QUESTION) \
-        if question.startswith(APPROVAL_QUESTION) else None
-
-
 @dataclass(frozen=True)
 class Fact:
     """One thing an approver decides on: a label of ours and a value, one visible line
@@ -133,7 +124,8 @@ class ApprovalRequest:
     mention or line break in it can change, and each value is clipped with "…" (never
     dropped) so that none can push another out of the message. ``sender`` is the sender's
     channel-qualified id and ``reference`` the transfer's (both ours). Answers name
-    :attr:`question`; ``approve`` and ``reject`` are the values of :attr:`options`.
+    :attr:`question` (read back with :func:`bot.answers.approval_answer`); the values of
+    :attr:`options` are :class:`~bot.answers.Decision` values.
     """
 
     reference: str
@@ -155,7 +147,7 @@ class ApprovalRequest:
 
     @property
     def question(self) -> str:
-        return APPROVAL_QUESTION + self.reference
+        return approval_question(self.reference)
 
     @property
     def recipient_domain(self) -> str:
@@ -172,8 +164,8 @@ class ApprovalRequest:
 
     @property
     def options(self) -> tuple[Option, ...]:
-        return (Option("approve", transfers_msg.APPROVE, role=OptionRole.PRIMARY),
-                Option("reject", transfers_msg.REJECT, role=OptionRole.DANGER))
+        return (Option(Decision.APPROVE, transfers_msg.APPROVE, role=OptionRole.PRIMARY),
+                Option(Decision.REJECT, transfers_msg.REJECT, role=OptionRole.DANGER))
 
     def facts(self) -> tuple[Fact, ...]:
         """What the decision turns on, first: classification, who receives it, why, on

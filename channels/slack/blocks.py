@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.answers import encode as encode_answer
 from bot.messages import slack as msg
 from bot.replies import (
     ApprovalRequest,
@@ -51,7 +52,6 @@ from channels.slack.controls import (
     SELECT,
     TIME_FORMAT,
     USE_TIME,
-    encode_answer,
     question_block,
 )
 

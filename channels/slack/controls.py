@@ -1,5 +1,5 @@
 """The names our Block Kit carries and Slack hands back: action ids, callback ids, the
-block-id prefixes, and the answer a button carries. The renderer
+block-id prefixes (answers themselves are encoded by :mod:`bot.answers`). The renderer
 (:mod:`channels.slack.blocks`) writes them, the listeners match on them and
 :mod:`channels.slack.inputs` reads them back, so they live here, apart from both.
 
@@ -9,10 +9,6 @@ click as stale.
 """
 
 from __future__ import annotations
-
-import json
-import re
-from typing import Any
 
 ANSWER = "sh.answer"        # + ".<n>": a button answering a Choice
 SELECT = "sh.select"        # a static select answering a Choice
@@ -27,30 +23,8 @@ REASON_FIELD = "reason"     # the rejection modal's one field
 TIME_FORMAT = "%Y-%m-%d %H:%M"  # a date and time as the engine reads typed ones
 BLOCK_ID_MAX = 255
 
-# Not in a question id or an option value a button carries (JSON escapes can carry them).
-_NOT_IN_ANSWERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
 
 def question_block(question: str) -> str:
     """The block id of the block holding ``question``'s controls (within Slack's limit)."""
     block_id = QUESTION_BLOCK + question
     return block_id if len(block_id) <= BLOCK_ID_MAX else block_id[: BLOCK_ID_MAX - 1] + "…"
-
-
-def encode_answer(question: str, value: str) -> str:
-    return json.dumps({"q": question, "v": value}, separators=(",", ":"))
-
-
-def decode_answer(raw: Any) -> tuple[str, str] | None:
-    """The (question, value) a button carries; None if it is not one of ours."""
-    try:
-        data = json.loads(raw)
-    except (TypeError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    question, value = data.get("q"), data.get("v", "")
-    if not isinstance(question, str) or not isinstance(value, str) \
-            or _NOT_IN_ANSWERS.search(question + value):
-        return None
-    return question, value

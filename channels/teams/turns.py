@@ -19,12 +19,13 @@ from typing import Any
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
+from bot.answers import ApprovalAnswer, Decision, approval_answer
 from bot.engine import human_size, is_reference
 from bot.events import Answer, FilesReceived, IncomingFile
 from bot.messages import teams as msg
 from bot.messages import transfers as tmsg
 from bot.reference import normalise_reference
-from bot.replies import Reply, Text, approval_reference
+from bot.replies import Reply, Text
 from channels.teams import cards, files, records
 from channels.teams.inbound import (
     RemoteFile,
@@ -185,9 +186,9 @@ class TeamsTurns:
                 self.svc.db, key=records.teams_key("submit", activity.conversation.id,
                                                    card_id, values), now=self.svc.clock()):
             return
-        reference = approval_reference(sub.question)
-        if reference is not None:  # an answer to an ApprovalRequest
-            await self._on_approval(turn, uid, sub, reference)
+        decided = approval_answer(sub.question, sub.value)
+        if decided is not None:  # an answer to an ApprovalRequest
+            await self._on_approval(turn, uid, sub, decided)
         elif sub.question == cards.REOFFER:
             await self._offer_again(turn, uid, offer_id=str(sub.value))
         else:
@@ -199,12 +200,12 @@ class TeamsTurns:
             await self._reply(turn, uid, result.replies)
 
     async def _on_approval(self, turn: TurnContext, uid: str, sub: Submission,
-                           named: str) -> None:
-        reference = normalise_reference(named)
-        if not is_reference(reference) or sub.value not in ("approve", "reject"):
+                           decided: ApprovalAnswer) -> None:
+        reference = normalise_reference(decided.reference)
+        if not is_reference(reference) or decided.decision is None:
             await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
             return
-        approve = sub.value == "approve"
+        approve = decided.decision is Decision.APPROVE
         replies = await approvals.decide(self.svc, approver_id=uid, reference=reference,
                                          approve=approve, reason=sub.reason)
         recorded = tmsg.DECISION_RECORDED.format(

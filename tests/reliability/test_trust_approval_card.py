@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.replies import ApprovalRequest, approval_reference
+from bot.answers import approval_reference
+from bot.replies import ApprovalRequest
 from bot.vault import generate_key
 from channels.console.render import render as console_render
 from channels.slack import blocks as slack_blocks

@@ -12,13 +12,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from bot.answers import Decision, approval_answer
+from bot.answers import decode as decode_answer
 from bot.events import Answer, Command
 from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
-from bot.replies import Form, approval_reference
+from bot.replies import Form
 from channels.slack import blocks
 from channels.slack.blocks import Block
-from channels.slack.controls import QUESTION_BLOCK, decode_answer
+from channels.slack.controls import QUESTION_BLOCK
 from channels.slack.inputs import (
     Click,
     click,
@@ -89,14 +91,15 @@ class Answers:
         user, channel = clicked.user, clicked.channel
         if not user or not channel:
             return
-        reference = approval_reference(question)
-        if reference is not None:  # a click on an ApprovalRequest
+        decided = approval_answer(question, value)
+        if decided is not None:  # a click on an ApprovalRequest
             # Reject opens a modal, which Slack allows only within 3 s of the click: it
             # does not wait for a slot. Approve packages the files: it does.
-            approve = value == "approve"
+            approve = decided.decision is Decision.APPROVE
             self.slack.background(
                 self.decisions.approval_click(clicked, text_of(body.get("trigger_id")),
-                                              reference=reference, approve=approve),
+                                              reference=decided.reference,
+                                              approve=approve),
                 name="slack approval click", user=user, channel=channel, queued=approve)
         else:
             self.slack.background(self._answer(clicked, Answer(value, question), label),

@@ -1,5 +1,5 @@
 """Slack input read back (``inputs.form_values``, ``picked_time``, ``submitted_summary``,
-``decode_answer``) whatever its shape: over HTTP, ``channels.slack.http`` refuses most odd
+``bot.answers.decode``) whatever its shape: over HTTP, ``channels.slack.http`` refuses most odd
 shapes before they get here, but Socket Mode payloads are not checked there, so what is not
 where and what Slack puts it must read as nothing, never raise."""
 
@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import answers
 from bot.messages import slack as msg
-from channels.slack import controls, inputs
+from channels.slack import inputs
 
 LONDON = ZoneInfo("Europe/London")
 ODD = [None, True, 5, 2.5, "values", [], ["f.name"], [{"f.name": {}}], {"f.name": "v"},
@@ -115,10 +116,10 @@ def test_submitted_summary_keeps_what_it_can_read() -> None:
                                  json.dumps({"q": "call_time", "v": "10:00\x00"}),
                                  json.dumps({"q": "x\n", "v": ""})])
 def test_a_button_value_that_is_not_ours_is_no_answer(raw: Any) -> None:
-    assert controls.decode_answer(raw) is None
+    assert answers.decode(raw) is None
 
 
 def test_a_button_value_of_ours_is_an_answer() -> None:
-    assert controls.decode_answer(controls.encode_answer("approval:SH-AB12-34", "approve")) == (
+    assert answers.decode(answers.encode("approval:SH-AB12-34", "approve")) == (
         "approval:SH-AB12-34", "approve")
-    assert controls.decode_answer('{"q": "classification"}') == ("classification", "")
+    assert answers.decode('{"q": "classification"}') == ("classification", "")

@@ -19,9 +19,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot import cleantext, filecheck, naming, recipients
+from bot.entries import Consent, FileEntry, Recipient
 from bot.events import Answer, Event, FilesReceived, IncomingFile
 from bot.filecheck import FileVerdict
 from bot.messages import conversation as msg
@@ -52,14 +53,14 @@ class State:
 
     step: Step = Step.IDLE
     reference: str | None = None
-    files: list[dict[str, Any]] = field(default_factory=list)
+    files: list[FileEntry] = field(default_factory=list)
     last_file_at: str | None = None
     classification: str | None = None
-    recipient: dict[str, Any] | None = None
+    recipient: Recipient | None = None
     recipient_draft: dict[str, str] | None = None
     purpose: str | None = None
     lawful_basis: str | None = None
-    consent: dict[str, Any] | None = None
+    consent: Consent | None = None
     delivery: DeliveryMethod | None = None
     password_method: PasswordMethod | None = None
     call_at: str | None = None
@@ -194,7 +195,7 @@ def _on_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext) -> 
     )
     lines: list[str] = []
     refused: list[str] = []
-    accepted: list[dict[str, Any]] = []
+    accepted: list[FileEntry] = []
     for incoming in files:
         reason: str | None = None
         kind = "file"
@@ -220,7 +221,7 @@ def _on_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext) -> 
             continue
         position = len(new.files) + 1
         flags = naming.identifying_reasons(incoming.name) if policy.flag_identifying_names else []
-        entry = {
+        entry: FileEntry = {
             "name": incoming.name, "path": str(incoming.path), "size": incoming.size,
             "kind": kind, "flags": flags, "position": position,
         }
@@ -403,7 +404,7 @@ RECIPIENT_FIELDS = (
 
 
 def validate_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext
-                       ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+                       ) -> tuple[Recipient | None, dict[str, str]]:
     """Check the recipient form; return the clean recipient or errors by field."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
@@ -426,7 +427,7 @@ def validate_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext
                      is_mobile=phone.is_mobile)
     except recipients.RecipientError as exc:
         errors["phone"] = exc.message
-    return (None, errors) if errors else (clean, {})
+    return (None, errors) if errors else (cast(Recipient, clean), {})
 
 
 def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContext
@@ -500,7 +501,8 @@ def _answer_consent(state: State, value: str | dict[str, str], ctx: TurnContext)
         new = replace(state, consent={"draft": {k: str(v) for k, v in values.items()}})
         return StepResult(_ask(new, ctx, errors=errors), new,
                           error="; ".join(f"{k}: {v}" for k, v in errors.items()))
-    consent = {"use_limits": limits, "onward_sharing": onward == "yes", "delete_after_use": True}
+    consent: Consent = {"use_limits": limits, "onward_sharing": onward == "yes",
+                        "delete_after_use": True}
     new = replace(state, consent=consent)
     return _advance(new, ctx, Step.DELIVERY, _answered(state, Step.CONSENT, {"consent": consent}))
 

@@ -12,10 +12,11 @@ import secrets
 from contextlib import suppress
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bot import engine
 from bot.engine import State, TurnContext
+from bot.entries import Consent, Recipient
 from bot.messages import notices as notice_msg
 from bot.messages import portal as portal_msg
 from bot.messages import transfers as msg
@@ -55,8 +56,10 @@ def state_from_transfer(transfer: Transfer, files: list[TransferFile]) -> State:
         step=Step.CONFIRM, reference=transfer.reference,
         files=[{"name": f.original_name, "path": f.stored_path or "", "size": f.size,
                 "kind": f.kind, "position": f.position, "flags": []} for f in files],
-        classification=transfer.classification, recipient=transfer.recipient,
-        purpose=transfer.purpose, lawful_basis=transfer.lawful_basis, consent=transfer.consent,
+        classification=transfer.classification,
+        recipient=cast(Recipient | None, transfer.recipient),
+        purpose=transfer.purpose, lawful_basis=transfer.lawful_basis,
+        consent=cast(Consent | None, transfer.consent),
         delivery=DeliveryMethod(transfer.delivery_method) if transfer.delivery_method else None,
         password_method=(PasswordMethod(transfer.password_method) if transfer.password_method
                          else None),

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
-from bot.engine import State, TurnContext, step
+from bot.engine import State, TurnContext, step, validate_recipient
+from bot.entries import Consent, FileEntry, Recipient
 from bot.events import Answer
 from bot.policy import load_policy
 from bot.statuses import DeliveryMethod, PasswordMethod, Step
 
 # A conversation at the summary, as the code before the enums stored it (dataclasses.asdict
 # of a State whose step, history and methods were bare strings), through JSON.
-OLD_STATE = {
+OLD_STATE: dict[str, Any] = {
     "step": "confirm",
     "reference": "SH-7K2P-QD",
     "files": [{"name": "case notes.pdf", "path": "/tmp/uploads/x/case notes.pdf",
@@ -74,3 +76,15 @@ def test_policy_methods_are_members() -> None:
         assert all(isinstance(m, DeliveryMethod) for m in level.delivery_methods)
         assert isinstance(level.default_delivery, DeliveryMethod)
         assert all(isinstance(m, PasswordMethod) for m in level.password_methods)
+
+
+def test_entry_types_name_the_keys_the_engine_stores() -> None:
+    ctx = _ctx()
+    recipient, errors = validate_recipient(
+        {"name": "Sam Doe", "job_title": "Social worker", "organisation": "Trust",
+         "email": "sam@trust.nhs.net", "phone": "07400 123456"},
+        ctx.policy.level("CONTROLLED"), ctx)
+    assert not errors and recipient is not None
+    assert set(recipient) == set(Recipient.__annotations__)
+    assert set(OLD_STATE["files"][0]) == set(FileEntry.__annotations__)
+    assert set(OLD_STATE["consent"]) <= set(Consent.__annotations__)

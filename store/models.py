@@ -67,14 +67,14 @@ class Transfer(Base):
 
     reference: Mapped[str] = mapped_column(String(20), primary_key=True)
     sender_id: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(30), index=True)  # bot.statuses.TransferStatus
     classification: Mapped[str | None] = mapped_column(String(40))
     recipient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     purpose: Mapped[str | None] = mapped_column(Text)
     lawful_basis: Mapped[str | None] = mapped_column(String(200))
     consent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    delivery_method: Mapped[str | None] = mapped_column(String(20))
-    password_method: Mapped[str | None] = mapped_column(String(20))
+    delivery_method: Mapped[str | None] = mapped_column(String(20))  # DeliveryMethod
+    password_method: Mapped[str | None] = mapped_column(String(20))  # PasswordMethod
     call_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The archive password, sealed with the server key (AES-GCM); None once delivered,
     # cancelled or expired.
@@ -114,7 +114,7 @@ class Approval(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(ForeignKey("transfers.reference"), unique=True)
     approvers: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # ApprovalStatus
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     decided_by: Mapped[str | None] = mapped_column(String(200))
@@ -133,9 +133,8 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(ForeignKey("transfers.reference"))
-    kind: Mapped[str] = mapped_column(String(20))  # sms | voice
-    # waiting | due | sending | sent | delivered | failed | cancelled
-    status: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))  # bot.statuses.SendKind
+    status: Mapped[str] = mapped_column(String(20))  # bot.statuses.SendStatus
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     phone: Mapped[str] = mapped_column(String(40))
     extension: Mapped[str | None] = mapped_column(String(20))

@@ -13,6 +13,7 @@ import base64
 import binascii
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -66,12 +67,19 @@ class Vault:
         version, _, body = sealed.partition(":")
         if version != _VERSION:
             raise VaultError("unknown sealed-value version")
+        # Only the canonical URL-safe alphabet: the lenient decoder would also take "+" and "/"
+        # (and skip junk), so two different strings would open as the same sealed value.
+        if not _SEALED_BODY.fullmatch(body):
+            raise VaultError("sealed value cannot be opened with this key")
         try:
-            raw = base64.urlsafe_b64decode(body)
+            raw = base64.b64decode(body, altchars=b"-_", validate=True)
             plain = self._aead.decrypt(raw[:12], raw[12:], reference.encode("ascii"))
         except (InvalidTag, binascii.Error, ValueError):
             raise VaultError("sealed value cannot be opened with this key") from None
         return plain.decode("utf-8")
+
+
+_SEALED_BODY = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def vault_from_settings(settings: Settings) -> Vault:

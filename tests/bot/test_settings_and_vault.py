@@ -45,6 +45,20 @@ def test_seal_is_bound_to_reference_and_key() -> None:
     assert "Velvet" not in repr(vault)
 
 
+def test_only_the_canonical_encoding_of_a_seal_opens() -> None:
+    """The lenient base64 decoder reads "+" as "-" and "/" as "_" and skips junk: such a
+    string is not the sealed value, and is refused (found by the hostile-input fuzzing)."""
+    vault = Vault(_decode_key(generate_key()))
+    sealed = vault.seal("Harbor-Velvet-482", reference="SH-AAAA-22")
+    body = sealed.partition(":")[2]
+    for variant in (body.replace("-", "+").replace("_", "/"), body[:8] + "\n" + body[8:],
+                    body[:8] + "." + body[8:], body + "==="):
+        if variant == body:
+            continue
+        with pytest.raises(VaultError):
+            vault.open("v1:" + variant, reference="SH-AAAA-22")
+
+
 def test_development_key_is_generated_privately(tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     settings = load_settings({"SAFEHAVEN_VAR_DIR": str(tmp_path)})

@@ -224,3 +224,4 @@ class LinkReply:
 
 
 Reply = Text | Ask | Choice | Form | ApprovalRequest | FileReply | LinkReply
+Question = Ask | Choice | Form  # what a conversation waits on (see ``input_kind``)

@@ -25,7 +25,7 @@ from bot.events import Answer, Command, Event, FilesReceived
 from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
 from bot.reference import normalise_reference
-from bot.replies import Reply, Text
+from bot.replies import Ask, Choice, Form, Question, Reply, Text
 from bot.statuses import SendStatus, Step, TransferStatus
 from handlers import access, intake, notify, outbox, transfers
 from handlers.delivery import scheduling
@@ -208,6 +208,26 @@ async def current_state(svc: Services, *, conversation_id: str) -> State:
 # --- commands ------------------------------------------------------------------------------
 
 
+async def _ask_again(svc: Services, *, conversation_id: str, user_id: str) -> list[Reply]:
+    """The replies that ask the conversation's current question again (or say it is idle),
+    from the saved state; nothing is changed."""
+    state = await current_state(svc, conversation_id=conversation_id)
+    ctx = transfers.context_for(svc, user_id=user_id)
+    if state.step in RECIPIENT_BOOK_STEPS:
+        async with svc.db.read() as session:
+            known = await repo.known_recipients(session, sender_id=user_id)
+        ctx = replace(ctx, known_recipients=known)
+    return engine.current_question(state, ctx)
+
+
+async def current_question(svc: Services, *, conversation_id: str, user_id: str
+                           ) -> Question | None:
+    """The question the conversation waits on, rendered again from the saved state (a form
+    with its saved values), or None when it waits on none; nothing is changed."""
+    replies = await _ask_again(svc, conversation_id=conversation_id, user_id=user_id)
+    return next((r for r in replies if isinstance(r, Ask | Choice | Form)), None)
+
+
 def _status_lines(transfer: Any, deliveries: list[Any], approval: Any, svc: Services
                   ) -> list[str]:
     created = transfer.created_at.astimezone(svc.policy.timezone)
@@ -256,13 +276,7 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
         if args:
             ref = normalise_reference(args[0])
             return [Text(await transfer_status(svc, reference=ref, user_id=user_id))]
-        state = await current_state(svc, conversation_id=conversation_id)
-        ctx = transfers.context_for(svc, user_id=user_id)
-        if state.step in RECIPIENT_BOOK_STEPS:
-            async with svc.db.read() as session:
-                known = await repo.known_recipients(session, sender_id=user_id)
-            ctx = replace(ctx, known_recipients=known)
-        return engine.current_question(state, ctx)
+        return await _ask_again(svc, conversation_id=conversation_id, user_id=user_id)
     if name == "received":
         if not args:
             return [Text(msg.COMMAND_NEEDS_REFERENCE.format(command="received"))]

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.answers import Decision, approval_answer
 from bot.answers import decode as decode_answer
-from bot.events import Answer, Command
+from bot.events import Answer
 from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
 from bot.replies import Form
@@ -34,7 +34,7 @@ from channels.slack.inputs import (
 )
 from channels.slack.listeners.decisions import Decisions
 from channels.slack.runtime import ACK_BUDGET, Ack, SlackRuntime
-from handlers.conversation import Turn, run_command
+from handlers.conversation import Turn, current_question
 
 
 class Answers:
@@ -147,12 +147,9 @@ class Answers:
     async def _open_form(self, clicked: Click, question: str, trigger: str) -> None:
         slack = self.slack
         user_id = f"slack:{clicked.user}"
-        # `status` re-asks the current question: the form with its saved values and errors.
-        current = await run_command(slack.svc, conversation_id=user_id, user_id=user_id,
-                                    command=Command("status"))
-        form = next((r for r in current if isinstance(r, Form) and r.question == question),
-                    None)
-        if form is None:
+        # The current question again: the form with its saved values.
+        form = await current_question(slack.svc, conversation_id=user_id, user_id=user_id)
+        if not isinstance(form, Form) or form.question != question:
             if clicked.ts:
                 await slack.amend(clicked.channel, clicked.ts, msg.STALE_IN_PLACE,
                                   clicked.blocks, clicked.text)

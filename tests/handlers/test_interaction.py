@@ -1,0 +1,59 @@
+"""The typed interaction model the channels render: ``current_question`` re-asks from the
+saved state without changing it, questions carry their input kind and options their role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.replies import Ask, Choice, Form, InputKind, OptionRole
+from handlers.conversation import current_question, current_state
+from handlers.services import Services
+from tests.support.core import answer_all
+
+
+async def test_current_question_re_asks_without_changing_anything(
+        services: Services, conversation: Any, make_file: Any) -> None:
+    chat = conversation()
+    ids = {"conversation_id": chat.user_id, "user_id": chat.user_id}
+    assert await current_question(services, **ids) is None  # idle: nothing asked
+
+    await chat.send_files(make_file("notes.txt"))
+    asked = await current_question(services, **ids)
+    assert isinstance(asked, Choice) and asked.question == chat.question == "classification"
+    assert asked.input_kind is InputKind.CHOICE
+    before = await current_state(services, conversation_id=chat.user_id)
+    assert await current_question(services, **ids) == asked
+    assert await current_state(services, conversation_id=chat.user_id) == before
+
+    await chat.say("CONTROLLED")
+    if chat.question == "recipient_pick":
+        await chat.say("new")
+    form = await current_question(services, **ids)
+    assert isinstance(form, Form) and form.question == "recipient"
+    assert form.input_kind is InputKind.FORM
+
+
+async def test_roles_and_input_kinds_are_set_by_the_engine(
+        services: Services, conversation: Any, make_file: Any) -> None:
+    chat = conversation()
+    await chat.send_files(make_file("notes.txt"))
+    await answer_all(chat)
+    confirm = chat.pending
+    assert isinstance(confirm, Choice) and confirm.question == "confirm"
+    assert {o.value: o.role for o in confirm.options} == {
+        "confirm": OptionRole.PRIMARY, "back": OptionRole.BACK, "cancel": OptionRole.CANCEL}
+
+    await chat.say("back")
+    assert chat.question == "password_method"
+    picked = chat.pending
+    assert isinstance(picked, Choice)
+    assert all(o.role is OptionRole.DEFAULT for o in picked.options)
+    await chat.say("voice")
+    ask = chat.pending
+    assert isinstance(ask, Ask) and ask.question == "call_time"
+    assert ask.input_kind is InputKind.DATE_TIME
+    for _ in range(5):  # call time, password, delivery, consent, lawful basis
+        await chat.say("back")
+    purpose = chat.pending
+    assert isinstance(purpose, Ask) and purpose.question == "purpose", chat.question
+    assert purpose.input_kind is InputKind.TEXT

@@ -138,6 +138,7 @@ class StepResult:
     audit: list[AuditEntry] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     error: str | None = None  # set when the answer was refused and the question re-asked
+    stale: bool = False  # the answer named a question no longer asked (changed nothing)
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -271,7 +272,8 @@ def _on_answer(state: State, answer: Answer, ctx: TurnContext) -> StepResult:
     if state.step == Step.IDLE:
         return StepResult([Text(msg.IDLE)], state)
     if answer.question is not None and answer.question != state.step:
-        return StepResult([Text(msg.STALE_ANSWER)], state, error=msg.STALE_ANSWER)
+        return StepResult([Text(msg.STALE_ANSWER)], state, error=msg.STALE_ANSWER,
+                          stale=True)
     if word == "back":
         return _back(state, ctx)
     handler = _ANSWER_HANDLERS[state.step]

@@ -43,10 +43,12 @@ COMMANDS = ("help", "status", "list", "cancel", "received", "call", "archive")
 @dataclass(frozen=True)
 class Turn:
     """What a turn produced for the user who took it; ``error`` is set when their answer was
-    refused and the question re-asked (the non-interactive CLI exits on it)."""
+    refused and the question re-asked (the non-interactive CLI exits on it), and ``stale``
+    too when the answer was to a question no longer asked (a late or second click)."""
 
     replies: list[Reply]
     error: str | None = None
+    stale: bool = False
 
 
 class TurnConflict(RuntimeError):
@@ -145,11 +147,12 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
             known_recipients=known, file_verdicts=verdicts)
         result = engine.step(state, event, ctx)
         if _changes_nothing(state, result):
-            return Turn(result.replies, result.error)
+            return Turn(result.replies, result.error, result.stale)
         keys = await _save(svc, conversation_id=conversation_id, user_id=user_id,
                            before=state, result=result, version=version)
         if keys is not None:
-            return Turn([*result.replies, *await outbox.run(svc, keys)], result.error)
+            return Turn([*result.replies, *await outbox.run(svc, keys)], result.error,
+                        result.stale)
     raise TurnConflict(conversation_id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.events import Answer
 from bot.replies import Ask, Choice, Form, InputKind, OptionRole
 from handlers.conversation import current_question, current_state
 from handlers.services import Services
@@ -57,3 +58,16 @@ async def test_roles_and_input_kinds_are_set_by_the_engine(
     purpose = chat.pending
     assert isinstance(purpose, Ask) and purpose.question == "purpose", chat.question
     assert purpose.input_kind is InputKind.TEXT
+
+
+async def test_a_stale_answer_is_typed_on_the_turn(
+        services: Services, conversation: Any, make_file: Any) -> None:
+    chat = conversation()
+    await chat.send_files(make_file("notes.txt"))
+    refused = await chat.say("no such level")
+    assert refused.error and not refused.stale and chat.question == "classification"
+    await chat.say("CONTROLLED")
+    asked = chat.question
+    late = await chat.event(Answer("OFFICIAL", "classification"))  # a second, late click
+    assert late.stale and late.error
+    assert (await current_state(services, conversation_id=chat.user_id)).step == asked

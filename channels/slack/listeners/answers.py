@@ -15,7 +15,6 @@ from typing import Any
 from bot.answers import Decision, approval_answer
 from bot.answers import decode as decode_answer
 from bot.events import Answer
-from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
 from bot.replies import Form
 from channels.slack import blocks
@@ -116,7 +115,7 @@ class Answers:
                             label: str) -> None:
         """Leave the answer on the question's message, then post what comes next."""
         slack = self.slack
-        if turn.error == cmsg.STALE_ANSWER:
+        if turn.stale:
             # A double click: the first click has already left its answer on the message
             # (the payload we hold predates it), so only a message still showing its
             # buttons (answered by typing) gets the note.
@@ -174,7 +173,7 @@ class Answers:
             turn: Turn = turn_task.result()
             form = next((r for r in turn.replies
                          if isinstance(r, Form) and r.question == question), None)
-            if turn.error and turn.error != cmsg.STALE_ANSWER and form is not None:
+            if turn.error and not turn.stale and form is not None:
                 await ack(response_action="errors", errors=blocks.form_errors(form))
                 return
         await ack()

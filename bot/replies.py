@@ -43,6 +43,18 @@ class Text:
 
 
 @dataclass(frozen=True)
+class DecisionNote(Text):
+    """What a decision on an approval request tells someone: the sender hears who decided
+    and why; the approver hears it was recorded. A :class:`Text` (every channel shows
+    ``text``) that also says which decision, on what, by whom."""
+
+    reference: str = ""
+    decision: Decision = Decision.APPROVE
+    approver: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Ask:
     """A typed question (purpose, call time): ``input_kind`` is text or date-time."""
 
@@ -223,5 +235,5 @@ class LinkReply:
     label: str
 
 
-Reply = Text | Ask | Choice | Form | ApprovalRequest | FileReply | LinkReply
+Reply = Text | DecisionNote | Ask | Choice | Form | ApprovalRequest | FileReply | LinkReply
 Question = Ask | Choice | Form  # what a conversation waits on (see ``input_kind``)

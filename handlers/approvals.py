@@ -11,9 +11,10 @@ hears what a made-up reference gets (:mod:`handlers.access`).
 
 from __future__ import annotations
 
+from bot.answers import Decision
 from bot.messages import notices as notice_msg
 from bot.messages import transfers as msg
-from bot.replies import Reply, Text
+from bot.replies import DecisionNote, Reply, Text
 from bot.statuses import ApprovalStatus, TransferStatus
 from handlers import access, notify, outbox
 from handlers.conversation import storable
@@ -76,8 +77,10 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
                                         approver_id=approver_id, approve=approve,
                                         reason=reason, now=now)
     decision = msg.DECISION_APPROVED if approve else msg.DECISION_REJECTED
-    mine: list[Reply] = [Text(msg.DECISION_RECORDED.format(decision=decision,
-                                                           reference=reference))]
+    mine: list[Reply] = [DecisionNote(
+        msg.DECISION_RECORDED.format(decision=decision, reference=reference),
+        reference=reference, decision=Decision.APPROVE if approve else Decision.REJECT,
+        approver=approver_id, reason=reason)]
     to_sender = await outbox.run(svc, [key])
     if not to_sender:
         return mine  # the scheduler took it (this process was slow): it tells the sender

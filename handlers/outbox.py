@@ -20,8 +20,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
+from bot.answers import Decision
 from bot.messages import transfers as msg
-from bot.replies import Reply, Text
+from bot.replies import DecisionNote, Reply, Text
 from bot.statuses import TransferStatus
 from handlers import notify, transfers
 from handlers.services import Services
@@ -106,8 +107,11 @@ async def _package(svc: Services, effect: PendingEffect) -> list[Reply]:
     packaged = await transfers.package(svc, reference=effect.reference)
     if not packaged:
         return []  # packaged already, or cancelled since: nothing to say
-    return [Text(msg.APPROVED_SENDER.format(approver=effect.payload["approver"],
-                                            reference=effect.reference)), *packaged]
+    approver = str(effect.payload["approver"])
+    return [DecisionNote(msg.APPROVED_SENDER.format(approver=approver,
+                                                    reference=effect.reference),
+                         reference=effect.reference, decision=Decision.APPROVE,
+                         approver=approver), *packaged]
 
 
 async def _reject(svc: Services, effect: PendingEffect) -> list[Reply]:
@@ -115,8 +119,10 @@ async def _reject(svc: Services, effect: PendingEffect) -> list[Reply]:
     approver, reason = str(effect.payload["approver"]), str(effect.payload["reason"])
     await transfers.cancel(svc, reference=effect.reference, by=approver, reason=reason,
                            status=TransferStatus.REJECTED)
-    return [Text(msg.REJECTED_SENDER.format(approver=approver, reference=effect.reference,
-                                            reason=reason))]
+    return [DecisionNote(msg.REJECTED_SENDER.format(approver=approver,
+                                                    reference=effect.reference, reason=reason),
+                         reference=effect.reference, decision=Decision.REJECT,
+                         approver=approver, reason=reason)]
 
 
 async def _delete_files(svc: Services, effect: PendingEffect) -> list[Reply]:

@@ -23,9 +23,8 @@ from bot.answers import ApprovalAnswer, Decision, approval_answer
 from bot.engine import human_size, is_reference
 from bot.events import Answer, FilesReceived, IncomingFile
 from bot.messages import teams as msg
-from bot.messages import transfers as tmsg
 from bot.reference import normalise_reference
-from bot.replies import Reply, Text
+from bot.replies import DecisionNote, Reply, Text
 from channels.teams import cards, files, records
 from channels.teams.inbound import (
     RemoteFile,
@@ -208,14 +207,12 @@ class TeamsTurns:
         approve = decided.decision is Decision.APPROVE
         replies = await approvals.decide(self.svc, approver_id=uid, reference=reference,
                                          approve=approve, reason=sub.reason)
-        recorded = tmsg.DECISION_RECORDED.format(
-            decision=tmsg.DECISION_APPROVED if approve else tmsg.DECISION_REJECTED,
-            reference=reference)
+        recorded = next((r for r in replies if isinstance(r, DecisionNote)), None)
         reply_to = turn.activity.reply_to_id
-        if reply_to and any(isinstance(r, Text) and r.text == recorded for r in replies):
+        if reply_to and recorded is not None:
             await self._replace_card(turn, reply_to, cards.decided_card(
-                recorded, "" if approve else sub.reason))
-            replies = [r for r in replies if not (isinstance(r, Text) and r.text == recorded)]
+                recorded.text, "" if approve else sub.reason))
+            replies = [r for r in replies if r is not recorded]
         await self._reply(turn, uid, replies)
 
     # --- the archive, through the file consent card ------------------------------------

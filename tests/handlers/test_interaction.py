@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.answers import Decision, approval_answer
 from bot.events import Answer
-from bot.replies import Ask, Choice, Form, InputKind, OptionRole
+from bot.replies import ApprovalRequest, Ask, Choice, DecisionNote, Form, InputKind, OptionRole
+from handlers import approvals
 from handlers.conversation import current_question, current_state
 from handlers.services import Services
 from tests.support.core import answer_all
@@ -71,3 +73,26 @@ async def test_a_stale_answer_is_typed_on_the_turn(
     late = await chat.event(Answer("OFFICIAL", "classification"))  # a second, late click
     assert late.stale and late.error
     assert (await current_state(services, conversation_id=chat.user_id)).step == asked
+
+
+async def test_a_decision_is_a_typed_note_to_approver_and_sender(
+        services: Services, conversation: Any, make_file: Any) -> None:
+    chat = conversation("console:alice")
+    await chat.send_files(make_file("case.pdf"))
+    await answer_all(chat, classification="RESTRICTED", password="sms-on-receipt")
+    await chat.say("confirm")
+    notifier: Any = services.notifier
+    request = next(r for r in notifier.for_user("console:manager")
+                   if isinstance(r, ApprovalRequest))
+    decided = approval_answer(request.question, request.options[1].value)
+    assert decided is not None and decided.decision is Decision.REJECT
+    mine = await approvals.decide(services, approver_id="console:manager",
+                                  reference=decided.reference, approve=False,
+                                  reason="not needed")
+    recorded = [r for r in mine if isinstance(r, DecisionNote)]
+    assert len(recorded) == 1 and recorded[0].decision is Decision.REJECT
+    assert recorded[0].reference == request.reference
+    told = [r for r in notifier.for_user("console:alice") if isinstance(r, DecisionNote)]
+    assert len(told) == 1 and told[0].decision is Decision.REJECT
+    assert (told[0].approver, told[0].reason) == ("console:manager", "not needed")
+    assert "not needed" in told[0].text

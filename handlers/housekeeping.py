@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
@@ -17,7 +15,6 @@ from handlers import notify, outbox, portal, portal_archives, recovery, transfer
 from handlers.delivery import dispatch
 from handlers.services import Services
 from store import repositories as repo
-from store.models import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +49,7 @@ async def expire_drafts(svc: Services) -> int:
     hours = svc.policy.draft_expiry_hours
     cutoff = now - timedelta(hours=hours)
     async with svc.db.read() as session:
-        stale = (await session.scalars(
-            select(Conversation).where(Conversation.updated_at < cutoff))).all()
+        stale = await repo.conversations_untouched_since(session, before=cutoff)
     count = 0
     for conv in stale:
         state = State.from_json(conv.state)

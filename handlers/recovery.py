@@ -23,8 +23,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bot.messages import transfers as msg
 from bot.replies import Text
 from bot.statuses import TransferStatus
@@ -32,7 +30,6 @@ from handlers import transfers
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Transfer, TransferFile
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +39,9 @@ QUIET_SECONDS = 60.0  # a live packager writes its partial archive far more ofte
 ORPHAN_UPLOAD_SECONDS = 3600.0
 
 
-def packaging_deadline(transfer: Transfer) -> datetime:
+def packaging_deadline(transfer: repo.TransferSummary) -> datetime:
     """When a transfer still ``packaging`` is certainly not being packaged any more."""
-    slowest = timedelta(seconds=(transfer.total_bytes or 0) / PACKAGING_WORST_BYTES_PER_SECOND)
+    slowest = timedelta(seconds=transfer.total_bytes / PACKAGING_WORST_BYTES_PER_SECOND)
     return transfer.updated_at + PACKAGING_GRACE + slowest
 
 
@@ -71,8 +68,7 @@ async def recover_packaging(svc: Services) -> int:
     """Fail cleanly every transfer a dead process left half-packaged; returns how many."""
     now = svc.clock()
     async with svc.db.read() as session:
-        stuck = (await session.scalars(
-            select(Transfer).where(Transfer.status == TransferStatus.PACKAGING))).all()
+        stuck = await repo.transfers_in(session, status=TransferStatus.PACKAGING)
     count = 0
     for transfer in stuck:
         if now < packaging_deadline(transfer):
@@ -88,8 +84,7 @@ async def recover_packaging(svc: Services) -> int:
             files = await repo.transfer_files(session, reference=transfer.reference)
             paths = [f.stored_path or "" for f in files]
             if won:
-                for f in files:
-                    f.stored_path = None
+                await repo.forget_stored_paths(session, reference=transfer.reference)
                 await audit.append(session, at=now, actor="safehaven",
                                    action="packaging_interrupted",
                                    reference=transfer.reference, details={
@@ -116,8 +111,8 @@ async def close_failed_packaging(svc: Services) -> int:
     hours = svc.policy.draft_expiry_hours
     cutoff = svc.clock() - timedelta(hours=hours)
     async with svc.db.read() as session:
-        stale = (await session.scalars(select(Transfer).where(
-            Transfer.status == TransferStatus.PACKAGE_FAILED, Transfer.updated_at < cutoff))).all()
+        stale = await repo.transfers_in(session, status=TransferStatus.PACKAGE_FAILED,
+                                        updated_before=cutoff)
     count = 0
     for transfer in stale:
         async with svc.db.read() as session:
@@ -153,8 +148,7 @@ async def delete_orphan_uploads(svc: Services) -> int:
     if not candidates:
         return 0
     async with svc.db.read() as session:
-        referenced = set((await session.scalars(select(TransferFile.stored_path).where(
-            TransferFile.stored_path.in_([str(p) for p in candidates])))).all())
+        referenced = await repo.stored_paths_in_use(session, paths=[str(p) for p in candidates])
     orphans = [str(p) for p in candidates if str(p) not in referenced and p.is_file()]
     transfers.delete_plaintext(orphans)
     for folder in {p.parent for p in candidates if p.parent != root} | {
@@ -177,8 +171,8 @@ async def _delete_orphan_partials(svc: Services, now: float) -> int:
         return 0
     refs = {p.name.split(".")[1] for p in old}
     async with svc.db.read() as session:
-        packaging = set((await session.scalars(select(Transfer.reference).where(
-            Transfer.reference.in_(refs), Transfer.status == TransferStatus.PACKAGING))).all())
+        packaging = await repo.references_in(session, references=refs,
+                                             status=TransferStatus.PACKAGING)
     gone = [p for p in old if p.name.split(".")[1] not in packaging]
     for path in gone:
         path.unlink(missing_ok=True)

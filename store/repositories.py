@@ -7,7 +7,8 @@ conditional updates whose row count says whether this caller won.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,13 +16,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.statuses import ApprovalStatus, SendStatus, TransferStatus
+from bot.statuses import ApprovalStatus, SendKind, SendStatus, TransferStatus
 from store.models import (
     Approval,
     Conversation,
     Delivery,
     HeldNotice,
     RecipientEntry,
+    SmsOptOut,
     Transfer,
     TransferFile,
 )
@@ -57,7 +59,67 @@ async def save_conversation(
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+@dataclass(frozen=True, slots=True)
+class SavedConversation:
+    """A saved conversation as read: its state (JSON) and the version to save over."""
+
+    id: str
+    user_id: str
+    state: dict[str, Any]
+    version: int
+
+
+async def conversations_untouched_since(session: AsyncSession, *, before: datetime
+                                        ) -> list[SavedConversation]:
+    rows = (await session.scalars(
+        select(Conversation).where(Conversation.updated_at < before))).all()
+    return [SavedConversation(id=r.id, user_id=r.user_id, state=dict(r.state), version=r.version)
+            for r in rows]
+
+
 # --- transfers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSummary:
+    """The few fields of a transfer the periodic jobs decide on."""
+
+    reference: str
+    sender_id: str
+    total_bytes: int
+    updated_at: datetime
+
+
+async def transfers_in(session: AsyncSession, *, status: str,
+                       updated_before: datetime | None = None) -> list[TransferSummary]:
+    """Transfers in ``status`` (last changed before ``updated_before`` if given)."""
+    query = select(Transfer).where(Transfer.status == status)
+    if updated_before is not None:
+        query = query.where(Transfer.updated_at < updated_before)
+    return [TransferSummary(reference=t.reference, sender_id=t.sender_id,
+                            total_bytes=t.total_bytes or 0, updated_at=t.updated_at)
+            for t in (await session.scalars(query)).all()]
+
+
+async def references_in(session: AsyncSession, *, references: Collection[str], status: str
+                        ) -> set[str]:
+    """Which of ``references`` are transfers in ``status``."""
+    return set((await session.scalars(select(Transfer.reference).where(
+        Transfer.reference.in_(list(references)), Transfer.status == status))).all())
+
+
+async def stored_paths_in_use(session: AsyncSession, *, paths: Collection[str]) -> set[str]:
+    """Which of ``paths`` a transfer's file list still refers to."""
+    rows = await session.scalars(select(TransferFile.stored_path).where(
+        TransferFile.stored_path.in_(list(paths))))
+    return {path for path in rows.all() if path is not None}
+
+
+async def forget_stored_paths(session: AsyncSession, *, reference: str) -> None:
+    """Record that the plaintext files of ``reference`` are (being) deleted."""
+    await session.execute(
+        update(TransferFile).where(TransferFile.reference == reference)
+        .values(stored_path=None).execution_options(synchronize_session=False))
 
 
 async def get_transfer(session: AsyncSession, *, reference: str) -> Transfer | None:
@@ -175,6 +237,24 @@ async def claim_delivery(session: AsyncSession, *, delivery_id: int, now: dateti
 async def deliveries_for(session: AsyncSession, *, reference: str) -> list[Delivery]:
     return list((await session.scalars(
         select(Delivery).where(Delivery.reference == reference))).all())
+
+
+async def latest_sms_reference(session: AsyncSession, *, phone: str) -> str | None:
+    """The reference of the latest SMS sent to ``phone``, if any."""
+    return (await session.scalars(
+        select(Delivery.reference).where(Delivery.phone == phone, Delivery.kind == SendKind.SMS)
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(1))).first()
+
+
+async def opt_out_sms(session: AsyncSession, *, phone: str, now: datetime) -> None:
+    """``phone`` replied STOP: no further SMS to it (kept from the first STOP)."""
+    if await session.get(SmsOptOut, phone) is None:
+        session.add(SmsOptOut(phone=phone, opted_out_at=now))
+
+
+async def opt_in_sms(session: AsyncSession, *, phone: str) -> None:
+    """``phone`` replied START: SMS to it may go again."""
+    await session.execute(delete(SmsOptOut).where(SmsOptOut.phone == phone))
 
 
 # --- recipient book ------------------------------------------------------------------------

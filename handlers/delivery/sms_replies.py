@@ -11,15 +11,11 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import delete, select
-
 from bot.messages import delivery as dmsg
 from bot.replies import Reply, Text
-from bot.statuses import SendKind
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Delivery, SmsOptOut
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +34,26 @@ async def sms_reply(svc: Services, *, from_phone: str, body: str) -> None:
     notify: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:
         if word in STOP_WORDS:
-            if await session.get(SmsOptOut, from_phone) is None:
-                session.add(SmsOptOut(phone=from_phone, opted_out_at=now))
+            await repo.opt_out_sms(session, phone=from_phone, now=now)
             await audit.append(session, at=now, actor="recipient", action="sms_opt_out",
                                details={"phone": from_phone})
             return
         if word in START_WORDS:
-            await session.execute(delete(SmsOptOut).where(SmsOptOut.phone == from_phone))
+            await repo.opt_in_sms(session, phone=from_phone)
             await audit.append(session, at=now, actor="recipient", action="sms_opt_in",
                                details={"phone": from_phone})
             return
         if word != "call":
             return
-        latest = (await session.scalars(
-            select(Delivery).where(Delivery.phone == from_phone, Delivery.kind == SendKind.SMS)
-            .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(1))).first()
-        if latest is None:
+        reference = await repo.latest_sms_reference(session, phone=from_phone)
+        if reference is None:
             return
-        transfer = await repo.get_transfer(session, reference=latest.reference)
+        transfer = await repo.get_transfer(session, reference=reference)
         if transfer is None:
             return
         await audit.append(session, at=now, actor="recipient", action="call_requested",
-                           reference=latest.reference, details={"phone": from_phone})
+                           reference=reference, details={"phone": from_phone})
         notify = (transfer.sender_id, Text(dmsg.RECIPIENT_ASKS_CALL.format(
-            reference=latest.reference)), latest.reference)
+            reference=reference)), reference)
     if notify is not None:
         await svc.notifier.notify(notify[0], [notify[1]], reference=notify[2])

@@ -3,7 +3,9 @@ client for the signed webhooks; and the end-of-session count of hostile inputs t
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,11 +13,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from twilio.request_validator import RequestValidator
 
 from bot.app.web import create_app
+from bot.vault import generate_key
 from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from channels.twilio.webhooks import mount_twilio
 from handlers.services import Services
 from tests.reliability.strategies import FIGURES, TRIED
+from tests.support.core import PDF
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 PUBLIC = "https://safehaven.example.gov.uk"
@@ -61,6 +65,23 @@ async def post_signed(client: TestClient, path: str, form: dict[str, str]) -> An
     """POST ``form`` to ``path`` with a valid X-Twilio-Signature, as Twilio would."""
     sig = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, form)
     return await client.post(path, data=form, headers={"X-Twilio-Signature": sig})
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for running ``safehaven`` as a process: a private var/ and key, none
+    of this machine's Safe Haven or Twilio settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "TWILIO_"))}
+    env.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key(),
+               SAFEHAVEN_LOG_LEVEL="WARNING")
+    return env
+
+
+@pytest.fixture
+def pdf(tmp_path: Path) -> Path:
+    path = tmp_path / "referral.pdf"
+    path.write_bytes(PDF)
+    return path
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -12,7 +12,6 @@ real processes against a real store:
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,8 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.vault import generate_key
-from tests.support.core import PDF, RECIPIENT, Conversation, answer_all
+from tests.support.core import RECIPIENT, Conversation, answer_all
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = ROOT / "bot" / "policies" / "default.toml"
@@ -35,21 +33,6 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None
         ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], env=env, text=True,
                           capture_output=True, input=stdin, timeout=120, cwd=ROOT, check=False)
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "TWILIO_"))}
-    env.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key(),
-               SAFEHAVEN_LOG_LEVEL="WARNING")
-    return env
-
-
-@pytest.fixture
-def pdf(tmp_path: Path) -> Path:
-    path = tmp_path / "referral.pdf"
-    path.write_bytes(PDF)
-    return path
 
 
 def share_args(*, org: str = "Northfield NHS Trust", email: str = "priya.shah@nhs.net",

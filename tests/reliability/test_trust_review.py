@@ -13,14 +13,12 @@ against a real store.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from bot.messages import validation as vmsg
-from bot.vault import generate_key
 from tests.reliability.test_trust_identity import (
     DEFAULT_POLICY,
     FAKE,
@@ -31,25 +29,9 @@ from tests.reliability.test_trust_identity import (
     run,
     share_args,
 )
-from tests.support.core import PDF
 
 JANE_LOWER = "teams:6a1d2c3b-0000-4000-8000-0000000b0b00"  # as Teams sends it
 JANE_UPPER = JANE_LOWER.upper().replace("TEAMS:", "teams:")  # as pasted from a portal
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "TWILIO_"))}
-    env.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key(),
-               SAFEHAVEN_LOG_LEVEL="WARNING")
-    return env
-
-
-@pytest.fixture
-def pdf(tmp_path: Path) -> Path:
-    path = tmp_path / "referral.pdf"
-    path.write_bytes(PDF)
-    return path
 
 
 def policy_file(tmp_path: Path, *, approvers: str, people: str = "",

@@ -1,0 +1,64 @@
+"""Saved conversations: load, save over a version, find the untouched.
+
+Each function takes the caller's session so several can share one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import (
+    Conversation,
+)
+
+
+async def load_conversation(session: AsyncSession, *, conversation_id: str
+                            ) -> tuple[dict[str, Any], int] | None:
+    row = await session.get(Conversation, conversation_id)
+    return (dict(row.state), row.version) if row else None
+
+
+async def save_conversation(
+    session: AsyncSession, *, conversation_id: str, user_id: str, state: Mapping[str, Any],
+    expected_version: int | None, now: datetime,
+) -> bool:
+    """Save the state if nobody saved since ``expected_version`` was read (None: new)."""
+    if expected_version is None:
+        try:
+            async with session.begin_nested():
+                session.add(Conversation(id=conversation_id, user_id=user_id, state=dict(state),
+                                         version=1, updated_at=now))
+            return True
+        except IntegrityError:
+            return False
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.version == expected_version)
+        .values(state=dict(state), version=expected_version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedConversation:
+    """A saved conversation as read: its state (JSON) and the version to save over."""
+
+    id: str
+    user_id: str
+    state: dict[str, Any]
+    version: int
+
+
+async def conversations_untouched_since(session: AsyncSession, *, before: datetime
+                                        ) -> list[SavedConversation]:
+    rows = (await session.scalars(
+        select(Conversation).where(Conversation.updated_at < before))).all()
+    return [SavedConversation(id=r.id, user_id=r.user_id, state=dict(r.state), version=r.version)
+            for r in rows]

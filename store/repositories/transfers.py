@@ -1,0 +1,129 @@
+"""Transfers and their files.
+
+Each function takes the caller's session so several can share one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.statuses import TransferStatus
+from store.models import (
+    Transfer,
+    TransferFile,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSummary:
+    """The few fields of a transfer the periodic jobs decide on."""
+
+    reference: str
+    sender_id: str
+    total_bytes: int
+    updated_at: datetime
+
+
+async def transfers_in(session: AsyncSession, *, status: str,
+                       updated_before: datetime | None = None) -> list[TransferSummary]:
+    """Transfers in ``status`` (last changed before ``updated_before`` if given)."""
+    query = select(Transfer).where(Transfer.status == status)
+    if updated_before is not None:
+        query = query.where(Transfer.updated_at < updated_before)
+    return [TransferSummary(reference=t.reference, sender_id=t.sender_id,
+                            total_bytes=t.total_bytes or 0, updated_at=t.updated_at)
+            for t in (await session.scalars(query)).all()]
+
+
+async def references_in(session: AsyncSession, *, references: Collection[str], status: str
+                        ) -> set[str]:
+    """Which of ``references`` are transfers in ``status``."""
+    return set((await session.scalars(select(Transfer.reference).where(
+        Transfer.reference.in_(list(references)), Transfer.status == status))).all())
+
+
+async def stored_paths_in_use(session: AsyncSession, *, paths: Collection[str]) -> set[str]:
+    """Which of ``paths`` a transfer's file list still refers to."""
+    rows = await session.scalars(select(TransferFile.stored_path).where(
+        TransferFile.stored_path.in_(list(paths))))
+    return {path for path in rows.all() if path is not None}
+
+
+async def forget_stored_paths(session: AsyncSession, *, reference: str) -> None:
+    """Record that the plaintext files of ``reference`` are (being) deleted."""
+    await session.execute(
+        update(TransferFile).where(TransferFile.reference == reference)
+        .values(stored_path=None).execution_options(synchronize_session=False))
+
+
+async def get_transfer(session: AsyncSession, *, reference: str) -> Transfer | None:
+    return await session.get(Transfer, reference)
+
+
+async def reference_taken(session: AsyncSession, *, reference: str) -> bool:
+    return await session.get(Transfer, reference) is not None
+
+
+async def upsert_draft(
+    session: AsyncSession, *, reference: str, sender_id: str, files: Sequence[Mapping[str, Any]],
+    classification: str | None, now: datetime,
+) -> Transfer:
+    """Create or refresh a draft transfer and its file list from the conversation state."""
+    transfer = await session.get(Transfer, reference)
+    if transfer is None:
+        transfer = Transfer(reference=reference, sender_id=sender_id, status=TransferStatus.DRAFT,
+                            created_at=now, updated_at=now, file_count=0, total_bytes=0)
+        session.add(transfer)
+        await session.flush()
+    transfer.classification = classification
+    transfer.file_count = len(files)
+    transfer.total_bytes = sum(int(f["size"]) for f in files)
+    transfer.updated_at = now
+    existing = {f.position: f for f in (await session.scalars(
+        select(TransferFile).where(TransferFile.reference == reference))).all()}
+    wanted = {int(f["position"]): f for f in files}
+    for position, row in existing.items():
+        if position not in wanted:
+            await session.delete(row)
+    for position, f in wanted.items():
+        if position not in existing:
+            session.add(TransferFile(reference=reference, position=position,
+                                     original_name=str(f["name"]), stored_path=str(f["path"]),
+                                     size=int(f["size"]), kind=str(f["kind"])))
+    return transfer
+
+
+async def transfer_files(session: AsyncSession, *, reference: str) -> list[TransferFile]:
+    return list((await session.scalars(
+        select(TransferFile).where(TransferFile.reference == reference)
+        .order_by(TransferFile.position))).all())
+
+
+async def set_status(session: AsyncSession, *, reference: str, status: str, now: datetime,
+                     only_from: Sequence[str] | None = None, **values: Any) -> bool:
+    """Move a transfer to ``status`` (only from ``only_from`` if given); True if it moved."""
+    query = update(Transfer).where(Transfer.reference == reference)
+    if only_from is not None:
+        query = query.where(Transfer.status.in_(list(only_from)))
+    result = await session.execute(
+        query.values(status=status, updated_at=now, **values)
+        .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def recent_transfers(session: AsyncSession, *, sender_id: str, limit: int = 10
+                           ) -> list[Transfer]:
+    return list((await session.scalars(
+        select(Transfer).where(Transfer.sender_id == sender_id)
+        .order_by(Transfer.created_at.desc()).limit(limit))).all())
+
+
+async def stale_drafts(session: AsyncSession, *, before: datetime) -> list[Transfer]:
+    return list((await session.scalars(
+        select(Transfer).where(Transfer.status == TransferStatus.DRAFT,
+                               Transfer.updated_at < before))).all())

@@ -28,6 +28,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# The PostgreSQL advisory lock key the schema upgrade runs under (store/migrations/env.py):
+# fixed, so every replica of every version agrees on it ("SafeHavn" in ASCII).
+MIGRATION_LOCK = 0x536166654861766E
+
 # The files SQLite keeps beside a database; it creates them with the database file's mode.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -117,7 +121,8 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` (blocking; runs its own event loop in env.py)."""
+    """Bring the schema up to ``revision`` (blocking; runs its own event loop in env.py).
+    On PostgreSQL under an advisory lock, so replicas starting at once take turns."""
     prepare_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 

@@ -74,8 +74,6 @@ DECLINED = (
 )
 DECLINED_LINK = "The recipient can also download it from the secure link: {url}"
 OFFER_AGAIN = "Offer it again"
-ARCHIVE_COMMAND = "archive"
-ARCHIVE_UNKNOWN = "I have no archive for {reference} to give you."
 ARCHIVE_GONE = (
     "The archive for {reference} is no longer kept on the server. Send the files again to "
     "start a new transfer."

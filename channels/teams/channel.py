@@ -41,12 +41,14 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
 )
 
 from bot.egress import Destination, EgressPolicy
+from bot.messages import teams as msg
 from bot.reference import normalise_reference
-from bot.replies import FileReply, LinkReply, Reply
+from bot.replies import FileReply, LinkReply, Reply, Text
 from channels.egress import check_url, checked_connector
 from channels.teams import cards, records
 from channels.teams.files import UPLOAD_CHUNK
 from channels.teams.inbound import InvalidActivity, parse_activity, refusal, tenant_refusal
+from channels.teams.models import OfferStatus
 from channels.teams.settings import BotFrameworkConfig, TeamsSettings
 from channels.teams.turns import TeamsTurns
 from handlers.ports import NoticeOutcome
@@ -184,22 +186,35 @@ class TeamsChannel:
 
     async def prepare(self, replies: Sequence[Reply], *, user_id: str
                       ) -> list[dict[str, Any]]:
-        """Render replies; an archive becomes a recorded offer and a file consent card."""
+        """Render replies; an archive becomes a file consent card (:meth:`_offer`)."""
         link = next((r.url for r in replies if isinstance(r, LinkReply)), None)
         outgoing: list[cards.Outgoing] = []
         for reply in replies:
-            if isinstance(reply, FileReply):
-                size = (await asyncio.to_thread(reply.path.stat)).st_size
-                reference = normalise_reference(Path(reply.filename).stem)[:20]
-                offer = await records.create_offer(
-                    self.svc.db, user_id=user_id, reference=reference,
-                    archive_path=str(reply.path), filename=reply.filename, size=size,
-                    link_url=link, now=self.svc.clock())
-                outgoing.append(cards.ConsentOffer(offer.id, reference, reply.filename, size,
-                                                   reply.caption))
-            else:
-                outgoing.append(reply)
+            outgoing.append(await self._offer(reply, user_id=user_id, link=link)
+                            if isinstance(reply, FileReply) else reply)
         return cards.render(outgoing)
+
+    async def _offer(self, archive: FileReply, *, user_id: str, link: str | None
+                     ) -> cards.Outgoing:
+        """The archive as a recorded offer for a file consent card. The sender's standing
+        offer of the same archive (the core handing it back again, ``archive REF``) is
+        offered again rather than doubled, so an older card's accept cannot upload it a
+        second time; while that offer is uploading, a note says so instead."""
+        db, now = self.svc.db, self.svc.clock()
+        reference = normalise_reference(Path(archive.filename).stem)[:20]
+        offer = await records.latest_offer(db, user_id=user_id, reference=reference)
+        if offer is not None and offer.archive_path == str(archive.path):
+            if offer.status is OfferStatus.UPLOADING:
+                return Text(msg.ARCHIVE_BUSY.format(reference=reference))
+            await records.move_offer(db, offer_id=offer.id, to=OfferStatus.OFFERED,
+                                     only_from=records.OFFERABLE_AGAIN, now=now)
+        else:
+            size = (await asyncio.to_thread(archive.path.stat)).st_size
+            offer = await records.create_offer(
+                db, user_id=user_id, reference=reference, archive_path=str(archive.path),
+                filename=archive.filename, size=size, link_url=link, now=now)
+        return cards.ConsentOffer(offer.id, reference, archive.filename, offer.size,
+                                  archive.caption)
 
     async def send(self, turn: TurnContext, activities: Sequence[dict[str, Any]]) -> None:
         for data in activities:

@@ -16,6 +16,7 @@ in ``held_notices`` (``handlers.notify``; migration 0008 dropped ``teams_held_me
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, String, Text
@@ -34,6 +35,16 @@ class TeamsConversationRef(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class OfferStatus(StrEnum):
+    """Where an archive offer is (``teams_file_offers.status``; the stored values)."""
+
+    OFFERED = "offered"      # a file consent card is out; accept or decline
+    UPLOADING = "uploading"  # accepted: one upload to the sender's OneDrive is running
+    UPLOADED = "uploaded"    # saved in the sender's OneDrive
+    DECLINED = "declined"    # the sender declined the card
+    FAILED = "failed"        # the upload failed or the archive was gone
+
+
 class TeamsFileOffer(Base):
     """An archive offered to its sender with a file consent card."""
 
@@ -46,7 +57,6 @@ class TeamsFileOffer(Base):
     filename: Mapped[str] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(BigInteger)
     link_url: Mapped[str | None] = mapped_column(Text)
-    # offered | uploading | uploaded | declined | failed
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))  # an OfferStatus
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -17,10 +17,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from channels.teams.models import TeamsConversationRef, TeamsFileOffer
+from channels.teams.models import OfferStatus, TeamsConversationRef, TeamsFileOffer
 from store.db import Database
 from store.models import ProcessedEvent
 
+# An offer in one of these can be offered again (not while its upload is running).
+OFFERABLE_AGAIN = (OfferStatus.DECLINED, OfferStatus.FAILED, OfferStatus.UPLOADED,
+                   OfferStatus.OFFERED)
 KEEP_KEYS = timedelta(days=2)  # Bot Framework retries within seconds; keep keys far longer
 PRUNE_ONE_IN = 200
 
@@ -97,20 +100,21 @@ class Offer:
     filename: str
     size: int
     link_url: str | None
-    status: str
+    status: OfferStatus
 
 
 def _offer(row: TeamsFileOffer) -> Offer:
     return Offer(id=row.id, user_id=row.user_id, reference=row.reference,
                  archive_path=row.archive_path, filename=row.filename, size=row.size,
-                 link_url=row.link_url, status=row.status)
+                 link_url=row.link_url, status=OfferStatus(row.status))
 
 
 async def create_offer(db: Database, *, user_id: str, reference: str, archive_path: str,
                        filename: str, size: int, link_url: str | None, now: datetime) -> Offer:
     row = TeamsFileOffer(id=secrets.token_hex(16), user_id=user_id, reference=reference,
                          archive_path=archive_path, filename=filename[:200], size=size,
-                         link_url=link_url, status="offered", created_at=now, updated_at=now)
+                         link_url=link_url, status=OfferStatus.OFFERED, created_at=now,
+                         updated_at=now)
     async with db.transaction() as session:
         session.add(row)
     return _offer(row)
@@ -131,8 +135,8 @@ async def latest_offer(db: Database, *, user_id: str, reference: str) -> Offer |
     return _offer(row) if row is not None else None
 
 
-async def move_offer(db: Database, *, offer_id: str, to: str, only_from: Sequence[str],
-                     now: datetime) -> bool:
+async def move_offer(db: Database, *, offer_id: str, to: OfferStatus,
+                     only_from: Sequence[OfferStatus], now: datetime) -> bool:
     """Move an offer to ``to`` if it is in one of ``only_from``; True if this call moved it."""
     async with db.transaction() as session:
         result = await session.execute(

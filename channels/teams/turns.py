@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from contextlib import suppress
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from channels.teams.inbound import (
     remote_files,
     user_id,
 )
+from channels.teams.models import OfferStatus
 from channels.teams.outbound import TeamsOutbound
 from handlers import approvals, notify
 from handlers.conversation import parse_text, take_turn
@@ -43,6 +45,13 @@ from handlers.transfers import delete_plaintext
 
 log = logging.getLogger(__name__)
 FILE_CONSENT_INVOKE = "fileConsent/invoke"
+
+
+class ConsentAction(StrEnum):
+    """What the sender did with a file consent card (the invoke's ``action``)."""
+
+    ACCEPT = "accept"
+    DECLINE = "decline"
 
 
 class TeamsTurns:
@@ -135,11 +144,6 @@ class TeamsTurns:
             if others:
                 await self._say(turn, msg.ATTACHMENT_NOT_A_FILE)
             return
-        words = text.split()
-        if len(words) == 2 and words[0].lower() == msg.ARCHIVE_COMMAND and is_reference(
-                words[1]):
-            await self._offer_again(turn, uid, reference=normalise_reference(words[1]))
-            return
         result = await take_turn(self.svc, conversation_id=conversation_id(activity),
                                  user_id=uid, event=parse_text(text))
         await self._reply(turn, uid, result.replies)
@@ -228,9 +232,9 @@ class TeamsTurns:
             return
         now = self.svc.clock()
         action = value.get("action")
-        if action == "decline":
-            if await records.move_offer(self.svc.db, offer_id=offer.id, to="declined",
-                                        only_from=("offered",), now=now):
+        if action == ConsentAction.DECLINE:
+            if await records.move_offer(self.svc.db, offer_id=offer.id, to=OfferStatus.DECLINED,
+                                        only_from=(OfferStatus.OFFERED,), now=now):
                 text = msg.DECLINED.format(reference=offer.reference)
                 if offer.link_url:
                     text += "\n" + msg.DECLINED_LINK.format(url=offer.link_url)
@@ -238,7 +242,7 @@ class TeamsTurns:
                     cards.offer_again_card(text, offer.id))])
             return
         upload = value.get("uploadInfo")
-        if action != "accept" or not isinstance(upload, dict):
+        if action != ConsentAction.ACCEPT or not isinstance(upload, dict):
             await self._say(turn, msg.CARD_NOT_UNDERSTOOD)
             return
         url = upload.get("uploadUrl")
@@ -252,8 +256,8 @@ class TeamsTurns:
             await self.channel.send(turn, [cards.card_message(cards.offer_again_card(
                 msg.UPLOAD_NOT_ALLOWED.format(reference=offer.reference), offer.id))])
             return
-        if not await records.move_offer(self.svc.db, offer_id=offer.id, to="uploading",
-                                        only_from=("offered",), now=now):
+        if not await records.move_offer(self.svc.db, offer_id=offer.id, to=OfferStatus.UPLOADING,
+                                        only_from=(OfferStatus.OFFERED,), now=now):
             return  # a second accept of the same offer: the first one is uploading it
         self.channel.spawn(self._upload(offer, url, dict(upload),
                                         conversation_reference(turn.activity)))
@@ -264,8 +268,8 @@ class TeamsTurns:
         path = Path(offer.archive_path)
         try:
             if not await asyncio.to_thread(path.is_file):
-                await records.move_offer(db, offer_id=offer.id, to="failed",
-                                         only_from=("uploading",), now=self.svc.clock())
+                await records.move_offer(db, offer_id=offer.id, to=OfferStatus.FAILED,
+                                         only_from=(OfferStatus.UPLOADING,), now=self.svc.clock())
                 await channel.send_to(reference, [cards.text_message(
                     msg.ARCHIVE_GONE.format(reference=offer.reference))])
                 return
@@ -276,41 +280,37 @@ class TeamsTurns:
             except (files.TransferFailed, OSError) as exc:
                 log.warning("archive %s could not be uploaded to OneDrive: %s",
                             offer.reference, exc)
-                await records.move_offer(db, offer_id=offer.id, to="failed",
-                                         only_from=("uploading",), now=self.svc.clock())
+                await records.move_offer(db, offer_id=offer.id, to=OfferStatus.FAILED,
+                                         only_from=(OfferStatus.UPLOADING,), now=self.svc.clock())
                 await channel.send_to(reference, [cards.card_message(cards.offer_again_card(
                     msg.UPLOAD_FAILED.format(filename=offer.filename,
                                              reference=offer.reference), offer.id))])
                 return
-            await records.move_offer(db, offer_id=offer.id, to="uploaded",
-                                     only_from=("uploading",), now=self.svc.clock())
+            await records.move_offer(db, offer_id=offer.id, to=OfferStatus.UPLOADED,
+                                     only_from=(OfferStatus.UPLOADING,), now=self.svc.clock())
             await channel.send_to(reference, [
                 {"type": "message", "attachments": [cards.file_info_attachment(upload)]},
                 cards.text_message(msg.UPLOADED.format(filename=offer.filename))])
         except Exception:
             log.exception("the upload of archive %s failed", offer.reference)
 
-    async def _offer_again(self, turn: TurnContext, uid: str, *, offer_id: str | None = None,
-                           reference: str | None = None) -> None:
+    async def _offer_again(self, turn: TurnContext, uid: str, *, offer_id: str) -> None:
+        """The "Offer it again" button on a declined or failed offer: the same offer, a new
+        file consent card. (Typed ``archive REF`` goes through the core, which hands the
+        archive back as a :class:`FileReply`; :meth:`TeamsChannel.prepare` renders it.)"""
         db = self.svc.db
-        if offer_id is not None:
-            offer = await records.get_offer(db, offer_id=offer_id)
-        else:
-            assert reference is not None
-            offer = await records.latest_offer(db, user_id=uid, reference=reference)
+        offer = await records.get_offer(db, offer_id=offer_id)
         if offer is None or offer.user_id != uid:
-            await self._say(turn, msg.ARCHIVE_UNKNOWN.format(reference=reference)
-                            if reference else msg.OFFER_UNKNOWN)
+            await self._say(turn, msg.OFFER_UNKNOWN)
             return
-        if offer.status == "uploading":
+        if offer.status is OfferStatus.UPLOADING:
             await self._say(turn, msg.ARCHIVE_BUSY.format(reference=offer.reference))
             return
         if not await asyncio.to_thread(Path(offer.archive_path).is_file):
             await self._say(turn, msg.ARCHIVE_GONE.format(reference=offer.reference))
             return
-        await records.move_offer(db, offer_id=offer.id, to="offered",
-                                 only_from=("declined", "failed", "uploaded", "offered"),
-                                 now=self.svc.clock())
+        await records.move_offer(db, offer_id=offer.id, to=OfferStatus.OFFERED,
+                                 only_from=records.OFFERABLE_AGAIN, now=self.svc.clock())
         consent = cards.ConsentOffer(offer.id, offer.reference, offer.filename, offer.size, "")
         await self.channel.send(turn, [{"type": "message",
                                         "attachments": [cards.consent_attachment(consent)]}])

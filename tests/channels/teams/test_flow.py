@@ -213,7 +213,8 @@ async def test_file_consent_decline_then_offer_again(teams: TeamsWorld) -> None:
     # Another user cannot have it offered to them.
     intruder = teams.user(INTRUDER_AAD, "Ivy Intruder")
     await intruder.say(f"archive {ref}")
-    assert "I have no archive" in intruder.received[-1].text
+    assert f"I cannot find a transfer {ref}" in intruder.received[-1].text
+    assert not any(c.attachment(FILE_CONSENT) for c in intruder.received)
     await intruder.send(type="invoke", name="fileConsent/invoke", value={
         "type": "fileUpload", "action": "accept", "context": consent["content"]["acceptContext"],
         "uploadInfo": {"uploadUrl": teams.files.upload_url(), "name": "x.zip"}})

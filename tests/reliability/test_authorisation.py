@@ -246,7 +246,7 @@ def test_only_the_command_line_calls_the_audit_export() -> None:
         for path in (ROOT / folder).rglob("*.py"):
             if re.search(r"\baudit\.export\(|\bexport\(session", path.read_text()):
                 callers.append(path.relative_to(ROOT).as_posix())
-    assert callers == ["bot/app/cli.py"], callers
+    assert callers == ["bot/app/admin.py"], callers
 
 
 async def test_a_hostile_rejection_reason_is_stored_and_shown(services: Services,

@@ -1,0 +1,44 @@
+"""What every ``safehaven`` command shares: exit codes, printing a line, and the services a
+command uses for its length (migrated first, closed after)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+
+from bot.app.config import Config
+from bot.app.runtime import build_runtime
+from handlers.services import Services, close_transport
+from store.db import migrate_async
+
+EXIT_INVALID = 1
+EXIT_CONFIG = 2
+
+
+def default_user() -> str:
+    """Who runs a command when ``--sender`` is not given: this account, at the console."""
+    return f"console:{getpass.getuser()}"
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+async def with_services(config: Config, job: Callable[[Services], Awaitable[int]]) -> int:
+    """Run ``job`` with this process's services; its result is the exit code."""
+    await migrate_async(config.core.database_url)
+    svc = build_runtime(config).svc
+    try:
+        return await job(svc)
+    finally:
+        await svc.db.close()
+        await close_transport(svc)
+        await svc.inspector.close()
+
+
+def run_with_services(config: Config, job: Callable[[Services], Awaitable[int]]) -> int:
+    """:func:`with_services` from a synchronous command."""
+    return asyncio.run(with_services(config, job))

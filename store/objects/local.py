@@ -15,7 +15,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -83,17 +83,21 @@ class LocalObjectStore:
             raise ObjectStoreError(f"{self!r}: cannot write {key}: {exc.strerror}") from exc
         size = 0
         try:
+            # The source's own errors go up as they are; the disk's become ObjectStoreError.
             async for piece in chunks:
-                await asyncio.to_thread(handle.write, piece)
+                await asyncio.to_thread(self._disk, key, handle.write, piece)
                 size += len(piece)
-            await asyncio.to_thread(self._commit, handle, partial, target)
-        except BaseException as exc:
+            await asyncio.to_thread(self._disk, key, self._commit, handle, partial, target)
+        except BaseException:
             await asyncio.shield(asyncio.to_thread(self._discard, handle, partial))
-            if isinstance(exc, OSError):
-                raise ObjectStoreError(
-                    f"{self!r}: cannot write {key}: {exc.strerror}") from exc
             raise
         return size
+
+    def _disk(self, key: ObjectKey, action: Callable[..., object], *args: object) -> None:
+        try:
+            action(*args)
+        except OSError as exc:
+            raise ObjectStoreError(f"{self!r}: cannot write {key}: {exc.strerror}") from exc
 
     async def get(self, key: ObjectKey) -> AsyncIterator[bytes]:
         path = self._path(key)

@@ -140,3 +140,18 @@ async def test_s3_errors_name_the_store_not_the_secret(s3_server: S3Server) -> N
         await store.put(ObjectKey("uploads/1"), _feed([b"x"]))
     assert "s3://bucket-never-made/safehaven" in str(caught.value)
     assert "do-not-print-this-secret" not in str(caught.value)
+
+
+async def test_an_interrupted_s3_upload_is_aborted(s3_server: S3Server) -> None:
+    bucket = s3_server.bucket()
+    store = open_object_store(f"s3://{bucket}/safehaven", env=s3_server.env)
+
+    async def breaking() -> AsyncIterator[bytes]:
+        for _ in range(PART_SIZE // MiB + 2):
+            yield b"m" * MiB
+        raise SourceBroke("the upload stopped")
+
+    with pytest.raises(SourceBroke):
+        await store.put(ObjectKey("uploads/SH-AAAA-22/1"), breaking())
+    assert s3_server.pending_uploads(bucket) == []
+    assert await _keys(store) == set()

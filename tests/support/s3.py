@@ -15,10 +15,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 from moto.server import ThreadedMotoServer
 
 HOST = "127.0.0.1"
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
 REGION = "eu-west-2"
 
 
@@ -41,10 +43,17 @@ class S3Server:
         body = (f'<CreateBucketConfiguration><LocationConstraint>{REGION}'
                 '</LocationConstraint></CreateBucketConfiguration>').encode()
         request = urllib.request.Request(f"{self.endpoint}/{name}", data=body, method="PUT")
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy
-        with direct.open(request, timeout=10) as response:
+        with _DIRECT.open(request, timeout=10) as response:
             assert response.status == 200, response.status
         return name
+
+    def pending_uploads(self, bucket: str) -> list[str]:
+        """Keys of the multipart uploads begun in ``bucket`` and neither completed nor
+        aborted (what an interrupted upload would leave behind)."""
+        with _DIRECT.open(f"{self.endpoint}/{bucket}?uploads", timeout=10) as response:
+            tree = ElementTree.fromstring(response.read())
+        return [element.text or "" for element in tree.iter()
+                if element.tag.rsplit("}", 1)[-1] == "Key"]
 
 
 @contextmanager

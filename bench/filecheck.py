@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.filecheck import MAX_ARCHIVE_ENTRIES, inspect_file  # noqa: E402
+from bot.filecheck import inspect_file  # noqa: E402
+from bot.zip_directory import MAX_ARCHIVE_ENTRIES  # noqa: E402
 from handlers.intake import FileInspector  # noqa: E402
 
 TICK = 0.001

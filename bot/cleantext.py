@@ -3,7 +3,7 @@
 A sender controls file names, the recipient's details, the purpose and the consent limits,
 and an approver decides on what those say. So each is cleaned once, on the way in (file
 names when a channel hands one over, see :class:`bot.events.IncomingFile`; answers in
-:mod:`bot.engine` and :mod:`bot.recipients`), with :func:`one_line`:
+:mod:`bot.answer_checks` and :mod:`bot.recipients`), with :func:`one_line`:
 
 - control characters (C0, C1, DEL) go, and so do format characters (Unicode category
   ``Cf``): bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C), zero-width

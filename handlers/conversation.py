@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import engine
-from bot.engine import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer
 from bot.events import Answer, Command, Event, FilesReceived
 from bot.messages import conversation as cmsg
 from bot.messages import transfers as msg
-from bot.reference import normalise_reference
+from bot.reference import is_reference, normalise_reference
 from bot.replies import Ask, Choice, Form, Question, Reply, Text
+from bot.state import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer, TurnContext
 from bot.statuses import SendStatus, Step, TransferStatus
 from handlers import access, intake, notify, outbox, transfers
 from handlers.delivery import scheduling
@@ -92,11 +92,11 @@ def parse_text(text: str, *, question: str | None = None) -> Event:
         if head == "status" and len(words) <= 2:
             return Command("status", tuple(words[1:]))
         if head in ("cancel", "received", "archive") and len(words) == 2 \
-                and engine.is_reference(words[1]):
+                and is_reference(words[1]):
             return Command(head, (normalise_reference(words[1]),))
         if head == "received" and len(words) == 1:
             return Command("received")
-        if head == "call" and len(words) >= 3 and engine.is_reference(words[1]):
+        if head == "call" and len(words) >= 3 and is_reference(words[1]):
             return Command("call", (normalise_reference(words[1]), " ".join(words[2:])))
     return Answer(text, question)
 
@@ -140,7 +140,7 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
                      if state.step in RECIPIENT_BOOK_STEPS else [])
         version = loaded[1] if loaded else None
         now = svc.clock()
-        ctx = engine.TurnContext(
+        ctx = TurnContext(
             policy=svc.policy, now=now, user_id=user_id,
             default_region=svc.settings.default_region,
             new_reference=lambda: fresh_reference or svc.new_reference(),

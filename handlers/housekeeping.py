@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot.engine import State
 from bot.messages import transfers as msg
 from bot.replies import Text
+from bot.state import State
 from bot.statuses import Step, TransferStatus
 from handlers import notify, outbox, portal, portal_archives, recovery, transfers
 from handlers.delivery import dispatch

@@ -155,7 +155,7 @@ class FileInspector:
 async def check_files(inspector: FileInspector, policy: Policy,
                       files: Iterable[IncomingFile]) -> dict[str, FileVerdict]:
     """Judge every file the engine may accept (not those over the size limit, which it
-    refuses unread), concurrently; verdicts by upload path, for :class:`bot.engine.TurnContext`.
+    refuses unread), concurrently; verdicts by upload path, for :class:`bot.state.TurnContext`.
     """
     wanted = [f for f in files if f.size <= policy.max_file_bytes]
     verdicts = await asyncio.gather(*(

@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from bot import engine
-from bot.engine import State, TurnContext
 from bot.entries import Consent, Recipient
 from bot.messages import notices as notice_msg
 from bot.messages import portal as portal_msg
@@ -23,6 +21,8 @@ from bot.messages import transfers as msg
 from bot.packaging import ArchiveMember, build_archive
 from bot.passwords import generate_password
 from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
+from bot.sizes import human_size
+from bot.state import State, TurnContext
 from bot.statuses import (
     OPEN_TRANSFER_STATUSES,
     ApprovalStatus,
@@ -32,6 +32,7 @@ from bot.statuses import (
     Step,
     TransferStatus,
 )
+from bot.summary import delivery_texts, needs_approval
 from handlers import access, notify, portal
 from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
@@ -111,7 +112,7 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
         files = await repo.transfer_files(session, reference=reference)
         state = state_from_transfer(transfer, files)
         ctx = context_for(svc, user_id=transfer.sender_id, now=now)
-        if not engine.needs_approval(state, ctx):
+        if not needs_approval(state, ctx):
             needs = False
         else:
             needs = True
@@ -163,7 +164,7 @@ def approval_request(state: State, ctx: TurnContext, *, sender: str) -> Approval
     assert state.reference is not None
     recipient = state.recipient or {}
     consent = state.consent or {}
-    delivery, password = engine.delivery_texts(state, ctx)
+    delivery, password = delivery_texts(state, ctx)
     return ApprovalRequest(
         reference=state.reference, sender=sender,
         classification=state.classification or "",
@@ -171,7 +172,7 @@ def approval_request(state: State, ctx: TurnContext, *, sender: str) -> Approval
         recipient_organisation=str(recipient.get("organisation") or ""),
         recipient_email=str(recipient.get("email") or ""),
         purpose=state.purpose or "", lawful_basis=state.lawful_basis or "",
-        file_count=len(state.files), total_size=engine.human_size(state.total_bytes),
+        file_count=len(state.files), total_size=human_size(state.total_bytes),
         recipient_job_title=str(recipient.get("job_title") or ""),
         recipient_phone=str(recipient.get("phone_display") or ""),
         use_limits=str(consent.get("use_limits") or ""),
@@ -271,7 +272,7 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
         replies = [
             Text(portal_msg.LINK_READY.format(
                 reference=reference, filename=archive.path.name,
-                size=engine.human_size(archive.size), recipient_email=recipient.get("email"),
+                size=human_size(archive.size), recipient_email=recipient.get("email"),
                 expires=portal.describe_expiry(svc, link.expires_at),
                 limit=link.download_limit)),
             LinkReply(link.url, portal_msg.LINK_LABEL.format(reference=reference)),
@@ -280,7 +281,7 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
         replies = [
             FileReply(archive.path, archive.path.name, msg.ARCHIVE_READY.format(
                 reference=reference, filename=archive.path.name,
-                size=engine.human_size(archive.size), recipient_email=recipient.get("email"))),
+                size=human_size(archive.size), recipient_email=recipient.get("email"))),
             email, Text(plan)]
     replies += await dispatch.run_due(svc, reference=reference)
     return replies
@@ -307,7 +308,7 @@ async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[
                            reference=reference, details={"to": user_id,
                                                          "archive": path.name})
     return [FileReply(path, path.name, msg.ARCHIVE_AGAIN.format(
-        reference=reference, filename=path.name, size=engine.human_size(path.stat().st_size)))]
+        reference=reference, filename=path.name, size=human_size(path.stat().st_size)))]
 
 
 async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sender",

@@ -13,8 +13,8 @@ import hashlib
 from datetime import datetime
 from html import escape
 
-from bot.engine import human_size
 from bot.messages import portal as msg
+from bot.sizes import human_size
 
 CSS = """
 :root{color-scheme:light;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}

@@ -25,12 +25,12 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import engine
 from bot.egress import Destination, EgressPolicy
 from bot.events import IncomingFile
 from bot.messages import conversation as cmsg
 from bot.messages import slack as msg
 from bot.settings import Settings
+from bot.sizes import human_size
 from channels.egress import EgressRefused, check_url, checked_get
 from channels.slack.api import error_code, retry_after
 from channels.slack.settings import SlackSettings
@@ -61,10 +61,10 @@ def file_name(info: Mapping[str, Any]) -> str:
 def too_large(name: str, size: int | None, limit: int) -> Refused:
     """The core's own refusal, so Slack says it in the same words as every channel; the
     size is "more than the limit" when it only showed while streaming."""
-    shown = (engine.human_size(size) if size is not None
-             else msg.MORE_THAN.format(limit=engine.human_size(limit)))
+    shown = (human_size(size) if size is not None
+             else msg.MORE_THAN.format(limit=human_size(limit)))
     return Refused(cmsg.FILE_REFUSED.format(reason=cmsg.FILE_TOO_LARGE.format(
-        name=name, size=shown, limit=engine.human_size(limit))))
+        name=name, size=shown, limit=human_size(limit))))
 
 
 def egress_policy(settings: Settings, slack: SlackSettings) -> EgressPolicy:

@@ -21,11 +21,11 @@ from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.answers import ApprovalAnswer, Decision, approval_answer
-from bot.engine import human_size, is_reference
 from bot.events import Answer, FilesReceived, IncomingFile
 from bot.messages import teams as msg
-from bot.reference import normalise_reference
+from bot.reference import is_reference, normalise_reference
 from bot.replies import DecisionNote, Reply, Text
+from bot.sizes import human_size
 from channels.teams import cards, files, records
 from channels.teams.inbound import (
     RemoteFile,

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import engine
+from bot.answer_checks import parse_call_time
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
+from bot.state import TurnContext
 from bot.statuses import PasswordMethod, SendKind, SendStatus
 from handlers import access
 from handlers.delivery.dispatch import INLINE_GRACE, run_due
@@ -101,10 +102,10 @@ async def release_on_receipt(svc: Services, *, reference: str, actor: str, sourc
 async def book_call(svc: Services, *, reference: str, by: str, when_text: str) -> list[Reply]:
     """The sender agreed a call time (e.g. after the recipient replied CALL to the SMS)."""
     now = svc.clock()
-    ctx = engine.TurnContext(policy=svc.policy, now=now, user_id=by,
+    ctx = TurnContext(policy=svc.policy, now=now, user_id=by,
                              default_region=svc.settings.default_region,
                              new_reference=svc.new_reference)
-    when = engine.parse_call_time(when_text, ctx)
+    when = parse_call_time(when_text, ctx)
     if isinstance(when, str):
         return [Text(when)]
     if await access.transfer_for(svc, reference=reference, actor=by, role=access.Role.SENDER,

@@ -12,14 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.filecheck import (
-    BLOCKABLE_KINDS,
-    MAX_ARCHIVE_DIRECTORY,
-    MAX_ARCHIVE_ENTRIES,
-    FileVerdict,
-    inspect_file,
-)
+from bot.filecheck import BLOCKABLE_KINDS, FileVerdict, inspect_file
 from bot.messages import validation as msg
+from bot.zip_directory import MAX_ARCHIVE_DIRECTORY, MAX_ARCHIVE_ENTRIES
 
 MB = 1024 * 1024
 POLICY_BLOCKED = ("executable", "script", "shortcut", "macro-document", "disk-image")

@@ -7,10 +7,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.engine import State, TurnContext, step, validate_recipient
+from bot.answer_checks import validate_recipient
+from bot.engine import step
 from bot.entries import Consent, FileEntry, Recipient
 from bot.events import Answer
 from bot.policy import load_policy
+from bot.state import State, TurnContext
 from bot.statuses import DeliveryMethod, PasswordMethod, Step
 
 # A conversation at the summary, as the code before the enums stored it (dataclasses.asdict

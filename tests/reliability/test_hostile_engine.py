@@ -21,10 +21,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import engine
-from bot.engine import State, TurnContext
+from bot.answer_checks import PURPOSE_MAX, parse_call_time
 from bot.events import Answer, Command, FilesReceived, IncomingFile
 from bot.recipients import check_email
 from bot.replies import Ask, Choice, FileReply, Form, Reply, Text
+from bot.state import State, StepResult, TurnContext
 from channels.console.render import render
 from handlers.conversation import current_state, storable_event, take_turn
 from handlers.intake import new_upload_path
@@ -98,7 +99,7 @@ def options_of(replies: list[Reply]) -> list[str]:
     return words or ["1"]
 
 
-def check_result(before: State, result: engine.StepResult, ctx: TurnContext) -> None:
+def check_result(before: State, result: StepResult, ctx: TurnContext) -> None:
     after = result.state
     json.dumps(after.to_json())  # stays JSON-serialisable (it is stored as JSON)
     assert State.from_json(json.loads(json.dumps(after.to_json()))) == after
@@ -131,11 +132,11 @@ def check_result(before: State, result: engine.StepResult, ctx: TurnContext) -> 
                            webmail_domains=ctx.policy.webmail_domains,
                            generic_mailboxes=ctx.policy.generic_mailboxes)
     if after.purpose is not None and after.purpose != before.purpose:
-        assert ctx.policy.purpose_min_length <= len(after.purpose) <= engine.PURPOSE_MAX
+        assert ctx.policy.purpose_min_length <= len(after.purpose) <= PURPOSE_MAX
     if after.lawful_basis is not None:
         assert after.lawful_basis in ctx.policy.lawful_bases
     if after.call_at is not None and after.call_at != before.call_at:
-        assert isinstance(engine.parse_call_time(after.call_at, ctx), type(ctx.now))
+        assert isinstance(parse_call_time(after.call_at, ctx), type(ctx.now))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import engine, naming
-from bot.engine import TurnContext
+from bot.answer_checks import parse_call_time
 from bot.events import Answer, Command
 from bot.filecheck import BLOCKABLE_KINDS, inspect_file
 from bot.packaging import neutral_name, sanitise_name
@@ -34,7 +34,8 @@ from bot.recipients import (
     check_name,
     parse_phone,
 )
-from bot.reference import normalise_reference
+from bot.reference import is_reference, normalise_reference
+from bot.state import TurnContext
 from bot.vault import Vault, VaultError, generate_key
 from handlers.conversation import COMMANDS, parse_text
 from handlers.delivery import outcomes
@@ -257,7 +258,7 @@ def _policy_is_usable(policy: Policy) -> None:
     ctx = TurnContext(policy=policy, now=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
                       user_id="console:alice", default_region="GB",
                       new_reference=lambda: "SH-AAAA-22")
-    engine.parse_call_time("2026-11-24 10:00", ctx)
+    parse_call_time("2026-11-24 10:00", ctx)
     now = ctx.now
     now + timedelta(hours=policy.approval_expiry_hours) + timedelta(
         hours=policy.draft_expiry_hours) + timedelta(seconds=policy.join_window_seconds)
@@ -344,9 +345,9 @@ FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M", "%Y/%m/%d %H
 ), days_ahead=st.integers(min_value=-3, max_value=400))
 def test_parse_call_time_gives_a_time_in_the_window_or_says_why(text: str, days_ahead: int
                                                                 ) -> None:
-    tried("engine.parse_call_time")
+    tried("answer_checks.parse_call_time")
     now = CTX_NOW + timedelta(days=days_ahead)
-    result = engine.parse_call_time(text, _ctx(now))
+    result = parse_call_time(text, _ctx(now))
     if isinstance(result, str):
         assert result.strip() and "\x00" not in result
         return
@@ -373,7 +374,7 @@ def test_parse_text_gives_a_known_command_or_an_answer(text: str, question: str 
     if isinstance(event, Command):
         assert event.name in COMMANDS
         if event.name in ("cancel", "received", "call") and event.args:
-            assert engine.is_reference(event.args[0])
+            assert is_reference(event.args[0])
             assert event.args[0] == normalise_reference(event.args[0])
     else:
         assert isinstance(event, Answer) and event.value == text and event.question == question

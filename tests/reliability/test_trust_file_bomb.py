@@ -26,8 +26,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.filecheck import MAX_ARCHIVE_ENTRIES, FileVerdict
+from bot.filecheck import FileVerdict
 from bot.vault import generate_key
+from bot.zip_directory import MAX_ARCHIVE_ENTRIES
 from handlers.intake import CHECK_SECONDS, FileInspector
 from store.models import Transfer
 from tests.bot.test_filecheck import claiming_zip, directory_zip, two_directories

@@ -1,0 +1,124 @@
+"""Checking the answers to the conversation's questions, without changing any state.
+
+Each check takes what the sender gave and returns the clean value or why it cannot be used:
+the recipient form (:func:`validate_recipient`), the purpose (:func:`check_purpose`), the
+consent limits (:func:`check_consent`), whether a phone takes SMS (:func:`takes_sms`) and
+the call time (:func:`parse_call_time`, also used by ``call REF …``). The engine
+(:mod:`bot.engine`) applies them and moves the conversation on or re-asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from bot import cleantext, recipients
+from bot.entries import Consent, Recipient
+from bot.messages import conversation as msg
+from bot.options import ONWARD_OPTIONS, RECIPIENT_FIELDS, call_example, days_text, pick
+from bot.policy import Level
+from bot.state import TurnContext
+
+PURPOSE_MAX = 2000
+
+
+def validate_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext
+                       ) -> tuple[Recipient | None, dict[str, str]]:
+    """Check the recipient form; return the clean recipient or errors by field."""
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for name, label, _kind in RECIPIENT_FIELDS[:3]:
+        try:
+            clean[name] = recipients.check_name(values.get(name, ""), field=name, label=label)
+        except recipients.RecipientError as exc:
+            errors[name] = exc.message
+    try:
+        email = recipients.check_email(
+            values.get("email", ""), protected=level.recipient_checks,
+            webmail_domains=ctx.policy.webmail_domains,
+            generic_mailboxes=ctx.policy.generic_mailboxes)
+        clean.update(email=email.address, email_domain=email.ascii_domain)
+    except recipients.RecipientError as exc:
+        errors["email"] = exc.message
+    try:
+        phone = recipients.parse_phone(values.get("phone", ""), default_region=ctx.default_region)
+        clean.update(phone=phone.e164, extension=phone.extension, phone_display=phone.display,
+                     is_mobile=phone.is_mobile)
+    except recipients.RecipientError as exc:
+        errors["phone"] = exc.message
+    return (None, errors) if errors else (cast(Recipient, clean), {})
+
+
+def takes_sms(recipient: Mapping[str, Any]) -> bool:
+    """Whether the recipient's phone can receive the password by SMS: a mobile, with no
+    extension."""
+    return bool(recipient.get("is_mobile") and not recipient.get("extension"))
+
+
+def check_purpose(value: str | dict[str, str], minimum: int) -> tuple[str, str | None]:
+    """The purpose on one line, and why it cannot be used (None when it can): shorter than
+    the policy's ``minimum`` or longer than :data:`PURPOSE_MAX`."""
+    if isinstance(value, str) and len(value) > PURPOSE_MAX * 4:  # not worth cleaning
+        return "", msg.PURPOSE_TOO_LONG.format(max=PURPOSE_MAX)
+    text = cleantext.one_line(value) if isinstance(value, str) else ""
+    if len(text) < minimum:
+        return text, msg.PURPOSE_TOO_SHORT.format(min=minimum, got=len(text))
+    if len(text) > PURPOSE_MAX:
+        return text, msg.PURPOSE_TOO_LONG.format(max=PURPOSE_MAX)
+    return text, None
+
+
+def check_consent(values: Mapping[str, Any]) -> tuple[Consent | None, dict[str, str]]:
+    """Check the consent form (use limits, onward sharing, the deletion acknowledgement);
+    return the consent or errors by field."""
+    errors: dict[str, str] = {}
+    limits = str(values.get("use_limits", ""))
+    limits = limits if len(limits) > PURPOSE_MAX * 4 else cleantext.one_line(limits)
+    if len(limits) < 5:
+        errors["use_limits"] = msg.USE_LIMITS_REQUIRED
+    elif len(limits) > PURPOSE_MAX:
+        errors["use_limits"] = msg.USE_LIMITS_TOO_LONG.format(max=PURPOSE_MAX)
+    onward = pick(ONWARD_OPTIONS, str(values.get("onward_sharing", "")))
+    if onward is None:
+        errors["onward_sharing"] = msg.CHOOSE_ONE
+    ack = str(values.get("delete_after_use", "")).strip().lower()
+    if ack not in ("yes", "y", "true", "on", "1", msg.DELETE_ACK_YES.lower()):
+        errors["delete_after_use"] = msg.DELETE_ACK_REQUIRED
+    if errors:
+        return None, errors
+    return {"use_limits": limits, "onward_sharing": onward == "yes",
+            "delete_after_use": True}, {}
+
+
+def parse_call_time(text: str, ctx: TurnContext) -> datetime | str:
+    """The agreed call time in UTC, or the reason it cannot be used."""
+    policy, window = ctx.policy, ctx.policy.call_window
+    cleaned = text.strip().replace("T", " ").replace("/", "-")
+    parsed: datetime | None = None
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M"):
+        try:
+            parsed = datetime.strptime(cleaned, fmt)
+            break
+        except ValueError:
+            continue
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text.strip())
+        except ValueError:
+            return msg.CALL_TIME_UNREADABLE.format(text=text[:40], example=call_example(ctx))
+    try:
+        local = (parsed.replace(tzinfo=policy.timezone) if parsed.tzinfo is None
+                 else parsed.astimezone(policy.timezone))
+        when = local.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 has no local time in year 1
+        return msg.CALL_TIME_UNREADABLE.format(text=text[:40], example=call_example(ctx))
+    hours = {"days": days_text(window.days), "start": f"{window.start:%H:%M}",
+             "end": f"{window.end:%H:%M}", "tz": policy.timezone.key}
+    if when < ctx.now + timedelta(minutes=window.min_lead_minutes):
+        return msg.CALL_TIME_PAST.format(minutes=window.min_lead_minutes)
+    if when > ctx.now + timedelta(days=window.max_days_ahead):
+        return msg.CALL_TIME_TOO_FAR.format(days=window.max_days_ahead)
+    if local.weekday() not in window.days or not (window.start <= local.time() < window.end):
+        return msg.CALL_TIME_OUTSIDE_HOURS.format(**hours)
+    return when

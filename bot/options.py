@@ -1,0 +1,135 @@
+"""The options each question of the conversation offers, and matching an answer to them.
+
+Choices (files review, classification, known recipients, lawful basis, delivery, password
+method, confirm), the recipient form's fields, the consent form's select and checkbox, and
+the wording of the policy's call window. Built from the state and the turn's context; the
+questions (:mod:`bot.questions`) show them and the engine (:mod:`bot.engine`) reads answers
+against them with :func:`pick`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+
+from bot.messages import conversation as msg
+from bot.replies import Option, OptionRole
+from bot.sizes import human_size
+from bot.state import State, TurnContext, chosen_level
+from bot.statuses import DeliveryMethod, PasswordMethod
+
+
+def pick(options: Sequence[Option], value: str | dict[str, str]) -> str | None:
+    """Match an answer to an option by value, label or 1-based number."""
+    if isinstance(value, dict):
+        value = value.get("value", "")
+    text = value.strip().lower()
+    for i, opt in enumerate(options, start=1):
+        if text in (opt.value.lower(), opt.label.lower(), str(i)):
+            return opt.value
+    return None
+
+
+def files_options(state: State) -> tuple[Option, ...]:
+    """The files review (reached by ``back`` from classification): go on, or remove one."""
+    removals = (Option(f"remove:{f['position']}", msg.FILES_REMOVE.format(name=f["name"]))
+                for f in state.files)
+    return (Option("continue", msg.FILES_CONTINUE), *removals)
+
+
+def classification_options(ctx: TurnContext) -> tuple[Option, ...]:
+    return tuple(Option(lv.name, lv.name, lv.description) for lv in ctx.policy.levels)
+
+
+def _recipient_label(r: Mapping[str, str]) -> str:
+    return f"{r['name']}, {r['job_title']}, {r['organisation']} <{r['email']}>"
+
+
+def recipient_pick_options(ctx: TurnContext) -> tuple[Option, ...]:
+    """The sender's known recipients (``r1``, ``r2``, …) and a new one."""
+    known = (Option(f"r{i}", _recipient_label(r))
+             for i, r in enumerate(ctx.known_recipients, start=1))
+    return (*known, Option("new", msg.NEW_RECIPIENT))
+
+
+RECIPIENT_FIELDS = (
+    ("name", msg.FIELD_NAME, "text"),
+    ("job_title", msg.FIELD_JOB_TITLE, "text"),
+    ("organisation", msg.FIELD_ORGANISATION, "text"),
+    ("email", msg.FIELD_EMAIL, "email"),
+    ("phone", msg.FIELD_PHONE, "tel"),
+)
+
+
+def lawful_options(ctx: TurnContext) -> tuple[Option, ...]:
+    return tuple(Option(b, b) for b in ctx.policy.lawful_bases)
+
+
+ONWARD_OPTIONS = (Option("no", msg.ONWARD_NO), Option("yes", msg.ONWARD_YES))
+ACK_OPTIONS = (Option("yes", msg.DELETE_ACK_YES),)
+
+
+def delivery_options(state: State, ctx: TurnContext) -> tuple[tuple[Option, ...], str | None]:
+    """The level's delivery methods (the archive only when it fits in an email), and a note
+    saying why the archive is missing, if it is."""
+    level = chosen_level(state, ctx)
+    too_big = state.total_bytes > level.email_limit_bytes
+    options: list[Option] = []
+    for method in level.delivery_methods:
+        if method == DeliveryMethod.ARCHIVE and too_big:
+            continue
+        mark = msg.DEFAULT_MARK if method == level.default_delivery else ""
+        if method == DeliveryMethod.ARCHIVE:
+            options.append(Option(DeliveryMethod.ARCHIVE, msg.DELIVERY_ARCHIVE + mark,
+                                  msg.DELIVERY_ARCHIVE_DESC))
+        else:
+            options.append(Option(DeliveryMethod.PORTAL, msg.DELIVERY_PORTAL + mark,
+                                  msg.DELIVERY_PORTAL_DESC.format(
+                                      hours=level.link_expiry_hours,
+                                      count=level.download_limit)))
+    note = None
+    if too_big:
+        fmt = msg.DELIVERY_TOO_BIG_FOR_EMAIL if options else msg.DELIVERY_NONE_POSSIBLE
+        note = fmt.format(size=human_size(state.total_bytes),
+                          limit=human_size(level.email_limit_bytes), level=level.name)
+    return tuple(options), note
+
+
+def password_options(state: State, ctx: TurnContext) -> tuple[Option, ...]:
+    """The level's password methods, described with the recipient's phone."""
+    level = chosen_level(state, ctx)
+    phone = (state.recipient or {}).get("phone_display", "")
+    labels = {
+        PasswordMethod.SMS: (msg.PASSWORD_SMS, msg.PASSWORD_SMS_DESC),
+        PasswordMethod.SMS_ON_RECEIPT: (msg.PASSWORD_SMS_ON_RECEIPT,
+                                        msg.PASSWORD_SMS_ON_RECEIPT_DESC),
+        PasswordMethod.VOICE: (msg.PASSWORD_VOICE, msg.PASSWORD_VOICE_DESC),
+    }
+    return tuple(Option(m, labels[m][0], labels[m][1].format(phone=phone))
+                 for m in level.password_methods)
+
+
+CONFIRM_OPTIONS = (
+    Option("confirm", msg.CONFIRM, role=OptionRole.PRIMARY),
+    Option("back", msg.CONFIRM_BACK, role=OptionRole.BACK),
+    Option("cancel", msg.CONFIRM_CANCEL, role=OptionRole.CANCEL),
+)
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def days_text(days: Sequence[int]) -> str:
+    """The call window's weekdays: a range (``Mon–Fri``) or a list."""
+    if list(days) == list(range(days[0], days[-1] + 1)) and len(days) > 2:
+        return f"{_DAY_NAMES[days[0]]}–{_DAY_NAMES[days[-1]]}"
+    return ", ".join(_DAY_NAMES[d] for d in days)
+
+
+def call_example(ctx: TurnContext) -> str:
+    """An example call time: the window's start on the next day it is open."""
+    window = ctx.policy.call_window
+    local = ctx.now.astimezone(ctx.policy.timezone) + timedelta(days=1)
+    while local.weekday() not in window.days:
+        local += timedelta(days=1)
+    return f"{local:%Y-%m-%d} {window.start:%H:%M}"

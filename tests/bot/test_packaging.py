@@ -26,6 +26,7 @@ from bot.packaging import (
     neutral_name,
     read_index,
 )
+from bot.winzip_aes import WinZipAesEncrypter
 
 PASSWORD = "Harvest-Cobweb-Tundra-Pocket-Sponge-48265"
 SEVEN_ZIP = shutil.which("7z")
@@ -375,7 +376,7 @@ def test_no_members_or_no_password_is_refused(tmp_path: Path) -> None:
 def test_fast_encrypter_matches_the_reference_winzip_ctr() -> None:
     """Same ciphertext as pycryptodome's little-endian CTR (what pyzipper uses), in pieces
     of awkward sizes that straddle the 1 MiB keystream pages."""
-    encrypter = packaging._WinZipAesEncrypter(b"secret")
+    encrypter = WinZipAesEncrypter(b"secret")
     salt = encrypter.encryption_header()[:16]
     keys = PBKDF2HMAC(algorithm=hashes.SHA1(), length=66, salt=salt, iterations=1000).derive(
         b"secret"

@@ -298,3 +298,29 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InboxStatus(StrEnum):
+    """``accepted``: acknowledged to Slack, its work in hand by ``owner``. ``taken_over``:
+    its owner's lease lapsed (the process died) and a live replica took it over."""
+
+    ACCEPTED = "accepted"
+    TAKEN_OVER = "taken_over"
+
+
+class SlackInboxEntry(Base):
+    """A Slack direct message acknowledged and not yet acted on (channels/slack/inbox.py),
+    held by the replica ``owner`` until ``lease_until``, which the owner keeps renewing
+    while the work goes on; a lapsed lease is taken over by any live replica. ``body`` is
+    the event sealed with the vault (it holds what the person typed, their files' names
+    and URLs); the row is deleted once the work has ended."""
+
+    __tablename__ = "slack_inbox"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(20))  # InboxStatus
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -122,3 +122,8 @@ SETTING_TEAM_IDS = (
     "(T… or E…, from each workspace's About page) separated by commas, or leave it unset "
     "to serve only the bot's own workspace."
 )
+SETTING_INBOX_LEASE = (
+    "SLACK_INBOX_LEASE_SECONDS is {value!r}; set it to a number of seconds between 1 and 3600 "
+    "(how long a replica's acknowledged messages wait before another takes them over), or "
+    "leave it unset for 30."
+)

@@ -9,11 +9,14 @@ API, background work and its one error policy, posting replies), rendering
 (:mod:`~channels.slack.blocks`) and reading input back (:mod:`~channels.slack.inputs`), the
 open-question memory (:mod:`~channels.slack.questions`), file intake
 (:mod:`~channels.slack.files`), the job queue (:mod:`~channels.slack.tasks`), the inbox
-journal (:mod:`~channels.slack.inbox`) and the notifier (:mod:`~channels.slack.notifier`).
+of acknowledged messages (:mod:`~channels.slack.inbox`) and the notifier
+(:mod:`~channels.slack.notifier`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -45,6 +48,7 @@ class SlackChannel(SlackRuntime):
     def __init__(self, svc: Services, settings: SlackSettings) -> None:
         super().__init__(svc, settings)
         self.socket: AsyncSocketModeHandler | None = None
+        self.keeper: asyncio.Task[None] | None = None  # the inbox's leases (see startup)
         self.messages = Messages(self)
         self.decisions = Decisions(self)
         self.answers = Answers(self, self.decisions)
@@ -103,6 +107,9 @@ class SlackChannel(SlackRuntime):
                     error=error_code(exc))) from exc
         self.ensure_session()
         await self.messages.resume()
+        # Not a tracked task: it renews leases through the shutdown's drain, then stops.
+        self.keeper = asyncio.get_running_loop().create_task(
+            self.inbox.keep(self.messages.act_on), name="slack inbox leases")
         if self.settings.app_token is None:
             return
         self.socket = CheckedSocketMode(self.bolt, self.settings.app_token,
@@ -118,7 +125,17 @@ class SlackChannel(SlackRuntime):
             self.socket = None
 
     async def drain(self) -> None:
+        """Shutdown, while the database is open: the work in hand is awaited (the inbox's
+        leases renewed meanwhile, nothing more taken over), then what is left of it is
+        released to the other replicas."""
+        self.inbox.taking_over = False
         await self.tasks.drain(DRAIN_SECONDS, before_cancel=self._close_queue)
+        if self.keeper is not None:
+            self.keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.keeper
+            self.keeper = None
+        await self.inbox.close()
 
     def _close_queue(self) -> None:
         dropped = self.queue.close()
@@ -126,7 +143,6 @@ class SlackChannel(SlackRuntime):
             log.warning("dropping %d queued Slack job(s) at shutdown", dropped)
 
     async def close(self, app: web.Application | None = None) -> None:
-        self.inbox.close()
         if self.session is not None:
             await self.session.close()
             self.session = None

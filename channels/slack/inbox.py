@@ -1,211 +1,220 @@
-"""Direct messages acknowledged but not yet acted on, kept on disk until they are.
+"""Direct messages acknowledged but not yet acted on, kept in the database until they are.
 
 Slack hears 200 as soon as a message arrives and never sends it again; the work (download,
 turn, reply) follows in the background. A process killed in between (``SIGKILL``, the OOM
-killer, a container stopped hard) would otherwise lose the message without a word to its
-sender. So each message the bot will act on is appended to a journal under ``var/`` before
-it is acknowledged, and marked done when its work has ended; a ``serve`` starting up takes
-over the journals of processes that are gone and acts on what they left undone (see
-:meth:`channels.slack.listeners.messages.Messages.resume`).
+killer, a host lost) would otherwise lose the message without a word to its sender. So each
+message the bot will act on is written to the ``slack_inbox`` table before it is
+acknowledged (:mod:`store.repositories.slack_inbox`), held by this replica under a lease,
+and deleted when its work has ended.
 
-Each process writes its own journal, ``var/slack-inbox/<pid>-<random>.log``, and holds an
-exclusive ``flock`` on it while alive. The kernel drops the lock when the process ends,
-however it ends, so a journal that can be locked belongs to nobody: replicas sharing a
-``var/`` never take over each other's live work. Lines are appended with one ``os.write``
-to an ``O_APPEND`` descriptor, without ``fsync``: what was written survives the process
-being killed (it is in the kernel's page cache) though not the machine losing power, and
-costs microseconds on the acknowledgement path.
+Leases: while a replica lives it renews the leases of everything it holds every
+:attr:`Inbox.tick` seconds (a sixth of the lease). A lease that lapses was a replica that
+died; any live replica, at start-up and at every tick, takes such rows over and acts on them
+(see :meth:`channels.slack.listeners.messages.Messages.resume`): a message whose work had
+begun is not acted on twice and its sender is told, one that had only been acknowledged is
+acted on. So a dead replica's messages are taken over within about a lease and a tick, with
+no restart and by any replica sharing the database, whatever its disk. A replica shutting
+down with work still in hand ends its leases at once. Leases are read against each
+replica's own clock: replicas' clocks must agree to well within a lease (NTP does).
 
-The journal holds what the person sent (their typed text, the names and Slack URLs of their
-files; never file contents, and never a password, which only the bot generates), so it is
-kept only while there is work in hand: a journal whose every entry is done is deleted, and
-a new one started on the next message. While messages keep arriving faster than they are
-done, a journal takes :attr:`Inbox.ROLL_AT` of them and the next go to a new one; each is
-deleted once all of its messages are done.
+The row holds what the person sent (their typed text, the names and Slack URLs of their
+files; never file contents, and never a password, which only the bot generates), sealed
+with the vault (AES-256-GCM under the server key, bound to the event's key), so the database
+never holds it in clear; the row goes once the work is done.
 
-Line format: ``A <n> <json>`` when a message is accepted, ``D <n>`` when it is done, ``n``
-counting the journal's messages from 1.
+Writes are grouped (group commit): messages accepted, and messages finished, while a write
+is under way go into the next one, so a burst costs one transaction per batch. An
+acknowledgement waits at most :attr:`Inbox.ACCEPT_BUDGET` for its write: a database too slow
+for that still gets the row shortly after, and one that is down costs the message only its
+safety from a crash (the error is logged), never its answer.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import asyncio
 import json
 import logging
 import os
 import secrets
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import socket
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from bot.private import private_dir
+from bot.vault import Vault, VaultError
+from store.db import Database
+from store.repositories import slack_inbox as rows
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)
-class _Journal:
-    path: Path
-    fd: int
-    pending: set[int] = field(default_factory=set)
-    count: int = 0
+DEFAULT_LEASE = 30.0  # seconds; SLACK_INBOX_LEASE_SECONDS
 
 
 @dataclass(frozen=True, eq=False)
 class Ticket:
-    """A message accepted into the inbox; hand it back to :meth:`Inbox.done`."""
+    """A message accepted into the inbox; hand it back to :meth:`Inbox.done`. ``row`` gives
+    its row's number once written (None if the write failed)."""
 
-    journal: _Journal
-    number: int
+    row: asyncio.Future[int | None]
 
 
 @dataclass(frozen=True)
 class Unfinished:
-    """A message a process that is gone accepted and did not finish."""
+    """A message a replica that is gone accepted and did not finish, now held by this one."""
 
     body: dict[str, Any]
+    ticket: Ticket
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _binding(key: str) -> str:
+    """The event's key as the seal's associated data (ASCII, as the vault wants)."""
+    return "slack-inbox:" + key[:180].encode("ascii", "replace").decode("ascii")
 
 
 class Inbox:
-    """This process's journal of messages in hand (see the module's docstring)."""
+    """This replica's messages in hand, in the shared table (see the module's docstring)."""
 
-    ROLL_AT = 5000  # messages a journal takes before the next goes to a new one
+    ACCEPT_BUDGET = 1.0  # seconds an acknowledgement waits for its row
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._current: _Journal | None = None
-        self._journals: set[_Journal] = set()  # open ones: the current and any rolled over
+    def __init__(self, db: Database, vault: Vault, *, clock: Callable[[], datetime],
+                 spawn: Callable[[Coroutine[Any, Any, None]], object],
+                 lease: float = DEFAULT_LEASE) -> None:
+        self.db = db
+        self.vault = vault
+        self.clock = clock
+        self.spawn = spawn
+        self.lease = timedelta(seconds=lease)
+        self.tick = lease / 6
+        self.owner = _owner()
+        self.taking_over = True  # cleared at shutdown: a stopping replica takes nothing on
+        self._accepted: list[tuple[rows.NewEntry, asyncio.Future[int | None]]] = []
+        self._finished: dict[int, list[asyncio.Future[None]]] = {}
+        self._writing = False
 
-    def accept(self, body: Mapping[str, Any]) -> Ticket | None:
-        """Record ``body`` (a Slack event) before the acknowledgement. None if the journal
-        cannot be written (the disk full, ``var/`` read-only): the message is still acted
-        on, only not safe from a crash, and the error is logged."""
-        line = json.dumps(body, separators=(",", ":"), ensure_ascii=True)
-        if self._current is not None and self._current.count >= self.ROLL_AT:
-            self._current = None  # a busy spell: start afresh; the old one goes once done
+    # --- the acknowledgement path and the end of the work ----------------------------------
+
+    async def accept(self, key: str, body: Mapping[str, Any]) -> Ticket:
+        """Record ``body`` (a Slack event claimed by ``key``) before the acknowledgement."""
+        binding = _binding(key)
+        sealed = self.vault.seal(json.dumps(body, separators=(",", ":")), reference=binding)
+        row: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._accepted.append((rows.NewEntry(binding, sealed), row))
+        self._write_soon()
         try:
-            journal = self._current or self._open()
-            number = journal.count + 1
-            os.write(journal.fd, f"A {number} {line}\n".encode("ascii"))
-        except OSError as exc:
-            log.error("could not write the Slack inbox journal (%s): messages in hand "
-                      "would be lost if the process were killed", type(exc).__name__)
-            return None
-        journal.count = number
-        journal.pending.add(number)
-        return Ticket(journal, number)
+            await asyncio.wait_for(asyncio.shield(row), self.ACCEPT_BUDGET)
+        except TimeoutError:
+            log.warning("the Slack inbox write is slow: acknowledging without waiting for it")
+        return Ticket(row)
 
-    def done(self, ticket: Ticket | None) -> None:
-        """The message's work has ended (acted on, or the person told why not)."""
-        if ticket is None or ticket.number not in ticket.journal.pending:
+    async def done(self, ticket: Ticket) -> None:
+        """The message's work has ended (acted on, or the person told why not): its row
+        goes (a row the database refuses to delete now is tried again at the next tick)."""
+        seq = await ticket.row
+        if seq is None:
             return
-        journal = ticket.journal
-        journal.pending.discard(ticket.number)
-        if not journal.pending:  # nothing left in hand: the journal and what it held go
-            self._close(journal, delete=True)
-            return
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finished.setdefault(seq, []).append(finished)
+        self._write_soon()
+        await finished
+
+    def _write_soon(self) -> None:
+        if not self._writing:
+            self._writing = True
+            self.spawn(self._write())
+
+    async def _write(self) -> None:
         try:
-            os.write(journal.fd, f"D {ticket.number}\n".encode("ascii"))
-        except OSError as exc:  # replayed after a crash: the person is told, not harmed
-            log.error("could not write the Slack inbox journal (%s)", type(exc).__name__)
+            while self._accepted or self._finished:
+                accepted, self._accepted = self._accepted, []
+                finished, self._finished = self._finished, {}
+                now = self.clock()
+                numbers: list[int | None]
+                try:
+                    numbers = list(await rows.write(
+                        self.db, owner=self.owner, accepted=[entry for entry, _ in accepted],
+                        finished=finished, now=now, lease_until=now + self.lease))
+                    failed = False
+                except Exception as exc:  # the database is down: said once per batch
+                    log.error("could not write the Slack inbox (%s): messages in hand would "
+                              "be lost if the process were killed", type(exc).__name__)
+                    numbers, failed = [None] * len(accepted), True
+                    for undeleted in finished:  # deleted at a later write (see renew)
+                        self._finished.setdefault(undeleted, [])
+                for (_, row), seq in zip(accepted, numbers, strict=True):
+                    if not row.done():
+                        row.set_result(seq)
+                _settle(finished.values())
+                if failed and not self._accepted:
+                    return  # the deletions left wait for the next tick, not a busy loop
+        finally:
+            self._writing = False
 
-    def take_over(self) -> list[Unfinished]:
-        """The unfinished messages of every journal in the folder whose process is gone,
-        in the order they arrived; their journals are deleted once read (the caller accepts
-        each again, into this process's journal, before acting on it)."""
-        if not self.folder.is_dir():
-            return []
+    # --- leases ----------------------------------------------------------------------------
+
+    async def renew(self) -> None:
+        """Extend this replica's leases, and retry deletions a failed write left."""
+        await rows.renew(self.db, owner=self.owner, lease_until=self.clock() + self.lease)
+        if self._finished:
+            self._write_soon()
+
+    async def take_over(self) -> list[Unfinished]:
+        """The messages of replicas whose leases lapsed, now this replica's, in the order
+        they arrived."""
         found: list[Unfinished] = []
-        for path in sorted(self.folder.glob("*.log"), key=_age):
-            if any(path == journal.path for journal in self._journals):
-                continue
-            with _locked(path) as fd:
-                if fd is None:
-                    continue  # a live process's journal
-                found += _unfinished(path)
-                path.unlink(missing_ok=True)
-        return found
+        while True:
+            now = self.clock()
+            batch = await rows.take_over(self.db, owner=self.owner, now=now,
+                                         lease_until=now + self.lease)
+            for entry in batch:
+                row: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+                row.set_result(entry.seq)
+                try:
+                    body = json.loads(self.vault.open(entry.sealed_body,
+                                                      reference=entry.event_key))
+                except (VaultError, ValueError):  # another key, or damaged: cannot be acted on
+                    log.error("could not open a Slack inbox entry taken over (row %d); "
+                              "dropped", entry.seq)
+                    await self.done(Ticket(row))
+                    continue
+                if isinstance(body, dict):
+                    found.append(Unfinished(body, Ticket(row)))
+            if not batch:
+                return found
 
-    def close(self) -> None:
-        """Shutdown: release the journal, kept if it still holds work (a later start takes
-        it over), deleted if not."""
-        for journal in list(self._journals):
-            self._close(journal, delete=not journal.pending)
-
-    def _open(self) -> _Journal:
-        private_dir(self.folder)
-        path = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}.log"
-        # Created under another name and locked before it is given its own, so no starting
-        # process can take it over in between.
-        making = path.with_suffix(".new")
-        fd = os.open(making, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            making.rename(path)
-        except OSError:
-            os.close(fd)
-            making.unlink(missing_ok=True)
-            raise
-        self._current = _Journal(path, fd)
-        self._journals.add(self._current)
-        return self._current
-
-    def _close(self, journal: _Journal, *, delete: bool) -> None:
-        if delete:
-            journal.path.unlink(missing_ok=True)  # before the lock goes: never taken over
-        with contextlib.suppress(OSError):
-            os.close(journal.fd)
-        self._journals.discard(journal)
-        if journal is self._current:
-            self._current = None
-
-
-def _age(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[int | None]:
-    """The journal's descriptor with its lock held, or None if a live process holds it."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        yield None
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield None
-            return
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _unfinished(path: Path) -> list[Unfinished]:
-    accepted: dict[str, dict[str, Any]] = {}
-    try:
-        lines = path.read_bytes().decode("ascii", errors="replace").splitlines()
-    except OSError as exc:
-        log.error("could not read the Slack inbox journal %s: %s", path.name,
-                  type(exc).__name__)
-        return []
-    for line in lines:
-        kind, _, rest = line.partition(" ")
-        key, _, data = rest.partition(" ")
-        if kind == "A" and data:
+    async def keep(self, act: Callable[[list[Unfinished]], Awaitable[None]]) -> None:
+        """Every :attr:`tick` while the replica lives: renew this replica's leases, then
+        take over lapsed ones (while not shutting down) and ``act`` on them. Runs until
+        cancelled; a database error is logged and tried again at the next tick."""
+        while True:
+            await asyncio.sleep(self.tick)
             try:
-                body = json.loads(data)
-            except ValueError:  # the last line, cut short by the kill
-                continue
-            if isinstance(body, dict):
-                accepted[key] = body
-        elif kind == "D":
-            accepted.pop(key, None)
-    return [Unfinished(body) for body in accepted.values()]
+                await self.renew()
+                if self.taking_over:
+                    taken = await self.take_over()
+                    if taken:
+                        await act(taken)
+            except Exception as exc:
+                log.error("could not keep the Slack inbox's leases (%s)", type(exc).__name__)
+
+    async def close(self) -> None:
+        """Shutdown: what this replica still holds is released at once, for a live replica
+        (or the next start) to take over."""
+        try:
+            released = await rows.release(self.db, owner=self.owner, now=self.clock())
+        except Exception as exc:
+            log.error("could not release the Slack inbox's leases (%s); they lapse in %s",
+                      type(exc).__name__, self.lease)
+            return
+        if released:
+            log.warning("released %d Slack message(s) still in hand at shutdown", released)
+
+
+def _settle(groups: Iterable[list[asyncio.Future[None]]]) -> None:
+    for futures in groups:
+        for future in futures:
+            if not future.done():
+                future.set_result(None)

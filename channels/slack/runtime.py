@@ -75,7 +75,9 @@ class SlackRuntime:
                                      retry_handlers=retry_handlers())
         self.api = SlackApi(self.client)
         self.session: aiohttp.ClientSession | None = None
-        self.inbox = Inbox(svc.settings.var_dir / "slack-inbox")
+        self.inbox = Inbox(svc.db, svc.vault, clock=lambda: self.svc.clock(),
+                           spawn=lambda coro: self.spawn(coro, name="slack inbox writes"),
+                           lease=settings.inbox_lease_seconds)
         self.asked = OpenQuestions()
         self._pruned_at = 0.0
         self.claims = records.EventClaims(

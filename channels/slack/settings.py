@@ -19,7 +19,8 @@ from bot.settings import SettingsError
 
 DEFAULT_API_URL = "https://slack.com/api/"
 VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
-             "SLACK_TEAM_IDS")
+             "SLACK_TEAM_IDS", "SLACK_INBOX_LEASE_SECONDS")
+DEFAULT_INBOX_LEASE = 30.0
 TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
 
 
@@ -32,6 +33,9 @@ class SlackSettings:
     # Workspaces served besides the bot's own (found from its token): the other workspaces
     # of an Enterprise Grid organisation. Everyone else is refused.
     team_ids: frozenset[str] = frozenset()
+    # Seconds a replica's acknowledged messages are leased to it (renewed while it lives);
+    # a dead replica's are taken over by a live one after this (channels/slack/inbox.py).
+    inbox_lease_seconds: float = DEFAULT_INBOX_LEASE
 
     @property
     def http_events(self) -> bool:
@@ -81,5 +85,12 @@ def load_slack_settings(env: Mapping[str, str] | None = None) -> SlackSettings |
     for team in teams:
         if not TEAM_ID.match(team):
             raise SettingsError(msg.SETTING_TEAM_IDS.format(value=team))
+    lease = values["SLACK_INBOX_LEASE_SECONDS"] or str(DEFAULT_INBOX_LEASE)
+    try:
+        lease_seconds = float(lease)
+    except ValueError:
+        lease_seconds = 0.0
+    if not 1 <= lease_seconds <= 3600:
+        raise SettingsError(msg.SETTING_INBOX_LEASE.format(value=lease))
     return SlackSettings(bot_token=token, signing_secret=secret, app_token=app_token,
-                         api_url=api_url, team_ids=teams)
+                         api_url=api_url, team_ids=teams, inbox_lease_seconds=lease_seconds)

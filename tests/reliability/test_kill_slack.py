@@ -1,17 +1,19 @@
 """`safehaven serve` with Slack, killed (SIGKILL) mid-download and between the
 acknowledgement and the processing of a message, then started again.
 
-Slack never resends a message it had a 200 for, so without the inbox journal
-(:mod:`channels.slack.inbox`) both would be lost without a word. After the restart: the
+Slack never resends a message it had a 200 for, so without the inbox
+(:mod:`channels.slack.inbox`) both would be lost without a word. After the restart (once the
+killed process's short lease has lapsed): the
 message whose work had begun (the file being downloaded) is not acted on twice, and its
 sender is told it may not have been acted on; the message that had only been acknowledged
 is acted on; a retry of either by Slack changes nothing; the partial download is deleted
-by the orphan clean-up; the journal is gone once the work is done.
+by the orphan clean-up; the inbox is empty once the work is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -28,12 +30,14 @@ from bot.messages import conversation as cmsg
 from handlers import recovery
 from handlers.services import Services
 from store.models import Transfer
+from store.repositories import slack_inbox
 from tests.reliability.test_faults import env_for, output, safehaven, uploads, wait_for
 from tests.support.fake_slack import TOKEN, FakeSlack
 from tests.support.slack import SECRET, message_text, signed
 
 ALICE, DM = "UALICE01", "DALICE01"
 RESTARTED = "restarted while it was handling your message"
+LEASE = 2  # seconds (SLACK_INBOX_LEASE_SECONDS): a dead process's messages wait this long
 
 
 def free_port() -> int:
@@ -66,7 +70,8 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = env_for(services.settings, SLACK_BOT_TOKEN=TOKEN,
                            SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=f"{fake.url}/api/",
-                           SAFEHAVEN_PORT=str(self.port), SAFEHAVEN_SCHEDULER="off")
+                           SAFEHAVEN_PORT=str(self.port), SAFEHAVEN_SCHEDULER="off",
+                           SLACK_INBOX_LEASE_SECONDS=str(LEASE))
 
     async def start(self) -> Any:
         proc = await safehaven(self.env, "serve")
@@ -94,10 +99,13 @@ def said(fake: FakeSlack) -> list[str]:
     return [message_text(m) for m in fake.in_channel(DM)]
 
 
-def journal_lines(services: Services) -> list[str]:
-    folder = services.settings.var_dir / "slack-inbox"
-    return [line for path in sorted(folder.glob("*.log"))
-            for line in path.read_text().splitlines()] if folder.is_dir() else []
+async def in_hand(services: Services) -> list[str]:
+    """The owners of the inbox's rows: one per message acknowledged and not finished."""
+    return [owner for _seq, owner, _status, _until in await slack_inbox.held(services.db)]
+
+
+async def inbox_empty(services: Services) -> bool:
+    return not await in_hand(services)
 
 
 async def test_killed_mid_download_and_before_processing_then_restarted(
@@ -116,8 +124,8 @@ async def test_killed_mid_download_and_before_processing_then_restarted(
     await wait_for(lambda: any(p.stat().st_size >= 1024 * 1024 for p in
                                uploads(services.settings)), 30, "a partial download on disk")
     assert await server.post(help_asked) == 200  # acknowledged; queued behind the download
-    lines = journal_lines(services)
-    assert [line.split(" ")[0] for line in lines] == ["A", "A"], lines
+    held = await in_hand(services)
+    assert len(held) == 2 and len(set(held)) == 1, held  # both, held by the one process
     assert said(fake) == []  # nothing acted on yet
     first.send_signal(signal.SIGKILL)
     await first.wait()
@@ -126,8 +134,10 @@ async def test_killed_mid_download_and_before_processing_then_restarted(
 
     second = await server.start()
     try:
-        await wait_for(lambda: len(said(fake)) >= 2 and not journal_lines(services), 30,
-                       "both messages handled after the restart")
+        async def handled() -> bool:
+            return len(said(fake)) >= 2 and await inbox_empty(services)
+
+        await wait_for(handled, 30, "both messages handled after the restart")
         told = said(fake)
         # The download had begun: not acted on twice (no transfer, no second download); its
         # sender told. The help message had only been acknowledged: answered, once.
@@ -138,10 +148,10 @@ async def test_killed_mid_download_and_before_processing_then_restarted(
         # Slack retrying either (its 200 lost on the way) changes nothing.
         assert await server.post(with_file) == 200
         assert await server.post(help_asked) == 200
-        await wait_for(lambda: not journal_lines(services), 10, "the retries handled")
+        await wait_for(functools.partial(inbox_empty, services), 10, "the retries handled")
         await asyncio.sleep(0.5)
         assert len(said(fake)) == 2 and len(fake.called("download")) == 1
-        assert not list((services.settings.var_dir / "slack-inbox").glob("*.log"))
+        assert await inbox_empty(services)
         async with services.db.read() as session:
             assert await session.scalar(select(func.count()).select_from(Transfer)) == 0
     finally:

@@ -1,10 +1,10 @@
 """What people write to the bot: direct messages (text or files), mentions elsewhere, the
 ``/safehaven`` command, and a direct message from another workspace.
 
-A direct message is journalled in the inbox before it is acknowledged
+A direct message is written to the inbox before it is acknowledged
 (:mod:`channels.slack.inbox`), acted on once per event (:meth:`SlackRuntime.claim`), and
-struck from the inbox when done; at start-up :meth:`Messages.resume` takes over the ones a
-stopped process left unfinished.
+struck from the inbox when done; at start-up and while serving, :meth:`Messages.resume`
+takes over the ones a replica that died left unfinished.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bot.messages import slack as msg
 from bot.replies import Reply, Text
 from channels.slack import blocks, files, records
 from channels.slack.api import error_code
-from channels.slack.inbox import Ticket
+from channels.slack.inbox import Ticket, Unfinished
 from channels.slack.inputs import dig, from_slack, text_of
 from channels.slack.questions import OpenQuestion
 from channels.slack.runtime import Ack, SlackRuntime
@@ -30,6 +30,14 @@ from handlers.conversation import Turn, current_state, parse_text
 log = logging.getLogger(__name__)
 # Message subtypes that are a person writing: plain text, or files with an optional comment.
 PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+def _from_a_person(event: Mapping[str, Any]) -> bool:
+    """A direct message a person wrote (the bot reads only those; not our own messages,
+    edits, deletions, joins), with its sender and conversation."""
+    return (event.get("channel_type") == "im" and not event.get("bot_id")
+            and event.get("subtype") in PERSON_SUBTYPES
+            and bool(text_of(event.get("user"))) and bool(text_of(event.get("channel"))))
 
 
 def event_key(body: Mapping[str, Any], *fallbacks: Any) -> str:
@@ -48,40 +56,52 @@ class Messages:
     # --- direct messages -------------------------------------------------------------------
 
     async def resume(self) -> int:
-        """Start-up: act on the direct messages a process that is gone had acknowledged
-        and not finished (see :mod:`channels.slack.inbox`). A message whose work had begun
-        is not acted on twice: its sender is told it may not have been (see
-        :meth:`_message`). Returns how many messages were taken over."""
-        unfinished = self.slack.inbox.take_over()
+        """Act on the direct messages a replica that is gone had acknowledged and not
+        finished (see :mod:`channels.slack.inbox`). Returns how many were taken over."""
+        unfinished = await self.slack.inbox.take_over()
+        await self.act_on(unfinished)
+        return len(unfinished)
+
+    async def act_on(self, unfinished: Sequence[Unfinished]) -> None:
+        """Messages taken over: each is acted on as if it had just arrived, except that a
+        message whose work had begun is not acted on twice: its sender is told it may not
+        have been (see :meth:`_message`)."""
         if unfinished:
             log.warning("taking over %d Slack message(s) left unfinished by a process that "
                         "stopped", len(unfinished))
         for item in unfinished:
-            await self.on_message(item.body, resumed=True)
-        return len(unfinished)
+            if not self._handle(item.body, item.ticket, resumed=True):
+                await self.slack.inbox.done(item.ticket)
 
-    async def on_message(self, body: dict[str, Any], *, resumed: bool = False) -> None:
+    async def on_message(self, body: dict[str, Any]) -> None:
         event = body.get("event")
-        if not isinstance(event, Mapping) or event.get("channel_type") != "im":
-            return  # the bot only reads direct messages
-        if event.get("bot_id") or event.get("subtype") not in PERSON_SUBTYPES:
-            return  # our own messages, edits, deletions, joins
+        if isinstance(event, Mapping) and _from_a_person(event):
+            key = event_key(body, event.get("client_msg_id"),
+                            f"{text_of(event.get('channel'))}:{event.get('ts')}")
+            # before the acknowledgement: see the inbox
+            self._handle(body, await self.slack.inbox.accept(key, body))
+
+    def _handle(self, body: Mapping[str, Any], ticket: Ticket, *,
+                resumed: bool = False) -> bool:
+        """Queue a message's work, to be struck from the inbox when it ends; False (nothing
+        queued) for what the bot does not act on."""
+        event = body.get("event")
+        if not isinstance(event, Mapping) or not _from_a_person(event):
+            return False
         user, channel = text_of(event.get("user")), text_of(event.get("channel"))
-        if not user or not channel:
-            return
         key = event_key(body, event.get("client_msg_id"), f"{channel}:{event.get('ts')}")
-        ticket = self.slack.inbox.accept(body)  # before the acknowledgement: see the inbox
         self.slack.background(
             self._settled(self._message(key, event, user, channel, resumed), ticket,
                           user=user, channel=channel),
             name=f"slack message {key}", user=user, channel=channel, serial=True)
+        return True
 
-    async def _settled(self, work: Coroutine[Any, Any, None], ticket: Ticket | None, *,
+    async def _settled(self, work: Coroutine[Any, Any, None], ticket: Ticket, *,
                        user: str, channel: str) -> None:
         """Run a message's work, then strike it from the inbox: done whether it succeeded
         or the person was told it failed; left there if the process stops first."""
         await self.slack._guarded(work, channel=channel, user=user)
-        self.slack.inbox.done(ticket)
+        await self.slack.inbox.done(ticket)
 
     async def _message(self, key: str, event: Mapping[str, Any], user: str,
                        channel: str, resumed: bool = False) -> None:

@@ -1,6 +1,7 @@
-"""The object-store contract, the same on a folder (file://) and on S3 (s3://, moto's server
-on 127.0.0.1): streams in and out, atomic writes, idempotent deletes, listings by whole
-segments; and envelopes go in sealed, so the store never holds the plaintext."""
+"""The object-store contract, the same on a folder (file://), on S3 (s3://, moto's server
+on 127.0.0.1) and, when Azurite is installed, on Azure Blob Storage (az://): streams in and
+out, atomic writes, idempotent deletes, listings by whole segments; and envelopes go in
+sealed, so the store never holds the plaintext."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.objects import ObjectKey, ObjectNotFound, ObjectStore, ObjectStoreError
 from bot.vault import Vault, _decode_key, generate_key
 from store.objects import open_object_store
 from store.objects.remote import PART_SIZE
+from tests.support.azurite import Azurite, azurite, azurite_command
 from tests.support.s3 import S3Server, moto_s3
 
 MiB = 1024 * 1024
@@ -25,11 +27,22 @@ def s3_server() -> Iterator[S3Server]:
         yield server
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(scope="module")
+def azurite_server() -> Iterator[Azurite]:
+    if azurite_command() is None:
+        pytest.skip("Azurite is not installed (npm install azurite; see tests/support/azurite.py)")
+    with azurite() as server:
+        yield server
+
+
+@pytest.fixture(params=["file", "s3", "az"])
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           ) -> ObjectStore:
     if request.param == "file":
         return open_object_store((tmp_path_factory.mktemp("store") / "objects").as_uri())
+    if request.param == "az":
+        blob: Azurite = request.getfixturevalue("azurite_server")
+        return open_object_store(f"az://{blob.container()}/safehaven", env=blob.env)
     server: S3Server = request.getfixturevalue("s3_server")
     return open_object_store(f"s3://{server.bucket()}/safehaven", env=server.env)
 

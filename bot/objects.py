@@ -92,3 +92,36 @@ class ObjectStore(Protocol):
         """Every object under the folder ``prefix`` (whole segments: ``uploads`` lists
         ``uploads/x``, not ``uploads2/x``), or every object; in no particular order."""
         ...
+
+
+# --- Where a transfer's objects live --------------------------------------------------------
+
+UPLOADS = ObjectKey("uploads")
+ARCHIVES = ObjectKey("archives")
+
+
+def uploads_of(reference: str) -> ObjectKey:
+    """The folder of one transfer's uploads: ``uploads/<reference>``."""
+    return UPLOADS.child(reference)
+
+
+def upload_key(reference: str, position: int) -> ObjectKey:
+    """The sealed upload of file ``position`` (1-based) of a transfer:
+    ``uploads/<reference>/<position>``. Never the sender's file name (it may name a person)."""
+    if position < 1:
+        raise ObjectKeyError("file positions start at 1")
+    return uploads_of(reference).child(str(position))
+
+
+def archive_key(reference: str) -> ObjectKey:
+    """A transfer's encrypted archive: ``archives/<reference>.zip``."""
+    return ARCHIVES.child(f"{reference}.zip")
+
+
+async def delete_all(store: ObjectStore, prefix: ObjectKey) -> int:
+    """Delete every object under the folder ``prefix`` (e.g. :func:`uploads_of`); how many
+    there were. Safe to repeat and to run from several processes at once."""
+    keys = [info.key async for info in store.list(prefix)]
+    for key in keys:
+        await store.delete(key)
+    return len(keys)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.objects import ObjectKey, ObjectKeyError
+from bot.objects import ObjectKey, ObjectKeyError, archive_key, upload_key, uploads_of
 
 
 @pytest.mark.parametrize("text", [
@@ -30,3 +30,16 @@ def test_child_is_validated_too() -> None:
     assert ObjectKey("uploads").child("SH-AAAA-22/1") == "uploads/SH-AAAA-22/1"
     with pytest.raises(ObjectKeyError):
         ObjectKey("uploads").child("../archives")
+
+
+def test_where_a_transfers_objects_live() -> None:
+    assert upload_key("SH-AAAA-22", 1) == "uploads/SH-AAAA-22/1"
+    assert uploads_of("SH-AAAA-22") == "uploads/SH-AAAA-22"
+    assert archive_key("SH-AAAA-22") == "archives/SH-AAAA-22.zip"
+    for bad in ("../x", "SH AAAA", ""):
+        with pytest.raises(ObjectKeyError):
+            upload_key(bad, 1)
+        with pytest.raises(ObjectKeyError):
+            archive_key(bad)
+    with pytest.raises(ObjectKeyError):
+        upload_key("SH-AAAA-22", 0)

@@ -11,7 +11,16 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 import pytest
 
 from bot.envelope import decrypt_stream, encrypt_stream
-from bot.objects import ObjectKey, ObjectNotFound, ObjectStore, ObjectStoreError
+from bot.objects import (
+    ObjectKey,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreError,
+    archive_key,
+    delete_all,
+    upload_key,
+    uploads_of,
+)
 from bot.vault import Vault, _decode_key, generate_key
 from store.objects import open_object_store
 from store.objects.remote import PART_SIZE
@@ -109,6 +118,18 @@ async def test_listing_by_whole_segments(store: ObjectStore) -> None:
     assert len(await _keys(store)) == 5
     sizes = {info.key: info.size async for info in store.list(ObjectKey("archives"))}
     assert sizes == {"archives/A.zip": len(b"archives/A.zip")}
+
+
+async def test_delete_all_of_a_transfers_uploads(store: ObjectStore) -> None:
+    for reference in ("SH-AAAA-22", "SH-BBBB-33"):
+        for position in (1, 2, 3):
+            await store.put(upload_key(reference, position), _feed([b"sealed"]))
+        await store.put(archive_key(reference), _feed([b"zip"]))
+    assert await delete_all(store, uploads_of("SH-AAAA-22")) == 3
+    assert await delete_all(store, uploads_of("SH-AAAA-22")) == 0
+    assert await _keys(store) == {"uploads/SH-BBBB-33/1", "uploads/SH-BBBB-33/2",
+                                  "uploads/SH-BBBB-33/3", "archives/SH-AAAA-22.zip",
+                                  "archives/SH-BBBB-33.zip"}
 
 
 class SourceBroke(Exception):

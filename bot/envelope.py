@@ -13,14 +13,19 @@ Chunk ``i`` has the nonce ``prefix | i`` (4 bytes, big-endian) and the associate
 chunk was not sealed as final) or one byte changed anywhere fails with
 :class:`EnvelopeError`. Every chunk but the last is full, the last holds 0 to CHUNK_SIZE
 bytes, so memory stays at a few chunks whatever the size of the object.
+:class:`EnvelopeReader` reads an envelope held in a local file at random, for packaging
+(which samples a file before streaming it).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
+import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -150,3 +155,72 @@ async def decrypt_stream(chunks: AsyncIterable[bytes], vault: Vault, *,
         raise EnvelopeError("the envelope ends inside a chunk (truncated)")
     aead, prefix, _ = header
     yield _open_chunk(aead, prefix, index, bytes(buffer), final=True)
+
+
+class EnvelopeReader(io.RawIOBase):
+    """The plaintext of an envelope held in a local, seekable file (its ciphertext, e.g. an
+    upload copied down from the object store), as a read-only, seekable binary file that
+    decrypts one chunk at a time: packaging can sample and stream it without the plaintext
+    ever being written anywhere. Each chunk is authenticated when it is read; a truncated
+    envelope fails on reaching its end. Blocking: use it from a worker thread."""
+
+    def __init__(self, sealed: BinaryIO, vault: Vault, *, context: str) -> None:
+        super().__init__()
+        self._file = sealed
+        self._file.seek(0)
+        buffer = bytearray()
+        header: tuple[AESGCM, bytes, int] | None = None
+        while header is None:
+            piece = self._file.read(4096)
+            if not piece:
+                raise EnvelopeError("the envelope ends inside its header (truncated)")
+            buffer += piece
+            header = _parse_header(buffer, vault, context)
+        self._aead, self._prefix, self._start = header
+        body = self._file.seek(0, os.SEEK_END) - self._start
+        if body < TAG_SIZE:
+            raise EnvelopeError("the envelope ends inside a chunk (truncated)")
+        self._chunks = -(-body // SEALED_CHUNK_SIZE)
+        if body - (self._chunks - 1) * SEALED_CHUNK_SIZE < TAG_SIZE:
+            raise EnvelopeError("the envelope ends inside a chunk (truncated)")
+        self.size = body - self._chunks * TAG_SIZE
+        self._position = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def _chunk(self, index: int) -> bytes:
+        if self._cached is None or self._cached[0] != index:
+            self._file.seek(self._start + index * SEALED_CHUNK_SIZE)
+            block = self._file.read(SEALED_CHUNK_SIZE)
+            plain = _open_chunk(self._aead, self._prefix, index, block,
+                                final=index == self._chunks - 1)
+            self._cached = (index, plain)
+        return self._cached[1]
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view) and self._position < self.size:
+            index, skip = divmod(self._position, CHUNK_SIZE)
+            part = self._chunk(index)[skip:skip + len(view) - filled]
+            view[filled:filled + len(part)] = part
+            filled += len(part)
+            self._position += len(part)
+        if self._position >= self.size and self._chunks and filled == 0 and len(view):
+            self._chunk(self._chunks - 1)  # at the end: the final chunk checks out
+        return filled

@@ -4,8 +4,12 @@ reordering, other key or other object is refused; memory does not grow with the 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import random
 import tracemalloc
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,7 @@ from bot.envelope import (
     MAGIC,
     SEALED_CHUNK_SIZE,
     EnvelopeError,
+    EnvelopeReader,
     decrypt_stream,
     encrypt_stream,
 )
@@ -172,3 +177,49 @@ async def test_memory_stays_flat_over_200_mb(vault: Vault) -> None:
         tracemalloc.stop()
     assert seen == total and digest.digest() == expected.digest()
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while streaming {total}"
+
+
+async def test_reader_seeks_and_reads_like_the_plaintext(vault: Vault, tmp_path: Path) -> None:
+    data = bytes(random.Random(7).getrandbits(8) for _ in range(3 * CHUNK_SIZE + 999))
+    sealed = tmp_path / "upload.sealed"
+    sealed.write_bytes(await _seal(data, vault))
+    with sealed.open("rb") as raw, EnvelopeReader(raw, vault, context=CONTEXT) as reader:
+        assert reader.size == len(data) and reader.seekable()
+        assert reader.read() == data
+        for offset, length in [(0, 10), (CHUNK_SIZE - 5, 10), (2 * CHUNK_SIZE, CHUNK_SIZE + 7),
+                               (len(data) - 3, 100), (len(data) + 5, 10)]:
+            reader.seek(offset)
+            assert reader.read(length) == data[offset:offset + length]
+        reader.seek(-4, os.SEEK_END)
+        assert reader.read() == data[-4:] and reader.tell() == len(data)
+        reader.seek(0)
+        buffered = io.BufferedReader(reader, buffer_size=10_000)
+        assert buffered.read(70_000) == data[:70_000]
+
+
+async def test_reader_refuses_tampering_and_truncation(vault: Vault, tmp_path: Path) -> None:
+    envelope = await _seal(b"t" * (2 * CHUNK_SIZE + 10), vault)
+    header, chunks = _split(envelope)
+    flipped = bytearray(envelope)
+    flipped[len(header) + CHUNK_SIZE + 100] ^= 0x01
+    truncated = header + b"".join(chunks[:-1])
+    for name, content in (("flipped", bytes(flipped)), ("truncated", truncated)):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with path.open("rb") as raw, EnvelopeReader(raw, vault, context=CONTEXT) as reader:
+            with pytest.raises(EnvelopeError, match="failed authentication"):
+                reader.read()
+    path = tmp_path / "whole"
+    path.write_bytes(envelope)
+    with path.open("rb") as raw, pytest.raises(EnvelopeError, match="another object"):
+        EnvelopeReader(raw, vault, context="uploads/SH-BBBB-33/1")
+    path.write_bytes(header[:-3])
+    with path.open("rb") as raw, pytest.raises(EnvelopeError, match="header"):
+        EnvelopeReader(raw, vault, context=CONTEXT)
+
+
+async def test_reader_of_an_empty_plaintext(vault: Vault, tmp_path: Path) -> None:
+    path = tmp_path / "empty.sealed"
+    path.write_bytes(await _seal(b"", vault))
+    with path.open("rb") as raw, EnvelopeReader(raw, vault, context=CONTEXT) as reader:
+        assert reader.size == 0 and reader.read() == b""

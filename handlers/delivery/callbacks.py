@@ -59,8 +59,10 @@ async def sms_status(svc: Services, *, provider_sid: str, status: str,
         transfer = await repo.get_transfer(session, reference=d.reference)
         assert transfer is not None
         if adopting:
-            await adopt(session, svc, d, provider_sid, transfer=transfer, actor="twilio",
-                        by="status callback", now=now)
+            d = await adopt(session, svc, d, provider_sid, transfer=transfer, actor="twilio",
+                            by="status callback", now=now)
+            if d is None:
+                return True  # another caller settled it meanwhile
         reply = await sms_outcome(session, svc, d, transfer, status=status, error=error,
                                   now=now, adopted=adopting)
         if reply is not None:
@@ -79,9 +81,9 @@ async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status:
     async with svc.db.transaction() as session:
         d = await by_id(session, delivery_id)
         if d is not None and d.kind == SendKind.VOICE and await adoptable(session, d, call_sid):
-            await adopt(session, svc, d, call_sid,
-                        transfer=await repo.get_transfer(session, reference=d.reference),
-                        actor="twilio", by="call status callback", now=now)
+            d = await adopt(session, svc, d, call_sid,
+                            transfer=await repo.get_transfer(session, reference=d.reference),
+                            actor="twilio", by="call status callback", now=now)
         if d is None or d.provider_sid != call_sid:
             return False
         await audit.append(session, at=now, actor="twilio", action="call_status",
@@ -96,6 +98,8 @@ async def call_status(svc: Services, *, delivery_id: int, call_sid: str, status:
         assert transfer is not None
         reply = await call_ended(session, svc, d, status=status, answered_by=answered_by,
                                  now=now)
-        receipt = (transfer.sender_id, reply, d.reference)
-    await svc.notifier.notify(receipt[0], [receipt[1]], reference=receipt[2])
+        if reply is not None:
+            receipt = (transfer.sender_id, reply, d.reference)
+    if receipt is not None:
+        await svc.notifier.notify(receipt[0], [receipt[1]], reference=receipt[2])
     return True

@@ -22,7 +22,7 @@ from handlers.delivery.outcomes import adopt, adoptable, by_id, is_machine, phon
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Delivery
+from store.repositories import PasswordSendRecord as Send
 
 
 def call_script(*, organisation: str, reference: str, code: str, password: str) -> list[str]:
@@ -57,9 +57,9 @@ async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
         d = await by_id(session, delivery_id)
         if d is not None and d.kind == SendKind.VOICE and await adoptable(session, d, call_sid):
             transfer = await repo.get_transfer(session, reference=d.reference)
-            await adopt(session, svc, d, call_sid, transfer=transfer, actor="twilio",
-                        by="call webhook", now=now)
-            if transfer is not None:
+            d = await adopt(session, svc, d, call_sid, transfer=transfer, actor="twilio",
+                            by="call webhook", now=now)
+            if transfer is not None and d is not None:
                 calling = (transfer.sender_id, Text(dmsg.RECEIPT_CALLING.format(
                     reference=d.reference, phone=phone_of(transfer, d))), d.reference)
         if d is None or d.kind != SendKind.VOICE or d.provider_sid != call_sid \
@@ -67,7 +67,8 @@ async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
             return [Hangup()]
         machine = is_machine(answered_by)
         if machine:
-            d.last_error = dmsg.RECEIPT_MACHINE
+            await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENT,), now=None,
+                                 last_error=dmsg.RECEIPT_MACHINE)
             await audit.append(session, at=now, actor="twilio", action="call_machine",
                                reference=d.reference, details={"answered_by": answered_by})
         else:
@@ -94,12 +95,13 @@ async def call_machine_verdict(svc: Services, *, delivery_id: int, call_sid: str
                            action="call_machine" if machine else "call_machine_check",
                            reference=d.reference, details={"answered_by": answered_by[:40],
                                                            "detection": "async"})
-        if machine and d.status == SendStatus.SENT:
-            d.last_error, d.updated_at = dmsg.RECEIPT_MACHINE, now
+        if machine:
+            await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENT,), now=now,
+                                 last_error=dmsg.RECEIPT_MACHINE)
     return True
 
 
-async def _spell(svc: Services, d: Delivery, sealed: str) -> list[CallAction]:
+async def _spell(svc: Services, d: Send, sealed: str) -> list[CallAction]:
     password = svc.vault.open(sealed, reference=d.reference)
     actions: list[CallAction] = [Say(dmsg.CALL_PASSWORD_INTRO.format(
         reference=" ".join(d.reference)))]
@@ -127,7 +129,10 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
         if expected and hmac.compare_digest(digits.strip().encode(), expected):
             if transfer.password_sealed is None:
                 return [Say(dmsg.CALL_GOODBYE), Hangup()]
-            d.verified_call_sid, d.status, d.updated_at = call_sid, SendStatus.DELIVERED, now
+            if await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENT,),
+                                    now=now, verified_call_sid=call_sid,
+                                    status=SendStatus.DELIVERED) is None:
+                return [Hangup()]
             await audit.append(session, at=now, actor="twilio", action="password_delivered",
                                reference=d.reference, details={
                                    "method": "voice", "code_check": "passed",
@@ -137,12 +142,16 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
                 reference=d.reference, how=dmsg.HOW_VOICE,
                 phone=(transfer.recipient or {}).get("phone_display", d.phone))), d.reference)
         else:
-            d.code_failures += 1
+            counted = await repo.count_wrong_code(session, send_id=d.id)
+            if counted is None:
+                return [Hangup()]
+            d = counted
             await audit.append(session, at=now, actor="twilio", action="call_code_wrong",
                                reference=d.reference, details={"failures": d.code_failures})
             if d.code_failures < svc.policy.delivery.code_attempts:
                 return [Say(dmsg.CALL_WRONG_CODE), *_ask_code(svc, first=False)]
-            d.status, d.last_error, d.updated_at = SendStatus.FAILED, "wrong code", now
+            await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENT,), now=now,
+                                 status=SendStatus.FAILED, last_error="wrong code")
             await audit.append(session, at=now, actor="twilio", action="password_failed",
                                reference=d.reference, details={
                                    "method": "voice", "detail": "wrong code too many times"})

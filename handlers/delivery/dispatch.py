@@ -19,9 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
-
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
 from bot.replies import Reply, Text
@@ -41,7 +38,6 @@ from handlers.ports import SendOutcome
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Delivery, SmsOptOut, Transfer
 
 log = logging.getLogger(__name__)
 
@@ -74,36 +70,26 @@ class _Attempt:
 
 async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_Attempt]:
     async with svc.db.transaction() as session:
-        query = select(Delivery).where(Delivery.status == SendStatus.DUE, Delivery.due_at <= now)
-        if reference is not None:  # the turn's own send: its inline SMS too (INLINE_GRACE)
-            query = select(Delivery).where(
-                Delivery.status == SendStatus.DUE, Delivery.reference == reference,
-                (Delivery.due_at <= now) | ((Delivery.kind == SendKind.SMS)
-                                            & (Delivery.attempts == 0)
-                                            & (Delivery.due_at <= now + INLINE_GRACE)))
-        query = query.order_by(Delivery.due_at).limit(BATCH)
-        if not svc.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = (await session.scalars(query)).all()
-        claimed: list[_Attempt] = []
-        for d in rows:
-            d.status, d.attempts = SendStatus.SENDING, d.attempts + 1
-            d.lease_until, d.updated_at = now + LEASE, now
+        rows = await repo.claim_due_sends(
+            session, now=now, lease_until=now + LEASE, limit=BATCH,
+            skip_locked=not svc.db.is_sqlite, reference=reference,
+            # the turn's own send: its inline SMS too (INLINE_GRACE)
+            inline_until=now + INLINE_GRACE if reference is not None else None)
         if not rows:
             return []
-        refs = {d.reference for d in rows}
-        transfers = {t.reference: t for t in (await session.scalars(
-            select(Transfer).where(Transfer.reference.in_(refs)))).all()}
+        transfers = {ref: await repo.get_transfer(session, reference=ref)
+                     for ref in {d.reference for d in rows}}
+        claimed: list[_Attempt] = []
         for d in rows:
             t = transfers[d.reference]
+            assert t is not None  # deliveries.reference is a foreign key
             claimed.append(_Attempt(
                 delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
                 extension=d.extension, attempts=d.attempts, sender_id=t.sender_id,
                 phone_display=str((t.recipient or {}).get("phone_display", d.phone)),
                 call_code=t.call_code or "", call_at=t.call_at, sealed=t.password_sealed,
                 started_at=now))
-        opted_out = set((await session.scalars(select(SmsOptOut.phone).where(
-            SmsOptOut.phone.in_({d.phone for d in rows})))).all())
+        opted_out = await repo.opted_out_phones(session, phones={d.phone for d in rows})
         for a in claimed:
             if a.kind != SendKind.VOICE and a.phone in opted_out:
                 a.sealed = None
@@ -160,36 +146,46 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
     now = svc.clock()
     receipts: list[tuple[str, Reply]] = []
     async with svc.db.transaction() as session:
-        rows = {d.id: d for d in (await session.scalars(select(Delivery).where(
-            Delivery.id.in_([a.delivery_id for a in attempts])))).all()}
+        rows = await repo.sends_by_id(session, send_ids=[a.delivery_id for a in attempts])
         for a in attempts:
             d = rows.get(a.delivery_id)
             if d is None or d.status != SendStatus.SENDING:
                 continue
             o = a.outcome
-            d.provider_sid = o.provider_sid or d.provider_sid
+            if o.provider_sid:
+                d = await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENDING,),
+                                         now=None, provider_sid=o.provider_sid)
+                if d is None:
+                    continue
             kind = how(a.kind)
             if o.status == SendStatus.FAILED:
-                receipts.append((a.sender_id, await after_failure(
-                    session, svc, d, detail=o.detail, retryable=o.retryable, now=now)))
+                failed = await after_failure(session, svc, d, detail=o.detail,
+                                             retryable=o.retryable, now=now)
+                if failed is not None:
+                    receipts.append((a.sender_id, failed))
                 continue
             if o.status == SendStatus.UNCONFIRMED:
                 # It may have been accepted: never retried blindly (see reconcile_unconfirmed).
-                d.status, d.lease_until, d.updated_at = SendStatus.UNCONFIRMED, None, now
-                d.due_at, d.last_error = a.started_at + UNCONFIRMED_WAIT, o.detail
+                check_at = a.started_at + UNCONFIRMED_WAIT
+                if await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENDING,),
+                                        now=now, status=SendStatus.UNCONFIRMED, lease_until=None,
+                                        due_at=check_at, last_error=o.detail) is None:
+                    continue
                 await audit.append(session, at=now, actor=svc.transport.name,
                                    action="password_unconfirmed", reference=a.reference,
                                    details={"method": a.kind, "phone": a.phone_display,
                                             "attempt": d.attempts, "detail": o.detail,
-                                            "check_at": d.due_at.isoformat()})
+                                            "check_at": check_at.isoformat()})
                 if a.kind != SendKind.HEADS_UP:
-                    local = d.due_at.astimezone(svc.policy.timezone)
+                    local = check_at.astimezone(svc.policy.timezone)
                     receipts.append((a.sender_id, Text(dmsg.RECEIPT_UNCONFIRMED.format(
                         reference=a.reference, how=kind, phone=a.phone_display,
                         when=f"{local:%H:%M}"))))
                 continue
-            d.status, d.lease_until, d.updated_at = o.status, None, now
-            d.last_error = None
+            if await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENDING,),
+                                    now=now, status=o.status, lease_until=None,
+                                    last_error=None) is None:
+                continue
             action = "password_delivered" if o.status == SendStatus.DELIVERED else "password_sent"
             if a.kind == SendKind.HEADS_UP:
                 action = "heads_up_sent"
@@ -220,16 +216,15 @@ async def _record_retrying(svc: Services, attempts: Sequence[_Attempt]
     pause = 0.25
     while True:
         try:
-            return await _record(svc, attempts)
-        except (DBAPIError, OSError) as exc:
-            if isinstance(exc, IntegrityError | ProgrammingError | DataError):
-                raise
+            with repo.unreachable_translated():
+                return await _record(svc, attempts)
+        except repo.DatabaseUnreachable as exc:
             now = time.monotonic()
             deadline = deadline if deadline is not None else now + RECORD_PATIENCE
             if now >= deadline:
                 raise
             log.warning("recording %d delivery outcomes failed (database unreachable: %s); "
-                        "retrying", len(attempts), type(exc).__name__)
+                        "retrying", len(attempts), exc)
             await asyncio.sleep(min(pause, deadline - now))
             pause = min(pause * 2, 4.0)
 
@@ -267,10 +262,7 @@ async def recover_interrupted(svc: Services) -> int:
     now = svc.clock()
     told: list[tuple[str, Reply, str]] = []
     async with svc.db.transaction() as session:
-        rows = (await session.scalars(select(Delivery).where(
-            Delivery.status == SendStatus.SENDING, Delivery.lease_until < now))).all()
-        for d in rows:
-            d.status, d.updated_at = SendStatus.INTERRUPTED, now
+        for d in await repo.interrupt_lapsed_sends(session, now=now):
             transfer = await repo.get_transfer(session, reference=d.reference)
             await audit.append(session, at=now, actor="safehaven",
                                action="password_interrupted", reference=d.reference,

@@ -12,10 +12,9 @@ password is wiped once every delivery of the transfer has reached the recipient.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, Protocol
 
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
@@ -24,7 +23,8 @@ from bot.statuses import FINAL_SEND_STATUSES, SendKind, SendStatus
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Delivery, Transfer
+from store.repositories import PasswordSendRecord as Send
+from store.repositories import Session
 
 LEASE = timedelta(minutes=5)  # how long a claimed row is held (sending, or being checked)
 BATCH = 100
@@ -33,6 +33,27 @@ FINAL = FINAL_SEND_STATUSES
 MAX_BACKOFF_SECONDS = 86_400
 MAX_ID = 2**31 - 1  # deliveries.id is a 32-bit integer column
 PROVIDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio SIDs (deliveries.provider_sid)
+
+
+class TransferView(Protocol):
+    """What the password sends read of a transfer (a stored transfer's record)."""
+
+    @property
+    def reference(self) -> str: ...
+    @property
+    def sender_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def recipient(self) -> Mapping[str, Any] | None: ...
+    @property
+    def password_method(self) -> str | None: ...
+    @property
+    def password_sealed(self) -> str | None: ...
+    @property
+    def call_code(self) -> str | None: ...
+    @property
+    def call_at(self) -> datetime | None: ...
 
 
 def how(kind: str) -> str:
@@ -49,25 +70,30 @@ def _backoff(svc: Services, attempts: int, kind: str) -> timedelta:
     return timedelta(seconds=min(doubled, MAX_BACKOFF_SECONDS))
 
 
-async def after_failure(session: AsyncSession, svc: Services, d: Delivery, *, detail: str,
-                        retryable: bool, now: datetime) -> Reply:
-    """Retry later (transient), or give up and say why. Returns the sender's receipt."""
+async def after_failure(session: Session, svc: Services, d: Send, *, detail: str,
+                        retryable: bool, now: datetime) -> Reply | None:
+    """Retry later (transient), or give up and say why. Returns the sender's receipt (None
+    if the send was settled meanwhile by another caller)."""
     kind = how(d.kind)
     transfer = await repo.get_transfer(session, reference=d.reference)
-    phone = str(((transfer.recipient if transfer else None) or {}).get("phone_display",
-                                                                       d.phone))
+    phone = phone_of(transfer, d)
     if retryable and d.attempts < svc.policy.delivery.max_attempts:
-        d.status, d.due_at = SendStatus.DUE, now + _backoff(svc, d.attempts, d.kind)
-        d.last_error, d.updated_at, d.lease_until = detail, now, None
+        due_at = now + _backoff(svc, d.attempts, d.kind)
+        if await repo.move_send(session, send_id=d.id, only_from=(d.status,), now=now,
+                                status=SendStatus.DUE, due_at=due_at, last_error=detail,
+                                lease_until=None) is None:
+            return None
         await audit.append(session, at=now, actor=svc.transport.name, action="password_retry",
                            reference=d.reference, details={
                                "method": d.kind, "attempt": d.attempts, "detail": detail,
-                               "next_attempt_at": d.due_at.isoformat()})
-        local = d.due_at.astimezone(svc.policy.timezone)
+                               "next_attempt_at": due_at.isoformat()})
+        local = due_at.astimezone(svc.policy.timezone)
         return Text(dmsg.RECEIPT_RETRYING.format(reference=d.reference, how=kind, phone=phone,
                                                  detail=detail, when=f"{local:%H:%M}"))
-    d.status = SendStatus.DEAD if retryable else SendStatus.FAILED
-    d.last_error, d.updated_at, d.lease_until = detail, now, None
+    if await repo.move_send(session, send_id=d.id, only_from=(d.status,), now=now,
+                            status=SendStatus.DEAD if retryable else SendStatus.FAILED,
+                            last_error=detail, lease_until=None) is None:
+        return None
     await audit.append(session, at=now, actor=svc.transport.name, action="password_failed",
                        reference=d.reference, details={
                            "method": d.kind, "attempts": d.attempts, "detail": detail,
@@ -76,49 +102,54 @@ async def after_failure(session: AsyncSession, svc: Services, d: Delivery, *, de
                                          attempts=d.attempts, detail=detail))
 
 
-async def wipe_if_done(session: AsyncSession, reference: str, now: datetime) -> None:
+async def wipe_if_done(session: Session, reference: str, now: datetime) -> None:
     """Wipe the sealed password once nothing left needs it."""
-    pending = [x for x in await repo.deliveries_for(session, reference=reference)
+    pending = [x for x in await repo.sends_for(session, reference=reference)
                if x.kind != SendKind.HEADS_UP and x.status not in FINAL]
     transfer = await repo.get_transfer(session, reference=reference)
     if pending or transfer is None or transfer.password_sealed is None:
         return
-    transfer.password_sealed = None
-    await audit.append(session, at=now, actor="safehaven", action="password_wiped",
-                       reference=reference, details={"reason": "delivered"})
+    if await repo.wipe_password(session, reference=reference, now=now):
+        await audit.append(session, at=now, actor="safehaven", action="password_wiped",
+                           reference=reference, details={"reason": "delivered"})
 
 
-async def by_id(session: AsyncSession, delivery_id: int) -> Delivery | None:
-    """The row a callback URL names; None for ids no row can have (junk from outside)."""
+async def by_id(session: Session, delivery_id: int) -> Send | None:
+    """The send a callback URL names; None for ids no send can have (junk from outside)."""
     if not 0 < delivery_id <= MAX_ID:
         return None
-    return await session.get(Delivery, delivery_id)
+    return await repo.get_send(session, send_id=delivery_id)
 
 
-async def by_sid(session: AsyncSession, sid: str) -> Delivery | None:
-    return (await session.scalars(select(Delivery).where(Delivery.provider_sid == sid))).first()
+async def by_sid(session: Session, sid: str) -> Send | None:
+    return await repo.send_by_provider_sid(session, provider_sid=sid)
 
 
-def phone_of(transfer: Transfer | None, d: Delivery) -> str:
+def phone_of(transfer: TransferView | None, d: Send) -> str:
     return str(((transfer.recipient if transfer else None) or {}).get("phone_display",
                                                                        d.phone))
 
 
-async def adopt(session: AsyncSession, svc: Services, d: Delivery, sid: str, *,
-                transfer: Transfer | None, actor: str, by: str, now: datetime) -> None:
+async def adopt(session: Session, svc: Services, d: Send, sid: str, *,
+                transfer: TransferView | None, actor: str, by: str, now: datetime
+                ) -> Send | None:
     """An unconfirmed attempt turns out to have been accepted (``by`` a signed callback
     naming the delivery, or the provider's list): record it as sent, as a prompt answer
-    would have been."""
-    d.provider_sid, d.status, d.lease_until, d.updated_at = sid, SendStatus.SENT, None, now
-    d.last_error = None
+    would have been. Returns the send as it is now (None if another caller moved it)."""
+    adopted = await repo.move_send(session, send_id=d.id, only_from=(d.status,), now=now,
+                                   provider_sid=sid, status=SendStatus.SENT, lease_until=None,
+                                   last_error=None)
+    if adopted is None:
+        return None
     await audit.append(session, at=now, actor=actor,
                        action="heads_up_sent" if d.kind == SendKind.HEADS_UP else "password_sent",
                        reference=d.reference, details={
                            "method": d.kind, "phone": phone_of(transfer, d),
                            "attempt": d.attempts, "provider_id": sid, "confirmed_by": by})
+    return adopted
 
 
-async def adoptable(session: AsyncSession, d: Delivery | None, sid: str) -> bool:
+async def adoptable(session: Session, d: Send | None, sid: str) -> bool:
     """Whether a signed callback naming delivery ``d`` (in its URL) may adopt ``sid``: ``d``
     is ``unconfirmed``, or still ``sending`` (the callback overtook Twilio's slow answer;
     recording the attempt then leaves the row alone), and ``sid`` is not an earlier
@@ -128,14 +159,16 @@ async def adoptable(session: AsyncSession, d: Delivery | None, sid: str) -> bool
             and PROVIDER_ID.fullmatch(sid) is not None and await by_sid(session, sid) is None)
 
 
-async def sms_outcome(session: AsyncSession, svc: Services, d: Delivery, transfer: Transfer,
+async def sms_outcome(session: Session, svc: Services, d: Send, transfer: TransferView,
                       *, status: str, error: str | None, now: datetime,
                       adopted: bool = False) -> Reply | None:
     """Apply an SMS status (from a callback or the provider's list) to a sent row; returns
     the sender's receipt, if any."""
     phone = phone_of(transfer, d)
     if status == "delivered":
-        d.status, d.updated_at = SendStatus.DELIVERED, now
+        if await repo.move_send(session, send_id=d.id, only_from=(d.status,), now=now,
+                                status=SendStatus.DELIVERED) is None:
+            return None
         await audit.append(session, at=now, actor="twilio", action="password_delivered"
                            if d.kind != SendKind.HEADS_UP else "heads_up_delivered",
                            reference=d.reference, details={"method": d.kind,
@@ -158,8 +191,8 @@ def is_machine(answered_by: str | None) -> bool:
     return bool(answered_by) and str(answered_by).startswith(("machine", "fax"))
 
 
-async def call_ended(session: AsyncSession, svc: Services, d: Delivery, *, status: str,
-                     answered_by: str | None, now: datetime) -> Reply:
+async def call_ended(session: Session, svc: Services, d: Send, *, status: str,
+                     answered_by: str | None, now: datetime) -> Reply | None:
     """A sent call ended without the password being read out: retry or give up."""
     machine = is_machine(answered_by)
     detail = (dmsg.RECEIPT_MACHINE if machine else

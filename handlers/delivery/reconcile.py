@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
-
 from bot.messages import delivery as dmsg
 from bot.replies import Reply, Text
 from bot.statuses import SendKind, SendStatus
@@ -39,7 +37,6 @@ from handlers.ports import ProviderRecord, Reconciler
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +72,9 @@ async def _claim_unconfirmed(svc: Services, now: datetime, reference: str | None
     """Unconfirmed rows whose wait is over, held by a lease while the provider is asked
     (asking is read-only: a worker dying meanwhile only means another asks again)."""
     async with svc.db.transaction() as session:
-        query = select(Delivery).where(
-            Delivery.status == SendStatus.UNCONFIRMED, Delivery.due_at <= now,
-            or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now))
-        if reference is not None:
-            query = query.where(Delivery.reference == reference)
-        query = query.order_by(Delivery.due_at).limit(BATCH)
-        if not svc.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = (await session.scalars(query)).all()
-        for d in rows:
-            d.lease_until = now + LEASE
+        rows = await repo.lease_unconfirmed_sends(
+            session, now=now, lease_until=now + LEASE, limit=BATCH,
+            skip_locked=not svc.db.is_sqlite, reference=reference)
         return [_Check(delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
                        attempts=d.attempts,
                        since=(d.due_at or now) - UNCONFIRMED_WAIT - CLOCK_SKEW)
@@ -132,13 +121,15 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
     receipts: list[tuple[str, Reply]] = []
     async with svc.db.transaction() as session:
         seen = {r.sid for c in checks for r in (c.records or ())}
-        owned = {sid for sid in await session.scalars(select(Delivery.provider_sid).where(
-            Delivery.provider_sid.in_(seen))) if sid} if seen else set()
+        owned = await repo.owned_provider_sids(session, provider_sids=seen)
         for c in checks:
-            d = await session.get(Delivery, c.delivery_id)
-            if d is None or d.status != SendStatus.UNCONFIRMED or d.attempts != c.attempts:
+            found_send = await repo.get_send(session, send_id=c.delivery_id)
+            if found_send is None or found_send.attempts != c.attempts:
                 continue  # a callback settled it meanwhile
-            d.lease_until = None
+            d = await repo.move_send(session, send_id=c.delivery_id, now=None,
+                                     only_from=(SendStatus.UNCONFIRMED,), lease_until=None)
+            if d is None:
+                continue  # a callback settled it meanwhile
             transfer = await repo.get_transfer(session, reference=d.reference)
             phone = phone_of(transfer, d)
             sender = transfer.sender_id if transfer is not None else None
@@ -146,15 +137,17 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
             details: dict[str, object] = {"method": d.kind, "attempt": d.attempts,
                                           "records": len(c.records or ())}
             if c.records is None:
-                d.status, d.updated_at = SendStatus.INTERRUPTED, now
-                d.last_error = f"{dmsg.DETAIL_CANNOT_CHECK} ({c.error})"
+                last_error = f"{dmsg.DETAIL_CANNOT_CHECK} ({c.error})"
+                await repo.move_send(session, send_id=d.id, only_from=(SendStatus.UNCONFIRMED,),
+                                     now=now, status=SendStatus.INTERRUPTED,
+                                     last_error=last_error)
                 await audit.append(session, at=now, actor="safehaven", action="password_checked",
                                    reference=d.reference, details={
                                        **details, "result": "could not ask", "error": c.error})
                 await audit.append(session, at=now, actor="safehaven",
                                    action="password_interrupted", reference=d.reference,
                                    details={"method": d.kind, "attempt": d.attempts,
-                                            "detail": d.last_error})
+                                            "detail": last_error})
                 if sender is not None and d.kind != SendKind.HEADS_UP:
                     receipts.append((sender, Text(dmsg.RECEIPT_UNCONFIRMED_UNKNOWN.format(
                         reference=d.reference, how=kind, phone=phone))))
@@ -165,12 +158,13 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                                    reference=d.reference, details={**details,
                                                                    "result": "not found"})
                 if transfer is None or transfer.password_sealed is None:
-                    d.status, d.updated_at = SendStatus.CANCELLED, now  # nothing left to send
-                    d.last_error = dmsg.DETAIL_NOT_AT_TWILIO
+                    await repo.move_send(  # nothing left to send
+                        session, send_id=d.id, only_from=(SendStatus.UNCONFIRMED,), now=now,
+                        status=SendStatus.CANCELLED, last_error=dmsg.DETAIL_NOT_AT_TWILIO)
                     continue
                 reply = await after_failure(session, svc, d, detail=dmsg.DETAIL_NOT_AT_TWILIO,
                                             retryable=True, now=now)
-                if sender is not None:
+                if sender is not None and reply is not None:
                     receipts.append((sender, reply))
                 continue
             owned.add(found.sid)  # no other delivery in this batch can take it too
@@ -178,10 +172,11 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                                reference=d.reference, details={
                                    **details, "result": "found", "provider_id": found.sid,
                                    "provider_status": found.status})
-            await adopt(session, svc, d, found.sid, transfer=transfer,
-                        actor=svc.transport.name, by="provider list", now=now)
-            if transfer is None:
+            adopted = await adopt(session, svc, d, found.sid, transfer=transfer,
+                                  actor=svc.transport.name, by="provider list", now=now)
+            if transfer is None or adopted is None:
                 continue
+            d = adopted
             if d.kind == SendKind.VOICE:
                 if found.status in _CALL_ENDED:
                     out: Reply | None = await call_ended(session, svc, d, status=found.status,

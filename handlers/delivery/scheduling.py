@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.answer_checks import parse_call_time
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
@@ -21,52 +19,51 @@ from bot.state import TurnContext
 from bot.statuses import PasswordMethod, SendKind, SendStatus
 from handlers import access
 from handlers.delivery.dispatch import INLINE_GRACE, run_due
+from handlers.delivery.outcomes import TransferView
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Delivery, Transfer
+from store.repositories import NewPasswordSend, Session
 
 
-async def schedule(session: AsyncSession, svc: Services, *, transfer: Transfer,
+async def schedule(session: Session, svc: Services, *, transfer: TransferView,
                    now: datetime) -> str:
     """Create the delivery rows for the chosen method; returns the plan for the sender."""
     recipient = transfer.recipient or {}
     phone = str(recipient.get("phone_display", ""))
     method = transfer.password_method
-    rows: list[Delivery] = []
+    sends: list[NewPasswordSend] = []
     if method == PasswordMethod.VOICE:
         assert transfer.call_at is not None
-        rows.append(Delivery(reference=transfer.reference, kind=SendKind.VOICE,
-                             status=SendStatus.DUE,
-                             due_at=transfer.call_at, phone=recipient["phone"],
-                             extension=recipient.get("extension"), created_at=now,
-                             updated_at=now))
+        sends.append(NewPasswordSend(reference=transfer.reference, kind=SendKind.VOICE,
+                                     status=SendStatus.DUE, due_at=transfer.call_at,
+                                     phone=recipient["phone"],
+                                     extension=recipient.get("extension")))
         heads_up = svc.policy.delivery.heads_up_minutes
         heads_up_at = transfer.call_at - timedelta(minutes=heads_up)
         if heads_up and heads_up_at > now and recipient.get("is_mobile") \
                 and not recipient.get("extension"):
-            rows.append(Delivery(reference=transfer.reference, kind=SendKind.HEADS_UP,
-                                 status=SendStatus.DUE,
-                                 due_at=heads_up_at, phone=recipient["phone"], created_at=now,
-                                 updated_at=now))
+            sends.append(NewPasswordSend(reference=transfer.reference, kind=SendKind.HEADS_UP,
+                                         status=SendStatus.DUE, due_at=heads_up_at,
+                                         phone=recipient["phone"]))
         local = transfer.call_at.astimezone(svc.policy.timezone)
         plan = msg.PASSWORD_PLAN_VOICE.format(phone=phone, when=f"{local:%a %d %b %H:%M}",
                                               code=transfer.call_code)
     else:
         waiting = method == PasswordMethod.SMS_ON_RECEIPT
-        rows.append(Delivery(reference=transfer.reference, kind=SendKind.SMS,
-                             status=SendStatus.WAITING if waiting else SendStatus.DUE,
-                             due_at=None if waiting else now + INLINE_GRACE,
-                             phone=recipient["phone"],
-                             created_at=now, updated_at=now))
+        sends.append(NewPasswordSend(reference=transfer.reference, kind=SendKind.SMS,
+                                     status=SendStatus.WAITING if waiting else SendStatus.DUE,
+                                     due_at=None if waiting else now + INLINE_GRACE,
+                                     phone=recipient["phone"]))
         plan = (msg.PASSWORD_PLAN_ON_RECEIPT.format(reference=transfer.reference, phone=phone)
                 if waiting else msg.PASSWORD_PLAN_SMS.format(phone=phone))
-    for row in rows:
-        session.add(row)
+    await repo.add_sends(session, sends=sends, now=now)
+    for send in sends:
         await audit.append(session, at=now, actor="safehaven", action="password_scheduled",
                            reference=transfer.reference, details={
-                               "method": row.kind, "phone": phone,
-                               "due_at": row.due_at.isoformat() if row.due_at else "on receipt"})
+                               "method": send.kind, "phone": phone,
+                               "due_at": send.due_at.isoformat() if send.due_at
+                               else "on receipt"})
     return plan
 
 
@@ -87,13 +84,10 @@ async def release_on_receipt(svc: Services, *, reference: str, actor: str, sourc
     so, or the portal saw the first download). False if nothing was waiting."""
     now = svc.clock()
     async with svc.db.transaction() as session:
-        waiting = [d for d in await repo.deliveries_for(session, reference=reference)
-                   if d.status == SendStatus.WAITING]
-        if not waiting:
+        # due after INLINE_GRACE: the caller sends it inline
+        if not await repo.release_waiting_sends(session, reference=reference,
+                                                due_at=now + INLINE_GRACE, now=now):
             return False
-        for d in waiting:
-            # sent inline
-            d.status, d.due_at, d.updated_at = SendStatus.DUE, now + INLINE_GRACE, now
         await audit.append(session, at=now, actor=actor, action="receipt_confirmed",
                            reference=reference, details={"by": source})
     return True
@@ -119,18 +113,13 @@ async def book_call(svc: Services, *, reference: str, by: str, when_text: str) -
             return [Text(dmsg.CALL_NOT_POSSIBLE.format(reference=reference,
                                                        status=transfer.status))]
         recipient = transfer.recipient or {}
-        existing = {d.kind: d for d in await repo.deliveries_for(session, reference=reference)}
-        voice = existing.get(SendKind.VOICE)
-        if voice is None:
-            voice = Delivery(reference=reference, kind=SendKind.VOICE, phone=recipient["phone"],
-                             extension=recipient.get("extension"), created_at=now,
-                             attempts=0, code_failures=0)
-            session.add(voice)
-        voice.status, voice.due_at, voice.updated_at = SendStatus.DUE, when, now
-        voice.attempts, voice.code_failures, voice.verified_call_sid = 0, 0, None
+        existing = {d.kind: d for d in await repo.sends_for(session, reference=reference)}
+        await repo.book_voice_send(session, reference=reference, phone=recipient["phone"],
+                                   extension=recipient.get("extension"), due_at=when, now=now)
         sms = existing.get(SendKind.SMS)
-        if sms is not None and sms.status in (SendStatus.WAITING, SendStatus.DUE):
-            sms.status, sms.updated_at = SendStatus.CANCELLED, now
+        if sms is not None:
+            await repo.move_send(session, send_id=sms.id, now=now, status=SendStatus.CANCELLED,
+                                 only_from=(SendStatus.WAITING, SendStatus.DUE))
         await audit.append(session, at=now, actor=by, action="password_scheduled",
                            reference=reference, details={"method": "voice",
                                                          "due_at": when.isoformat(),

@@ -1,26 +1,111 @@
 """Password sends (the `deliveries` table) and SMS opt-outs.
 
-Each function takes the caller's session so several can share one transaction."""
+Each function takes the caller's session so several can share one transaction. Reads return
+frozen :class:`PasswordSendRecord` values, never rows; every change is a function here. A
+change that only one caller may make (a claim, a lease, a status move) is a conditional
+update: it names the statuses it may move from and says whether this caller won."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.statuses import SendKind, SendStatus
 from store.models import (
     Delivery,
     SmsOptOut,
+    Transfer,
 )
+
+Session = AsyncSession
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordSendRecord:
+    """One password send (a ``deliveries`` row) as it was read or left by a change."""
+
+    id: int
+    reference: str
+    kind: str  # bot.statuses.SendKind
+    status: str  # bot.statuses.SendStatus
+    due_at: datetime | None
+    phone: str
+    extension: str | None
+    attempts: int
+    last_error: str | None
+    provider_sid: str | None
+    lease_until: datetime | None
+    code_failures: int
+    verified_call_sid: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewPasswordSend:
+    """A send to create: what goes, to whom, and when (``None``: waiting for receipt)."""
+
+    reference: str
+    kind: str
+    status: str
+    due_at: datetime | None
+    phone: str
+    extension: str | None = None
+
+
+class Keep(Enum):
+    """A column :func:`move_send` leaves as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+class DatabaseUnreachable(Exception):
+    """The database went away (a dropped connection, a server restarting); a retry on a
+    fresh connection may cure it. The driver's error is the ``__cause__``."""
+
+
+@contextmanager
+def unreachable_translated() -> Iterator[None]:
+    """Raise :class:`DatabaseUnreachable` for errors a retry may cure; errors it cannot
+    (constraint, SQL, data) pass through unchanged."""
+    try:
+        yield
+    except (IntegrityError, ProgrammingError, DataError):
+        raise
+    except (DBAPIError, OSError) as exc:
+        raise DatabaseUnreachable(type(exc).__name__) from exc
+
+
+def _record(d: Delivery) -> PasswordSendRecord:
+    return PasswordSendRecord(
+        id=d.id, reference=d.reference, kind=d.kind, status=d.status, due_at=d.due_at,
+        phone=d.phone, extension=d.extension, attempts=d.attempts, last_error=d.last_error,
+        provider_sid=d.provider_sid, lease_until=d.lease_until, code_failures=d.code_failures,
+        verified_call_sid=d.verified_call_sid, created_at=d.created_at, updated_at=d.updated_at)
+
+
+async def _reread(session: AsyncSession, ids: Collection[int]) -> list[Delivery]:
+    return list((await session.scalars(
+        select(Delivery).where(Delivery.id.in_(list(ids))).order_by(Delivery.due_at)
+        .execution_options(populate_existing=True))).all())
 
 
 async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int = 50
-                         ) -> list[Delivery]:
-    return list((await session.scalars(
+                         ) -> list[PasswordSendRecord]:
+    return [_record(d) for d in (await session.scalars(
         select(Delivery).where(Delivery.status == SendStatus.DUE, Delivery.due_at <= now)
-        .order_by(Delivery.due_at).limit(limit))).all())
+        .order_by(Delivery.due_at).limit(limit))).all()]
 
 
 async def claim_delivery(session: AsyncSession, *, delivery_id: int, now: datetime) -> bool:
@@ -32,9 +117,201 @@ async def claim_delivery(session: AsyncSession, *, delivery_id: int, now: dateti
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+async def claim_due_sends(session: AsyncSession, *, now: datetime, lease_until: datetime,
+                          limit: int, skip_locked: bool, reference: str | None = None,
+                          inline_until: datetime | None = None) -> list[PasswordSendRecord]:
+    """Claim up to ``limit`` due sends (``reference``'s only, if given, and then also its
+    first-attempt SMS due by ``inline_until``): each becomes ``sending``, one attempt more,
+    held until ``lease_until``. ``skip_locked`` (PostgreSQL): rows another worker is claiming
+    are passed over. Returns the sends this caller won, earliest due first."""
+    query = select(Delivery.id).where(Delivery.status == SendStatus.DUE, Delivery.due_at <= now)
+    if reference is not None:
+        inline = inline_until if inline_until is not None else now
+        query = select(Delivery.id).where(
+            Delivery.status == SendStatus.DUE, Delivery.reference == reference,
+            (Delivery.due_at <= now) | ((Delivery.kind == SendKind.SMS)
+                                        & (Delivery.attempts == 0)
+                                        & (Delivery.due_at <= inline)))
+    query = query.order_by(Delivery.due_at).limit(limit)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    ids = list((await session.scalars(query)).all())
+    if not ids:
+        return []
+    await session.execute(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == SendStatus.DUE)
+        .values(status=SendStatus.SENDING, attempts=Delivery.attempts + 1,
+                lease_until=lease_until, updated_at=now)
+        .execution_options(synchronize_session="fetch"))
+    return [_record(d) for d in await _reread(session, ids)
+            if d.status == SendStatus.SENDING]
+
+
+async def lease_unconfirmed_sends(session: AsyncSession, *, now: datetime, lease_until: datetime,
+                                  limit: int, skip_locked: bool, reference: str | None = None
+                                  ) -> list[PasswordSendRecord]:
+    """Hold ``unconfirmed`` sends whose wait is over (and no other lease holds) until
+    ``lease_until`` while the provider is asked. Returns those this caller holds."""
+    free = or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now)
+    query = select(Delivery.id).where(
+        Delivery.status == SendStatus.UNCONFIRMED, Delivery.due_at <= now, free)
+    if reference is not None:
+        query = query.where(Delivery.reference == reference)
+    query = query.order_by(Delivery.due_at).limit(limit)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    ids = list((await session.scalars(query)).all())
+    if not ids:
+        return []
+    await session.execute(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == SendStatus.UNCONFIRMED,
+                               free)
+        .values(lease_until=lease_until).execution_options(synchronize_session="fetch"))
+    return [_record(d) for d in await _reread(session, ids)
+            if d.status == SendStatus.UNCONFIRMED]
+
+
+async def interrupt_lapsed_sends(session: AsyncSession, *, now: datetime
+                                 ) -> list[PasswordSendRecord]:
+    """Sends still ``sending`` after their lease (a worker died mid-send) become
+    ``interrupted``. Returns them."""
+    ids = list((await session.scalars(select(Delivery.id).where(
+        Delivery.status == SendStatus.SENDING, Delivery.lease_until < now))).all())
+    if not ids:
+        return []
+    await session.execute(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == SendStatus.SENDING,
+                               Delivery.lease_until < now)
+        .values(status=SendStatus.INTERRUPTED, updated_at=now)
+        .execution_options(synchronize_session="fetch"))
+    return [_record(d) for d in await _reread(session, ids)
+            if d.status == SendStatus.INTERRUPTED]
+
+
+async def move_send(session: AsyncSession, *, send_id: int, only_from: Collection[str],
+                    now: datetime | None, status: str | Keep = KEEP,
+                    due_at: datetime | Keep | None = KEEP,
+                    last_error: str | Keep | None = KEEP,
+                    lease_until: datetime | Keep | None = KEEP,
+                    provider_sid: str | Keep | None = KEEP,
+                    verified_call_sid: str | Keep | None = KEEP,
+                    ) -> PasswordSendRecord | None:
+    """Change a send still in one of ``only_from`` (``updated_at`` becomes ``now`` unless
+    ``None``; columns given as :data:`KEEP` stay). Returns the changed send, or ``None`` if
+    it is gone or was moved meanwhile (another caller won)."""
+    values: dict[str, Any] = {
+        name: value for name, value in (
+            ("status", status), ("due_at", due_at), ("last_error", last_error),
+            ("lease_until", lease_until), ("provider_sid", provider_sid),
+            ("verified_call_sid", verified_call_sid), ("updated_at", now))
+        if value is not KEEP and not (name == "updated_at" and value is None)}
+    return await _change(session, send_id, only_from, values)
+
+
+async def count_wrong_code(session: AsyncSession, *, send_id: int) -> PasswordSendRecord | None:
+    """One more wrong code keyed in on a ``sent`` call. ``None`` if the call is no longer
+    ``sent``."""
+    return await _change(session, send_id, (SendStatus.SENT,),
+                         {"code_failures": Delivery.code_failures + 1})
+
+
+async def _change(session: AsyncSession, send_id: int, only_from: Collection[str],
+                  values: dict[str, Any]) -> PasswordSendRecord | None:
+    result = await session.execute(
+        update(Delivery).where(Delivery.id == send_id, Delivery.status.in_(list(only_from)))
+        .values(**values).execution_options(synchronize_session="fetch"))
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    rows = await _reread(session, (send_id,))
+    return _record(rows[0]) if rows else None
+
+
+async def get_send(session: AsyncSession, *, send_id: int) -> PasswordSendRecord | None:
+    d = await session.get(Delivery, send_id)
+    return _record(d) if d is not None else None
+
+
+async def sends_by_id(session: AsyncSession, *, send_ids: Collection[int]
+                      ) -> dict[int, PasswordSendRecord]:
+    return {d.id: _record(d) for d in (await session.scalars(select(Delivery).where(
+        Delivery.id.in_(list(send_ids))))).all()}
+
+
+async def send_by_provider_sid(session: AsyncSession, *, provider_sid: str
+                               ) -> PasswordSendRecord | None:
+    d = (await session.scalars(select(Delivery).where(
+        Delivery.provider_sid == provider_sid))).first()
+    return _record(d) if d is not None else None
+
+
+async def owned_provider_sids(session: AsyncSession, *, provider_sids: Collection[str]
+                              ) -> set[str]:
+    """Which of ``provider_sids`` a send already holds."""
+    if not provider_sids:
+        return set()
+    return {sid for sid in await session.scalars(select(Delivery.provider_sid).where(
+        Delivery.provider_sid.in_(list(provider_sids)))) if sid}
+
+
+async def sends_for(session: AsyncSession, *, reference: str) -> list[PasswordSendRecord]:
+    return [_record(d) for d in (await session.scalars(
+        select(Delivery).where(Delivery.reference == reference))).all()]
+
+
 async def deliveries_for(session: AsyncSession, *, reference: str) -> list[Delivery]:
+    """The rows themselves (for the callers not yet moved to :func:`sends_for`)."""
     return list((await session.scalars(
         select(Delivery).where(Delivery.reference == reference))).all())
+
+
+async def add_sends(session: AsyncSession, *, sends: Sequence[NewPasswordSend], now: datetime
+                    ) -> None:
+    for s in sends:
+        session.add(Delivery(reference=s.reference, kind=s.kind, status=s.status,
+                             due_at=s.due_at, phone=s.phone, extension=s.extension,
+                             created_at=now, updated_at=now))
+
+
+async def release_waiting_sends(session: AsyncSession, *, reference: str, due_at: datetime,
+                                now: datetime) -> int:
+    """``reference``'s sends ``waiting`` for receipt become due at ``due_at``. Returns how
+    many did (none: nothing was waiting, or another caller released them)."""
+    result = await session.execute(
+        update(Delivery).where(Delivery.reference == reference,
+                               Delivery.status == SendStatus.WAITING)
+        .values(status=SendStatus.DUE, due_at=due_at, updated_at=now)
+        .execution_options(synchronize_session="fetch"))
+    return int(getattr(result, "rowcount", 0))
+
+
+async def book_voice_send(session: AsyncSession, *, reference: str, phone: str,
+                          extension: str | None, due_at: datetime, now: datetime) -> None:
+    """Make ``reference``'s voice call due at ``due_at`` from its first attempt (created if
+    it has none; the number of an existing one is kept)."""
+    voice = (await session.scalars(select(Delivery).where(
+        Delivery.reference == reference, Delivery.kind == SendKind.VOICE))).first()
+    if voice is None:
+        voice = Delivery(reference=reference, kind=SendKind.VOICE, phone=phone,
+                         extension=extension, created_at=now, attempts=0, code_failures=0)
+        session.add(voice)
+    voice.status, voice.due_at, voice.updated_at = SendStatus.DUE, due_at, now
+    voice.attempts, voice.code_failures, voice.verified_call_sid = 0, 0, None
+
+
+async def wipe_password(session: AsyncSession, *, reference: str, now: datetime) -> bool:
+    """Forget ``reference``'s sealed password (nothing left needs it). False if it was
+    already gone. The caller audits the wipe at ``now``; the transfer's times stay."""
+    result = await session.execute(
+        update(Transfer).where(Transfer.reference == reference,
+                               Transfer.password_sealed.is_not(None))
+        .values(password_sealed=None).execution_options(synchronize_session="fetch"))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def opted_out_phones(session: AsyncSession, *, phones: Collection[str]) -> set[str]:
+    """Which of ``phones`` replied STOP."""
+    return set((await session.scalars(select(SmsOptOut.phone).where(
+        SmsOptOut.phone.in_(list(phones))))).all())
 
 
 async def latest_sms_reference(session: AsyncSession, *, phone: str) -> str | None:

@@ -17,7 +17,7 @@ from bot import cleantext, recipients
 from bot.entries import Consent, Recipient
 from bot.messages import conversation as msg
 from bot.options import ONWARD_OPTIONS, RECIPIENT_FIELDS, call_example, days_text, pick
-from bot.policy import Level
+from bot.policy_rules import Level
 from bot.state import TurnContext
 
 PURPOSE_MAX = 2000

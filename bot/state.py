@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.entries import Consent, FileEntry, Recipient
 from bot.filecheck import FileVerdict
-from bot.policy import Level, Policy
+from bot.policy_rules import Level, Policy
 from bot.replies import Reply
 from bot.statuses import DeliveryMethod, PasswordMethod, Step
 

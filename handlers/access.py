@@ -4,7 +4,7 @@ Every command that names a transfer (``status``, ``cancel``, ``received``, ``cal
 ``archive``, an approval decision; in any chat and at the command line) loads it through
 :func:`transfer_for`. Someone who may not act on it hears :func:`unknown`, word for word
 what a reference that was never issued gets, so trying references reveals nothing about
-which exist. Identity is compared by person (:meth:`bot.policy.Policy.same_person`), so one
+which exist. Identity is compared by person (:meth:`bot.policy_rules.Policy.same_person`), so one
 person's ids on several channels are one sender, and one approver.
 
 Every refused look-up is recorded in the audit trail (which only an administrator reads),
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from bot.cleantext import one_line
 from bot.messages import transfers as msg
-from bot.policy import Policy
+from bot.policy_rules import Policy
 from handlers.services import Services
 from store import audit
 from store import repositories as repo

@@ -29,7 +29,7 @@ from pathlib import Path
 from bot import filecheck
 from bot.events import IncomingFile
 from bot.filecheck import FileVerdict
-from bot.policy import Policy
+from bot.policy_rules import Policy
 from bot.private import DIR_MODE, open_private, private_dir, touch_private
 from bot.settings import Settings
 

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.messages import portal as msg
-from bot.policy import Level
+from bot.policy_rules import Level
 from bot.replies import Reply, Text
 from bot.settings import Settings
 from bot.statuses import DeliveryMethod, TransferStatus

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.policy import Policy
+from bot.policy_rules import Policy
 from bot.reference import new_reference
 from bot.settings import Settings
 from bot.vault import Vault

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.policy import Policy, load_policy
+from bot.policy import load_policy
+from bot.policy_rules import Policy
 from bot.settings import Settings, load_settings
 from bot.vault import Vault, _decode_key, generate_key
 from channels.console.transport import ConsoleTransport

@@ -1,7 +1,8 @@
 """What Safe Haven says when a recipient detail, a file or a file name is not acceptable.
 
-Used by :mod:`bot.recipients`, :mod:`bot.filecheck` and :mod:`bot.naming`. Each sentence
-says what is wrong and what the person can do about it; the chat shows it and asks again.
+Used by :mod:`bot.recipients`, :mod:`bot.filecheck` (with :mod:`bot.zip_directory`) and
+:mod:`bot.naming`. Each sentence says what is wrong and what the person can do about it;
+the chat shows it and asks again.
 Placeholders are filled with :meth:`str.format`; values that came from the user are
 shortened and cleaned by the calling module before they are put in.
 """

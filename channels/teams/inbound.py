@@ -23,7 +23,7 @@ from yarl import URL
 
 from bot.egress import Destination, EgressPolicy
 from bot.messages import teams as msg
-from bot.policy import TEAMS_PREFIX, canonical_user_id
+from bot.policy_rules import TEAMS_PREFIX, canonical_user_id
 from channels.egress import EgressRefused, check_url
 from channels.teams import cards
 
@@ -159,7 +159,7 @@ def tenant_refusal(body: Mapping[str, Any], tenant_ids: tuple[str, ...], *,
 
 def user_id(activity: Activity) -> str:
     """``teams:<Microsoft Entra object id>`` in lower case, the form policies name people
-    in (:func:`bot.policy.canonical_user_id`); the channel account id when there is none."""
+    in (:func:`bot.policy_rules.canonical_user_id`); the channel account id when there is none."""
     sender = activity.from_property
     return canonical_user_id(f"{TEAMS_PREFIX}{sender.aad_object_id or sender.id}")
 

@@ -27,7 +27,8 @@ from bot.answer_checks import parse_call_time
 from bot.events import Answer, Command
 from bot.filecheck import BLOCKABLE_KINDS, inspect_file
 from bot.packaging import neutral_name, sanitise_name
-from bot.policy import Policy, PolicyError, load_policy, parse_policy
+from bot.policy import PolicyError, load_policy, parse_policy
+from bot.policy_rules import Policy
 from bot.recipients import (
     RecipientError,
     check_email,

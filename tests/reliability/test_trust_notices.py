@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.policy import Policy
+from bot.policy_rules import Policy
 from bot.vault import generate_key
 from channels.console.notifier import ConsoleNotifier, ConsoleNotifierRefused
 from handlers.notify import HeldNotices, NotifierRouter

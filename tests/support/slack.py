@@ -29,7 +29,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app.plugins import route_notices
 from bot.app.web import create_app
-from bot.policy import Policy, load_policy
+from bot.policy import load_policy
+from bot.policy_rules import Policy
 from channels.slack import plugin as slack_plugin
 from channels.slack.channel import SlackChannel
 from channels.slack.settings import SlackSettings

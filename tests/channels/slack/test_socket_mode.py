@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app.plugins import route_notices
 from bot.app.web import create_app
-from bot.policy import Policy
+from bot.policy_rules import Policy
 from bot.settings import SettingsError
 from channels.slack import plugin as slack_plugin
 from channels.slack.channel import SlackChannel

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.policy import Policy, load_policy
+from bot.policy import load_policy
+from bot.policy_rules import Policy
 from store.models import Approval, AuditRecord
 from tests.channels.slack.test_flow import answer_up_to_confirm, reference_in, transfer
 from tests.support.core import PDF, Conversation, answer_all

@@ -1,0 +1,185 @@
+"""The organisation's sharing policy as the code asks it: the classification levels and
+their rules, the call window, the password delivery rules, the people and their approvers,
+and the information-sharing agreements. Read from TOML and validated by :mod:`bot.policy`.
+
+Two rules here decide who may do what, so both are strict. An information-sharing agreement
+is an email domain and matches only the recipient's (validated) email address, never text a
+sender types. Identity is a person, not an id: the ``[people]`` table names each person's ids
+on every channel, and every "same person?" question (self-approval, only the sender, a listed
+approver) is answered by :meth:`Policy.same_person`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import time
+from zoneinfo import ZoneInfo
+
+from bot.statuses import DeliveryMethod, PasswordMethod
+
+# What follows "teams:": a Microsoft Entra object id, which Teams sends in lower case.
+TEAMS_PREFIX = "teams:"
+ENTRA_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One classification level (protective marking) and the rules attached to it."""
+
+    name: str
+    description: str
+    encryption_required: bool
+    recipient_checks: bool
+    approval: str
+    delivery_methods: tuple[DeliveryMethod, ...]
+    default_delivery: DeliveryMethod
+    password_methods: tuple[PasswordMethod, ...]
+    max_total_bytes: int
+    email_limit_bytes: int
+    link_expiry_hours: int
+    download_limit: int
+
+    @property
+    def is_protected(self) -> bool:
+        """Anything above public must go by a secure method (seed 004)."""
+        return self.encryption_required or self.recipient_checks
+
+
+@dataclass(frozen=True)
+class CallWindow:
+    """When voice calls with the password may be placed, in the organisation's time zone."""
+
+    start: time
+    end: time
+    days: tuple[int, ...]  # 0 = Monday
+    min_lead_minutes: int
+    max_days_ahead: int
+
+
+@dataclass(frozen=True)
+class DeliveryRules:
+    """How hard to try getting the password through, and how the call sounds."""
+
+    max_attempts: int  # per delivery, transient failures included
+    retry_backoff_seconds: int  # first retry after this, doubling each time
+    call_retry_minutes: int  # no answer / busy / machine: call again after this
+    heads_up_minutes: int  # SMS this long before a call; 0 = none
+    voice_language: str
+    voice_name: str
+    code_attempts: int  # wrong codes before the call ends and the sender is alerted
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone the policy knows: a ``[people]`` entry with all their ids, or (``name`` None)
+    an id the table does not list, which is a person of its own."""
+
+    name: str | None
+    ids: tuple[str, ...]
+
+
+def canonical_user_id(user_id: str) -> str:
+    """The one spelling of ``user_id`` that identity checks compare: a ``teams:`` id's
+    Microsoft Entra object id (a GUID) in lower case, as Teams sends it, so that one person
+    written in two cases is not two people. Other ids are case-sensitive and kept as given."""
+    if user_id.startswith(TEAMS_PREFIX) and ENTRA_ID_RE.fullmatch(user_id[len(TEAMS_PREFIX):]):
+        return user_id.lower()
+    return user_id
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The whole policy. Levels are ordered from least to most sensitive."""
+
+    organisation: str
+    timezone: ZoneInfo
+    levels: tuple[Level, ...]
+    max_file_bytes: int
+    max_files: int
+    join_window_seconds: int
+    draft_expiry_hours: int
+    blocked_kinds: tuple[str, ...]
+    flag_identifying_names: bool
+    neutral_member_names: bool
+    webmail_domains: tuple[str, ...]
+    generic_mailboxes: tuple[str, ...]
+    sharing_agreements: tuple[str, ...]
+    purpose_min_length: int
+    lawful_bases: tuple[str, ...]
+    approval_expiry_hours: int
+    approvers: Mapping[str, tuple[str, ...]]  # sender (id, person or "*") -> ids, persons
+    people: Mapping[str, tuple[str, ...]]  # person -> every id they use
+    sms_template: str
+    call_window: CallWindow
+    delivery: DeliveryRules
+    deletion_statement: str
+    source: str
+
+    def level(self, name: str) -> Level:
+        for level in self.levels:
+            if level.name == name:
+                return level
+        raise KeyError(name)
+
+    # --- people --------------------------------------------------------------------------
+
+    def person_of(self, user_id: str) -> Person:
+        """The person using ``user_id``; an id not in ``[people]`` is a person of its own."""
+        user_id = canonical_user_id(user_id)
+        for name, ids in self.people.items():
+            if user_id in ids:
+                return Person(name, ids)
+        return Person(None, (user_id,))
+
+    def same_person(self, a: str, b: str) -> bool:
+        """Whether two user ids belong to one person. Every identity check goes through
+        here: self-approval, "only the sender", "a listed approver"."""
+        return self.person_of(a) == self.person_of(b)
+
+    def is_one_of(self, user_id: str, ids: Iterable[str]) -> bool:
+        """Whether ``user_id``'s person is the person of any of ``ids``."""
+        return any(self.same_person(user_id, other) for other in ids)
+
+    def approvers_for(self, sender: str) -> tuple[str, ...]:
+        """The ids to ask for this sender's approval: the entry for the sender's id, else for
+        their person, else ``"*"``; a person listed as approver stands for all their ids.
+        Never the sender, under any of their ids."""
+        person = self.person_of(sender)
+        listed = self.approvers.get(canonical_user_id(sender))
+        if listed is None and person.name is not None:
+            listed = self.approvers.get(person.name)
+        if listed is None:
+            listed = self.approvers.get("*", ())
+        ids: list[str] = []
+        for entry in listed:
+            for user_id in self.people.get(entry, (entry,)):
+                if user_id not in ids and not self.same_person(user_id, sender):
+                    ids.append(user_id)
+        return tuple(ids)
+
+    # --- agreements ------------------------------------------------------------------------
+
+    def sharing_agreement_for(self, email_domain: str) -> str | None:
+        """The agreement domain covering the recipient's email domain (the domain itself or
+        a subdomain of it), or None. ``email_domain`` is the ASCII domain the address
+        validated to (:class:`bot.recipients.EmailAddress`), never recomputed here: another
+        IDNA codec can read a different domain into the same text. Only the address counts:
+        an organisation name is typed by the sender and proves nothing."""
+        domain = email_domain.strip().rstrip(".").lower()
+        if not domain:
+            return None
+        for entry in self.sharing_agreements:
+            if domain == entry or domain.endswith("." + entry):
+                return entry
+        return None
+
+    def approval_required(self, level: Level, *, email_domain: str) -> bool:
+        """Whether ``level`` needs an approver for a recipient at ``email_domain`` (ASCII, as
+        validated)."""
+        if level.approval == "always":
+            return True
+        if level.approval == "without-agreement":
+            return self.sharing_agreement_for(email_domain) is None
+        return False

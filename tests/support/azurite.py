@@ -1,7 +1,8 @@
 """Azurite, Microsoft's Azure Storage emulator, on 127.0.0.1 for tests, when installed.
 
 Azurite is a Node program (``npm install azurite``), not a Python package, so the tests that
-need it skip unless ``azurite-blob`` is found: on ``PATH``, or named by ``AZURITE_BLOB``.
+need it skip unless ``azurite-blob`` is found: named by ``AZURITE_BLOB``, in ``.tools/`` (where
+``scripts/setup`` installs it), or on ``PATH``.
 ``with azurite() as az:`` starts it on a free port, in memory, with telemetry off (it would
 otherwise report to Microsoft), and yields an :class:`Azurite` whose ``env`` holds the
 ``AZURE_STORAGE_*`` variables for ``az://`` URLs; ``az.container()`` makes a fresh one.
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import formatdate
+from pathlib import Path
 
 HOST = "127.0.0.1"
 # The emulator's well-known development account (published by Microsoft; not a secret).
@@ -36,7 +38,9 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopba
 
 def azurite_command() -> str | None:
     """The ``azurite-blob`` program, or None when it is not installed."""
-    return os.environ.get("AZURITE_BLOB") or shutil.which("azurite-blob")
+    local = Path(__file__).resolve().parents[2] / ".tools/node_modules/.bin/azurite-blob"
+    return (os.environ.get("AZURITE_BLOB") or (str(local) if local.is_file() else None)
+            or shutil.which("azurite-blob"))
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.app.admin import cmd_audit_export, cmd_audit_verify, cmd_generate_key, cmd_migrate
-from bot.app.config import load_config
+from bot.app.config import Config, load_config
+from bot.app.plugins import CHANNELS, Command
 from bot.app.process import EXIT_CONFIG, EXIT_INVALID, default_user
 from bot.app.runtime import configure_logging
 from bot.app.server import cmd_serve, cmd_worker
@@ -30,15 +31,19 @@ from bot.policy import PolicyError
 from bot.private import UMASK
 from bot.settings import SettingsError
 from bot.statuses import DeliveryMethod, PasswordMethod
-from channels.teams.package import add_teams_package_parser, cmd_teams_package
 
 __all__ = ["EXIT_CONFIG", "EXIT_INVALID", "build_parser", "main"]
 
 # Commands that talk to no channel and read only the core settings.
-CORE_ONLY = ("generate-key", "migrate", "teams-package")
+CORE_ONLY = ("generate-key", "migrate",
+             *(command.name for wiring in CHANNELS for command in wiring.commands))
 
 
 # --- parser --------------------------------------------------------------------------------
+
+
+def _core_only(command: Command) -> Callable[[Config, argparse.Namespace], int]:
+    return lambda config, args: command.run(config.core, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate-key", help="print a new SAFEHAVEN_SECRET_KEY")
     s.set_defaults(func=cmd_generate_key)
 
-    add_teams_package_parser(sub).set_defaults(
-        func=lambda config, a: cmd_teams_package(config.core, a))
+    for wiring in CHANNELS:
+        for command in wiring.commands:
+            command.add_parser(sub).set_defaults(func=_core_only(command))
 
     s = sub.add_parser("chat", help="the guided conversation in this terminal")
     s.add_argument("files", nargs="*", help="files to share (none: carry on where you were)")

@@ -1,31 +1,36 @@
 """The process's configuration, read from the environment once, at start-up.
 
-:func:`load_config` runs every settings loader in turn (the core ``SAFEHAVEN_*`` variables,
-then Slack, Teams and Twilio) and returns one :class:`Config`; from then on nothing reads
-the environment again: each channel is handed its own section. A section is None when that
-channel is not configured (Teams: not servable); a half-configured one stops start-up with
-the loader's :class:`bot.settings.SettingsError`, which names the variable to set. Commands
-that reach no channel (``generate-key``, ``migrate``, ``teams-package``) read the core alone.
+:func:`load_config` reads the core ``SAFEHAVEN_*`` variables, then each channel's section
+with the loader :data:`bot.app.plugins.CHANNELS` names for it, and returns one
+:class:`Config`; from then on nothing reads the environment again: each channel is handed
+its own section. A section is None when that channel is not configured (Teams: not
+servable); a half-configured one stops start-up with the loader's
+:class:`bot.settings.SettingsError`, which names the variable to set. Commands that reach
+no channel (``generate-key``, ``migrate``, a channel's own commands) read the core alone.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
+from bot.app.plugins import CHANNELS
 from bot.settings import Settings, load_settings
-from channels.slack.settings import SlackSettings, load_slack_settings
-from channels.teams.settings import TeamsSettings, load_teams_settings
-from channels.twilio.settings import TwilioSettings, load_twilio_settings
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
 class Config:
     core: Settings
-    slack: SlackSettings | None = None
-    teams: TeamsSettings | None = None  # None: Teams is not served
-    twilio: TwilioSettings | None = None  # None: the development console transport
+    sections: Mapping[str, object] = field(default_factory=dict)  # by channel name
+
+    def section(self, name: str, kind: type[S]) -> S | None:
+        """Channel ``name``'s section, None when it is not configured."""
+        section = self.sections.get(name)
+        return section if isinstance(section, kind) else None
 
 
 def load_config(env: Mapping[str, str] | None = None, *, channels: bool = True) -> Config:
@@ -35,7 +40,5 @@ def load_config(env: Mapping[str, str] | None = None, *, channels: bool = True) 
     core = load_settings(env)
     if not channels:
         return Config(core=core)
-    twilio = load_twilio_settings(env)
-    teams = load_teams_settings(core, env)
-    return Config(core=core, slack=load_slack_settings(env),
-                  teams=teams if teams.servable else None, twilio=twilio)
+    return Config(core=core, sections={wiring.name: wiring.load(core, env)
+                                       for wiring in CHANNELS})

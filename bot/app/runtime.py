@@ -1,7 +1,8 @@
 """Build what a process needs from its configuration: logging, the services, the channels.
 
 :func:`build_runtime` takes the :class:`~bot.app.config.Config` read once at start-up and
-hands each channel its own section through the channel's ``plugin(...)`` factory; the
+hands each channel of :data:`bot.app.plugins.CHANNELS` its own section through its
+``plugin(...)`` factory; the
 domain (``bot/``) and ``handlers/`` see only the ports. In production nothing falls back to
 the console: a message for someone whose channel is not configured is kept for them
 (:class:`handlers.notify.HeldNotices`).
@@ -16,16 +17,13 @@ from dataclasses import dataclass
 from typing import cast
 
 import channels.console
-import channels.portal
-import channels.slack
-import channels.teams.app
-import channels.twilio
 from bot.app.config import Config
-from bot.app.plugins import ChannelPlugin, route_notices
+from bot.app.plugins import CHANNELS, ChannelPlugin, route_notices
 from bot.policy import load_policy
 from bot.private import open_private, private_dir
 from bot.settings import Settings
 from bot.vault import vault_from_settings
+from channels.twilio.settings import TwilioSettings
 from channels.twilio.transport import TwilioTransport
 from handlers.notify import HeldNotices, NotifierRouter
 from handlers.ports import Notifier, PasswordTransport
@@ -95,22 +93,19 @@ def build_runtime(config: Config) -> Runtime:
     private_dir(settings.var_dir)
     db = Database(settings.database_url)
     vault = vault_from_settings(settings)
-    console = channels.console.plugin(settings, password_transport=config.twilio is None)
+    twilio = config.section("twilio", TwilioSettings)
+    console = channels.console.plugin(settings, password_transport=twilio is None)
     kept = HeldNotices(db, vault)
     fallback: Notifier = kept if console.notifier is None else console.notifier
     transport: PasswordTransport | None = (
-        TwilioTransport(config.twilio) if config.twilio is not None else console.transport)
+        TwilioTransport(twilio) if twilio is not None else console.transport)
     assert transport is not None  # the console plugin has one whenever Twilio is not set
     router = NotifierRouter(fallback, keep=kept)
     svc = Services(settings=settings, policy=load_policy(settings.policy_path), db=db,
                    vault=vault, notifier=router, transport=transport)
     kept.clock = lambda: svc.clock()
     plugins: tuple[ChannelPlugin, ...] = (
-        channels.portal.plugin(svc),
-        channels.teams.app.plugin(svc, config.teams),
-        channels.slack.plugin(svc, config.slack),
-        channels.twilio.plugin(svc, config.twilio),
-        console,
-    )
+        *(wiring.plugin(svc, config.sections.get(wiring.name)) for wiring in CHANNELS),
+        console)
     route_notices(router, plugins)
     return Runtime(svc, plugins)

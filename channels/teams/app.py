@@ -1,6 +1,7 @@
 """Wiring Teams into a process: the notifier (every process) and the route (``serve``).
 
-The composition root calls :func:`plugin` with its Teams section. The plugin's notifier
+The composition root reads its Teams section with :func:`load_section` and calls
+:func:`plugin` with it. The plugin's notifier
 reaches ``teams:`` users from any process (``serve``, ``worker``, the CLI's ``approve``); it
 builds the botbuilder machinery only when a Teams user is first notified, so commands that
 never talk to Teams do not pay for importing it. :meth:`TeamsPlugin.mount` adds
@@ -13,11 +14,12 @@ does not exist.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.replies import Reply
-from channels.teams.settings import TeamsSettings
+from bot.settings import Settings
+from channels.teams.settings import TeamsSettings, load_teams_settings
 from handlers.ports import NoticeOutcome
 from handlers.services import Services
 
@@ -88,6 +90,12 @@ class TeamsPlugin:
 
     def describe(self) -> list[str]:
         return [describe(self.channel)]
+
+
+def load_section(core: Settings, env: Mapping[str, str]) -> TeamsSettings | None:
+    """The root's Teams section: the Teams variables when Teams is servable, else None."""
+    settings = load_teams_settings(core, env)
+    return settings if settings.servable else None
 
 
 def plugin(svc: Services, settings: TeamsSettings | None, **options: Any) -> TeamsPlugin:

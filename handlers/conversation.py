@@ -17,8 +17,6 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
-
 from bot import engine
 from bot.events import Answer, Command, Event, FilesReceived
 from bot.messages import conversation as cmsg
@@ -32,7 +30,6 @@ from handlers.delivery import scheduling
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Conversation
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -323,6 +320,5 @@ async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None
 async def _conversations_holding(svc: Services, reference: str, sender_id: str
                                  ) -> list[tuple[str, str]]:
     async with svc.db.read() as session:
-        rows = (await session.scalars(
-            select(Conversation).where(Conversation.user_id == sender_id))).all()
-    return [(c.id, c.user_id) for c in rows if (c.state or {}).get("reference") == reference]
+        saved = await repo.conversations_of(session, user_id=sender_id)
+    return [(c.id, c.user_id) for c in saved if c.state.get("reference") == reference]

@@ -11,7 +11,7 @@ from bot.messages import transfers as msg
 from bot.replies import Text
 from bot.state import State
 from bot.statuses import Step, TransferStatus
-from handlers import notify, outbox, portal, portal_archives, recovery, transfers
+from handlers import notify, outbox, portal_archives, portal_downloads, recovery, transfers
 from handlers.delivery import dispatch
 from handlers.services import Services
 from store import repositories as repo
@@ -76,7 +76,7 @@ async def expire_drafts(svc: Services) -> int:
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
     for job in (outbox.sweep, expire_approvals, expire_drafts, dispatch.recover_interrupted,
-                dispatch.run_due, portal.release_lapsed_holds,
+                dispatch.run_due, portal_downloads.release_lapsed_holds,
                 portal_archives.delete_dead_archives,
                 recovery.recover_packaging, recovery.close_failed_packaging,
                 recovery.delete_orphan_uploads, notify.prune_held):

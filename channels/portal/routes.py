@@ -4,7 +4,7 @@ Opening the page never consumes anything, so link previews in Slack, Teams and m
 scanners burn no download. The POST holds one, atomically, then streams the archive from an
 already open file in fixed-size chunks (memory does not grow with the archive). Only when the
 last byte is written and the response ended does the hold become a download, with its
-receipt; a client that goes away, a download slower than ``portal.time_allowed``, or a server
+receipt; a client that goes away, a download slower than ``downloads.time_allowed``, or a server
 stopping mid-way gives the hold back, so a dropped connection burns nothing and releases no
 password.
 """
@@ -22,6 +22,7 @@ from aiohttp import web
 from channels.portal import pages
 from channels.portal.ratelimit import PortalRateLimiter
 from handlers import portal
+from handlers import portal_downloads as downloads
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -128,8 +129,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         return _not_found(svc)
     try:
         ip, agent = _client(request)
-        hold = await portal.start_download(svc, token_hash=digest, ip=ip, user_agent=agent,
-                                           size=size)
+        hold = await downloads.start_download(svc, token_hash=digest, ip=ip, user_agent=agent,
+                                              size=size)
         if hold is None:  # another request took the last download, or it just expired
             return _not_found(svc)
         response = web.StreamResponse(headers={
@@ -138,25 +139,25 @@ async def download(request: web.Request) -> web.StreamResponse:
             "X-Download-Options": "noopen"})
         response.content_length = size
         sent = [0]
-        reason: portal.Interruption | None = portal.Interruption.SERVER_ERROR
+        reason: downloads.Interruption | None = downloads.Interruption.SERVER_ERROR
         try:
             async with asyncio.timeout(hold.allowed.total_seconds()):
                 await _stream(request, response, handle, sent)
                 if sent[0] != size:
-                    reason = portal.Interruption.INCOMPLETE
+                    reason = downloads.Interruption.INCOMPLETE
                     _cut(request)
                 else:
                     await response.write_eof()
                     reason = None
         except ConnectionError:  # the client went away (reset, broken pipe)
-            reason = portal.Interruption.CLIENT_GONE
+            reason = downloads.Interruption.CLIENT_GONE
         except TimeoutError:
-            reason = portal.Interruption.TOO_SLOW
+            reason = downloads.Interruption.TOO_SLOW
             _cut(request)
         except asyncio.CancelledError:  # the client went (handler_cancellation), or shutdown
             gone = request.transport is None or request.transport.is_closing()
-            reason = (portal.Interruption.CLIENT_GONE if gone
-                      else portal.Interruption.SERVER_STOPPED)
+            reason = (downloads.Interruption.CLIENT_GONE if gone
+                      else downloads.Interruption.SERVER_STOPPED)
             raise
         finally:
             # Shielded: a server stopping must still give the hold back (or count it).
@@ -166,22 +167,22 @@ async def download(request: web.Request) -> web.StreamResponse:
         await asyncio.to_thread(handle.close)
 
 
-async def _settle(svc: Services, hold: portal.DownloadHold,
-                  reason: portal.Interruption | None, sent: int) -> None:
+async def _settle(svc: Services, hold: downloads.DownloadHold,
+                  reason: downloads.Interruption | None, sent: int) -> None:
     """Count a finished download and fire its receipt, or give an unfinished one back. A
     database failure here leaves the hold to lapse: given back, never counted."""
     try:
         if reason is not None:
             log.warning("download of %s interrupted: %s (%d of %d bytes written)",
                         hold.reference, reason, sent, hold.size)
-            await portal.interrupt_download(svc, hold, reason=reason, sent=sent)
+            await downloads.interrupt_download(svc, hold, reason=reason, sent=sent)
             return
-        done = await portal.finish_download(svc, hold)
+        done = await downloads.finish_download(svc, hold)
         if done is None:
             log.error("download of %s finished after its hold lapsed or its link was "
                       "withdrawn: not counted", hold.reference)
             return
-        await portal.after_download(svc, done)
+        await downloads.after_download(svc, done)
     except Exception as exc:
         log.error("recording the end of a download of %s failed: %s", hold.reference,
                   type(exc).__name__)

@@ -62,3 +62,11 @@ async def conversations_untouched_since(session: AsyncSession, *, before: dateti
         select(Conversation).where(Conversation.updated_at < before))).all()
     return [SavedConversation(id=r.id, user_id=r.user_id, state=dict(r.state), version=r.version)
             for r in rows]
+
+
+async def conversations_of(session: AsyncSession, *, user_id: str) -> list[SavedConversation]:
+    """Every saved conversation of ``user_id``."""
+    rows = (await session.scalars(
+        select(Conversation).where(Conversation.user_id == user_id))).all()
+    return [SavedConversation(id=r.id, user_id=r.user_id, state=dict(r.state), version=r.version)
+            for r in rows]

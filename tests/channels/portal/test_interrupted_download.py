@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from bot.app.web import create_app
-from handlers import housekeeping, portal
+from handlers import housekeeping, portal, portal_downloads
 from handlers.services import Services
 from store import audit
 from store.models import PortalLink
@@ -158,13 +158,14 @@ async def test_a_download_its_process_never_finished_is_given_back_when_its_hold
     size = 2 * MB
     await _one_download_allowed(services, link, size)
     # A download whose serving process dies mid-way: held, and never finished.
-    hold = await portal.start_download(services, token_hash=portal.hash_token(link.token),
-                                       ip="203.0.113.9", user_agent="crashed/1.0", size=size)
+    hold = await portal_downloads.start_download(
+        services, token_hash=portal.hash_token(link.token), ip="203.0.113.9",
+        user_agent="crashed/1.0", size=size)
     assert hold is not None
     assert (await client.post(link.path)).status == 404
 
     archive = services.settings.archives_dir / f"{link.reference}.zip"
-    clock.advance(seconds=(hold.allowed + portal.HOLD_MARGIN).total_seconds() - 60)
+    clock.advance(seconds=(hold.allowed + portal_downloads.HOLD_MARGIN).total_seconds() - 60)
     await housekeeping.tick(services)
     assert archive.exists()  # a download in progress keeps the archive
     assert (await link_row(services, link.reference)).downloads == 1
@@ -186,5 +187,5 @@ async def test_a_download_its_process_never_finished_is_given_back_when_its_hold
     assert (await link_row(services, link.reference)).downloads == 1
     assert outbox_password(services, link.reference) is not None
     # The dead download's late finish, had its process come back, would count nothing.
-    assert await portal.finish_download(services, hold) is None
+    assert await portal_downloads.finish_download(services, hold) is None
     assert len(await audited(services, link.reference, "downloaded")) == 1

@@ -15,7 +15,7 @@ import socket
 
 from sqlalchemy import update
 
-from handlers import portal
+from handlers import portal_downloads
 from handlers.services import Services
 from store.models import PortalLink
 from tests.channels.portal.conftest import (
@@ -77,7 +77,7 @@ async def test_breaking_off_downloads_again_and_again_locks_the_link(
     size = _bigger_than_socket_buffers()
     await _archive(services, link, size=size, limit=1)
 
-    for attempt in range(1, portal.MAX_INTERRUPTED_DOWNLOADS + 1):
+    for attempt in range(1, portal_downloads.MAX_INTERRUPTED_DOWNLOADS + 1):
         if attempt > 1:  # until the limit, a broken-off download is given back
             assert (await served.http.get(link.path)).status == 200
         reader, writer = await _start(served, link.path)
@@ -87,15 +87,15 @@ async def test_breaking_off_downloads_again_and_again_locks_the_link(
         assert ended[-1].details["reason"] == "client disconnected"
 
     locked = await audited(services, link.reference, "portal_link_locked")
-    assert locked[0].details["interrupted"] == portal.MAX_INTERRUPTED_DOWNLOADS
+    assert locked[0].details["interrupted"] == portal_downloads.MAX_INTERRUPTED_DOWNLOADS
     row = await link_row(services, link.reference)
     assert row.revoked_at is not None and row.downloads == 0
-    assert row.interrupted_downloads == portal.MAX_INTERRUPTED_DOWNLOADS
+    assert row.interrupted_downloads == portal_downloads.MAX_INTERRUPTED_DOWNLOADS
     # Nobody downloads from it any more, by page or by button.
     assert (await served.http.get(link.path)).status == 404
     assert (await served.http.post(link.path)).status == 404
     assert len(await audited(services, link.reference, "download_interrupted",
-                             times=portal.MAX_INTERRUPTED_DOWNLOADS)) == 3
+                             times=portal_downloads.MAX_INTERRUPTED_DOWNLOADS)) == 3
     # The sender is told, once; nothing was counted, and no password went.
     assert told(services, f"The secure download link for transfer {link.reference} was "
                           "locked") == 1
@@ -132,10 +132,10 @@ async def test_a_download_finishing_after_its_link_was_locked_releases_no_passwo
     link = await share(password="sms-on-receipt")
     size = _bigger_than_socket_buffers()
     await _archive(services, link, size=size,
-                   limit=portal.MAX_INTERRUPTED_DOWNLOADS + 1)
+                   limit=portal_downloads.MAX_INTERRUPTED_DOWNLOADS + 1)
 
     slow_reader, slow_writer = await _start(served, link.path)
-    for attempt in range(1, portal.MAX_INTERRUPTED_DOWNLOADS + 1):
+    for attempt in range(1, portal_downloads.MAX_INTERRUPTED_DOWNLOADS + 1):
         _, writer = await _start(served, link.path)
         _hang_up(writer)
         await audited(services, link.reference, "download_interrupted", times=attempt)

@@ -100,3 +100,25 @@ class PasswordMethod(StrEnum):
     SMS = "sms"
     SMS_ON_RECEIPT = "sms-on-receipt"
     VOICE = "voice"
+
+
+class EffectKind(StrEnum):
+    """What an outbox entry does once the transaction that wrote it has committed."""
+
+    SUBMIT = "submit"  # a confirmed transfer: ask for approval, or package it
+    REQUEST_APPROVAL = "request_approval"  # send the approval request to the approvers
+    PACKAGE = "package"  # an approved transfer: tell the sender, package it
+    REJECT = "reject"  # a rejected transfer: close it, tell the sender
+    DELETE_FILES = "delete_files"  # plaintext uploads nothing will package
+    EXPIRE_DRAFT = "expire_draft"  # a conversation left unfinished: close its draft, tell
+
+
+class EffectStatus(StrEnum):
+    """``pending``: written, not yet taken. ``running``: taken until ``claimed_until`` (a
+    claim that lapses was a process that died, or a failed attempt waiting to be retried).
+    ``done``, or ``failed`` after too many attempts."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"

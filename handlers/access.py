@@ -24,7 +24,6 @@ from bot.policy_rules import Policy
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
-from store.models import Approval, Transfer
 
 MAX_REFERENCE = 20  # the audit trail's reference column
 
@@ -38,12 +37,12 @@ class Role(enum.Enum):
 
 @dataclass(frozen=True)
 class Found:
-    transfer: Transfer
-    approval: Approval | None
+    transfer: repo.TransferRecord
+    approval: repo.ApprovalRecord | None
 
 
-def may_act(policy: Policy, actor: str, transfer: Transfer, approval: Approval | None,
-            role: Role) -> bool:
+def may_act(policy: Policy, actor: str, transfer: repo.TransferRecord,
+            approval: repo.ApprovalRecord | None, role: Role) -> bool:
     """Whether ``actor`` (a user id) is ``role`` for this transfer, comparing people."""
     if policy.same_person(actor, transfer.sender_id):
         return True

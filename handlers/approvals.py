@@ -47,9 +47,9 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
             refusal = msg.ALREADY_DECIDED.format(reference=reference, status=approval.status,
                                                  by=approval.decided_by)
         elif approval.status != ApprovalStatus.PENDING or approval.expires_at <= now:
-            status = (ApprovalStatus.EXPIRED if approval.status == ApprovalStatus.PENDING
+            now_is = (ApprovalStatus.EXPIRED if approval.status == ApprovalStatus.PENDING
                       else approval.status)
-            refusal = msg.APPROVAL_NOT_PENDING.format(reference=reference, status=status)
+            refusal = msg.APPROVAL_NOT_PENDING.format(reference=reference, status=now_is)
         elif not approve and not reason:
             refusal = msg.REASON_REQUIRED.format(reference=reference)
         if refusal is not None:

@@ -23,11 +23,10 @@ from datetime import datetime, timedelta
 from bot.answers import Decision
 from bot.messages import transfers as msg
 from bot.replies import DecisionNote, Reply, Text
-from bot.statuses import TransferStatus
+from bot.statuses import EffectKind, EffectStatus, TransferStatus
 from handlers import notify, transfers
 from handlers.services import Services
 from store import outbox as store
-from store.models import EffectKind, EffectStatus
 from store.outbox import PendingEffect, Session, transfer_key
 
 log = logging.getLogger(__name__)

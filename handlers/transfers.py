@@ -27,6 +27,7 @@ from bot.statuses import (
     OPEN_TRANSFER_STATUSES,
     ApprovalStatus,
     DeliveryMethod,
+    EffectKind,
     PasswordMethod,
     SendStatus,
     Step,
@@ -38,7 +39,6 @@ from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
 from store import audit, outbox
 from store import repositories as repo
-from store.models import Approval, EffectKind, Transfer, TransferFile
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def context_for(svc: Services, *, user_id: str, now: datetime | None = None) -> 
                        new_reference=svc.new_reference)
 
 
-def state_from_transfer(transfer: Transfer, files: list[TransferFile]) -> State:
+def state_from_transfer(transfer: repo.TransferRecord,
+                        files: list[repo.TransferFileRecord]) -> State:
     """Rebuild the answers of a submitted transfer (for summaries shown later)."""
     return State(
         step=Step.CONFIRM, reference=transfer.reference,
@@ -121,9 +122,8 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
             await repo.set_status(session, reference=reference,
                                   status=TransferStatus.AWAITING_APPROVAL, now=now,
                                   only_from=[TransferStatus.SUBMITTED])
-            session.add(Approval(reference=reference, approvers=list(approvers),
-                                 status=ApprovalStatus.PENDING, requested_at=now,
-                                 expires_at=expires))
+            await repo.add_approval_request(session, reference=reference, approvers=approvers,
+                                            now=now, expires_at=expires)
             await audit.append(session, at=now, actor="safehaven", action="approval_requested",
                                reference=reference,
                                details={"approvers": list(approvers),
@@ -180,7 +180,7 @@ def approval_request(state: State, ctx: TurnContext, *, sender: str) -> Approval
         delivery=delivery, password=password)
 
 
-def email_text(svc: Services, transfer: Transfer, filename: str,
+def email_text(svc: Services, transfer: repo.TransferRecord, filename: str,
                link: portal.IssuedLink | None = None) -> tuple[str, str]:
     """The ready-to-paste email: CONFIDENTIAL subject with no personal details, the
     deletion statement, and never the password. With a portal ``link`` it says where to
@@ -244,10 +244,7 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
         await repo.set_status(session, reference=reference, status=TransferStatus.READY, now=now,
                               only_from=[TransferStatus.PACKAGING], archive_path=str(archive.path),
                               archive_size=archive.size, password_sealed=sealed)
-        for f in files:
-            row = await session.get(TransferFile, f.id)
-            if row is not None:
-                row.stored_path = None
+        await repo.forget_stored_paths(session, reference=reference)
         await repo.remember_recipient(session, sender_id=transfer.sender_id,
                                       recipient=recipient, now=now)
         await audit.append(session, at=now, actor="safehaven", action="packaged",
@@ -327,14 +324,13 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
             return False
         files = await repo.transfer_files(session, reference=reference)
         paths = [f.stored_path or "" for f in files]
-        for f in files:
-            f.stored_path = None
-        for d in await repo.deliveries_for(session, reference=reference):
-            if d.status in (SendStatus.WAITING, SendStatus.DUE):
-                d.status, d.updated_at = SendStatus.CANCELLED, now
-        approval = await repo.get_approval(session, reference=reference)
-        if approval is not None and approval.status == ApprovalStatus.PENDING:
-            approval.status = status
+        await repo.forget_stored_paths(session, reference=reference)
+        unsent = (SendStatus.WAITING, SendStatus.DUE)
+        for d in await repo.sends_for(session, reference=reference):
+            if d.status in unsent:
+                await repo.move_send(session, send_id=d.id, only_from=unsent, now=now,
+                                     status=SendStatus.CANCELLED)
+        await repo.close_approval(session, reference=reference, status=ApprovalStatus(status))
         await repo.drop_held_requests(session, reference=reference)
         await portal.revoke_links(session, reference=reference, by=by, now=now)
         await audit.append(session, at=now, actor=by, action=status, reference=reference,

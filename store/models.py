@@ -24,6 +24,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+# The outbox's words live in the domain; named here too for older imports.
+from bot.statuses import EffectKind as EffectKind
+from bot.statuses import EffectStatus as EffectStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC, on SQLite as on PostgreSQL."""
@@ -255,28 +259,6 @@ class HeldNotice(Base):
     kind: Mapped[str] = mapped_column(String(20))  # request | notice
     sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
-class EffectKind(StrEnum):
-    """What an outbox entry does once the transaction that wrote it has committed."""
-
-    SUBMIT = "submit"  # a confirmed transfer: ask for approval, or package it
-    REQUEST_APPROVAL = "request_approval"  # send the approval request to the approvers
-    PACKAGE = "package"  # an approved transfer: tell the sender, package it
-    REJECT = "reject"  # a rejected transfer: close it, tell the sender
-    DELETE_FILES = "delete_files"  # plaintext uploads nothing will package
-    EXPIRE_DRAFT = "expire_draft"  # a conversation left unfinished: close its draft, tell
-
-
-class EffectStatus(StrEnum):
-    """``pending``: written, not yet taken. ``running``: taken until ``claimed_until`` (a
-    claim that lapses was a process that died, or a failed attempt waiting to be retried).
-    ``done``, or ``failed`` after too many attempts."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
 
 
 class OutboxEntry(Base):

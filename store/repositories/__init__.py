@@ -9,6 +9,9 @@ package (``from store import repositories as repo``); the names below are its su
 from __future__ import annotations
 
 from store.repositories.approvals import (
+    ApprovalRecord,
+    add_approval_request,
+    close_approval,
     decide_approval,
     expired_approvals,
     get_approval,
@@ -21,6 +24,7 @@ from store.repositories.conversations import (
     save_conversation,
 )
 from store.repositories.notices import (
+    HeldNoticeRecord,
     drop_held_requests,
     held_notices,
     hold_notice,
@@ -81,6 +85,8 @@ from store.repositories.sends import (
     wipe_password,
 )
 from store.repositories.transfers import (
+    TransferFileRecord,
+    TransferRecord,
     TransferSummary,
     forget_stored_paths,
     get_transfer,
@@ -97,8 +103,10 @@ from store.repositories.transfers import (
 
 __all__ = [
     "KEEP",
+    "ApprovalRecord",
     "DatabaseUnreachable",
     "HeldDownload",
+    "HeldNoticeRecord",
     "LinkedArchive",
     "NewPasswordSend",
     "PasswordSendRecord",
@@ -106,13 +114,17 @@ __all__ = [
     "SavedConversation",
     "SenderLink",
     "Session",
+    "TransferFileRecord",
+    "TransferRecord",
     "TransferSummary",
     "UnreachableArchive",
+    "add_approval_request",
     "add_portal_link",
     "add_sends",
     "book_voice_send",
     "claim_delivery",
     "claim_due_sends",
+    "close_approval",
     "conversations_of",
     "conversations_untouched_since",
     "count_wrong_code",

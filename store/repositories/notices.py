@@ -1,10 +1,12 @@
 """Notices and approval requests held until the person can be reached.
 
-Each function takes the caller's session so several can share one transaction."""
+Each function takes the caller's session so several can share one transaction. Reads return
+frozen records (:class:`HeldNoticeRecord`), never the ORM rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -17,17 +19,37 @@ from store.models import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class HeldNoticeRecord:
+    """A message held for a person (the columns of ``held_notices``); ``sealed`` is the
+    message sealed with the server key."""
+
+    id: int
+    user_id: str
+    reference: str | None
+    kind: str
+    sealed: str
+    created_at: datetime
+
+
+def _notice_record(row: HeldNotice) -> HeldNoticeRecord:
+    return HeldNoticeRecord(id=row.id, user_id=row.user_id, reference=row.reference,
+                            kind=row.kind, sealed=row.sealed, created_at=row.created_at)
+
+
 async def hold_notice(session: AsyncSession, *, user_id: str, reference: str | None,
                       kind: str, sealed: str, now: datetime) -> None:
     session.add(HeldNotice(user_id=user_id, reference=reference, kind=kind, sealed=sealed,
                            created_at=now))
 
 
-async def held_notices(session: AsyncSession, *, user_ids: Sequence[str]) -> list[HeldNotice]:
+async def held_notices(session: AsyncSession, *, user_ids: Sequence[str]
+                       ) -> list[HeldNoticeRecord]:
     """What is held for any of ``user_ids``, oldest first."""
-    return list((await session.scalars(
+    rows = (await session.scalars(
         select(HeldNotice).where(HeldNotice.user_id.in_(list(user_ids)))
-        .order_by(HeldNotice.id))).all())
+        .order_by(HeldNotice.id))).all()
+    return [_notice_record(row) for row in rows]
 
 
 async def take_held_notice(session: AsyncSession, *, notice_id: int) -> bool:

@@ -1,6 +1,8 @@
 """Transfers and their files.
 
-Each function takes the caller's session so several can share one transaction."""
+Each function takes the caller's session so several can share one transaction. Reads return
+frozen records (:class:`TransferRecord`, :class:`TransferFileRecord`), never the ORM rows;
+every change goes through a function here, as an update of its own."""
 
 from __future__ import annotations
 
@@ -12,11 +14,52 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.statuses import TransferStatus
+from bot.statuses import DeliveryMethod, PasswordMethod, TransferStatus
 from store.models import (
     Transfer,
     TransferFile,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    """A transfer as read (the columns of ``transfers``). ``password_sealed`` is the
+    password sealed with the server key, never the password."""
+
+    reference: str
+    sender_id: str
+    status: TransferStatus
+    classification: str | None
+    recipient: dict[str, Any] | None
+    purpose: str | None
+    lawful_basis: str | None
+    consent: dict[str, Any] | None
+    delivery_method: DeliveryMethod | None
+    password_method: PasswordMethod | None
+    call_at: datetime | None
+    password_sealed: str | None
+    archive_path: str | None
+    archive_size: int | None
+    file_count: int
+    total_bytes: int
+    authorised_by: str | None
+    call_code: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFileRecord:
+    """A file received for a transfer; ``stored_path`` is None once the plaintext is gone."""
+
+    id: int
+    reference: str
+    position: int
+    original_name: str
+    stored_path: str | None
+    size: int
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +70,28 @@ class TransferSummary:
     sender_id: str
     total_bytes: int
     updated_at: datetime
+
+
+def _transfer_record(row: Transfer) -> TransferRecord:
+    return TransferRecord(
+        reference=row.reference, sender_id=row.sender_id, status=TransferStatus(row.status),
+        classification=row.classification,
+        recipient=dict(row.recipient) if row.recipient is not None else None,
+        purpose=row.purpose, lawful_basis=row.lawful_basis,
+        consent=dict(row.consent) if row.consent is not None else None,
+        delivery_method=DeliveryMethod(row.delivery_method) if row.delivery_method else None,
+        password_method=PasswordMethod(row.password_method) if row.password_method else None,
+        call_at=row.call_at, password_sealed=row.password_sealed,
+        archive_path=row.archive_path, archive_size=row.archive_size,
+        file_count=row.file_count or 0, total_bytes=row.total_bytes or 0,
+        authorised_by=row.authorised_by, call_code=row.call_code, created_at=row.created_at,
+        updated_at=row.updated_at, submitted_at=row.submitted_at)
+
+
+def _file_record(row: TransferFile) -> TransferFileRecord:
+    return TransferFileRecord(id=row.id, reference=row.reference, position=row.position,
+                              original_name=row.original_name, stored_path=row.stored_path,
+                              size=row.size, kind=row.kind)
 
 
 async def transfers_in(session: AsyncSession, *, status: str,
@@ -61,8 +126,9 @@ async def forget_stored_paths(session: AsyncSession, *, reference: str) -> None:
         .values(stored_path=None).execution_options(synchronize_session=False))
 
 
-async def get_transfer(session: AsyncSession, *, reference: str) -> Transfer | None:
-    return await session.get(Transfer, reference)
+async def get_transfer(session: AsyncSession, *, reference: str) -> TransferRecord | None:
+    row = await session.get(Transfer, reference)
+    return _transfer_record(row) if row is not None else None
 
 
 async def reference_taken(session: AsyncSession, *, reference: str) -> bool:
@@ -72,7 +138,7 @@ async def reference_taken(session: AsyncSession, *, reference: str) -> bool:
 async def upsert_draft(
     session: AsyncSession, *, reference: str, sender_id: str, files: Sequence[Mapping[str, Any]],
     classification: str | None, now: datetime,
-) -> Transfer:
+) -> None:
     """Create or refresh a draft transfer and its file list from the conversation state."""
     transfer = await session.get(Transfer, reference)
     if transfer is None:
@@ -95,13 +161,13 @@ async def upsert_draft(
             session.add(TransferFile(reference=reference, position=position,
                                      original_name=str(f["name"]), stored_path=str(f["path"]),
                                      size=int(f["size"]), kind=str(f["kind"])))
-    return transfer
 
 
-async def transfer_files(session: AsyncSession, *, reference: str) -> list[TransferFile]:
-    return list((await session.scalars(
+async def transfer_files(session: AsyncSession, *, reference: str) -> list[TransferFileRecord]:
+    rows = (await session.scalars(
         select(TransferFile).where(TransferFile.reference == reference)
-        .order_by(TransferFile.position))).all())
+        .order_by(TransferFile.position))).all()
+    return [_file_record(row) for row in rows]
 
 
 async def set_status(session: AsyncSession, *, reference: str, status: str, now: datetime,
@@ -117,13 +183,15 @@ async def set_status(session: AsyncSession, *, reference: str, status: str, now:
 
 
 async def recent_transfers(session: AsyncSession, *, sender_id: str, limit: int = 10
-                           ) -> list[Transfer]:
-    return list((await session.scalars(
+                           ) -> list[TransferRecord]:
+    rows = (await session.scalars(
         select(Transfer).where(Transfer.sender_id == sender_id)
-        .order_by(Transfer.created_at.desc()).limit(limit))).all())
+        .order_by(Transfer.created_at.desc()).limit(limit))).all()
+    return [_transfer_record(row) for row in rows]
 
 
-async def stale_drafts(session: AsyncSession, *, before: datetime) -> list[Transfer]:
-    return list((await session.scalars(
+async def stale_drafts(session: AsyncSession, *, before: datetime) -> list[TransferRecord]:
+    rows = (await session.scalars(
         select(Transfer).where(Transfer.status == TransferStatus.DRAFT,
-                               Transfer.updated_at < before))).all())
+                               Transfer.updated_at < before))).all()
+    return [_transfer_record(row) for row in rows]

@@ -25,7 +25,6 @@ from channels.slack.inputs import Click, dig, form_values, metadata, text_of
 from channels.slack.runtime import ACK_BUDGET, Ack, SlackRuntime
 from handlers import approvals
 from store import repositories as repo
-from store.models import Approval
 
 log = logging.getLogger(__name__)
 # The message clicked: (channel, ts, its blocks if the payload carried them).
@@ -120,7 +119,7 @@ class Decisions:
         first = next((r for r in replies if isinstance(r, Text)), None)
         return first.text if first is not None else msg.SOMETHING_WENT_WRONG
 
-    def _decision_note(self, approval: Approval) -> str:
+    def _decision_note(self, approval: repo.ApprovalRecord) -> str:
         policy = self.slack.svc.policy
         if approval.status not in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED) \
                 or approval.decided_at is None:

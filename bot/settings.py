@@ -43,6 +43,14 @@ class Settings:
     # SAFEHAVEN_ALLOWED_FETCH_HOSTS: hosts (and ports) besides the platforms' own that files
     # may be fetched from or uploaded to on a platform's word; private addresses included.
     allowed_fetch_hosts: tuple[HostRule, ...] = ()
+    # SAFEHAVEN_OBJECT_STORE: where uploads (sealed) and archives are kept, shared by every
+    # replica: file:///path, s3://bucket/prefix or az://container/prefix (store.objects).
+    object_store: str = ""
+
+    @property
+    def object_store_url(self) -> str:
+        """The object store's URL; by default the folder ``<var dir>/objects``."""
+        return self.object_store or (self.var_dir / "objects").resolve().as_uri()
 
     @property
     def is_production(self) -> bool:
@@ -158,5 +166,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run_scheduler=env.get("SAFEHAVEN_SCHEDULER", "on").lower() not in ("off", "0", "false"),
         scheduler_interval_seconds=interval,
         public_url=public_url,
+        object_store=env.get("SAFEHAVEN_OBJECT_STORE", "").strip(),
         allowed_fetch_hosts=_allowed_fetch_hosts(env),
     )

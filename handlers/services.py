@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot.objects import ObjectStore
 from bot.policy_rules import Policy
 from bot.reference import new_reference
 from bot.settings import Settings
@@ -27,6 +28,7 @@ class Services:
     vault: Vault
     notifier: Notifier
     transport: PasswordTransport
+    objects: ObjectStore  # uploads (sealed) and archives, shared by every replica
     clock: Callable[[], datetime] = utc_now
     new_reference: Callable[[], str] = field(default=new_reference)
     inspector: FileInspector = field(default_factory=FileInspector)  # judges uploads, off-loop

@@ -22,6 +22,7 @@ from bot.vault import Vault, _decode_key, generate_key
 from channels.console.transport import ConsoleTransport
 from handlers.services import Services
 from store.db import Database, migrate
+from store.objects import LocalObjectStore
 from tests.reliability import secret_scan
 from tests.support.core import PDF, Clock, Conversation, RecordingNotifier
 
@@ -139,7 +140,7 @@ async def services(settings: Settings, policy: Policy, clock: Clock
         vault=Vault(_decode_key(settings.secret_key)), notifier=RecordingNotifier(),
         transport=ConsoleTransport(outbox=settings.outbox_path, production=False,
                                    stream=io.StringIO()),
-        clock=clock,
+        objects=LocalObjectStore(settings.var_dir.resolve() / "objects"), clock=clock,
     )
     yield svc
     await svc.db.close()

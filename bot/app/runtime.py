@@ -29,6 +29,7 @@ from handlers.notify import HeldNotices, NotifierRouter
 from handlers.ports import Notifier, PasswordTransport
 from handlers.services import Services
 from store.db import Database
+from store.objects import open_object_store
 
 # Libraries that, below INFO, log what they send or bind: SQL parameters (aiosqlite: phone
 # numbers, names), Web API bodies (slack_sdk: message text), request details (twilio logs
@@ -102,7 +103,8 @@ def build_runtime(config: Config) -> Runtime:
     assert transport is not None  # the console plugin has one whenever Twilio is not set
     router = NotifierRouter(fallback, keep=kept)
     svc = Services(settings=settings, policy=load_policy(settings.policy_path), db=db,
-                   vault=vault, notifier=router, transport=transport)
+                   vault=vault, notifier=router, transport=transport,
+                   objects=open_object_store(settings.object_store_url))
     kept.clock = lambda: svc.clock()
     plugins: tuple[ChannelPlugin, ...] = (
         *(wiring.plugin(svc, config.sections.get(wiring.name)) for wiring in CHANNELS),

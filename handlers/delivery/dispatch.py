@@ -77,12 +77,10 @@ async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_A
             inline_until=now + INLINE_GRACE if reference is not None else None)
         if not rows:
             return []
-        transfers = {ref: await repo.get_transfer(session, reference=ref)
-                     for ref in {d.reference for d in rows}}
+        transfers = await repo.send_targets(session, references={d.reference for d in rows})
         claimed: list[_Attempt] = []
         for d in rows:
-            t = transfers[d.reference]
-            assert t is not None  # deliveries.reference is a foreign key
+            t = transfers[d.reference]  # deliveries.reference is a foreign key
             claimed.append(_Attempt(
                 delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
                 extension=d.extension, attempts=d.attempts, sender_id=t.sender_id,
@@ -146,21 +144,19 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
     now = svc.clock()
     receipts: list[tuple[str, Reply]] = []
     async with svc.db.transaction() as session:
-        rows = await repo.sends_by_id(session, send_ids=[a.delivery_id for a in attempts])
+        rows = await repo.sends_by_id(session, send_ids=[a.delivery_id for a in attempts],
+                                      hold=True)
         for a in attempts:
             d = rows.get(a.delivery_id)
             if d is None or d.status != SendStatus.SENDING:
                 continue
             o = a.outcome
-            if o.provider_sid:
-                d = await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENDING,),
-                                         now=None, provider_sid=o.provider_sid)
-                if d is None:
-                    continue
+            sid: str | repo.Keep = o.provider_sid or repo.KEEP  # kept if none came back
             kind = how(a.kind)
             if o.status == SendStatus.FAILED:
                 failed = await after_failure(session, svc, d, detail=o.detail,
-                                             retryable=o.retryable, now=now)
+                                             retryable=o.retryable, now=now,
+                                             provider_sid=o.provider_sid)
                 if failed is not None:
                     receipts.append((a.sender_id, failed))
                 continue
@@ -169,7 +165,8 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 check_at = a.started_at + UNCONFIRMED_WAIT
                 if await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENDING,),
                                         now=now, status=SendStatus.UNCONFIRMED, lease_until=None,
-                                        due_at=check_at, last_error=o.detail) is None:
+                                        due_at=check_at, last_error=o.detail,
+                                        provider_sid=sid) is None:
                     continue
                 await audit.append(session, at=now, actor=svc.transport.name,
                                    action="password_unconfirmed", reference=a.reference,
@@ -184,7 +181,7 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 continue
             if await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENDING,),
                                     now=now, status=o.status, lease_until=None,
-                                    last_error=None) is None:
+                                    last_error=None, provider_sid=sid) is None:
                 continue
             action = "password_delivered" if o.status == SendStatus.DELIVERED else "password_sent"
             if a.kind == SendKind.HEADS_UP:

@@ -71,9 +71,12 @@ def _backoff(svc: Services, attempts: int, kind: str) -> timedelta:
 
 
 async def after_failure(session: Session, svc: Services, d: Send, *, detail: str,
-                        retryable: bool, now: datetime) -> Reply | None:
-    """Retry later (transient), or give up and say why. Returns the sender's receipt (None
-    if the send was settled meanwhile by another caller)."""
+                        retryable: bool, now: datetime, provider_sid: str | None = None
+                        ) -> Reply | None:
+    """Retry later (transient), or give up and say why (the attempt's ``provider_sid``
+    kept, if it has one). Returns the sender's receipt (None if the send was settled
+    meanwhile by another caller)."""
+    sid: str | repo.Keep = provider_sid or repo.KEEP
     kind = how(d.kind)
     transfer = await repo.get_transfer(session, reference=d.reference)
     phone = phone_of(transfer, d)
@@ -81,7 +84,7 @@ async def after_failure(session: Session, svc: Services, d: Send, *, detail: str
         due_at = now + _backoff(svc, d.attempts, d.kind)
         if await repo.move_send(session, send_id=d.id, only_from=(d.status,), now=now,
                                 status=SendStatus.DUE, due_at=due_at, last_error=detail,
-                                lease_until=None) is None:
+                                lease_until=None, provider_sid=sid) is None:
             return None
         await audit.append(session, at=now, actor=svc.transport.name, action="password_retry",
                            reference=d.reference, details={
@@ -92,7 +95,7 @@ async def after_failure(session: Session, svc: Services, d: Send, *, detail: str
                                                  detail=detail, when=f"{local:%H:%M}"))
     if await repo.move_send(session, send_id=d.id, only_from=(d.status,), now=now,
                             status=SendStatus.DEAD if retryable else SendStatus.FAILED,
-                            last_error=detail, lease_until=None) is None:
+                            last_error=detail, lease_until=None, provider_sid=sid) is None:
         return None
     await audit.append(session, at=now, actor=svc.transport.name, action="password_failed",
                        reference=d.reference, details={

@@ -26,6 +26,7 @@ from store.models import (
 )
 
 Session = AsyncSession
+_HELD = "held_sends"  # session.info: ids of sends this transaction alone may change
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,18 @@ class NewPasswordSend:
     due_at: datetime | None
     phone: str
     extension: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendTarget:
+    """What a claimed send needs of its transfer: whom to tell, what to say, the secret."""
+
+    reference: str
+    sender_id: str
+    recipient: dict[str, Any] | None
+    call_code: str | None
+    call_at: datetime | None
+    password_sealed: str | None
 
 
 class Keep(Enum):
@@ -95,10 +108,14 @@ def _record(d: Delivery) -> PasswordSendRecord:
         verified_call_sid=d.verified_call_sid, created_at=d.created_at, updated_at=d.updated_at)
 
 
-async def _reread(session: AsyncSession, ids: Collection[int]) -> list[Delivery]:
-    return list((await session.scalars(
-        select(Delivery).where(Delivery.id.in_(list(ids))).order_by(Delivery.due_at)
-        .execution_options(populate_existing=True))).all())
+async def _updated(session: AsyncSession, statement: Any) -> list[PasswordSendRecord]:
+    """Run an UPDATE of ``deliveries`` and return the rows it changed, earliest due first
+    (RETURNING; rows already in the session are refreshed with them)."""
+    rows = (await session.scalars(
+        statement.returning(Delivery),
+        execution_options={"synchronize_session": False, "populate_existing": True})).all()
+    return sorted((_record(d) for d in rows),
+                  key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.id))
 
 
 async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int = 50
@@ -138,13 +155,10 @@ async def claim_due_sends(session: AsyncSession, *, now: datetime, lease_until: 
     ids = list((await session.scalars(query)).all())
     if not ids:
         return []
-    await session.execute(
-        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == SendStatus.DUE)
-        .values(status=SendStatus.SENDING, attempts=Delivery.attempts + 1,
-                lease_until=lease_until, updated_at=now)
-        .execution_options(synchronize_session="fetch"))
-    return [_record(d) for d in await _reread(session, ids)
-            if d.status == SendStatus.SENDING]
+    return await _updated(session, update(Delivery).where(
+        Delivery.id.in_(ids), Delivery.status == SendStatus.DUE).values(
+        status=SendStatus.SENDING, attempts=Delivery.attempts + 1, lease_until=lease_until,
+        updated_at=now))
 
 
 async def lease_unconfirmed_sends(session: AsyncSession, *, now: datetime, lease_until: datetime,
@@ -163,12 +177,9 @@ async def lease_unconfirmed_sends(session: AsyncSession, *, now: datetime, lease
     ids = list((await session.scalars(query)).all())
     if not ids:
         return []
-    await session.execute(
-        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == SendStatus.UNCONFIRMED,
-                               free)
-        .values(lease_until=lease_until).execution_options(synchronize_session="fetch"))
-    return [_record(d) for d in await _reread(session, ids)
-            if d.status == SendStatus.UNCONFIRMED]
+    return await _updated(session, update(Delivery).where(
+        Delivery.id.in_(ids), Delivery.status == SendStatus.UNCONFIRMED, free).values(
+        lease_until=lease_until))
 
 
 async def interrupt_lapsed_sends(session: AsyncSession, *, now: datetime
@@ -179,13 +190,9 @@ async def interrupt_lapsed_sends(session: AsyncSession, *, now: datetime
         Delivery.status == SendStatus.SENDING, Delivery.lease_until < now))).all())
     if not ids:
         return []
-    await session.execute(
-        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == SendStatus.SENDING,
-                               Delivery.lease_until < now)
-        .values(status=SendStatus.INTERRUPTED, updated_at=now)
-        .execution_options(synchronize_session="fetch"))
-    return [_record(d) for d in await _reread(session, ids)
-            if d.status == SendStatus.INTERRUPTED]
+    return await _updated(session, update(Delivery).where(
+        Delivery.id.in_(ids), Delivery.status == SendStatus.SENDING, Delivery.lease_until < now)
+        .values(status=SendStatus.INTERRUPTED, updated_at=now))
 
 
 async def move_send(session: AsyncSession, *, send_id: int, only_from: Collection[str],
@@ -217,13 +224,16 @@ async def count_wrong_code(session: AsyncSession, *, send_id: int) -> PasswordSe
 
 async def _change(session: AsyncSession, send_id: int, only_from: Collection[str],
                   values: dict[str, Any]) -> PasswordSendRecord | None:
-    result = await session.execute(
-        update(Delivery).where(Delivery.id == send_id, Delivery.status.in_(list(only_from)))
-        .values(**values).execution_options(synchronize_session="fetch"))
-    if getattr(result, "rowcount", 0) != 1:
-        return None
-    rows = await _reread(session, (send_id,))
-    return _record(rows[0]) if rows else None
+    if send_id in session.info.get(_HELD, ()):  # locked by this transaction: no other writer
+        held = await session.get(Delivery, send_id)  # from the session, no round trip
+        if held is None or held.status not in only_from:
+            return None
+        for name, value in values.items():
+            setattr(held, name, value)  # written with the others at the next flush
+        return _record(held)
+    changed = await _updated(session, update(Delivery).where(
+        Delivery.id == send_id, Delivery.status.in_(list(only_from))).values(**values))
+    return changed[0] if changed else None
 
 
 async def get_send(session: AsyncSession, *, send_id: int) -> PasswordSendRecord | None:
@@ -231,10 +241,19 @@ async def get_send(session: AsyncSession, *, send_id: int) -> PasswordSendRecord
     return _record(d) if d is not None else None
 
 
-async def sends_by_id(session: AsyncSession, *, send_ids: Collection[int]
-                      ) -> dict[int, PasswordSendRecord]:
-    return {d.id: _record(d) for d in (await session.scalars(select(Delivery).where(
-        Delivery.id.in_(list(send_ids))))).all()}
+async def sends_by_id(session: AsyncSession, *, send_ids: Collection[int], hold: bool = False,
+                      lock: bool = False) -> dict[int, PasswordSendRecord]:
+    """The sends of ``send_ids``. ``hold``: the caller is their only writer (a worker's own
+    claimed ``sending`` rows; with ``lock``, rows locked ``FOR UPDATE`` on PostgreSQL), so
+    their changes (:func:`move_send`) are made in the session and written together at the
+    next flush instead of one statement each."""
+    query = select(Delivery).where(Delivery.id.in_(list(send_ids)))
+    if lock:
+        query = query.with_for_update()
+    rows = (await session.scalars(query)).all()
+    if hold:
+        session.info.setdefault(_HELD, set()).update(d.id for d in rows)
+    return {d.id: _record(d) for d in rows}
 
 
 async def send_by_provider_sid(session: AsyncSession, *, provider_sid: str
@@ -306,6 +325,18 @@ async def wipe_password(session: AsyncSession, *, reference: str, now: datetime)
                                Transfer.password_sealed.is_not(None))
         .values(password_sealed=None).execution_options(synchronize_session="fetch"))
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def send_targets(session: AsyncSession, *, references: Collection[str]
+                       ) -> dict[str, SendTarget]:
+    """The transfers of ``references`` (one query for a claimed batch), by reference."""
+    if not references:
+        return {}
+    return {t.reference: SendTarget(reference=t.reference, sender_id=t.sender_id,
+                                    recipient=t.recipient, call_code=t.call_code,
+                                    call_at=t.call_at, password_sealed=t.password_sealed)
+            for t in (await session.scalars(select(Transfer).where(
+                Transfer.reference.in_(list(references))))).all()}
 
 
 async def opted_out_phones(session: AsyncSession, *, phones: Collection[str]) -> set[str]:

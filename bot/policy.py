@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.policy_rules import (
     ENTRA_ID_RE,
     TEAMS_PREFIX,
+    ArchiveRetention,
     CallWindow,
     DeliveryRules,
     Level,
@@ -252,12 +253,24 @@ def _read_approvers(reader: _Reader, people: Mapping[str, tuple[str, ...]]
     return approvers
 
 
+def _read_retention(reader: _Reader) -> ArchiveRetention:
+    """``[retention]``: optional; a policy without it keeps the defaults."""
+    reader.unknown_keys({"archive_days_after_password", "archive_max_days"})
+    default = ArchiveRetention()
+    after = reader.positive("archive_days_after_password", default.days_after_password)
+    most = reader.positive("archive_max_days", default.max_days)
+    if after > most:
+        raise reader.fail("archive_days_after_password", f"{after} is more than "
+                          f"archive_max_days ({most}): an archive is never kept longer")
+    return ArchiveRetention(days_after_password=after, max_days=most)
+
+
 def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
     """Validate a parsed TOML document and build the :class:`Policy`."""
     root = _Reader(document, "")
     root.unknown_keys(
         {"organisation", "intake", "recipients", "purpose", "approval", "password", "email",
-         "classification", "people"}
+         "classification", "people", "retention"}
     )
     org = root.sub("organisation")
     org.unknown_keys({"name", "timezone"})
@@ -380,6 +393,7 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
         delivery=delivery_rules,
         deletion_statement=email.text("deletion_statement"),
         source=source,
+        archive_retention=_read_retention(root.sub("retention", required=False)),
     )
 
 

@@ -72,6 +72,16 @@ class DeliveryRules:
 
 
 @dataclass(frozen=True)
+class ArchiveRetention:
+    """How long an archive handed back in the chat (delivery by archive) is kept: so many
+    days after its password was delivered, and never longer than so many days after it was
+    made, delivered or not. Cancelling the transfer deletes it at once."""
+
+    days_after_password: int = 7
+    max_days: int = 30
+
+
+@dataclass(frozen=True)
 class Person:
     """Someone the policy knows: a ``[people]`` entry with all their ids, or (``name`` None)
     an id the table does not list, which is a person of its own."""
@@ -116,6 +126,7 @@ class Policy:
     delivery: DeliveryRules
     deletion_statement: str
     source: str
+    archive_retention: ArchiveRetention = ArchiveRetention()
 
     def level(self, name: str) -> Level:
         for level in self.levels:

@@ -1,6 +1,7 @@
 """Periodic work: run the outbox entries a dead process left, expire approval requests and
-abandoned drafts, send due passwords, delete archives no portal link can reach any more,
-drop held messages nobody needs."""
+abandoned drafts, send due passwords, delete archives no portal link can reach any more
+and archives handed back in the chat past their retention, drop held messages nobody
+needs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from bot.messages import transfers as msg
 from bot.replies import Text
 from bot.state import State
 from bot.statuses import Step, TransferStatus
-from handlers import notify, outbox, portal_archives, portal_downloads, recovery, transfers
+from handlers import (
+    notify,
+    outbox,
+    portal_archives,
+    portal_downloads,
+    recovery,
+    retention,
+    transfers,
+)
 from handlers.delivery import dispatch
 from handlers.services import Services
 from store import repositories as repo
@@ -77,7 +86,7 @@ async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
     for job in (outbox.sweep, expire_approvals, expire_drafts, dispatch.recover_interrupted,
                 dispatch.run_due, portal_downloads.release_lapsed_holds,
-                portal_archives.delete_dead_archives,
+                portal_archives.delete_dead_archives, retention.delete_expired_archives,
                 recovery.recover_packaging, recovery.close_failed_packaging,
                 recovery.delete_orphan_uploads, notify.prune_held):
         try:

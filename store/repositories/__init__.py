@@ -55,6 +55,13 @@ from store.repositories.recipients import (
     known_recipients,
     remember_recipient,
 )
+from store.repositories.retention import (
+    ExpiredArchive,
+    RetentionReason,
+    archives_past_retention,
+    forget_kept_archive,
+    kept_archive,
+)
 from store.repositories.sends import (
     KEEP,
     DatabaseUnreachable,
@@ -108,6 +115,7 @@ __all__ = [
     "KEEP",
     "ApprovalRecord",
     "DatabaseUnreachable",
+    "ExpiredArchive",
     "HeldDownload",
     "HeldNoticeRecord",
     "Keep",
@@ -115,6 +123,7 @@ __all__ = [
     "NewPasswordSend",
     "PasswordSendRecord",
     "PortalLinkRecord",
+    "RetentionReason",
     "SavedConversation",
     "SendTarget",
     "SenderLink",
@@ -126,6 +135,7 @@ __all__ = [
     "add_approval_request",
     "add_portal_link",
     "add_sends",
+    "archives_past_retention",
     "book_voice_send",
     "claim_delivery",
     "claim_due_sends",
@@ -141,6 +151,7 @@ __all__ = [
     "end_download_hold",
     "expired_approvals",
     "forget_archive_path",
+    "forget_kept_archive",
     "forget_stored_paths",
     "get_approval",
     "get_send",
@@ -150,6 +161,7 @@ __all__ = [
     "hold_download",
     "hold_notice",
     "interrupt_lapsed_sends",
+    "kept_archive",
     "known_recipients",
     "lapsed_download_holds",
     "latest_sms_reference",

@@ -1,0 +1,59 @@
+"""The policy's ``[retention]`` of archives handed back in the chat: shipped defaults, an
+organisation's own numbers, and every mistake named by its key."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from bot.policy import PolicyError, load_policy, parse_policy
+from bot.policy_rules import ArchiveRetention
+
+
+def default_doc() -> dict[str, Any]:
+    text = resources.files("bot").joinpath("policies/default.toml").read_text()
+    return tomllib.loads(text)
+
+
+def test_default_policy_keeps_archives_seven_days_after_the_password_thirty_at_most() -> None:
+    assert load_policy().archive_retention == ArchiveRetention(days_after_password=7,
+                                                               max_days=30)
+
+
+def test_a_policy_without_retention_keeps_the_defaults() -> None:
+    doc = default_doc()
+    del doc["retention"]
+    assert parse_policy(doc).archive_retention == ArchiveRetention()
+
+
+def test_an_organisations_own_retention() -> None:
+    doc = default_doc()
+    doc["retention"] = {"archive_days_after_password": 2, "archive_max_days": 2}
+    assert parse_policy(doc).archive_retention == ArchiveRetention(2, 2)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"archive_days_after_password": 0}, "`retention.archive_days_after_password`: must be "
+                                         "greater than 0"),
+    ({"archive_max_days": "30"}, "`retention.archive_max_days`: must be a int"),
+    ({"archive_max_days": True}, "`retention.archive_max_days`: must be a whole number"),
+    ({"archive_days_after_password": 10, "archive_max_days": 5},
+     "`retention.archive_days_after_password`: 10 is more than archive_max_days"),
+    ({"archive_days": 3}, "`retention.archive_days`: unknown key"),
+])
+def test_retention_mistakes_name_the_key(table: dict[str, Any], message: str) -> None:
+    doc = default_doc()
+    doc["retention"] = table
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(doc)
+    assert message in str(raised.value)
+
+
+def test_retention_must_be_a_table() -> None:
+    doc = default_doc()
+    doc["retention"] = 7
+    with pytest.raises(PolicyError, match="`retention`: missing or not a table"):
+        parse_policy(doc)

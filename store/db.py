@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -68,6 +69,42 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.close()
 
 
+class WriterLock:
+    """SQLite's one writer at a time, in arrival order, except that an urgent writer (one an
+    acknowledgement waits for, see channels/slack/inbox.py) goes before every ordinary one
+    still waiting: it waits for the transaction under way, not for the queue behind it."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._ordinary: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held:
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._ordinary
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the lock as it was cancelled: pass it on
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._ordinary):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # still held: handed over
+                    return
+        self._held = False
+
+
 class Database:
     """The engine plus a session factory; open it once per process, close it on shutdown."""
 
@@ -80,20 +117,66 @@ class Database:
         # (recipients' phone numbers, sealed passwords).
         self.engine: AsyncEngine = create_async_engine(
             url, pool_pre_ping=not self.is_sqlite, hide_parameters=True)
+        # Quick writes (see quick_write) have a connection of their own, so an
+        # acknowledgement never waits for the pool that the work after it keeps busy.
+        # (An in-memory SQLite database exists once per connection pool: it has no other.)
+        in_memory = self.is_sqlite and (parsed.database in (None, "", ":memory:")
+                                        or "mode=memory" in url)
+        self.quick_engine: AsyncEngine = self.engine if in_memory else create_async_engine(
+            url, pool_pre_ping=not self.is_sqlite, hide_parameters=True, pool_size=1,
+            max_overflow=1)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            if self.quick_engine is not self.engine:
+                event.listen(self.quick_engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock()
+        self._quick_sessions = async_sessionmaker(self.quick_engine, expire_on_commit=False)
+        self._writer = WriterLock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction; commits when the block ends without an exception."""
         if self.is_sqlite:
-            async with self._write_lock, self.sessions() as session, session.begin():
-                yield session
+            await self._writer.acquire()
+            try:
+                async with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                self._writer.release()
         else:
             async with self.sessions() as session, session.begin():
                 yield session
+
+    @asynccontextmanager
+    async def quick_write(self) -> AsyncIterator[AsyncSession]:
+        """A short write an acknowledgement waits for (channels/slack/inbox.py): ahead of
+        the other writes waiting, and committed without waiting for the disk, so it
+        survives the process being killed but not the machine losing power (the database
+        is never corrupted either way). SQLite: ``synchronous=NORMAL`` for this commit
+        alone (a WAL commit then costs no fsync); PostgreSQL: ``synchronous_commit`` off
+        for this transaction alone."""
+        if not self.is_sqlite:
+            async with self._quick_sessions() as session, session.begin():
+                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                yield session
+            return
+        await self._writer.acquire(urgent=True)
+        try:
+            async with self.quick_engine.connect() as conn:
+                # Outside a transaction: SQLite refuses to change it inside one.
+                level = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
+                await conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                await conn.commit()
+                try:
+                    async with AsyncSession(bind=conn, expire_on_commit=False) as session, \
+                            session.begin():
+                        yield session
+                finally:
+                    await conn.rollback()  # (nothing left open: the block committed or not)
+                    await conn.exec_driver_sql(f"PRAGMA synchronous={int(level or 2)}")
+                    await conn.commit()
+        finally:
+            self._writer.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -110,6 +193,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.quick_engine is not self.engine:
+            await self.quick_engine.dispose()
 
 
 def alembic_config(url: str) -> Config:

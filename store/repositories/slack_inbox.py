@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from store.db import Database
 from store.models import InboxStatus, SlackInboxEntry
@@ -36,18 +36,23 @@ class HeldEntry:
 
 async def write(db: Database, *, owner: str, accepted: Sequence[NewEntry],
                 finished: Iterable[int], now: datetime, lease_until: datetime) -> list[int]:
-    """One transaction: delete the ``finished`` rows, then add ``accepted`` ones held by
-    ``owner`` until ``lease_until``. Returns the new rows' numbers, in order."""
-    async with db.transaction() as session:
-        done = list(finished)
+    """One short transaction an acknowledgement waits for (:meth:`Database.quick_write`:
+    it survives the process being killed, as the per-process journal before it did): delete
+    the ``finished`` rows, then add ``accepted`` ones held by ``owner`` until
+    ``lease_until``. Returns the new rows' numbers, in order."""
+    done = list(finished)
+    async with db.quick_write() as session:
         if done:
             await session.execute(delete(SlackInboxEntry).where(SlackInboxEntry.seq.in_(done)))
-        rows = [SlackInboxEntry(event_key=entry.event_key, body=entry.sealed_body, owner=owner,
-                                lease_until=lease_until, status=InboxStatus.ACCEPTED.value,
-                                accepted_at=now) for entry in accepted]
-        session.add_all(rows)
-        await session.flush()
-        return [row.seq for row in rows]
+        if not accepted:
+            return []
+        result = await session.execute(
+            insert(SlackInboxEntry).returning(SlackInboxEntry.seq,
+                                              sort_by_parameter_order=True),
+            [{"event_key": entry.event_key, "body": entry.sealed_body, "owner": owner,
+              "lease_until": lease_until, "status": InboxStatus.ACCEPTED.value,
+              "accepted_at": now} for entry in accepted])
+        return list(result.scalars().all())
 
 
 async def renew(db: Database, *, owner: str, lease_until: datetime) -> int:

@@ -68,6 +68,11 @@ UPLOAD_FAILED = (
     "I could not save {filename} to your OneDrive; nothing was sent anywhere. Select "
     "“Offer it again” to retry, or type `archive {reference}`."
 )
+UPLOAD_INTERRUPTED = (
+    "Saving {filename} to your OneDrive was interrupted (the server doing it stopped); "
+    "nothing was sent anywhere. Select “Offer it again” to retry, or type "
+    "`archive {reference}`."
+)
 DECLINED = (
     "You declined the archive for {reference}, so it was not saved to your OneDrive. To get "
     "it again, select “Offer it again” or type `archive {reference}`."

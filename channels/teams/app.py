@@ -13,8 +13,10 @@ does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from bot.replies import Reply
@@ -83,8 +85,12 @@ class TeamsPlugin:
         app.router.add_post(ROUTE, channel.handle)
 
         async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+            keeper = asyncio.create_task(channel.uploads.keep(), name="teams upload leases")
             yield
-            await channel.close()
+            await channel.close()  # uploads still running keep their leases until they end
+            keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await keeper
 
         app.cleanup_ctx.append(lifecycle)
 

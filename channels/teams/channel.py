@@ -48,6 +48,7 @@ from channels.egress import check_url, checked_connector
 from channels.teams import cards, records
 from channels.teams.files import UPLOAD_CHUNK
 from channels.teams.inbound import InvalidActivity, parse_activity, refusal, tenant_refusal
+from channels.teams.leases import UploadLeases
 from channels.teams.models import OfferStatus
 from channels.teams.settings import BotFrameworkConfig, TeamsSettings
 from channels.teams.turns import TeamsTurns
@@ -107,6 +108,7 @@ class TeamsChannel:
         # Teams' own hosts (bot.egress) and SAFEHAVEN_ALLOWED_FETCH_HOSTS, nothing else.
         self.egress = EgressPolicy.of(svc.settings.allowed_fetch_hosts)
         self.turns = TeamsTurns(self)
+        self.uploads = UploadLeases(svc.db, svc.clock, self.send_to)  # their leases
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 

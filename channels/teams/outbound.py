@@ -17,6 +17,7 @@ from botbuilder.core import TurnContext
 
 from bot.egress import EgressPolicy
 from bot.replies import Reply
+from channels.teams.leases import UploadLeases
 from handlers.services import Services
 
 
@@ -24,6 +25,7 @@ class TeamsOutbound(Protocol):
     svc: Services
     egress: EgressPolicy
     upload_chunk_bytes: int
+    uploads: UploadLeases  # the leases of the uploads this replica runs
 
     def http(self) -> aiohttp.ClientSession:
         """The client for file downloads and uploads (not for the Bot Connector)."""

@@ -144,3 +144,51 @@ async def move_offer(db: Database, *, offer_id: str, to: OfferStatus,
             .where(TeamsFileOffer.id == offer_id, TeamsFileOffer.status.in_(list(only_from)))
             .values(status=to, updated_at=now).execution_options(synchronize_session=False))
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# --- upload leases ---------------------------------------------------------------------------
+# An accepted offer is ``uploading`` while one replica uploads it. That replica renews the
+# offer's ``updated_at`` every tick (:class:`channels.teams.leases.UploadLeases`), so
+# ``updated_at`` is the upload's heartbeat and a lease ends a lease period after it. An upload
+# whose lease lapsed was a replica that died mid-upload: any replica gives it back (``failed``,
+# so it can be offered again), and only the one whose conditional update wins tells the sender.
+
+
+async def renew_uploads(db: Database, *, offer_ids: Sequence[str], now: datetime) -> int:
+    """Renew the leases of the uploads this replica is running; how many are still uploading
+    (one given back by another replica is not renewed)."""
+    if not offer_ids:
+        return 0
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(TeamsFileOffer)
+            .where(TeamsFileOffer.id.in_(list(offer_ids)),
+                   TeamsFileOffer.status == OfferStatus.UPLOADING)
+            .values(updated_at=now).execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def lapsed_uploads(db: Database, *, renewed_before: datetime, limit: int = 100
+                         ) -> list[Offer]:
+    """Offers still ``uploading`` whose lease was last renewed before ``renewed_before``."""
+    async with db.read() as session:
+        rows = (await session.scalars(
+            select(TeamsFileOffer).where(TeamsFileOffer.status == OfferStatus.UPLOADING,
+                                         TeamsFileOffer.updated_at < renewed_before)
+            .order_by(TeamsFileOffer.updated_at).limit(limit))).all()
+    return [_offer(row) for row in rows]
+
+
+async def give_back_upload(db: Database, *, offer_id: str, renewed_before: datetime,
+                           now: datetime) -> bool:
+    """Move a lapsed upload to ``failed`` (offerable again); True if this call moved it (a
+    renewal, or another replica, got there first otherwise)."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(TeamsFileOffer)
+            .where(TeamsFileOffer.id == offer_id,
+                   TeamsFileOffer.status == OfferStatus.UPLOADING,
+                   TeamsFileOffer.updated_at < renewed_before)
+            .values(status=OfferStatus.FAILED, updated_at=now)
+            .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)

@@ -259,8 +259,8 @@ class TeamsTurns:
         if not await records.move_offer(self.svc.db, offer_id=offer.id, to=OfferStatus.UPLOADING,
                                         only_from=(OfferStatus.OFFERED,), now=now):
             return  # a second accept of the same offer: the first one is uploading it
-        self.channel.spawn(self._upload(offer, url, dict(upload),
-                                        conversation_reference(turn.activity)))
+        self.channel.spawn(self.channel.uploads.holding(offer.id, self._upload(
+            offer, url, dict(upload), conversation_reference(turn.activity))))
 
     async def _upload(self, offer: records.Offer, url: str, upload: dict[str, Any],
                       reference: dict[str, Any]) -> None:

@@ -43,6 +43,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MB = 1024 * 1024
 # Larger numbers are never meant and overflow dates and times later (timedelta).
 MAX_NUMBER = 1_000_000
+MAX_RETENTION_DAYS = 3650  # an archive kept longer is not a retention
 # An agreement's domain: two or more LDH labels (punycode for international names).
 _DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
                         r"([a-z]{2,63}|xn--[a-z0-9-]{1,59})")
@@ -259,6 +260,9 @@ def _read_retention(reader: _Reader) -> ArchiveRetention:
     default = ArchiveRetention()
     after = reader.positive("archive_days_after_password", default.days_after_password)
     most = reader.positive("archive_max_days", default.max_days)
+    if most > MAX_RETENTION_DAYS:
+        raise reader.fail("archive_max_days", f"must be at most {MAX_RETENTION_DAYS:,} "
+                          f"(ten years), not {most}")
     if after > most:
         raise reader.fail("archive_days_after_password", f"{after} is more than "
                           f"archive_max_days ({most}): an archive is never kept longer")

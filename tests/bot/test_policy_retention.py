@@ -4,6 +4,7 @@ organisation's own numbers, and every mistake named by its key."""
 from __future__ import annotations
 
 import tomllib
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -43,6 +44,7 @@ def test_an_organisations_own_retention() -> None:
     ({"archive_days_after_password": 10, "archive_max_days": 5},
      "`retention.archive_days_after_password`: 10 is more than archive_max_days"),
     ({"archive_days": 3}, "`retention.archive_days`: unknown key"),
+    ({"archive_max_days": 3651}, "`retention.archive_max_days`: must be at most 3,650"),
 ])
 def test_retention_mistakes_name_the_key(table: dict[str, Any], message: str) -> None:
     doc = default_doc()
@@ -57,3 +59,11 @@ def test_retention_must_be_a_table() -> None:
     doc["retention"] = 7
     with pytest.raises(PolicyError, match="`retention`: missing or not a table"):
         parse_policy(doc)
+
+
+def test_the_longest_retention_allowed_still_gives_a_cutoff() -> None:
+    doc = default_doc()
+    doc["retention"] = {"archive_days_after_password": 3650, "archive_max_days": 3650}
+    keep = parse_policy(doc).archive_retention
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    assert now - timedelta(days=keep.max_days) < now - timedelta(days=3649)

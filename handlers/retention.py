@@ -2,7 +2,8 @@
 transfer is cancelled (a scheduler job, and a call for the cancel path).
 
 The archive is the object ``archive_key(reference)`` in the shared store, so any process
-deletes it; deleting one that is gone already is fine. Forgetting it in the database is a
+deletes it (and its own copy in its archives folder, if it has one); deleting one that is
+gone already is fine. Forgetting it in the database is a
 conditional update, so when two processes delete the same archive at once only one records
 the ``archive_deleted`` audit entry. The audit trail keeps every earlier record.
 """
@@ -13,9 +14,8 @@ import asyncio
 import logging
 from contextlib import suppress
 from datetime import timedelta
-from pathlib import Path
 
-from bot.objects import archive_key
+from bot.objects import ObjectKey, archive_key
 from bot.settings import Settings
 from handlers.services import Services
 from store import audit
@@ -24,19 +24,12 @@ from store import repositories as repo
 log = logging.getLogger(__name__)
 
 
-def _unlink_local_archive(settings: Settings, stored: str) -> None:
-    """Delete an archive a row still names by its path in this host's archives folder (rows
-    written before archives lived in the object store); anything else is left alone."""
-    path = Path(stored)
-    if not path.is_absolute():
-        return  # an object key: the store holds it
-    archives = settings.archives_dir.resolve()
-    target = path.resolve()
-    if archives not in target.parents:
-        log.warning("not deleting %s: outside the archives folder", target.name)
-        return
+def _unlink_local_copy(settings: Settings, key: ObjectKey) -> None:
+    """Delete this host's copy of the archive in its archives folder, if it has one (an
+    archive packaged before archives went into the store, or the copy kept for a chat
+    reply); gone already is fine."""
     with suppress(FileNotFoundError):
-        target.unlink()
+        (settings.archives_dir / key.parts[-1]).unlink()
 
 
 async def delete_archive(svc: Services, reference: str, *, reason: str) -> bool:
@@ -45,12 +38,11 @@ async def delete_archive(svc: Services, reference: str, *, reason: str) -> bool:
     no archive was kept or another process recorded it first. Safe to call from any process,
     any number of times."""
     async with svc.db.read() as session:
-        stored = await repo.kept_archive(session, reference=reference)
-    if stored is None:
-        return False
+        if await repo.kept_archive(session, reference=reference) is None:
+            return False
     key = archive_key(reference)
     await svc.objects.delete(key)
-    await asyncio.to_thread(_unlink_local_archive, svc.settings, stored)
+    await asyncio.to_thread(_unlink_local_copy, svc.settings, key)
     now = svc.clock()
     async with svc.db.transaction() as session:
         if not await repo.forget_kept_archive(session, reference=reference):

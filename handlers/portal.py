@@ -118,7 +118,6 @@ class LinkView:
     """What the download page shows about a usable link."""
 
     reference: str
-    archive_path: Path
     size: int | None
     expires_at: datetime
     downloads: int
@@ -142,8 +141,8 @@ async def find_usable(svc: Services, *, token_hash: str) -> LinkView | None:
     if found is None:
         return None
     link = found.link
-    return LinkView(link.reference, Path(found.archive_path or ""), found.archive_size,
-                    link.expires_at, link.downloads, link.download_limit)
+    return LinkView(link.reference, found.archive_size, link.expires_at, link.downloads,
+                    link.download_limit)
 
 
 # --- archives no link can reach (handlers/portal_archives.py deletes them) ------------------

@@ -14,6 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from bot.messages import portal as msg
+from bot.objects import ObjectStoreError, archive_key
 from bot.replies import Text
 from bot.settings import Settings
 from bot.statuses import TransferStatus
@@ -24,7 +25,11 @@ log = logging.getLogger(__name__)
 
 
 def _unlink_archive(settings: Settings, path: Path) -> bool:
-    """Delete an archive (gone already is fine); refuse anything outside the archives."""
+    """Delete an archive a row names by its path in this host's archives folder (written
+    before archives lived in the object store; gone already is fine); refuse anything else
+    outside the archives. An object key is left to the store: True."""
+    if not path.is_absolute():
+        return True
     archives = settings.archives_dir.resolve()
     target = path.resolve()
     if archives not in target.parents:
@@ -41,6 +46,12 @@ async def delete_dead_archives(svc: Services) -> int:
     now = svc.clock()
     deleted = 0
     async for dead in portal.dead_archives(svc, now=now):
+        try:
+            await svc.objects.delete(archive_key(dead.reference))
+        except ObjectStoreError as exc:  # unreachable: the next pass retries
+            log.error("could not delete the archive of %s: %s", dead.reference,
+                      type(exc).__name__)
+            continue
         if not await asyncio.to_thread(_unlink_archive, svc.settings, Path(dead.path)):
             continue
         if not await portal.forget_archive(svc, dead, now=now):

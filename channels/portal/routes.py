@@ -1,8 +1,9 @@
 """The portal's HTTP side: the page (GET, HEAD) and the download (the button's POST).
 
 Opening the page never consumes anything, so link previews in Slack, Teams and mail
-scanners burn no download. The POST holds one, atomically, then streams the archive from an
-already open file in fixed-size chunks (memory does not grow with the archive). Only when the
+scanners burn no download. The POST holds one, atomically, then streams the archive from the
+shared object store, chunk by chunk (memory does not grow with the archive), so any replica
+serves any link. Only when the
 last byte is written and the response ended does the hold become a download, with its
 receipt; a client that goes away, a download slower than ``downloads.time_allowed``, or a server
 stopping mid-way gives the hold back, so a dropped connection burns nothing and releases no
@@ -13,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-from typing import IO
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot.objects import ObjectStoreError
 from channels.portal import pages
 from channels.portal.ratelimit import PortalRateLimiter
-from handlers import portal
+from handlers import archive_reads, portal
 from handlers import portal_downloads as downloads
 from handlers.services import Services
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("portal_services", Services)
 RATE_LIMITER = web.AppKey("portal_rate_limiter", PortalRateLimiter)
-CHUNK_BYTES = 256 * 1024
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43,128}")
 
 SECURITY_HEADERS = {
@@ -92,15 +92,15 @@ async def page(request: web.Request) -> web.StreamResponse:
         remaining=view.remaining, limit=view.download_limit))
 
 
-def _open(view: portal.LinkView) -> tuple[IO[bytes], int]:
-    handle = view.archive_path.open("rb")
-    return handle, os.fstat(handle.fileno()).st_size
+async def _open(svc: Services, view: portal.LinkView) -> archive_reads.OpenArchive | None:
+    return await archive_reads.open_archive(svc.objects, svc.settings.archives_dir,
+                                            view.reference)
 
 
-async def _stream(request: web.Request, response: web.StreamResponse, handle: IO[bytes],
-                  sent: list[int]) -> None:
+async def _stream(request: web.Request, response: web.StreamResponse,
+                  chunks: AsyncIterator[bytes], sent: list[int]) -> None:
     await response.prepare(request)
-    while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+    async for chunk in chunks:
         await response.write(chunk)  # waits while the client's buffers are full
         sent[0] += len(chunk)
 
@@ -123,10 +123,15 @@ async def download(request: web.Request) -> web.StreamResponse:
     if view is None:
         return _not_found(svc)
     try:
-        handle, size = await asyncio.to_thread(_open, view)
-    except OSError:
-        log.error("the archive of %s is missing from disk", view.reference)
+        archive = await _open(svc, view)
+    except (OSError, ObjectStoreError) as exc:
+        log.error("the archive of %s could not be read: %s", view.reference,
+                  type(exc).__name__)
         return _not_found(svc)
+    if archive is None:
+        log.error("the archive of %s is missing from the object store", view.reference)
+        return _not_found(svc)
+    size = archive.size
     try:
         ip, agent = _client(request)
         hold = await downloads.start_download(svc, token_hash=digest, ip=ip, user_agent=agent,
@@ -142,7 +147,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         reason: downloads.Interruption | None = downloads.Interruption.SERVER_ERROR
         try:
             async with asyncio.timeout(hold.allowed.total_seconds()):
-                await _stream(request, response, handle, sent)
+                await _stream(request, response, archive.chunks, sent)
                 if sent[0] != size:
                     reason = downloads.Interruption.INCOMPLETE
                     _cut(request)
@@ -164,7 +169,7 @@ async def download(request: web.Request) -> web.StreamResponse:
             await asyncio.shield(_settle(svc, hold, reason, sent[0]))
         return response
     finally:
-        await asyncio.to_thread(handle.close)
+        await archive.chunks.aclose()
 
 
 async def _settle(svc: Services, hold: downloads.DownloadHold,

@@ -14,12 +14,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app.web import create_app
+from bot.objects import archive_key
 from bot.replies import LinkReply
+from handlers.archive_reads import archive_size, legacy_path
 from handlers.services import Services
 from store.models import AuditRecord, PortalLink, Transfer
 from tests.support.core import Conversation, answer_all
 
 SMS_PASSWORD = re.compile(r"the password for (SH-[0-9A-Z-]+) is (\S+) \.")
+
+
+MB = 1024 * 1024
 
 
 @dataclass
@@ -120,3 +125,29 @@ async def download_settled(svc: Services, reference: str, *, times: int = 1,
         assert asyncio.get_running_loop().time() < deadline, "the download never settled"
         await asyncio.sleep(0.01)
     assert told_downloaded(svc, reference, sender) == times
+
+
+# --- the archive a link serves (in the shared object store; once on the packaging host) ----
+
+
+async def put_archive(svc: Services, reference: str, *, megabytes: int,
+                      fill: Callable[[int], bytes] = bytes) -> None:
+    """Replace the transfer's archive with ``megabytes`` MB from ``fill``, in the store."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(megabytes):
+            yield fill(MB)
+
+    await remove_archive(svc, reference)
+    await svc.objects.put(archive_key(reference), chunks())
+
+
+async def remove_archive(svc: Services, reference: str) -> None:
+    """The archive is gone from everywhere it could be read from."""
+    await svc.objects.delete(archive_key(reference))
+    legacy_path(svc.settings.archives_dir, reference).unlink(missing_ok=True)
+
+
+async def archive_kept(svc: Services, reference: str) -> bool:
+    """Whether the transfer's archive can still be read."""
+    return await archive_size(svc.objects, svc.settings.archives_dir, reference) is not None

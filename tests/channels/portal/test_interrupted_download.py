@@ -31,11 +31,13 @@ from store.models import PortalLink
 from tests.channels.portal.conftest import (
     Share,
     SharedLink,
+    archive_kept,
     audit_rows,
     audited,
     download_settled,
     link_row,
     outbox_password,
+    put_archive,
     told_downloaded,
     transfer_row,
 )
@@ -85,10 +87,7 @@ async def _one_download_allowed(svc: Services, link: SharedLink, size: int) -> N
     async with svc.db.transaction() as s:
         await s.execute(update(PortalLink).where(PortalLink.reference == link.reference)
                         .values(download_limit=1))
-    archive = svc.settings.archives_dir / f"{link.reference}.zip"
-    with archive.open("wb") as f:
-        for _ in range(size // MB):
-            f.write(secrets.token_bytes(MB))
+    await put_archive(svc, link.reference, megabytes=size // MB, fill=secrets.token_bytes)
 
 
 async def _post_and_read_headers(server: Served, path: str
@@ -164,15 +163,14 @@ async def test_a_download_its_process_never_finished_is_given_back_when_its_hold
     assert hold is not None
     assert (await client.post(link.path)).status == 404
 
-    archive = services.settings.archives_dir / f"{link.reference}.zip"
     clock.advance(seconds=(hold.allowed + portal_downloads.HOLD_MARGIN).total_seconds() - 60)
     await housekeeping.tick(services)
-    assert archive.exists()  # a download in progress keeps the archive
+    assert await archive_kept(services, link.reference)  # a download in progress keeps it
     assert (await link_row(services, link.reference)).downloads == 1
 
     clock.advance(seconds=60)
     await housekeeping.tick(services)
-    assert archive.exists()
+    assert await archive_kept(services, link.reference)
     ended = await audited(services, link.reference, "download_interrupted")
     assert ended[0].details["reason"] == "hold lapsed: the process serving it stopped"
     assert ended[0].details["attempt"] == hold.attempt

@@ -25,6 +25,7 @@ from tests.channels.portal.conftest import (
     audited,
     link_row,
     outbox_password,
+    put_archive,
     told_downloaded,
     transfer_row,
 )
@@ -42,10 +43,7 @@ async def _archive(svc: Services, link: SharedLink, *, size: int, limit: int) ->
     async with svc.db.transaction() as s:
         await s.execute(update(PortalLink).where(PortalLink.reference == link.reference)
                         .values(download_limit=limit))
-    archive = svc.settings.archives_dir / f"{link.reference}.zip"
-    with archive.open("wb") as f:
-        for _ in range(size // MB):
-            f.write(bytes(MB))
+    await put_archive(svc, link.reference, megabytes=size // MB)
 
 
 async def _start(server: Served, path: str

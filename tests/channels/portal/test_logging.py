@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app.web import create_app
 from channels.portal import RedactingAccessLogger, redact
 from handlers.services import Services
-from tests.channels.portal.conftest import Share
+from tests.channels.portal.conftest import Share, remove_archive
 
 TOKEN = "Ab3_" + "x" * 39
 
@@ -36,7 +36,7 @@ async def test_access_log_of_a_default_server_is_redacted(services: Services, sh
     await client.get(link.path, headers={"Referer": link.url})
     await client.head(link.path)
     await (await client.post(link.path)).read()
-    (services.settings.archives_dir / f"{link.reference}.zip").unlink()
+    await remove_archive(services, link.reference)
     await client.get(f"/p/{TOKEN}")
     access = [r for r in caplog.records if r.name == "aiohttp.access"]
     assert len(access) >= 4

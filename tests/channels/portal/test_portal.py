@@ -21,12 +21,16 @@ from handlers.conversation import cancel_by_sender
 from handlers.services import Services
 from store import audit
 from tests.channels.portal.conftest import (
+    MB,
     Share,
     SharedLink,
+    archive_kept,
     audit_rows,
     download_settled,
     link_row,
     outbox_password,
+    put_archive,
+    remove_archive,
     transfer_row,
 )
 from tests.support.core import Clock
@@ -269,13 +273,14 @@ async def test_scheduler_deletes_used_up_and_expired_archives(
     await download_settled(services, expired.reference)
 
     await housekeeping.tick(services)
-    assert not (services.settings.archives_dir / f"{used.reference}.zip").exists()
-    assert (services.settings.archives_dir / f"{expired.reference}.zip").exists()
+    assert not await archive_kept(services, used.reference)
+    assert await archive_kept(services, expired.reference)
     assert (await transfer_row(services, used.reference)).archive_path is None
 
     clock.advance(hours=72)
     await housekeeping.tick(services)
-    assert not any(services.settings.archives_dir.glob("*.zip"))
+    for link in (used, expired, unused):
+        assert not await archive_kept(services, link.reference)
     await housekeeping.tick(services)  # nothing twice
 
     reasons = {}
@@ -304,7 +309,7 @@ async def test_cancelled_transfer_archive_is_deleted(services: Services, share: 
     link = await share()
     await link.chat.say(f"cancel {link.reference}")
     await housekeeping.tick(services)
-    assert not (services.settings.archives_dir / f"{link.reference}.zip").exists()
+    assert not await archive_kept(services, link.reference)
     deleted = [r for r in await audit_rows(services, link.reference)
                if r.action == "archive_deleted"]
     assert deleted[0].details["reason"] == "transfer cancelled"
@@ -313,7 +318,7 @@ async def test_cancelled_transfer_archive_is_deleted(services: Services, share: 
 async def test_a_missing_archive_is_not_counted(services: Services, share: Share,
                                                 client: Client) -> None:
     link = await share()
-    (services.settings.archives_dir / f"{link.reference}.zip").unlink()
+    await remove_archive(services, link.reference)
     assert (await client.post(link.path)).status == 404
     assert (await link_row(services, link.reference)).downloads == 0
 
@@ -323,11 +328,8 @@ async def test_download_streams_in_constant_memory(services: Services, share: Sh
     import tracemalloc
 
     link = await share()
-    archive = services.settings.archives_dir / f"{link.reference}.zip"
-    size = 48 * 1024 * 1024
-    with archive.open("wb") as f:
-        for _ in range(size // (1024 * 1024)):
-            f.write(secrets.token_bytes(1024 * 1024))
+    size = 48 * MB
+    await put_archive(services, link.reference, megabytes=size // MB, fill=secrets.token_bytes)
     tracemalloc.start()
     try:
         resp = await client.post(link.path)

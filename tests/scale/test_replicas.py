@@ -30,7 +30,13 @@ from handlers.services import Services
 from store.db import alembic_config
 from store.models import Transfer
 from tests.reliability.test_faults import wait_for
-from tests.scenarios.test_every_channel import CONSENT, PURPOSE, RECIPIENT, opens_with
+from tests.scenarios.test_every_channel import (
+    CONSENT,
+    PURPOSE,
+    RECIPIENT,
+    opens_with,
+    texted_password,
+)
 from tests.support.chat import REFERENCE, portal_link_in, reference_in
 from tests.support.core import PDF
 from tests.support.fake_slack import FakeSlack
@@ -147,13 +153,13 @@ async def share(d: Deployment, alice: SlackChatUser, *names: str, on: str = "a")
 
 
 async def texted(d: Deployment, reference: str) -> str:
-    """The password of the one SMS for ``reference`` (waits for the worker to send it)."""
+    """The password of the one SMS for ``reference``, waited for (the replica that handled
+    the step that made it due sends it at once; the worker would retry it)."""
     await wait_for(lambda: d.twilio.sent_to(reference) >= 1, 20, f"the SMS for {reference}",
                    every=0.05)
     await asyncio.sleep(3 * 0.2)  # a few more worker ticks: a second send would show
     assert d.twilio.sent_to(reference) == 1
-    (sms,) = [m for m in d.twilio.messages if reference in m["Body"]]
-    return sms["Body"].split(" is ", 1)[1].split(" ", 1)[0]
+    return texted_password(d.twilio, reference)
 
 
 async def handed_back(d: Deployment, alice: SlackChatUser, reference: str) -> bytes:

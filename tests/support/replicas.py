@@ -51,7 +51,10 @@ PG_URL = os.environ.get("SAFEHAVEN_TEST_DATABASE_URL", "")
 PUBLIC = "https://safehaven.example.gov.uk"
 LEASE = 2  # seconds (SLACK_INBOX_LEASE_SECONDS): a dead replica's messages wait this long
 QUIET = 0.3  # seconds with no new call to the fake Slack: the replicas have settled
-FIRST_CALL = 10.0  # seconds a replica may take to begin answering a request
+WORKER_FROM, REPLICA_FROM = "+441632960002", "+441632960001"  # TWILIO_FROM_NUMBER
+FIRST_CALL = 10.0  # seconds a replica may take to show something for a request
+SHOWN = frozenset({"chat.postMessage", "chat.postEphemeral", "views.open",
+                   "files.completeUploadExternal"})  # fake Slack calls a person sees
 _FOREIGN = ("SAFEHAVEN_", "TWILIO_", "SLACK_", "TEAMS_", "AWS_")
 
 
@@ -183,6 +186,8 @@ class Replicas:
                    SAFEHAVEN_DATABASE_URL=self.database_url,
                    SAFEHAVEN_OBJECT_STORE=self.object_store, SAFEHAVEN_PORT=str(free_port()),
                    SAFEHAVEN_SCHEDULER="on" if scheduler else "off")
+        if scheduler:  # so a test can tell the worker's sends from a replica's
+            env["TWILIO_FROM_NUMBER"] = WORKER_FROM
         return Host(name, env, self.root / "disks" / name)
 
     async def start(self, *names: str, worker: bool = False) -> None:
@@ -280,7 +285,7 @@ def shared_env(*, slack: FakeSlack, twilio: FakeTwilio, policy: Path,
         "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"{slack.url}/api/", "SLACK_INBOX_LEASE_SECONDS": str(LEASE),
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": "+441632960001", "TWILIO_API_URL": twilio.url,
+        "TWILIO_FROM_NUMBER": REPLICA_FROM, "TWILIO_API_URL": twilio.url,
         **(s3 or {})}
 
 
@@ -314,13 +319,14 @@ class ReplicaWorkspace(Workspace):
             return response.status, await response.text()
 
     async def settle(self) -> None:
-        """Wait for the work the last requests began: until the fake Slack has been called
-        since (a reply, an update, a form: what every step here leads to; at most
-        :data:`FIRST_CALL` seconds), then quiet for :data:`QUIET`, with the inbox empty."""
+        """Wait for the work the last request began: until the fake Slack has been sent
+        something for the person to see since (a message, a form, a file: what every step
+        here leads to; at most :data:`FIRST_CALL` seconds), then until it has been quiet for
+        :data:`QUIET` with the inbox empty."""
         db = self.svc.db
         start = time.monotonic()
         while time.monotonic() - start < FIRST_CALL:
-            if len(self.fake.calls) > self.posted_at:
+            if any(call.method in SHOWN for call in self.fake.calls[self.posted_at:]):
                 break
             await asyncio.sleep(0.02)
         seen, since = -1, time.monotonic()

@@ -13,7 +13,7 @@ class FileEntry(TypedDict):
     """One accepted upload (``State.files``)."""
 
     name: str
-    path: str  # the plaintext upload, until it is packaged or deleted
+    path: str  # the sealed upload's object key (uploads/...), until packaged or deleted
     size: int
     kind: str  # the described file type, e.g. "PDF document"
     flags: list[str]  # why the name looks identifying (empty when it does not)

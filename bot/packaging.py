@@ -8,8 +8,9 @@ Design notes:
   "Julia Smith referral.pdf" identifies a person. By default members are stored under
   neutral names ("document-1.pdf") and the original names go into an encrypted index member
   (``index.txt``), written first so the recipient sees it at the top of the listing.
-* Memory stays flat whatever the file size: every member is streamed from disk in
-  ``CHUNK_SIZE`` pieces into ``ZipFile.open(..., "w")``.
+* Memory stays flat whatever the file size: every member is streamed in ``CHUNK_SIZE``
+  pieces into ``ZipFile.open(..., "w")``, from a plaintext file or from a seekable reader
+  an :data:`Opener` gives (an upload decrypted chunk by chunk, never written out).
 * Speed: content that is already compressed (JPEG, PNG, Office files, most PDFs, scans of
   noise) is stored, not deflated; deflating it costs ~50 MB/s for no gain. Everything else
   is deflated at level 1. The decision uses the file extension, then a zlib level-1 trial
@@ -32,7 +33,8 @@ import tempfile
 import time
 import unicodedata
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -47,6 +49,7 @@ from bot.winzip_aes import ArchiveWriter
 __all__ = [
     "CHUNK_SIZE",
     "ArchiveMember",
+    "Opener",
     "PackagedArchive",
     "build_archive",
     "neutral_name",
@@ -89,11 +92,15 @@ _MAX_NAME_BYTES: Final = 200  # file systems allow 255 bytes; leaves room for " 
 _INDEX_MAX_BYTES: Final = 16 * 1024 * 1024
 
 
+#: Opens a member's plaintext as a readable, seekable binary file (closed on leaving it).
+Opener = Callable[[], AbstractContextManager[Any]]
+
+
 @dataclass(frozen=True)
 class ArchiveMember:
-    """A plaintext file to package."""
+    """A file to package."""
 
-    source: Path  # plaintext file on disk
+    source: Path | Opener  # a plaintext file on disk, or what opens the plaintext
     original_name: str  # the name the sender gave it (may identify a person)
 
 
@@ -261,8 +268,11 @@ def _new_info(name: str, date_time: tuple[int, ...], *, store: bool, size: int) 
 
 
 def _write_member(zf: Any, member: ArchiveMember, name: str, date_time: tuple[int, ...]) -> None:
-    with open(member.source, "rb", buffering=0) as src:
-        size = os.fstat(src.fileno()).st_size
+    source = member.source
+    opened = open(source, "rb", buffering=0) if isinstance(source, Path) else source()
+    with opened as src:
+        size = src.seek(0, os.SEEK_END)
+        src.seek(0)
         store = _should_store(src, size, member.original_name)
         info = _new_info(name, date_time, store=store, size=size)
         buffer = bytearray(CHUNK_SIZE)

@@ -91,7 +91,7 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class DeleteFiles:
-    """Delete plaintext uploads that will never be packaged."""
+    """Delete uploads (sealed objects' keys) that will never be packaged."""
 
     paths: tuple[str, ...]
 

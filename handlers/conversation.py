@@ -127,6 +127,10 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
     fresh_reference = await _new_reference(svc) if isinstance(event, FilesReceived) else None
     verdicts = await intake.check_files(svc.inspector, svc.policy, event.files) \
         if isinstance(event, FilesReceived) else {}
+    if isinstance(event, FilesReceived):  # accepted files sealed into the store, none left here
+        files, verdicts = await intake.seal_accepted(svc.objects, svc.vault, event.files,
+                                                     verdicts)
+        event = FilesReceived(files)
     for _attempt in range(MAX_ATTEMPTS):
         async with svc.db.read() as session:
             loaded = await repo.load_conversation(session, conversation_id=conversation_id)

@@ -84,7 +84,8 @@ async def expire_drafts(svc: Services) -> int:
 
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
-    for job in (outbox.sweep, expire_approvals, expire_drafts, dispatch.recover_interrupted,
+    for job in (recovery.seal_legacy_files, outbox.sweep, expire_approvals, expire_drafts,
+                dispatch.recover_interrupted,
                 dispatch.run_due, portal_downloads.release_lapsed_holds,
                 portal_archives.delete_dead_archives, retention.delete_expired_archives,
                 recovery.recover_packaging, recovery.close_failed_packaging,

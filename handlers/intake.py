@@ -1,8 +1,14 @@
-"""Where channels put incoming files, and where they are judged, before the engine sees them.
+"""Where channels put incoming files, where they are judged, and where they go once accepted,
+before the engine sees them.
 
-Each upload gets its own random folder under ``var/uploads`` and a fixed file name, so a
-sender's file name (which may identify a person, or try ``../``) is never part of a path.
-The folders are 0700 and the file is created 0600 before any channel writes to it.
+A channel stages each upload on the host that received it, in its own random folder under
+``var/uploads`` with a fixed file name, so a sender's file name (which may identify a
+person, or try ``../``) is never part of a path. The folders are 0700 and the file is
+created 0600 before any channel writes to it. That plaintext lives only for the turn: a
+file that passes its check is sealed (:func:`bot.envelope.encrypt_stream`) into the shared
+object store under a random key of its own (:func:`new_upload_key`), which the
+conversation and the transfer keep, and the staged file is deleted either way
+(:func:`seal_accepted`). Every replica can then package it.
 
 Judging a file (:func:`bot.filecheck.inspect_file`) is pure-Python parsing: a big ZIP
 directory holds the CPU for a while. A thread would still hold the GIL and starve the event
@@ -20,24 +26,105 @@ import multiprocessing
 import os
 import secrets
 import shutil
-from collections.abc import Collection, Iterable
+import time
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from bot import filecheck
+from bot.chunks import read_chunks
+from bot.envelope import encrypt_stream
 from bot.events import IncomingFile
 from bot.filecheck import FileVerdict
+from bot.objects import UPLOADS, ObjectKey, ObjectKeyError, ObjectStore
 from bot.policy_rules import Policy
 from bot.private import DIR_MODE, open_private, private_dir, touch_private
 from bot.settings import Settings
+from bot.vault import Vault
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 MB = 1024 * 1024
 CHECK_SECONDS = 30.0
 CHECK_MEMORY_BYTES = 1024 * MB
+#: The folder of uploads sealed before their transfer's reference is known.
+RECEIVED = UPLOADS.child("received")
+
+
+def new_upload_key(now: float | None = None) -> ObjectKey:
+    """A fresh key for a sealed upload: ``uploads/received/<unix seconds>-<random>``. The
+    time it was made is part of it, so the orphan sweep can tell its age from a listing."""
+    stamp = int(time.time() if now is None else now)
+    return RECEIVED.child(f"{stamp}-{secrets.token_hex(16)}")
+
+
+def upload_key_age(key: str, now: float) -> float | None:
+    """Seconds since :func:`new_upload_key` made ``key``; None for any other key."""
+    folder, _, name = key.rpartition("/")
+    stamp, dash, _rest = name.partition("-")
+    if folder != RECEIVED or not dash or not stamp.isdigit():
+        return None
+    return now - int(stamp)
+
+
+def as_upload_key(stored: str) -> ObjectKey | None:
+    """``stored`` (a file entry's or a transfer file's upload) as a key under ``uploads/``;
+    None when it is something else (a host path from before uploads were sealed)."""
+    try:
+        key = ObjectKey(stored)
+    except ObjectKeyError:
+        return None
+    return key if key.parts[0] == UPLOADS else None
+
+
+def discard_staged(path: Path) -> None:
+    """Delete a staged plaintext upload and its folder (blocking; gone already is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
+async def seal_upload(objects: ObjectStore, vault: Vault, path: Path) -> ObjectKey:
+    """Encrypt the staged file at ``path`` into ``objects`` under a new upload key (the key
+    is the envelope's context) and return the key. The staged plaintext is deleted whether
+    or not that worked."""
+    key = new_upload_key()
+    try:
+        await objects.put(key, encrypt_stream(read_chunks(path), vault, context=key))
+    finally:
+        await asyncio.shield(asyncio.to_thread(discard_staged, path))
+    return key
+
+
+async def seal_accepted(objects: ObjectStore, vault: Vault, files: Iterable[IncomingFile],
+                        verdicts: Mapping[str, FileVerdict]
+                        ) -> tuple[tuple[IncomingFile, ...], dict[str, FileVerdict]]:
+    """Seal every staged file its check accepted into ``objects`` and delete every staged
+    file. Returns the files for the engine, an accepted one's ``path`` now its object key
+    (what the conversation keeps), and the verdicts by that key; a refused file keeps its
+    (deleted) path and its verdict, and is refused as before."""
+    sealed: list[IncomingFile] = []
+    by_key: dict[str, FileVerdict] = {}
+    staged = list(files)
+    try:
+        for incoming in staged:
+            verdict = verdicts.get(str(incoming.path))
+            if verdict is None or not verdict.accepted:
+                sealed.append(incoming)
+                if verdict is not None:
+                    by_key[str(incoming.path)] = verdict  # refused, with its reason
+                continue
+            key = await seal_upload(objects, vault, incoming.path)
+            sealed.append(IncomingFile(name=incoming.name, path=Path(key), size=incoming.size))
+            by_key[key] = verdict
+    finally:
+        for incoming in staged:
+            if as_upload_key(str(incoming.path)) is None:
+                await asyncio.shield(asyncio.to_thread(discard_staged, incoming.path))
+    return tuple(sealed), by_key
 
 
 def new_upload_path(settings: Settings) -> Path:

@@ -125,12 +125,12 @@ async def _reject(svc: Services, effect: PendingEffect) -> list[Reply]:
 
 
 async def _delete_files(svc: Services, effect: PendingEffect) -> list[Reply]:
-    transfers.delete_plaintext([str(p) for p in effect.payload["paths"]])
+    await transfers.delete_uploads(svc, [str(p) for p in effect.payload["paths"]])
     return []
 
 
 async def _expire_draft(svc: Services, effect: PendingEffect) -> list[Reply]:
-    transfers.delete_plaintext([str(p) for p in effect.payload["paths"]])
+    await transfers.delete_uploads(svc, [str(p) for p in effect.payload["paths"]])
     if effect.reference is None or not await transfers.cancel(
             svc, reference=effect.reference, by="safehaven", reason="left unfinished",
             status=TransferStatus.EXPIRED):

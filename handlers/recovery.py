@@ -1,32 +1,41 @@
 """Cleaning up after a process that died mid-way (SIGKILL, power cut, out of memory).
 
 A transfer moves to ``packaging`` in one transaction and to ``ready`` in another; a process
-killed in between leaves it ``packaging`` for ever, with its plaintext uploads, a partial
-archive (``.<reference>.*.partial``) or a complete archive whose password died with the
-process. Nothing can resume it safely, so once it is clearly dead it is failed cleanly:
-plaintext and archive deleted, the sender told, an audit record written.
+killed in between leaves it ``packaging`` for ever, with its sealed uploads in the object
+store, a scratch folder on its host (``var/packaging/<reference>.*``: envelopes copied down,
+a partial archive) or a complete archive in the store whose password died with the process.
+Nothing can resume it safely, so once it is clearly dead it is failed cleanly: uploads and
+archive deleted, the sender told, an audit record written.
 
 "Clearly dead": the transfer has been ``packaging`` for longer than the slowest packaging
 could take (a grace period plus 1 MB/s of its size; real packaging runs at 85-500 MB/s, see
-docs/benchmarks.md) and nothing has been written to its partial archive for a minute.
+docs/benchmarks.md) and, on this host, nothing has been written to its scratch folder for a
+minute.
 
 Also: a transfer whose packaging failed keeps its files for a retry; one left like that past
-the policy's draft expiry is closed and its files deleted. And plaintext uploads that no
-transfer refers to (a process killed between staging a file and recording it), and partial
-archives of transfers no longer packaging, are deleted once untouched for an hour.
+the policy's draft expiry is closed and its files deleted. Sealed uploads no transfer refers
+to (a process killed between sealing a file and recording it) are deleted from the store
+once an hour old, and each host removes its own staged uploads, packaging scratch folders
+and (local store) partial object writes left untouched for an hour.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.chunks import read_chunks
+from bot.envelope import encrypt_stream
 from bot.messages import transfers as msg
+from bot.objects import UPLOADS, ObjectKey, archive_key
 from bot.replies import Text
-from bot.statuses import TransferStatus
-from handlers import transfers
+from bot.statuses import OPEN_TRANSFER_STATUSES, TransferStatus
+from handlers import intake, transfers
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -45,23 +54,35 @@ def packaging_deadline(transfer: repo.TransferSummary) -> datetime:
     return transfer.updated_at + PACKAGING_GRACE + slowest
 
 
-def archive_leftovers(svc: Services, reference: str) -> list[Path]:
-    """Partial archives of ``reference`` and a complete one whose password is lost."""
-    folder = svc.settings.archives_dir
-    found = list(folder.glob(f".{reference}.*.partial")) if folder.is_dir() else []
-    final = folder / f"{reference}.zip"
-    return [*found, final] if final.exists() else found
+def scratch_of(svc: Services, reference: str) -> list[Path]:
+    """This host's packaging scratch folders of ``reference``."""
+    folder = transfers.packaging_dir(svc.settings)
+    return list(folder.glob(f"{reference}.*")) if folder.is_dir() else []
 
 
-def _written_recently(paths: list[Path]) -> bool:
+def _newest_write(folder: Path) -> float | None:
+    """The latest modification time of ``folder`` or anything in it; None when gone."""
+    try:
+        newest = folder.stat().st_mtime
+        for path in folder.rglob("*"):
+            try:
+                newest = max(newest, path.stat().st_mtime)
+            except FileNotFoundError:
+                continue
+    except FileNotFoundError:
+        return None
+    return newest
+
+
+def _written_recently(folders: list[Path]) -> bool:
     now = time.time()
-    for path in paths:
-        try:
-            if now - path.stat().st_mtime < QUIET_SECONDS:
-                return True
-        except FileNotFoundError:
-            continue
-    return False
+    return any(newest is not None and now - newest < QUIET_SECONDS
+               for newest in map(_newest_write, folders))
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def recover_packaging(svc: Services) -> int:
@@ -73,30 +94,33 @@ async def recover_packaging(svc: Services) -> int:
     for transfer in stuck:
         if now < packaging_deadline(transfer):
             continue
-        leftovers = archive_leftovers(svc, transfer.reference)
-        if _written_recently(leftovers):
+        scratch = await asyncio.to_thread(scratch_of, svc, transfer.reference)
+        if await asyncio.to_thread(_written_recently, scratch):
             continue  # still being written: alive, only slow
+        archive = archive_key(transfer.reference)
+        left_archive = await svc.objects.head(archive) is not None
         async with svc.db.transaction() as session:
             won = await repo.set_status(session, reference=transfer.reference,
                                         status=TransferStatus.PACKAGE_FAILED, now=now,
                                         only_from=[TransferStatus.PACKAGING],
                                         password_sealed=None)
             files = await repo.transfer_files(session, reference=transfer.reference)
-            paths = [f.stored_path or "" for f in files]
+            stored = [f.stored_path or "" for f in files]
             if won:
                 await repo.forget_stored_paths(session, reference=transfer.reference)
                 await audit.append(session, at=now, actor="safehaven",
                                    action="packaging_interrupted",
                                    reference=transfer.reference, details={
-                                       "plaintext_deleted": True,
-                                       "archive_deleted": bool(leftovers),
+                                       "archive_deleted": left_archive or bool(scratch),
                                        "packaging_since": transfer.updated_at.isoformat()})
         if not won:
             continue
         # If this process dies here too, delete_orphan_uploads finds what is left.
-        transfers.delete_plaintext(paths)
-        for path in leftovers:
-            path.unlink(missing_ok=True)
+        await svc.objects.delete(archive)
+        await asyncio.to_thread(_remove_folders, scratch)
+        await transfers.record_uploads_deleted(svc, reference=transfer.reference,
+                                               stored=stored, by="safehaven",
+                                               reason="packaging_interrupted")
         log.warning("transfer %s was left half-packaged by a stopped process; failed it",
                     transfer.reference)
         await svc.notifier.notify(transfer.sender_id, [Text(msg.PACKAGING_INTERRUPTED.format(
@@ -130,50 +154,134 @@ async def close_failed_packaging(svc: Services) -> int:
 
 
 async def delete_orphan_uploads(svc: Services) -> int:
-    """Plaintext uploads no transfer refers to, untouched for an hour (a process killed
-    between staging a file and recording it): deleted. Returns how many files."""
-    root = svc.settings.uploads_dir
-    if not root.is_dir():
-        return 0
+    """Sealed uploads no transfer refers to, at least an hour old (a process killed between
+    sealing a file and recording it), deleted from the object store; then this host's own
+    leftovers (:func:`clean_host_scratch`). Returns how many objects and files went."""
     now = time.time()
-    candidates: list[Path] = []
-    for folder in root.iterdir():
-        files = [p for p in folder.iterdir()] if folder.is_dir() else [folder]
-        try:
-            newest = max((p.stat().st_mtime for p in files), default=folder.stat().st_mtime)
-        except FileNotFoundError:
-            continue
-        if now - newest >= ORPHAN_UPLOAD_SECONDS:
-            candidates += files if files else [folder]
-    if not candidates:
-        return 0
-    async with svc.db.read() as session:
-        referenced = await repo.stored_paths_in_use(session, paths=[str(p) for p in candidates])
-    orphans = [str(p) for p in candidates if str(p) not in referenced and p.is_file()]
-    transfers.delete_plaintext(orphans)
-    for folder in {p.parent for p in candidates if p.parent != root} | {
-            p for p in candidates if p.is_dir()}:
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
+    candidates: list[ObjectKey] = []
+    closed_refs: set[str] = set()
+    async for info in svc.objects.list(UPLOADS):
+        age = intake.upload_key_age(info.key, now)
+        if age is None or age >= ORPHAN_UPLOAD_SECONDS:
+            candidates.append(info.key)
+    orphans: list[ObjectKey] = []
+    if candidates:
+        async with svc.db.read() as session:
+            referenced = await repo.stored_paths_in_use(session, paths=candidates)
+            by_reference = {key.parts[1] for key in candidates
+                            if len(key.parts) > 2 and key.parts[1] != intake.RECEIVED.parts[1]}
+            open_refs = set()
+            for status in OPEN_TRANSFER_STATUSES:
+                open_refs |= await repo.references_in(session, references=by_reference,
+                                                      status=status)
+            closed_refs = by_reference - open_refs
+        for key in candidates:
+            if key in referenced:
+                continue
+            if intake.upload_key_age(key, now) is not None or key.parts[1] == "legacy" \
+                    or key.parts[1] in closed_refs:
+                orphans.append(key)
+    for key in orphans:
+        await svc.objects.delete(key)
     if orphans:
-        log.warning("deleted %d plaintext uploads no transfer referred to", len(orphans))
-    return len(orphans) + await _delete_orphan_partials(svc, now)
+        log.warning("deleted %d sealed uploads no transfer referred to", len(orphans))
+    return len(orphans) + await clean_host_scratch(svc)
 
 
-async def _delete_orphan_partials(svc: Services, now: float) -> int:
-    """Partial archives untouched for an hour whose transfer is not being packaged."""
-    folder = svc.settings.archives_dir
-    old = [p for p in folder.glob(".*.partial") if now - p.stat().st_mtime >= ORPHAN_UPLOAD_SECONDS
-           ] if folder.is_dir() else []
-    if not old:
+def _stale_entries(folder: Path, now: float) -> list[Path]:
+    """The entries of ``folder`` with nothing in them written for an hour."""
+    if not folder.is_dir():
+        return []
+    stale = []
+    for entry in folder.iterdir():
+        newest = _newest_write(entry)
+        if newest is not None and now - newest >= ORPHAN_UPLOAD_SECONDS:
+            stale.append(entry)
+    return stale
+
+
+def _remove_entries(entries: list[Path]) -> int:
+    removed = 0
+    for entry in entries:
+        if entry.is_dir():
+            removed += sum(1 for p in entry.rglob("*") if p.is_file())
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+async def clean_host_scratch(svc: Services) -> int:
+    """What processes on this host left in its own folders, untouched for an hour: staged
+    uploads (plaintext a channel received but no turn sealed; those a migrated row still
+    names, ``uploads/legacy/<folder>``, wait for :func:`seal_legacy_uploads`), packaging
+    scratch folders, and the local object store's partial writes. Returns how many files."""
+    now = time.time()
+    staged = await asyncio.to_thread(_stale_entries, svc.settings.uploads_dir, now)
+    if staged:
+        legacy = {str(UPLOADS.child("legacy").child(p.name)): p for p in staged
+                  if intake.as_upload_key(f"uploads/legacy/{p.name}") is not None}
+        async with svc.db.read() as session:
+            waiting = await repo.stored_paths_in_use(session, paths=list(legacy))
+        staged = [p for p in staged if p not in {legacy[key] for key in waiting}]
+    scratch = await asyncio.to_thread(_stale_entries,
+                                      transfers.packaging_dir(svc.settings), now)
+    removed = await asyncio.to_thread(_remove_entries, [*staged, *scratch])
+    sweep: Callable[[], Awaitable[int]] | None = getattr(svc.objects, "remove_stale_partials",
+                                                         None)
+    if sweep is not None:
+        removed += await sweep()
+    return removed
+
+
+_LEGACY_SEALED: set[int] = set()  # id() of the Services whose legacy files were adopted
+
+
+async def seal_legacy_files(svc: Services) -> int:
+    """Once per process: move what this host kept from before uploads and archives lived in
+    the object store (migration 0010) into the store. An upload a row names
+    ``uploads/legacy/<folder>`` is sealed from ``var/uploads/<folder>/upload.bin`` under that
+    key and its plaintext deleted; an archive ``var/archives/<reference>.zip`` a transfer
+    still keeps is put at ``archive_key(reference)`` (it is encrypted already) and deleted
+    here. Files another host has are that host's to move. Returns how many moved."""
+    if id(svc) in _LEGACY_SEALED:
         return 0
-    refs = {p.name.split(".")[1] for p in old}
+    moved = 0
+    legacy = UPLOADS.child("legacy")
     async with svc.db.read() as session:
-        packaging = await repo.references_in(session, references=refs,
-                                             status=TransferStatus.PACKAGING)
-    gone = [p for p in old if p.name.split(".")[1] not in packaging]
-    for path in gone:
-        path.unlink(missing_ok=True)
-    return len(gone)
+        waiting = await repo.stored_keys_under(session, prefix=f"{legacy}/")
+    for _reference, stored in waiting:
+        key = intake.as_upload_key(stored)
+        if key is None:
+            continue
+        staged = svc.settings.uploads_dir / key.parts[-1] / "upload.bin"
+        if not await asyncio.to_thread(staged.is_file):
+            continue
+        if await svc.objects.head(key) is None:
+            await svc.objects.put(key, encrypt_stream(read_chunks(staged), svc.vault,
+                                                      context=key))
+        await asyncio.to_thread(intake.discard_staged, staged)
+        moved += 1
+    moved += await _adopt_legacy_archives(svc)
+    _LEGACY_SEALED.add(id(svc))
+    return moved
+
+
+async def _adopt_legacy_archives(svc: Services) -> int:
+    folder = svc.settings.archives_dir
+    found = await asyncio.to_thread(
+        lambda: {p.name.removesuffix(".zip"): p for p in folder.glob("*.zip")}
+        if folder.is_dir() else {})
+    if not found:
+        return 0
+    async with svc.db.read() as session:
+        kept = await repo.archive_keys_of(session, references=list(found))
+    moved = 0
+    for reference in kept:
+        key = archive_key(reference)
+        if await svc.objects.head(key) is None:
+            await svc.objects.put(key, read_chunks(found[reference]))
+            await asyncio.to_thread(found[reference].unlink, missing_ok=True)
+            moved += 1
+    return moved

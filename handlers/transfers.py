@@ -7,20 +7,29 @@ transfer already moved on and does nothing twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
-from contextlib import suppress
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from bot.chunks import read_chunks, write_chunks
 from bot.entries import Consent, Recipient
+from bot.envelope import EnvelopeReader
 from bot.messages import notices as notice_msg
 from bot.messages import portal as portal_msg
 from bot.messages import transfers as msg
-from bot.packaging import ArchiveMember, build_archive
+from bot.objects import ObjectKey, archive_key, delete_all, uploads_of
+from bot.packaging import ArchiveMember, PackagedArchive, build_archive
 from bot.passwords import generate_password
+from bot.private import private_dir
 from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
+from bot.settings import Settings
 from bot.sizes import human_size
 from bot.state import State, TurnContext
 from bot.statuses import (
@@ -34,7 +43,8 @@ from bot.statuses import (
     TransferStatus,
 )
 from bot.summary import delivery_texts, needs_approval
-from handlers import access, notify, portal
+from bot.vault import Vault
+from handlers import access, archive_reads, intake, notify, portal
 from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
 from store import audit, outbox
@@ -70,7 +80,8 @@ def state_from_transfer(transfer: repo.TransferRecord,
 
 
 def delete_plaintext(paths: list[str]) -> None:
-    """Remove plaintext uploads (and their per-upload folder when it is left empty)."""
+    """Remove plaintext files staged on this host (and their per-upload folder when it is
+    left empty); blocking."""
     for raw in paths:
         if not raw:
             continue
@@ -79,6 +90,66 @@ def delete_plaintext(paths: list[str]) -> None:
             path.unlink()
         with suppress(OSError):
             path.parent.rmdir()
+
+
+async def delete_uploads(svc: Services, stored: Iterable[str], *,
+                         reference: str | None = None) -> int:
+    """Delete uploads through the object store: every key in ``stored`` and, given the
+    transfer's ``reference``, everything under ``uploads/<reference>``. A host path (a row
+    from before uploads were sealed) is unlinked here. Returns once every delete returned
+    (so the caller may then record ``plaintext_deleted``); how many keys it was given."""
+    keys: list[ObjectKey] = []
+    local: list[str] = []
+    for raw in stored:
+        if raw:
+            key = intake.as_upload_key(raw)
+            keys.append(key) if key is not None else local.append(raw)
+    for key in keys:
+        await svc.objects.delete(key)
+    if reference is not None:
+        await delete_all(svc.objects, uploads_of(reference))
+    if local:
+        await asyncio.to_thread(delete_plaintext, local)
+    return len(keys) + len(local)
+
+
+def packaging_dir(settings: Settings) -> Path:
+    """This host's own scratch folder for packaging (sealed uploads copied down, the archive
+    being built); each packaging has a folder in it, removed when it ends, and
+    :func:`handlers.recovery.clean_host_scratch` removes what a killed process left."""
+    return settings.var_dir / "packaging"
+
+
+@contextmanager
+def _open_sealed(path: Path, vault: Vault, key: str) -> Iterator[EnvelopeReader]:
+    """The plaintext of the envelope copied to ``path``, decrypted as it is read."""
+    with path.open("rb") as sealed:
+        yield EnvelopeReader(sealed, vault, context=key)
+
+
+async def _build_in(svc: Services, work: Path, *, reference: str,
+                    files: list[repo.TransferFileRecord], password: str) -> PackagedArchive:
+    """Copy each sealed upload into ``work``, build the archive there from their plaintext
+    (read through :class:`EnvelopeReader`, never written out) and put it into the object
+    store at ``archive_key(reference)``."""
+    members: list[ArchiveMember] = []
+    for f in files:
+        key = intake.as_upload_key(f.stored_path or "")
+        if key is None:
+            raise FileNotFoundError(f"file {f.position} of {reference} has no sealed upload")
+        copy = work / f"{f.position}.sealed"
+        await write_chunks(svc.objects.get(key), copy)
+        members.append(ArchiveMember(functools.partial(_open_sealed, copy, svc.vault, key),
+                                     f.original_name))
+    archive = await asyncio.to_thread(
+        build_archive, reference=reference, members=members, password=password,
+        out_dir=work / "archive", neutral_names=svc.policy.neutral_member_names)
+    await svc.objects.put(archive_key(reference), read_chunks(archive.path))
+    return archive
+
+
+def _new_scratch(settings: Settings, reference: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"{reference}.", dir=private_dir(packaging_dir(settings))))
 
 
 async def record_submission(session: Any, svc: Services, *, state: State, sender_id: str,
@@ -219,14 +290,14 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
     if not won or transfer is None:
         return []
     password = generate_password()
-    members = [ArchiveMember(Path(f.stored_path or ""), f.original_name) for f in files]
+    work = await asyncio.to_thread(_new_scratch, svc.settings, reference)
     try:
-        archive = await asyncio.to_thread(
-            build_archive, reference=reference, members=members, password=password,
-            out_dir=svc.settings.archives_dir,
-            neutral_names=svc.policy.neutral_member_names)
+        archive = await _build_in(svc, work, reference=reference, files=files,
+                                  password=password)
     except Exception as exc:  # report, keep the transfer and its files for a retry
         log.error("packaging %s failed: %s", reference, type(exc).__name__)
+        with suppress(Exception):
+            await svc.objects.delete(archive_key(reference))
         async with svc.db.transaction() as session:
             await repo.set_status(session, reference=reference,
                                   status=TransferStatus.PACKAGE_FAILED, now=svc.clock(),
@@ -235,14 +306,17 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
                                action="packaging_failed", reference=reference,
                                details={"error": type(exc).__name__})
         return [Text(msg.PACKAGING_FAILED.format(reference=reference))]
-    delete_plaintext([f.stored_path or "" for f in files])
+    finally:
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
+    await delete_uploads(svc, [f.stored_path or "" for f in files], reference=reference)
     sealed = svc.vault.seal(password, reference=reference)
     del password
     now = svc.clock()
     recipient = transfer.recipient or {}
     async with svc.db.transaction() as session:
         await repo.set_status(session, reference=reference, status=TransferStatus.READY, now=now,
-                              only_from=[TransferStatus.PACKAGING], archive_path=str(archive.path),
+                              only_from=[TransferStatus.PACKAGING],
+                              archive_path=archive_key(reference),
                               archive_size=archive.size, password_sealed=sealed)
         await repo.forget_stored_paths(session, reference=reference)
         await repo.remember_recipient(session, sender_id=transfer.sender_id,
@@ -276,9 +350,11 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
             email, Text(plan)]
     else:
         replies = [
-            FileReply(archive.path, archive.path.name, msg.ARCHIVE_READY.format(
-                reference=reference, filename=archive.path.name,
-                size=human_size(archive.size), recipient_email=recipient.get("email"))),
+            FileReply(reference, archive_key(reference), archive.path.name,
+                      msg.ARCHIVE_READY.format(
+                          reference=reference, filename=archive.path.name,
+                          size=human_size(archive.size),
+                          recipient_email=recipient.get("email")), archive.size),
             email, Text(plan)]
     replies += await dispatch.run_due(svc, reference=reference)
     return replies
@@ -295,17 +371,20 @@ async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[
         transfer = await repo.get_transfer(session, reference=reference)
         if transfer is None:
             return [Text(access.unknown(reference))]
-        path = Path(transfer.archive_path) if transfer.archive_path else None
-        if transfer.status != TransferStatus.READY or path is None or not path.is_file():
+        size = (await archive_reads.archive_size(svc.objects, svc.settings.archives_dir,
+                                                 reference)
+                if transfer.archive_path else None)
+        if transfer.status != TransferStatus.READY or size is None:
             label = msg.STATUS_LABELS.get(transfer.status, transfer.status)
             return [Text(msg.ARCHIVE_GONE.format(reference=reference, status=label))]
         if transfer.delivery_method != DeliveryMethod.ARCHIVE:
             return [Text(msg.ARCHIVE_BY_LINK.format(reference=reference))]
+        key = archive_key(reference)
         await audit.append(session, at=svc.clock(), actor=user_id, action="archive_resent",
                            reference=reference, details={"to": user_id,
-                                                         "archive": path.name})
-    return [FileReply(path, path.name, msg.ARCHIVE_AGAIN.format(
-        reference=reference, filename=path.name, size=human_size(path.stat().st_size)))]
+                                                         "archive": key.parts[-1]})
+    return [FileReply(reference, key, key.parts[-1], msg.ARCHIVE_AGAIN.format(
+        reference=reference, filename=key.parts[-1], size=human_size(size)), size)]
 
 
 async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sender",
@@ -323,7 +402,7 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
         if not won:
             return False
         files = await repo.transfer_files(session, reference=reference)
-        paths = [f.stored_path or "" for f in files]
+        stored = [f.stored_path or "" for f in files]
         await repo.forget_stored_paths(session, reference=reference)
         unsent = (SendStatus.WAITING, SendStatus.DUE)
         for d in await repo.sends_for(session, reference=reference):
@@ -334,7 +413,18 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
         await repo.drop_held_requests(session, reference=reference)
         await portal.revoke_links(session, reference=reference, by=by, now=now)
         await audit.append(session, at=now, actor=by, action=status, reference=reference,
-                           details={"reason": reason, "password_wiped": True,
-                                    "plaintext_deleted": True})
-    delete_plaintext(paths)
+                           details={"reason": reason, "password_wiped": True})
+    # A process that dies before this leaves unreferenced objects: the orphan sweep's.
+    await record_uploads_deleted(svc, reference=reference, stored=stored, by=by,
+                                 reason=str(status))
     return True
+
+
+async def record_uploads_deleted(svc: Services, *, reference: str, stored: list[str], by: str,
+                                 reason: str) -> None:
+    """Delete a closed transfer's uploads (:func:`delete_uploads`), then audit
+    ``plaintext_deleted``: written only once every delete returned."""
+    count = await delete_uploads(svc, stored, reference=reference)
+    async with svc.db.transaction() as session:
+        await audit.append(session, at=svc.clock(), actor=by, action="plaintext_deleted",
+                           reference=reference, details={"files": count, "reason": reason})

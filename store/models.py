@@ -83,6 +83,7 @@ class Transfer(Base):
     # The archive password, sealed with the server key (AES-GCM); None once delivered,
     # cancelled or expired.
     password_sealed: Mapped[str | None] = mapped_column(Text)
+    # The archive's object-store key (``archives/<reference>.zip``) while it is kept.
     archive_path: Mapped[str | None] = mapped_column(Text)
     archive_size: Mapped[int | None] = mapped_column(BigInteger)
     file_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -96,7 +97,8 @@ class Transfer(Base):
 
 
 class TransferFile(Base):
-    """A file received for a transfer. The plaintext path is cleared once it is deleted."""
+    """A file received for a transfer. ``stored_path`` is the object-store key of its sealed
+    upload (``uploads/...``, never a host path), cleared once the upload is deleted."""
 
     __tablename__ = "transfer_files"
     __table_args__ = (UniqueConstraint("reference", "position"),)

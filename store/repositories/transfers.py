@@ -51,7 +51,8 @@ class TransferRecord:
 
 @dataclass(frozen=True, slots=True)
 class TransferFileRecord:
-    """A file received for a transfer; ``stored_path`` is None once the plaintext is gone."""
+    """A file received for a transfer; ``stored_path`` is its sealed upload's object key
+    (``uploads/...``), None once the upload is deleted."""
 
     id: int
     reference: str
@@ -117,6 +118,19 @@ async def stored_paths_in_use(session: AsyncSession, *, paths: Collection[str]) 
     rows = await session.scalars(select(TransferFile.stored_path).where(
         TransferFile.stored_path.in_(list(paths))))
     return {path for path in rows.all() if path is not None}
+
+
+async def stored_keys_under(session: AsyncSession, *, prefix: str) -> list[tuple[str, str]]:
+    """(reference, key) of every transfer file whose upload key starts with ``prefix``."""
+    rows = await session.execute(select(TransferFile.reference, TransferFile.stored_path)
+                                 .where(TransferFile.stored_path.startswith(prefix)))
+    return [(reference, key) for reference, key in rows.all() if key is not None]
+
+
+async def archive_keys_of(session: AsyncSession, *, references: Collection[str]) -> set[str]:
+    """Which of ``references`` are transfers keeping an archive (``archive_path`` set)."""
+    return set((await session.scalars(select(Transfer.reference).where(
+        Transfer.reference.in_(list(references)), Transfer.archive_path.is_not(None)))).all())
 
 
 async def forget_stored_paths(session: AsyncSession, *, reference: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ from sqlalchemy import select
 from bot.events import Answer, ApprovalDecision
 from bot.replies import ApprovalRequest, Choice, FileReply, Form
 from handlers import approvals, housekeeping
+from handlers.archive_reads import open_archive
 from handlers.delivery import dispatch, scheduling
 from handlers.services import Services
 from store import audit
 from store.models import AuditRecord, Delivery, Transfer, TransferFile
 from tests.support.core import CONSENT, PURPOSE, RECIPIENT, Clock, Conversation, answer_all
+from tests.support.objects import upload_objects
 
 SMS_PASSWORD = re.compile(r"the password for (SH-[0-9A-Z-]+) is (\S+) \.")
 
@@ -69,7 +72,10 @@ async def test_happy_path_controlled_to_partner_with_sms(services: Services, con
     password = outbox_password(services, ref)
     assert password not in chat.text
     assert password not in caplog.text
-    with pyzipper.AESZipFile(archive.path) as zf:
+    opened = await open_archive(services.objects, services.settings.archives_dir, ref)
+    assert opened is not None
+    data = b"".join([chunk async for chunk in opened.chunks])
+    with pyzipper.AESZipFile(io.BytesIO(data)) as zf:
         zf.setpassword(password.encode())
         names = zf.namelist()
         assert "document-1.pdf" in names and "document-2.txt" in names
@@ -84,6 +90,7 @@ async def test_happy_path_controlled_to_partner_with_sms(services: Services, con
         assert all(f.stored_path is None for f in files)
         assert (await audit.verify(s)).ok
     assert not any(services.settings.uploads_dir.rglob("*.bin"))
+    assert await upload_objects(services) == []
     acts = await actions(services, ref)
     for expected in ("received", "answered", "confirmed", "packaged", "handed_back",
                      "password_scheduled", "password_delivered", "password_wiped"):
@@ -92,7 +99,6 @@ async def test_happy_path_controlled_to_partner_with_sms(services: Services, con
 
     # Every exported row of the transfer carries the record-keeping fields (seed 001).
     import csv
-    import io
 
     async with services.db.read() as s:
         rows = list(csv.DictReader(io.StringIO("".join(
@@ -183,10 +189,11 @@ async def test_back_and_cancel_anywhere(services: Services, conversation: Any,
     assert chat.question == "files"
     await chat.say("continue")
     assert chat.question == "classification"
-    upload = next(services.settings.uploads_dir.rglob("*.bin"))
+    assert not any(services.settings.uploads_dir.rglob("*.bin"))  # sealed, not kept here
+    assert len(await upload_objects(services)) == 1
     await chat.say("cancel")
     assert "cancelled" in chat.text
-    assert not upload.exists()
+    assert await upload_objects(services) == []
     assert (await transfer(services, ref)).status == "cancelled"
     turn = await chat.say("anything")
     assert "Send me the file" in chat.text and turn.error is None
@@ -291,10 +298,11 @@ async def test_rejection_deletes_files_and_tells_sender(services: Services, conv
     ref = reference_of(chat)
     await answer_all(chat, classification="RESTRICTED", password="sms-on-receipt")
     await chat.say("confirm")
-    upload = next(services.settings.uploads_dir.rglob("*.bin"))
+    assert len(await upload_objects(services)) == 1
     await approvals.decide(services, approver_id="console:manager", reference=ref,
                            approve=False, reason="Not proportionate: send a summary instead")
-    assert not upload.exists()
+    assert await upload_objects(services) == []
+    assert "plaintext_deleted" in await actions(services, ref)
     assert (await transfer(services, ref)).status == "rejected"
     notifier: Any = services.notifier
     texts = " ".join(getattr(r, "text", "") for r in notifier.for_user("console:alice"))
@@ -319,6 +327,7 @@ async def test_approval_expires_and_sender_is_told(services: Services, conversat
                                   approve=True)
     assert "not waiting for approval" in late[0].text
     assert not any(services.settings.uploads_dir.rglob("*.bin"))
+    assert await upload_objects(services) == []
 
 
 async def test_controlled_outside_sharing_agreement_needs_approval(services: Services,
@@ -445,6 +454,7 @@ async def test_abandoned_draft_expires(services: Services, conversation: Any,
     assert await housekeeping.expire_drafts(services) == 1
     assert (await transfer(services, ref)).status == "expired"
     assert not any(services.settings.uploads_dir.rglob("*.bin"))
+    assert await upload_objects(services) == []
     await chat.say("status")
     assert "Send me the file" in chat.text
 
@@ -476,7 +486,7 @@ async def test_archive_again_only_for_the_sender_while_ready(services: Services,
     first = next(r for r in alice.last.replies if isinstance(r, FileReply))
     await alice.say(f"archive {ref.lower()}")
     again = [r for r in alice.last.replies if isinstance(r, FileReply)]
-    assert [r.path for r in again] == [first.path] and "the encrypted archive again" in \
+    assert [r.key for r in again] == [first.key] and "the encrypted archive again" in \
         alice.text
     bob = conversation("console:bob")
     await bob.say(f"archive {ref}")

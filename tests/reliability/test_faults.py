@@ -126,8 +126,19 @@ def uploads(settings: Settings) -> list[Path]:
     return [p for p in settings.uploads_dir.rglob("*") if p.is_file()]
 
 
+def sealed_uploads(settings: Settings) -> list[Path]:
+    """Upload objects in the (default, local) object store."""
+    return [p for p in (settings.var_dir / "objects" / "uploads").rglob("*") if p.is_file()]
+
+
+def scratch(settings: Settings) -> list[Path]:
+    """Files in this host's packaging scratch folders."""
+    return [p for p in (settings.var_dir / "packaging").rglob("*") if p.is_file()]
+
+
 def archives(settings: Settings) -> list[Path]:
-    folder = settings.archives_dir
+    """Archives in the (default, local) object store."""
+    folder = settings.var_dir / "objects" / "archives"
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
@@ -148,7 +159,7 @@ async def test_share_killed_mid_packaging_fails_cleanly_after_restart(
     share = await safehaven(env, "share", str(source), *SHARE)
 
     def partial() -> list[Path]:
-        return [p for p in archives(settings) if p.name.endswith(".partial")
+        return [p for p in scratch(settings) if p.name.endswith(".partial")
                 and p.stat().st_size > 1024 * 1024]
 
     try:
@@ -162,7 +173,8 @@ async def test_share_killed_mid_packaging_fails_cleanly_after_restart(
     async with services.db.read() as s:
         transfer = await s.get(Transfer, reference)
     assert transfer is not None and transfer.status == "packaging"
-    assert uploads(settings), "the plaintext upload is still there after the kill"
+    assert uploads(settings) == [], "plaintext staged on the host outlived the turn"
+    assert sealed_uploads(settings), "the sealed upload is still there after the kill"
     assert not any(p.name == f"{reference}.zip" for p in archives(settings))
 
     # A restart soon after must not take a packaging that may still be running.
@@ -174,7 +186,7 @@ async def test_share_killed_mid_packaging_fails_cleanly_after_restart(
     async with services.db.transaction() as s:
         await s.execute(update(Transfer).where(Transfer.reference == reference).values(
             updated_at=datetime.now(UTC) - timedelta(hours=1)))
-    for p in archives(settings):
+    for p in [*scratch(settings), *(settings.var_dir / "packaging").rglob("*")]:
         old = time.time() - 600
         os.utime(p, (old, old))
     await run_to_end(env, "worker", "--exit-when-idle")
@@ -187,7 +199,9 @@ async def test_share_killed_mid_packaging_fails_cleanly_after_restart(
     assert transfer.password_sealed is None and transfer.archive_path is None
     assert files and all(f.stored_path is None for f in files)
     assert uploads(settings) == [], "plaintext left behind"
-    assert archives(settings) == [], "partial or orphaned archive left behind"
+    assert sealed_uploads(settings) == [], "sealed upload left behind"
+    assert archives(settings) == [], "orphaned archive left behind"
+    assert scratch(settings) == [], "partial archive or copied upload left behind"
     assert "packaging_interrupted" in await audit_actions(services, reference)
     told = (settings.var_dir / "notifications.log").read_text()
     assert f"message for console:alice:\nTransfer {reference} was interrupted" in told
@@ -199,21 +213,34 @@ async def test_share_killed_mid_packaging_fails_cleanly_after_restart(
 
 async def test_orphan_uploads_and_failed_packaging_are_cleaned(services: Services,
                                                                clock: Clock) -> None:
-    """A process killed between staging a file and recording it leaves an upload nobody
-    refers to; a transfer whose packaging failed keeps its files only until draft expiry."""
-    from handlers.intake import new_upload_path
+    """A process killed between staging a file and sealing it leaves plaintext on its host,
+    one killed between sealing and recording leaves an upload object nobody refers to; a
+    transfer whose packaging failed keeps its upload only until draft expiry."""
+    from handlers.intake import new_upload_key, new_upload_path, seal_upload
+    from tests.support.objects import upload_objects
 
     orphan = new_upload_path(services.settings)
     orphan.write_bytes(b"plaintext nobody refers to")
     assert await recovery.delete_orphan_uploads(services) == 0  # young: may be in use
     old = time.time() - recovery.ORPHAN_UPLOAD_SECONDS - 1
     os.utime(orphan, (old, old))
+    os.utime(orphan.parent, (old, old))
     assert await recovery.delete_orphan_uploads(services) == 1
     assert not orphan.exists() and not orphan.parent.exists()
 
-    kept = new_upload_path(services.settings)
-    kept.write_bytes(b"plaintext of a failed packaging")
-    os.utime(kept, (old, old))
+    async def sealed(text: bytes, age: float) -> str:
+        path = new_upload_path(services.settings)
+        path.write_bytes(text)
+        key = await seal_upload(services.objects, services.vault, path)
+        assert not path.exists()
+        aged = new_upload_key(time.time() - age)  # as if sealed ``age`` seconds ago
+        await services.objects.put(aged, services.objects.get(key))
+        await services.objects.delete(key)
+        return aged
+
+    stray = await sealed(b"sealed, never recorded", recovery.ORPHAN_UPLOAD_SECONDS + 1)
+    assert stray in await upload_objects(services)
+    kept = await sealed(b"plaintext of a failed packaging", recovery.ORPHAN_UPLOAD_SECONDS + 1)
     now = clock()
     async with services.db.transaction() as s:
         s.add(Transfer(reference="SH-FAIL-22", sender_id="console:alice",
@@ -221,12 +248,14 @@ async def test_orphan_uploads_and_failed_packaging_are_cleaned(services: Service
                        created_at=now, updated_at=now))
         await s.flush()
         s.add(TransferFile(reference="SH-FAIL-22", position=1, original_name="a.txt",
-                           stored_path=str(kept), size=31, kind="text"))
-    assert await recovery.delete_orphan_uploads(services) == 0  # referred to: kept
+                           stored_path=kept, size=31, kind="text"))
+    assert await recovery.delete_orphan_uploads(services) == 1  # the stray; kept referred to
+    assert await upload_objects(services) == [kept]  # the stray went
     assert await recovery.close_failed_packaging(services) == 0  # not yet
     clock.advance(hours=services.policy.draft_expiry_hours + 1)
     assert await recovery.close_failed_packaging(services) == 1
-    assert not kept.exists()
+    assert await upload_objects(services) == []
+    assert "plaintext_deleted" in await audit_actions(services, "SH-FAIL-22")
     notifier: Any = services.notifier
     assert any("could not be packaged" in getattr(r, "text", "")
                for r in notifier.for_user("console:alice"))

@@ -10,10 +10,7 @@ database, and hostile file names through intake."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +19,15 @@ from hypothesis import strategies as st
 
 from bot import engine
 from bot.answer_checks import PURPOSE_MAX, parse_call_time
+from bot.envelope import decrypt_stream, encrypt_stream
 from bot.events import Answer, Command, FilesReceived, IncomingFile
+from bot.objects import ObjectKey
 from bot.recipients import check_email
 from bot.replies import Ask, Choice, FileReply, Form, Reply, Text
 from bot.state import State, StepResult, TurnContext
 from channels.console.render import render
 from handlers.conversation import current_state, storable_event, take_turn
-from handlers.intake import new_upload_path
+from handlers.intake import new_upload_key, new_upload_path
 from handlers.services import Services
 from store import repositories as repo
 from tests.reliability.strategies import (
@@ -39,6 +38,7 @@ from tests.reliability.strategies import (
     tried,
 )
 from tests.support.core import PDF, Conversation, answer_all
+from tests.support.objects import upload_objects
 
 # Where a valid answer at each question can lead (besides staying put, `back` to the
 # previous question, and `cancel`/confirm back to idle).
@@ -233,9 +233,11 @@ async def seed(services: Services, user: str, template: dict[str, Any]) -> None:
     its own copies of the uploads."""
     state = State.from_json(json.loads(json.dumps(template)))
     state.reference = services.new_reference()
-    for f in state.files:
-        copy = new_upload_path(services.settings)
-        shutil.copyfile(f["path"], copy)
+    for f in state.files:  # an envelope opens only under its own key: sealed afresh
+        original, copy = ObjectKey(f["path"]), new_upload_key()
+        plain = decrypt_stream(services.objects.get(original), services.vault,
+                               context=original)
+        await services.objects.put(copy, encrypt_stream(plain, services.vault, context=copy))
         f["path"] = str(copy)
     async with services.db.transaction() as session:
         assert await repo.save_conversation(session, conversation_id=user, user_id=user,
@@ -290,8 +292,9 @@ async def test_hostile_file_names_through_intake(services: Services, name: str,
     state = await current_state(services, conversation_id=user)
     kept = {f["path"] for f in state.files}
     assert (str(path) in kept) or not path.exists()
-    for f in state.files:  # the sender's name is never part of the path
-        assert f["path"].startswith(str(services.settings.uploads_dir) + os.sep)
-        assert ".." not in Path(f["path"]).parts and Path(f["path"]).name == "upload.bin"
+    assert not path.exists()  # sealed into the store or refused: never kept here
+    for f in state.files:  # the sender's name is never part of the key
+        assert f["path"].startswith("uploads/received/")
+        assert ObjectKey(f["path"]) in await upload_objects(services)
     await take_turn(services, conversation_id=user, user_id=user, event=Answer("cancel"))
-    assert not path.exists()
+    assert await upload_objects(services) == []

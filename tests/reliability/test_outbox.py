@@ -36,7 +36,7 @@ from tests.reliability.test_faults import (
     env_for,
     output,
     run_to_end,
-    uploads,
+    sealed_uploads,
 )
 from tests.support.core import Clock, Conversation, RecordingNotifier, answer_all
 from tests.support.fake_twilio import FakeTwilio
@@ -111,7 +111,7 @@ async def assert_done_once(svc: Services, settings: Settings, reference: str,
     actions = Counter(await audit_actions(svc, reference))
     assert actions["packaged"] == 1, actions
     assert actions["password_sent"] + actions["password_delivered"] == 1, actions
-    assert uploads(settings) == [], "plaintext left behind"
+    assert sealed_uploads(settings) == [], "upload left behind"
 
 
 async def test_share_killed_between_commit_and_packaging_runs_once_after_restart(
@@ -130,7 +130,7 @@ async def test_share_killed_between_commit_and_packaging_runs_once_after_restart
     assert row is not None and row.status == EffectStatus.PENDING and row.attempts == 0
     assert row.payload == {"tell": "console:alice"}
     assert archives(settings) == [] and fake.sent_to(ref) == 0
-    assert uploads(settings), "the plaintext waits for packaging"
+    assert sealed_uploads(settings), "the sealed upload waits for packaging"
 
     # A worker started at once leaves an entry this young to the turn that wrote it.
     await run_to_end(env, "worker", "--exit-when-idle")
@@ -321,13 +321,13 @@ async def test_a_draft_expiry_cut_short_after_its_reset_is_finished_by_the_sweep
         patch.setattr(outbox, "run", died)
         assert await housekeeping.expire_drafts(services) == 1
     assert (await services_transfer_of(services, chat.user_id)).status == "draft"
-    assert uploads(services.settings), "the plaintext is still there"
+    assert sealed_uploads(services.settings), "the sealed upload is still there"
     assert await housekeeping.expire_drafts(services) == 0  # the conversation is reset
 
     clock.advance(seconds=outbox.UNCLAIMED_GRACE.total_seconds() + 1)
     assert await outbox.sweep(services) == 1
     assert (await services_transfer_of(services, chat.user_id)).status == "expired"
-    assert uploads(services.settings) == []
+    assert sealed_uploads(services.settings) == []
     sent = services.notifier.sent  # type: ignore[attr-defined]
     assert [user for user, _ in sent] == ["console:alice"]
     assert f"Transfer {ref}" in str(sent[0][1][0])

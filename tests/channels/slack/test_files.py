@@ -16,6 +16,7 @@ from bot.egress import parse_host_rules
 from store.models import Transfer
 from tests.support.core import PDF
 from tests.support.fake_slack import TOKEN
+from tests.support.objects import upload_objects
 from tests.support.slack import Workspace
 
 
@@ -24,8 +25,10 @@ async def transfers(ws: Workspace) -> int:
         return int(await session.scalar(select(func.count()).select_from(Transfer)) or 0)
 
 
-def uploads_left(ws: Workspace) -> list[str]:
-    return [str(p) for p in ws.svc.settings.uploads_dir.rglob("*") if p.is_file()]
+async def uploads_left(ws: Workspace) -> list[str]:
+    """Uploads kept anywhere: staged on the host (plaintext) or sealed in the store."""
+    staged = [str(p) for p in ws.svc.settings.uploads_dir.rglob("*") if p.is_file()]
+    return staged + [str(k) for k in await upload_objects(ws.svc)]
 
 
 async def test_too_large_is_refused_before_downloading(workspace: Workspace) -> None:
@@ -44,7 +47,7 @@ async def test_larger_than_announced_is_stopped_while_streaming(workspace: Works
     assert len(workspace.fake.called("download")) == 1
     assert "sneaky.txt is more than 1000 bytes" in alice.text
     assert await transfers(workspace) == 0
-    assert uploads_left(workspace) == []
+    assert await uploads_left(workspace) == []
 
 
 async def test_one_good_file_and_one_refused_start_a_transfer(workspace: Workspace) -> None:
@@ -57,7 +60,7 @@ async def test_one_good_file_and_one_refused_start_a_transfer(workspace: Workspa
         in alice.text
     assert "I have 1 file(s)" in alice.text
     assert await transfers(workspace) == 1
-    assert len(uploads_left(workspace)) == 1
+    assert len(await uploads_left(workspace)) == 1
 
 
 async def test_the_token_is_never_sent_to_another_host(workspace: Workspace) -> None:
@@ -76,7 +79,7 @@ async def test_a_sign_in_page_instead_of_the_file_is_refused(workspace: Workspac
     alice = workspace.user("UALICE01")
     await workspace.event(alice.file_event(("case.pdf", PDF)))
     assert "Slack refused access to it" in alice.text
-    assert await transfers(workspace) == 0 and uploads_left(workspace) == []
+    assert await transfers(workspace) == 0 and await uploads_left(workspace) == []
 
 
 async def test_rate_limited_download_is_retried(workspace: Workspace) -> None:
@@ -95,8 +98,9 @@ async def test_file_names_cannot_mention_or_link(workspace: Workspace) -> None:
     shown = alice.last.blocks[0]["text"]["text"]
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
     assert "<https://evil.example" not in shown
-    stored = next(workspace.svc.settings.uploads_dir.rglob("*.bin"))
-    assert stored.name == "upload.bin"
+    assert not any(workspace.svc.settings.uploads_dir.rglob("*.bin"))
+    [stored] = await upload_objects(workspace.svc)
+    assert stored.startswith("uploads/received/") and "report" not in stored
 
 
 async def test_files_sent_together_and_soon_after_join_one_transfer(workspace: Workspace) -> None:
@@ -155,7 +159,7 @@ async def test_a_redirect_to_a_host_not_on_the_list_is_not_followed(
         assert redirector.hits == [("/files/F1", f"Bearer {TOKEN}")]  # a host it may use
         assert internal.hits == []  # ... but not where it pointed
         assert "another address, which is not one Safe Haven may fetch files from" in alice.text
-        assert await transfers(workspace) == 0 and uploads_left(workspace) == []
+        assert await transfers(workspace) == 0 and await uploads_left(workspace) == []
 
 
 async def test_the_token_does_not_follow_a_redirect_to_another_origin(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from store.models import AuditRecord, Transfer
 from tests.support.core import PDF, PURPOSE
+from tests.support.objects import upload_objects
 from tests.support.slack import SlackUser, Workspace, message_text
 
 RECIPIENT = {"name": "Priya Shah", "job_title": "Safeguarding Lead",
@@ -122,6 +123,7 @@ async def test_file_dm_to_archive_upload_with_slack_approval(workspace: Workspac
     everything = " ".join(str(c.params) for c in fake.calls)
     assert password.group(1) not in everything
     assert not any(workspace.svc.settings.uploads_dir.rglob("*.bin"))
+    assert await upload_objects(workspace.svc) == []
 
 
 async def test_controlled_transfer_without_approval_hands_back_in_the_dm(

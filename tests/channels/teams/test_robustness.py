@@ -12,6 +12,7 @@ from store.models import Transfer
 from tests.channels.teams.test_flow import REF, answer_questions, consent_call, reference_in
 from tests.support.core import PDF
 from tests.support.fake_teams import FakeFileHost, TeamsUser
+from tests.support.objects import upload_objects
 from tests.support.teams import APPROVER_AAD, SENDER_AAD, TeamsWorld
 
 
@@ -121,7 +122,8 @@ async def test_file_over_the_limit_is_refused_while_streaming(teams: TeamsWorld)
         for n, data in (("ok.pdf", PDF), ("big.pdf", PDF * 5000))])
     said = user.text_since(mark)
     assert "“big.pdf” is over" in said and REF.search(said)
-    assert len(list(services.settings.uploads_dir.rglob("*.bin"))) == 1
+    assert not any(services.settings.uploads_dir.rglob("*.bin"))  # none kept here
+    assert len(await upload_objects(services)) == 1  # the good one, sealed
 
 
 async def test_approver_without_the_app(teams: TeamsWorld) -> None:

@@ -1,0 +1,30 @@
+"""What the object store holds, for tests: sealed uploads, archives, a plaintext scan."""
+
+from __future__ import annotations
+
+from bot.objects import ARCHIVES, UPLOADS, ObjectKey, ObjectStore
+from handlers.services import Services
+
+
+async def keys_under(store: ObjectStore, prefix: ObjectKey) -> list[ObjectKey]:
+    return sorted([info.key async for info in store.list(prefix)])
+
+
+async def upload_objects(svc: Services) -> list[ObjectKey]:
+    """Every sealed upload in the store."""
+    return await keys_under(svc.objects, UPLOADS)
+
+
+async def archive_objects(svc: Services) -> list[ObjectKey]:
+    return await keys_under(svc.objects, ARCHIVES)
+
+
+async def object_bytes(store: ObjectStore, key: ObjectKey) -> bytes:
+    return b"".join([piece async for piece in store.get(key)])
+
+
+async def objects_containing(store: ObjectStore, needle: bytes) -> list[ObjectKey]:
+    """Every object whose bytes contain ``needle`` (small test objects only)."""
+    assert needle
+    return [info.key async for info in store.list()
+            if needle in await object_bytes(store, info.key)]

@@ -28,7 +28,7 @@ from sqlalchemy import func, select, text
 from bot.policy import load_policy
 from handlers.services import Services
 from store.db import alembic_config
-from store.models import Transfer
+from store.models import AuditRecord, PortalLink, Transfer
 from tests.reliability.test_faults import wait_for
 from tests.scenarios.test_every_channel import (
     CONSENT,
@@ -284,9 +284,19 @@ async def test_e_portal_link_from_a_download_on_b_counted_once(
     told = f"Transfer {reference} was downloaded"
     await wait_for(lambda: told in alice.text, 20, "the sender told", every=0.05)
     assert "document-1.pdf" in opens_with(archive, await texted(d, reference))
-    await d.ws.settle()
+    await asyncio.sleep(0.5)
     assert alice.text.count(told) == 1, alice.text
+    assert await audited(d, reference, "downloaded") == 1
+    async with d.svc.db.read() as session:  # the one row every replica counts in
+        assert await session.scalar(select(PortalLink.downloads).where(
+            PortalLink.reference == reference)) == 1
     d.no_tracebacks()
+
+
+async def audited(d: Deployment, reference: str, action: str) -> int:
+    async with d.svc.db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuditRecord).where(
+            AuditRecord.reference == reference, AuditRecord.action == action)) or 0)
 
 
 async def test_f_cancel_on_b_deletes_what_a_stored_and_no_plaintext_is_left(

@@ -1,7 +1,8 @@
 """Several hosts for the scale-out tests: N real `safehaven serve` replicas and one
 `safehaven worker`, each a separate process with its own private ``SAFEHAVEN_VAR_DIR`` (its
-own disk), sharing only one fresh PostgreSQL database, one object store (a ``file://``
-folder or an S3 bucket on moto's server) and the server key. The serve replicas run with
+own disk: each runs in a mount namespace of its own, where no other host's var/ exists),
+sharing only one fresh PostgreSQL database, one object store (a ``file://`` folder or an S3
+bucket on moto's server) and the server key. The serve replicas run with
 ``SAFEHAVEN_SCHEDULER=off``; only the worker runs the scheduler. Slack and Twilio are the
 fakes of :mod:`tests.support`, as a load balancer would see them: each signed Slack request
 goes to the replica a test names (:meth:`ReplicaWorkspace.to`), so the steps of one

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import shutil
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -265,6 +266,7 @@ async def seal_legacy_files(svc: Services) -> int:
         moved += 1
     moved += await _adopt_legacy_archives(svc)
     _LEGACY_SEALED.add(id(svc))
+    weakref.finalize(svc, _LEGACY_SEALED.discard, id(svc))  # an id is reused once freed
     return moved
 
 

@@ -161,3 +161,22 @@ async def test_legacy_rows_are_sealed_into_the_store_on_start(
     assert await objects_containing(services.objects, SECRET[:32]) == []
     async with services.db.read() as s:
         assert (await s.scalars(select(AuditRecord))).first() is None
+
+
+async def test_a_legacy_archive_moves_into_the_store_on_start(
+        services: Services, clock: Clock) -> None:
+    services.settings.archives_dir.mkdir(parents=True)
+    legacy = services.settings.archives_dir / "SH-OLDA-RC.zip"
+    legacy.write_bytes(b"PK encrypted archive")
+    stray = services.settings.archives_dir / "SH-GONE-00.zip"  # no transfer keeps it
+    stray.write_bytes(b"PK another")
+    now = clock()
+    async with services.db.transaction() as s:
+        s.add(Transfer(reference="SH-OLDA-RC", sender_id="console:alice", status="ready",
+                       archive_path=archive_key("SH-OLDA-RC"), archive_size=20, file_count=1,
+                       total_bytes=1, created_at=now, updated_at=now))
+    assert await recovery.seal_legacy_files(services) == 1
+    assert not legacy.exists() and stray.exists()
+    assert await object_bytes(services.objects, archive_key("SH-OLDA-RC")) == \
+        b"PK encrypted archive"
+    assert await recovery.seal_legacy_files(services) == 0  # once per process

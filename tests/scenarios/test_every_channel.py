@@ -20,6 +20,7 @@ from handlers import housekeeping
 from tests.support.chat import ChatUser, World, portal_link_in, reference_in
 from tests.support.core import PDF, Clock
 from tests.support.fake_twilio import FakeTwilio
+from tests.support.objects import upload_objects
 
 LONDON = ZoneInfo("Europe/London")
 RECIPIENT = {"name": "Priya Shah", "job_title": "Safeguarding Lead",
@@ -146,7 +147,8 @@ async def test_restricted_share_rejected_with_a_reason_sends_nothing(
     reference = await answer_up_to_summary(alice, files, classification="RESTRICTED",
                                            password="SMS once receipt is confirmed")
     await alice.choose("Confirm and send")
-    assert any(world.svc.settings.uploads_dir.rglob("*.bin")), "kept while approval is due"
+    assert not any(world.svc.settings.uploads_dir.rglob("*.bin")), "plaintext on the host"
+    assert await upload_objects(world.svc), "kept (sealed) while approval is due"
     mark = alice.mark()
 
     await boss.reject(reference, "Not proportionate: send a summary instead")
@@ -156,6 +158,7 @@ async def test_restricted_share_rejected_with_a_reason_sends_nothing(
     assert "rejected" in alice.since(mark)
     assert world.twilio.messages == []
     assert not any(world.svc.settings.uploads_dir.rglob("*.bin")), "plaintext left behind"
+    assert await upload_objects(world.svc) == [], "upload left behind"
 
 
 async def test_portal_download_tells_the_sender_and_releases_the_sms(
@@ -207,11 +210,12 @@ async def test_cancelled_at_the_summary_keeps_nothing(
         world: World, files: tuple[Path, Path]) -> None:
     alice = await world.sender()
     reference = await answer_up_to_summary(alice, files)
-    assert any(world.svc.settings.uploads_dir.rglob("*.bin")), "the files are kept meanwhile"
+    assert await upload_objects(world.svc), "the files are kept (sealed) meanwhile"
     await alice.choose("Cancel the transfer")
     assert f"Transfer {reference} is cancelled" in alice.text
     assert await alice.current_question() is None
     assert not any(world.svc.settings.uploads_dir.rglob("*.bin")), "plaintext left behind"
+    assert await upload_objects(world.svc) == [], "upload left behind"
 
     await alice.say(f"status {reference}")
     assert "cancelled" in alice.text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 from bot.answers import Decision, approval_question
 from bot.cleantext import ELLIPSIS, clip, one_line
@@ -222,11 +221,15 @@ def _shown(text: str, limit: int) -> str:
 
 @dataclass(frozen=True)
 class FileReply:
-    """An archive handed back to the sender; ``path`` is on the server's disk."""
+    """An archive handed back to the sender: the transfer's ``reference`` and the archive's
+    ``key`` in the shared object store (``bot.objects.archive_key``), so whichever process
+    renders it reads the bytes from there; ``size`` in bytes when it was handed back."""
 
-    path: Path
+    reference: str
+    key: str
     filename: str
     caption: str
+    size: int
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from bot.messages import notices as msg
 from bot.replies import FileReply, LinkReply, Reply, Text
 from bot.statuses import ApprovalStatus
 from bot.vault import Vault, VaultError
+from handlers import archive_reads
 from handlers.ports import NoticeOutcome, Notifier
 from handlers.services import Services, utc_now
 from store import repositories as repo
@@ -224,7 +225,8 @@ async def deliver_held(svc: Services, *, user_id: str) -> list[Reply]:
             continue
         count += 1
         for reply in kept:
-            if isinstance(reply, FileReply) and not reply.path.is_file():
+            if isinstance(reply, FileReply) and await archive_reads.archive_size(
+                    svc.objects, svc.settings.archives_dir, reply.reference) is None:
                 out.append(Text(msg.HELD_ARCHIVE_GONE.format(reference=row.reference or "-")))
             else:
                 out.append(reply)

@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app.process import EXIT_INVALID, out
+from bot.chunks import write_chunks
 from bot.events import Answer, FilesReceived
 from bot.messages import conversation as conversation_msg
-from bot.private import copy_private, private_dir
+from bot.private import private_dir
 from bot.replies import Choice, FileReply, OptionRole, Question, Reply
 from bot.statuses import Step
 from channels.console.render import render
+from handlers.archive_reads import legacy_path, open_archive
 from handlers.conversation import current_state, take_turn
 from handlers.intake import stage_local_file
 from handlers.notify import deliver_held
@@ -82,11 +84,20 @@ def _pending(replies: Sequence[Reply]) -> Question | None:
     return next((r for r in reversed(replies) if isinstance(r, Question)), None)
 
 
-async def _hand_back(reply: FileReply, args: argparse.Namespace) -> None:
-    target = reply.path
-    if args.out:
-        target = private_dir(Path(args.out), own=False) / reply.filename
-        await asyncio.to_thread(copy_private, reply.path, target)
+async def _hand_back(svc: Services, reply: FileReply, args: argparse.Namespace) -> None:
+    """Write the archive out of the object store into ``--out`` (default: this host's
+    archives folder) and print where it is."""
+    folder = Path(args.out) if args.out else svc.settings.archives_dir
+    target = private_dir(folder, own=not args.out) / reply.filename
+    if target == legacy_path(svc.settings.archives_dir, reply.reference) \
+            and await asyncio.to_thread(target.is_file):
+        out(f"archive: {target}")  # packaged here before archives went into the store
+        return
+    archive = await open_archive(svc.objects, svc.settings.archives_dir, reply.reference)
+    if archive is None:
+        out(f"error: the archive of {reply.reference} is no longer kept")
+        return
+    await write_chunks(archive.chunks, target)
     out(f"archive: {target}")
 
 
@@ -107,7 +118,7 @@ async def share(svc: Services, args: argparse.Namespace) -> int:
     while True:
         for reply in turn.replies:
             if isinstance(reply, FileReply):
-                await _hand_back(reply, args)
+                await _hand_back(svc, reply, args)
         text_lines = [render(r) for r in turn.replies if not isinstance(r, FileReply)]
         if reference is None:
             reference = (await current_state(svc, conversation_id=conversation_id)).reference

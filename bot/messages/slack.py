@@ -74,6 +74,10 @@ UPLOAD_FAILED = (
     "archive is kept on the server: type `archive {reference}` to try again, or contact "
     "the service desk and quote {filename}."
 )
+ARCHIVE_GONE = (
+    "✗ The archive for {reference} is no longer kept on the server, so I cannot put it in "
+    "this chat. Send the files again to start a new transfer."
+)
 SOMETHING_WENT_WRONG = (
     "Something went wrong while handling that, so it may not have been recorded. Type "
     "`status` to see where your transfer is, and try again."

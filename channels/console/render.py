@@ -45,7 +45,7 @@ def _render(reply: Reply) -> str:
             lines.append(f"  {f.label}: {f.value}{err}")
         return "\n".join(lines)
     if isinstance(reply, FileReply):
-        return f"{reply.caption}\n  → {reply.path}"
+        return f"{reply.caption}\n  → {reply.key}"
     if isinstance(reply, LinkReply):
         return f"{reply.label}: {reply.url}"
     raise TypeError(type(reply))

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.messages import slack as msg
 from channels.slack.blocks import Block, Outgoing, Post, Upload, context, escape, sections
+from channels.slack.handback import ArchiveGone, ArchiveSource, UploadRefused, upload_archive
 
 log = logging.getLogger(__name__)
 GONE = ("not_in_channel", "channel_not_found", "is_archived")
@@ -78,11 +79,23 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     return [AsyncConnectionErrorRetryHandler(), RetryAfterHandler()]
 
 
+def _upload_failed(upload: Upload, exc: Exception) -> str:
+    """What the sender is told when their archive could not be put in the chat."""
+    if isinstance(exc, ArchiveGone):
+        log.error("archive of %s no longer kept: nothing to upload", upload.reference)
+        return msg.ARCHIVE_GONE.format(reference=upload.reference)
+    error = error_code(exc) if isinstance(exc, SlackApiError) else str(exc)
+    log.error("archive upload refused by Slack: %s", error)
+    return msg.UPLOAD_FAILED.format(filename=upload.filename, error=error,
+                                    reference=upload.reference)
+
+
 class SlackApi:
     """The calls the channel makes, on one shared :class:`AsyncWebClient`."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, archives: ArchiveSource | None = None) -> None:
         self.client = client
+        self.archives = archives  # where a hand-back reads its archive
         self._dm: dict[str, str] = {}
 
     async def open_dm(self, user: str, *, fresh: bool = False) -> str:
@@ -128,13 +141,17 @@ class SlackApi:
 
     async def upload(self, channel: str, upload: Upload, *, user: str | None = None,
                      thread_ts: str | None = None) -> None:
-        # files_upload_v2 reads a path with a blocking open(); read it in a thread instead.
-        data = await asyncio.to_thread(upload.path.read_bytes)
+        """Stream the archive from the object store to Slack, then share it here."""
+        if self.archives is None:
+            raise ArchiveGone(upload.reference)
+        file_id = await upload_archive(self.client, self.archives, reference=upload.reference,
+                                       filename=upload.filename)
 
         async def call(target: str) -> Any:
-            return await self.client.files_upload_v2(
-                channel=target, file=data, filename=upload.filename, title=upload.filename,
-                initial_comment=upload.caption, thread_ts=thread_ts)
+            extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+            return await self.client.files_completeUploadExternal(
+                files=[{"id": file_id, "title": upload.filename}], channel_id=target,
+                initial_comment=upload.caption, **extra)
 
         await self._to_dm(channel, user, call)
 
@@ -164,12 +181,9 @@ class SlackApi:
             if isinstance(item, Upload):
                 try:
                     await self.upload(channel, item, user=user, thread_ts=thread_ts)
-                except SlackApiError as exc:
+                except (SlackApiError, UploadRefused, ArchiveGone) as exc:
                     # Say so and carry on: the email text and the password plan still matter.
-                    log.error("archive upload refused by Slack: %s", error_code(exc))
-                    text = msg.UPLOAD_FAILED.format(
-                        filename=item.filename, error=error_code(exc),
-                        reference=item.filename.removesuffix(".zip"))
+                    text = _upload_failed(item, exc)
                     item = Post(sections(text), escape(text))
                     await self.post(channel, item, user=user, thread_ts=thread_ts)
                 posted.append((item, None))

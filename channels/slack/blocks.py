@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -137,7 +136,9 @@ class Post:
 
 @dataclass(frozen=True)
 class Upload:
-    path: Path
+    """An archive to hand back: read from the object store by its transfer's reference."""
+
+    reference: str
     filename: str
     caption: str
 
@@ -308,7 +309,7 @@ def render(replies: Sequence[Reply], timezone: ZoneInfo) -> list[Outgoing]:
     for reply in replies:
         if isinstance(reply, FileReply):
             flush()
-            out.append(Upload(reply.path, reply.filename, reply.caption))
+            out.append(Upload(reply.reference, reply.filename, reply.caption))
             continue
         new = reply_blocks(reply, timezone)
         if len(blocks) + len(new) > MAX_BLOCKS or question is not None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,7 +41,6 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
 
 from bot.egress import Destination, EgressPolicy
 from bot.messages import teams as msg
-from bot.reference import normalise_reference
 from bot.replies import FileReply, LinkReply, Reply, Text
 from channels.egress import check_url, checked_connector
 from channels.teams import cards, records
@@ -203,18 +201,17 @@ class TeamsChannel:
         offered again rather than doubled, so an older card's accept cannot upload it a
         second time; while that offer is uploading, a note says so instead."""
         db, now = self.svc.db, self.svc.clock()
-        reference = normalise_reference(Path(archive.filename).stem)[:20]
+        reference = archive.reference
         offer = await records.latest_offer(db, user_id=user_id, reference=reference)
-        if offer is not None and offer.archive_path == str(archive.path):
+        if offer is not None and offer.archive_key == archive.key:
             if offer.status is OfferStatus.UPLOADING:
                 return Text(msg.ARCHIVE_BUSY.format(reference=reference))
             await records.move_offer(db, offer_id=offer.id, to=OfferStatus.OFFERED,
                                      only_from=records.OFFERABLE_AGAIN, now=now)
         else:
-            size = (await asyncio.to_thread(archive.path.stat)).st_size
             offer = await records.create_offer(
-                db, user_id=user_id, reference=reference, archive_path=str(archive.path),
-                filename=archive.filename, size=size, link_url=link, now=now)
+                db, user_id=user_id, reference=reference, archive_key=archive.key,
+                filename=archive.filename, size=archive.size, link_url=link, now=now)
         return cards.ConsentOffer(offer.id, reference, archive.filename, offer.size,
                                   archive.caption)
 

@@ -3,8 +3,9 @@
 Incoming files are streamed from their ``downloadUrl`` (a short-lived, pre-authorised
 OneDrive link Teams puts in the activity) into the uploads area, stopping as soon as they
 pass the policy's size limit. The archive goes back to the sender's OneDrive by the upload
-session Teams opens when they accept the file consent card: ``PUT`` in chunks, each with its
-``Content-Range``. Disk reads and writes run in worker threads.
+session Teams opens when they accept the file consent card: streamed from the shared object
+store and ``PUT`` in chunks, each with its ``Content-Range``. Disk writes run in worker
+threads.
 
 Both URLs come from the activity, so both must be on the Teams file hosts of
 :mod:`bot.egress` (or ``SAFEHAVEN_ALLOWED_FETCH_HOSTS``): a download follows redirects only
@@ -14,9 +15,9 @@ to such hosts, an upload follows none.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from io import BufferedReader, BufferedWriter
-from pathlib import Path
+from io import BufferedWriter
 
 import aiohttp
 
@@ -89,31 +90,42 @@ async def download(session: aiohttp.ClientSession, egress: EgressPolicy, *, url:
             await asyncio.to_thread(delete_plaintext, [str(target)])
 
 
+async def _ranges(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """``chunks`` cut into pieces of exactly ``size`` bytes (the last may be shorter)."""
+    pending = bytearray()
+    async for piece in chunks:
+        pending += piece
+        while len(pending) >= size:
+            yield bytes(pending[:size])
+            del pending[:size]
+    if pending:
+        yield bytes(pending)
+
+
 async def upload(session: aiohttp.ClientSession, egress: EgressPolicy, *, url: str,
-                 path: Path, size: int, chunk_bytes: int = UPLOAD_CHUNK) -> None:
-    """Upload ``path`` to an upload session in ranges ``bytes start-end/size``."""
+                 chunks: AsyncIterator[bytes], size: int, chunk_bytes: int = UPLOAD_CHUNK
+                 ) -> None:
+    """Upload ``size`` bytes streamed from ``chunks`` (the archive, read from the object
+    store) to an upload session in ranges ``bytes start-end/size`` of ``chunk_bytes``."""
     check_file_url(egress, url)
-    handle: BufferedReader = await asyncio.to_thread(path.open, "rb")
-    try:
-        start = 0
-        while start < size:
-            data = await asyncio.to_thread(handle.read, chunk_bytes)
-            if not data:
-                raise TransferFailed("the archive is shorter than its recorded size")
-            end = start + len(data) - 1
-            headers = {"Content-Range": f"bytes {start}-{end}/{size}",
-                       "Content-Type": "application/octet-stream"}
-            try:
-                async with session.put(url, data=data, headers=headers, timeout=TIMEOUT,
-                                       allow_redirects=False) as response:
-                    await response.read()
-                    if response.status not in (200, 201, 202):
-                        raise TransferFailed(f"upload answered HTTP {response.status}")
-            except aiohttp.ClientError as exc:
-                refused = refusal_in(exc)
-                if refused is not None:
-                    raise NotAllowed(f"not sent: {refused}") from None
-                raise TransferFailed(f"upload failed ({type(exc).__name__})") from None
-            start = end + 1
-    finally:
-        await asyncio.to_thread(handle.close)
+    start = 0
+    async for data in _ranges(chunks, chunk_bytes):
+        end = start + len(data) - 1
+        if end >= size:
+            raise TransferFailed("the archive is longer than its recorded size")
+        headers = {"Content-Range": f"bytes {start}-{end}/{size}",
+                   "Content-Type": "application/octet-stream"}
+        try:
+            async with session.put(url, data=data, headers=headers, timeout=TIMEOUT,
+                                   allow_redirects=False) as response:
+                await response.read()
+                if response.status not in (200, 201, 202):
+                    raise TransferFailed(f"upload answered HTTP {response.status}")
+        except aiohttp.ClientError as exc:
+            refused = refusal_in(exc)
+            if refused is not None:
+                raise NotAllowed(f"not sent: {refused}") from None
+            raise TransferFailed(f"upload failed ({type(exc).__name__})") from None
+        start = end + 1
+    if start < size:
+        raise TransferFailed("the archive is shorter than its recorded size")

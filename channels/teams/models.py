@@ -53,7 +53,9 @@ class TeamsFileOffer(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), index=True)
     reference: Mapped[str] = mapped_column(String(20), index=True)
-    archive_path: Mapped[str] = mapped_column(Text)
+    # The archive's object-store key (bot.objects.archive_key); the column kept its old name,
+    # and rows written before hold a host path: the archive is found by ``reference``.
+    archive_key: Mapped[str] = mapped_column("archive_path", Text)
     filename: Mapped[str] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(BigInteger)
     link_url: Mapped[str | None] = mapped_column(Text)

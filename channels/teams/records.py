@@ -96,7 +96,7 @@ class Offer:
     id: str
     user_id: str
     reference: str
-    archive_path: str
+    archive_key: str  # where the archive is in the object store (a host path in old rows)
     filename: str
     size: int
     link_url: str | None
@@ -105,14 +105,14 @@ class Offer:
 
 def _offer(row: TeamsFileOffer) -> Offer:
     return Offer(id=row.id, user_id=row.user_id, reference=row.reference,
-                 archive_path=row.archive_path, filename=row.filename, size=row.size,
+                 archive_key=row.archive_key, filename=row.filename, size=row.size,
                  link_url=row.link_url, status=OfferStatus(row.status))
 
 
-async def create_offer(db: Database, *, user_id: str, reference: str, archive_path: str,
+async def create_offer(db: Database, *, user_id: str, reference: str, archive_key: str,
                        filename: str, size: int, link_url: str | None, now: datetime) -> Offer:
     row = TeamsFileOffer(id=secrets.token_hex(16), user_id=user_id, reference=reference,
-                         archive_path=archive_path, filename=filename[:200], size=size,
+                         archive_key=archive_key, filename=filename[:200], size=size,
                          link_url=link_url, status=OfferStatus.OFFERED, created_at=now,
                          updated_at=now)
     async with db.transaction() as session:

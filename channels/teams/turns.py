@@ -14,7 +14,6 @@ import json
 import logging
 from contextlib import suppress
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -23,6 +22,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 from bot.answers import ApprovalAnswer, Decision, approval_answer
 from bot.events import Answer, FilesReceived, IncomingFile
 from bot.messages import teams as msg
+from bot.objects import ObjectStoreError
 from bot.reference import is_reference, normalise_reference
 from bot.replies import DecisionNote, Reply, Text
 from bot.sizes import human_size
@@ -40,6 +40,7 @@ from channels.teams.inbound import (
 from channels.teams.models import OfferStatus
 from channels.teams.outbound import TeamsOutbound
 from handlers import approvals, notify
+from handlers.archive_reads import OpenArchive, archive_size, open_archive
 from handlers.conversation import parse_text, take_turn
 from handlers.transfers import delete_plaintext
 
@@ -265,19 +266,19 @@ class TeamsTurns:
     async def _upload(self, offer: records.Offer, url: str, upload: dict[str, Any],
                       reference: dict[str, Any]) -> None:
         db, channel = self.svc.db, self.channel
-        path = Path(offer.archive_path)
         try:
-            if not await asyncio.to_thread(path.is_file):
+            archive = await self._archive(offer)
+            if archive is None:
                 await records.move_offer(db, offer_id=offer.id, to=OfferStatus.FAILED,
                                          only_from=(OfferStatus.UPLOADING,), now=self.svc.clock())
                 await channel.send_to(reference, [cards.text_message(
                     msg.ARCHIVE_GONE.format(reference=offer.reference))])
                 return
-            size = (await asyncio.to_thread(path.stat)).st_size
             try:
-                await files.upload(channel.http(), channel.egress, url=url, path=path,
-                                   size=size, chunk_bytes=channel.upload_chunk_bytes)
-            except (files.TransferFailed, OSError) as exc:
+                await files.upload(channel.http(), channel.egress, url=url,
+                                   chunks=archive.chunks, size=archive.size,
+                                   chunk_bytes=channel.upload_chunk_bytes)
+            except (files.TransferFailed, OSError, ObjectStoreError) as exc:
                 log.warning("archive %s could not be uploaded to OneDrive: %s",
                             offer.reference, exc)
                 await records.move_offer(db, offer_id=offer.id, to=OfferStatus.FAILED,
@@ -286,6 +287,8 @@ class TeamsTurns:
                     msg.UPLOAD_FAILED.format(filename=offer.filename,
                                              reference=offer.reference), offer.id))])
                 return
+            finally:
+                await archive.chunks.aclose()
             await records.move_offer(db, offer_id=offer.id, to=OfferStatus.UPLOADED,
                                      only_from=(OfferStatus.UPLOADING,), now=self.svc.clock())
             await channel.send_to(reference, [
@@ -293,6 +296,17 @@ class TeamsTurns:
                 cards.text_message(msg.UPLOADED.format(filename=offer.filename))])
         except Exception:
             log.exception("the upload of archive %s failed", offer.reference)
+
+    async def _archive(self, offer: records.Offer) -> OpenArchive | None:
+        """The offered archive, streamed from the object store (whichever replica packaged
+        it); None when it is no longer kept."""
+        try:
+            return await open_archive(self.svc.objects, self.svc.settings.archives_dir,
+                                      offer.reference)
+        except ObjectStoreError as exc:
+            log.warning("archive %s could not be read: %s", offer.reference,
+                        type(exc).__name__)
+            return None
 
     async def _offer_again(self, turn: TurnContext, uid: str, *, offer_id: str) -> None:
         """The "Offer it again" button on a declined or failed offer: the same offer, a new
@@ -306,7 +320,8 @@ class TeamsTurns:
         if offer.status is OfferStatus.UPLOADING:
             await self._say(turn, msg.ARCHIVE_BUSY.format(reference=offer.reference))
             return
-        if not await asyncio.to_thread(Path(offer.archive_path).is_file):
+        if await archive_size(self.svc.objects, self.svc.settings.archives_dir,
+                              offer.reference) is None:
             await self._say(turn, msg.ARCHIVE_GONE.format(reference=offer.reference))
             return
         await records.move_offer(db, offer_id=offer.id, to=OfferStatus.OFFERED,

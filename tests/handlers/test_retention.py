@@ -16,6 +16,7 @@ from bot.policy_rules import ArchiveRetention
 from bot.replies import FileReply
 from bot.statuses import SendStatus
 from handlers import housekeeping, retention
+from handlers.archive_reads import legacy_path
 from handlers.services import Services
 from store import audit
 from store.db import Database
@@ -38,7 +39,7 @@ async def _ready_archive(services: Services, conversation: Any, make_file: Any, 
     if await services.objects.head(key) is None:  # packaging wrote a local file only
 
         async def body() -> Any:
-            yield archive.path.read_bytes()
+            yield legacy_path(services.settings.archives_dir, archive.reference).read_bytes()
 
         await services.objects.put(key, body())
     assert await services.objects.head(key) is not None

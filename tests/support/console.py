@@ -17,6 +17,7 @@ from bot.events import Answer, Event, FilesReceived
 from bot.replies import Ask, Choice, FileReply, Form, Reply
 from channels.console.render import render
 from handlers import approvals
+from handlers.archive_reads import open_archive
 from handlers.conversation import parse_text, take_turn
 from handlers.intake import stage_local_file
 from handlers.notify import NotifierRouter
@@ -105,7 +106,10 @@ class ConsoleUser:
         found = [r for r in self.shown if isinstance(r, FileReply)
                  and r.filename == f"{reference}.zip"]
         assert found, f"no archive for {reference}:\n{self.text}"
-        return found[-1].path.read_bytes()
+        archive = await open_archive(self.svc.objects, self.svc.settings.archives_dir,
+                                     found[-1].reference)
+        assert archive is not None, f"the archive of {reference} is not kept"
+        return b"".join([chunk async for chunk in archive.chunks])
 
     # --- what they see ---------------------------------------------------------------------
 

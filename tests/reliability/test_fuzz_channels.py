@@ -268,10 +268,17 @@ def files_under(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
 
 
+def upload_files(svc: Services) -> set[Path]:
+    """Uploads kept: staged plaintext on this host, or sealed in the (local) object store."""
+    return files_under(svc.settings.uploads_dir) | files_under(
+        svc.settings.var_dir / "objects" / "uploads")
+
+
 async def assert_nothing_stray(svc: Services, seeded: Seeded) -> None:
     assert await transfer_refs(svc) <= {seeded.reference}
-    assert files_under(svc.settings.uploads_dir) <= seeded.uploads
-    archives = files_under(svc.settings.var_dir / "archives")
+    assert upload_files(svc) <= seeded.uploads
+    archives = files_under(svc.settings.var_dir / "archives") | files_under(
+        svc.settings.var_dir / "objects" / "archives")
     assert all(seeded.reference in p.name for p in archives), archives
 
 
@@ -343,7 +350,7 @@ async def slack_seeded(slack: Workspace) -> Seeded:
     reference = next(w.strip(":.,") for w in message_text(question).split()
                      if w.startswith("SH-"))
     _, block, button = alice.find_control("CONTROLLED")
-    uploads = files_under(slack.svc.settings.uploads_dir)
+    uploads = upload_files(slack.svc)
     assert len(uploads) == 1
     # A copy: the fake updates its messages as the bot edits them, and the fuzzing's base
     # payloads must not change from one example to the next.
@@ -639,7 +646,7 @@ async def teams_seeded(teams: TeamsWorld) -> Seeded:
     await sender.send_file("notes.pdf", teams.files.serve(PDF))
     said = "\n".join(c.words for c in sender.received)
     reference = next(w.strip(":.,*") for w in said.split() if w.startswith("SH-"))
-    uploads = files_under(teams.services.settings.uploads_dir)
+    uploads = upload_files(teams.services)
     assert len(uploads) == 1
     card = sender.last_card()
     return Seeded(reference, uploads, lambda: [json.dumps(c.body) for c in teams.connector.calls],

@@ -61,18 +61,22 @@ def scratch_of(svc: Services, reference: str) -> list[Path]:
     return list(folder.glob(f"{reference}.*")) if folder.is_dir() else []
 
 
-def _newest_write(folder: Path) -> float | None:
-    """The latest modification time of ``folder`` or anything in it; None when gone."""
+def _newest_write(entry: Path) -> float | None:
+    """The latest modification time of the files in folder ``entry`` (of the folder itself
+    when it holds none), or of the file ``entry``; None when it is gone."""
     try:
-        newest = folder.stat().st_mtime
-        for path in folder.rglob("*"):
+        if not entry.is_dir():
+            return entry.stat().st_mtime
+        times = []
+        for path in entry.rglob("*"):
             try:
-                newest = max(newest, path.stat().st_mtime)
+                if path.is_file():
+                    times.append(path.stat().st_mtime)
             except FileNotFoundError:
                 continue
+        return max(times) if times else entry.stat().st_mtime
     except FileNotFoundError:
         return None
-    return newest
 
 
 def _written_recently(folders: list[Path]) -> bool:

@@ -245,10 +245,6 @@ async def test_c_two_files_one_on_a_one_on_b_packaged_in_one_transfer(
     d.no_tracebacks()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "`archive REF` still looks for the archive on the packaging host's disk "
-    "(handlers.transfers.archive_again: Path(archive_path).is_file()); waits for the "
-    "object-store consumer side (B2) to read it through Services.objects"))
 async def test_d_archive_ref_on_b_for_an_archive_made_on_a(deployment: Deployment) -> None:
     d = deployment
     alice = d.sender("USCALED1")

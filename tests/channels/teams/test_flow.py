@@ -10,6 +10,7 @@ from typing import Any
 import pyzipper
 from sqlalchemy import select
 
+from bot.objects import archive_key
 from channels.teams.cards import FILE_CONSENT, FILE_INFO
 from handlers.delivery import dispatch
 from store.models import Approval, Transfer
@@ -281,3 +282,13 @@ async def test_upload_url_not_on_the_list_gets_no_archive(teams: TeamsWorld) -> 
         assert teams.files.uploads[session].done
     finally:
         await attacker.close()
+
+
+async def test_an_archive_gone_from_the_store_is_said_plainly(teams: TeamsWorld) -> None:
+    sender = teams.user(SENDER_AAD, "Alex Sender")
+    ref = await controlled_transfer(teams, sender)
+    await teams.services.objects.delete(archive_key(ref))
+    await accept(sender, teams, consent_call(sender))
+    assert f"The archive for {ref} is no longer kept on the server" in \
+        sender.received[-1].text
+    assert not any(u.chunks for u in teams.files.uploads.values())

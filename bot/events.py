@@ -15,11 +15,19 @@ class IncomingFile:
 
     ``name`` is as the sender named it, made visible, one line and at most 255 characters
     here, whatever channel hands it over (:func:`bot.cleantext.file_name`); it may identify
-    a person and is never used as a path."""
+    a person and is never used as a path. ``path`` is the staged copy on this host; ``key``
+    is the object key once the file passed its check and was sealed into the shared store
+    (the staged copy is then gone)."""
 
     name: str
     path: Path
     size: int
+    key: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the file is kept: its object key once sealed, else the staged path."""
+        return self.key if self.key is not None else str(self.path)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", file_name(self.name) or UNNAMED_FILE)

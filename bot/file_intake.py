@@ -42,7 +42,7 @@ def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext)
         return StepResult(
             [Text(msg.UNEXPECTED_FILES.format(reference=state.reference))],
             state,
-            effects=[DeleteFiles(tuple(str(f.path) for f in files))],
+            effects=[DeleteFiles(tuple(f.location for f in files))],
         )
     joining = state.step != Step.IDLE
     new = replace(state, files=list(state.files)) if joining else State()
@@ -67,19 +67,19 @@ def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext)
                 name=incoming.name, size=human_size(new.total_bytes + incoming.size),
                 limit=human_size(limit_total))
         else:
-            verdict = ctx.file_verdicts.get(str(incoming.path)) \
+            verdict = ctx.file_verdicts.get(incoming.location) \
                 or filecheck.unchecked(incoming.name, timed_out=False)
             kind = verdict.kind
             if not verdict.accepted:
                 reason = verdict.reason or incoming.name
         if reason:
-            refused.append(str(incoming.path))
+            refused.append(incoming.location)
             lines.append(msg.FILE_REFUSED.format(reason=reason))
             continue
         position = len(new.files) + 1
         flags = naming.identifying_reasons(incoming.name) if policy.flag_identifying_names else []
         entry: FileEntry = {
-            "name": incoming.name, "path": str(incoming.path), "size": incoming.size,
+            "name": incoming.name, "path": incoming.location, "size": incoming.size,
             "kind": kind, "flags": flags, "position": position,
         }
         new.files.append(entry)

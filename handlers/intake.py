@@ -103,9 +103,9 @@ async def seal_accepted(objects: ObjectStore, vault: Vault, files: Iterable[Inco
                         verdicts: Mapping[str, FileVerdict]
                         ) -> tuple[tuple[IncomingFile, ...], dict[str, FileVerdict]]:
     """Seal every staged file its check accepted into ``objects`` and delete every staged
-    file. Returns the files for the engine, an accepted one's ``path`` now its object key
-    (what the conversation keeps), and the verdicts by that key; a refused file keeps its
-    (deleted) path and its verdict, and is refused as before."""
+    file. Returns the files for the engine, an accepted one with its object ``key`` (what
+    the conversation keeps), and the verdicts by :attr:`IncomingFile.location`; a refused
+    file keeps its (deleted) path and its verdict, and is refused as before."""
     sealed: list[IncomingFile] = []
     by_key: dict[str, FileVerdict] = {}
     staged = list(files)
@@ -118,11 +118,12 @@ async def seal_accepted(objects: ObjectStore, vault: Vault, files: Iterable[Inco
                     by_key[str(incoming.path)] = verdict  # refused, with its reason
                 continue
             key = await seal_upload(objects, vault, incoming.path)
-            sealed.append(IncomingFile(name=incoming.name, path=Path(key), size=incoming.size))
+            sealed.append(IncomingFile(name=incoming.name, path=incoming.path,
+                                       size=incoming.size, key=key))
             by_key[key] = verdict
     finally:
         for incoming in staged:
-            if as_upload_key(str(incoming.path)) is None:
+            if incoming.key is None:  # a staged copy (sealed or refused): this host's to delete
                 await asyncio.shield(asyncio.to_thread(discard_staged, incoming.path))
     return tuple(sealed), by_key
 

@@ -308,3 +308,35 @@ class SlackInboxEntry(Base):
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     status: Mapped[str] = mapped_column(String(20))  # InboxStatus
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- the Teams channel's bookkeeping (read and written only by channels/teams) ----------
+
+
+class TeamsConversationRef(Base):
+    """Where to reach a Teams user: the Bot Framework conversation reference, as JSON."""
+
+    __tablename__ = "teams_conversation_refs"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TeamsFileOffer(Base):
+    """An archive offered to its sender with a file consent card."""
+
+    __tablename__ = "teams_file_offers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    reference: Mapped[str] = mapped_column(String(20), index=True)
+    # The archive's object-store key (bot.objects.archive_key); the column kept its old name,
+    # and rows written before hold a host path: the archive is found by ``reference``.
+    archive_key: Mapped[str] = mapped_column("archive_path", Text)
+    filename: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    link_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # channels.teams.models.OfferStatus
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 Seeds N packaged transfers with one due SMS each into a fresh PostgreSQL database, starts
 the fake Twilio REST API (a real local HTTP server) in this process, runs
-`safehaven worker --exit-when-idle` with 1 and then 3 processes, and reports deliveries per
+`safehaven worker --exit-when-idle` with 1 and then 3 processes, and reports password sends per
 second (first to last message received by the fake API) and duplicates (must be 0).
 
     .venv/bin/python bench/deliveries.py [--count 10000] [--pg postgresql+asyncpg://postgres@127.0.0.1:5432/test]
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.vault import Vault, _decode_key, generate_key  # noqa: E402
 from store.db import Database, migrate  # noqa: E402
-from store.models import Delivery  # noqa: E402
+from store.models import PasswordSend  # noqa: E402
 from tests.support.fake_twilio import (  # noqa: E402
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -80,8 +80,8 @@ async def run(pg: str, count: int, workers: int) -> dict[str, float]:
         await fake.close()
         db = Database(url)
         async with db.read() as s:
-            sent = await s.scalar(select(func.count()).select_from(Delivery)
-                                  .where(Delivery.status == "sent"))
+            sent = await s.scalar(select(func.count()).select_from(PasswordSend)
+                                  .where(PasswordSend.status == "sent"))
         await db.close()
         span = max(fake.times) - min(fake.times)
         return {"workers": workers, "received": len(fake.messages), "sent_rows": sent or 0,

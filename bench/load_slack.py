@@ -47,7 +47,7 @@ Figures:
   came (``STEP_TIMEOUT``), anything the bot says only when something failed
   (``BAD_WORDS``), every ERROR line or traceback in the server's log, a reference texted
   more than once, and ``safehaven audit verify`` failing;
-* what the bot recorded (read after the run): transfers and deliveries by status, the SMS
+* what the bot recorded (read after the run): transfers and password sends by status, the SMS
   in the outbox, the fake's counts (posts by first line, posts repeated in a DM, anything
   posted after the driver had finished with that DM), and where the "password was texted"
   receipt came among the confirmation's replies (in the email text's message, or a message
@@ -450,7 +450,7 @@ async def fresh_database(server: str | None) -> AsyncIterator[str | None]:
 
 
 async def outcome(srv: Servers) -> dict[str, Any]:
-    """What the bot recorded, read after the run: transfers and deliveries by status, the
+    """What the bot recorded, read after the run: transfers and password sends by status, the
     SMS in the console transport's outbox (and any reference texted twice), and
     ``safehaven audit verify`` on the audit trail's hash chain."""
     from sqlalchemy import text
@@ -463,8 +463,8 @@ async def outcome(srv: Servers) -> dict[str, Any]:
         async with engine.connect() as conn:
             transfers = {status: n for status, n in (await conn.execute(text(
                 "SELECT status, count(*) FROM transfers GROUP BY status"))).all()}
-            deliveries = {f"{kind} {status}": n for kind, status, n in (await conn.execute(
-                text("SELECT kind, status, count(*) FROM deliveries GROUP BY kind, status"
+            sends = {f"{kind} {status}": n for kind, status, n in (await conn.execute(
+                text("SELECT kind, status, count(*) FROM password_sends GROUP BY kind, status"
                      ))).all()}
     finally:
         await engine.dispose()
@@ -475,7 +475,7 @@ async def outcome(srv: Servers) -> dict[str, Any]:
     verify = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "bot.app.cli", "audit", "verify"], cwd=ROOT,
         env=srv.env, capture_output=True, text=True, timeout=300)
-    return {"transfers": transfers, "deliveries": deliveries, "sms": len(texted),
+    return {"transfers": transfers, "sends": sends, "sms": len(texted),
             "texted twice": twice, "audit": verify.stdout.strip() or verify.stderr[-300:],
             "audit ok": verify.returncode == 0}
 
@@ -507,7 +507,7 @@ def report_probe(rows: list[dict[str, Any]]) -> None:
 def report_outcome(result: dict[str, Any], conversations: int) -> list[str]:
     """Prints the outcome; returns the problems in it (counted as errors)."""
     print(f"transfers by status: {json.dumps(result['transfers'], sort_keys=True)}; "
-          f"deliveries by kind and status: {json.dumps(result['deliveries'], sort_keys=True)}")
+          f"password sends by kind and status: {json.dumps(result['sends'], sort_keys=True)}")
     print(f"SMS in the console outbox: {result['sms']} for {conversations} conversations "
           f"started; references texted more than once: {len(result['texted twice'])}")
     print(f"audit verify: {result['audit']}")

@@ -1,6 +1,6 @@
 """What a password call says and asks, neutral of any telephony provider.
 
-``handlers/delivery/calls.py`` decides each step of a call as a list of these actions;
+``handlers/password_sends/calls.py`` decides each step of a call as a list of these actions;
 ``channels/twilio`` renders them (as TwiML), as chat channels render ``bot/replies.py``.
 """
 

@@ -43,7 +43,7 @@ class ApprovalStatus(StrEnum):
 
 
 class SendKind(StrEnum):
-    """How one out-of-band message goes (``deliveries.kind``)."""
+    """How one out-of-band message goes (``password_sends.kind``)."""
 
     SMS = "sms"
     VOICE = "voice"
@@ -51,7 +51,7 @@ class SendKind(StrEnum):
 
 
 class SendStatus(StrEnum):
-    """One password send's state (``deliveries.status``)."""
+    """One password send's state (``password_sends.status``)."""
 
     WAITING = "waiting"  # sms-on-receipt: until the recipient confirms receipt
     DUE = "due"

@@ -26,7 +26,7 @@ from bot.replies import Ask, Choice, Form, Question, Reply, Text
 from bot.state import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer, TurnContext
 from bot.statuses import SendStatus, Step, TransferStatus
 from handlers import access, intake, notify, outbox, transfers
-from handlers.delivery import scheduling
+from handlers.password_sends import scheduling
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -232,7 +232,7 @@ async def current_question(svc: Services, *, conversation_id: str, user_id: str
     return next((r for r in replies if isinstance(r, Ask | Choice | Form)), None)
 
 
-def _status_lines(transfer: Any, deliveries: list[Any], approval: Any, svc: Services
+def _status_lines(transfer: Any, sends: list[Any], approval: Any, svc: Services
                   ) -> list[str]:
     created = transfer.created_at.astimezone(svc.policy.timezone)
     lines = [msg.STATUS_LINE.format(
@@ -243,7 +243,7 @@ def _status_lines(transfer: Any, deliveries: list[Any], approval: Any, svc: Serv
     if approval is not None:
         by = f" by {approval.decided_by}" if approval.decided_by else ""
         lines.append(msg.STATUS_APPROVAL.format(status=approval.status, by=by))
-    for d in deliveries:
+    for d in sends:
         when = ""
         if d.due_at is not None and d.status == SendStatus.DUE:
             when = f" at {d.due_at.astimezone(svc.policy.timezone):%d %b %H:%M}"
@@ -258,8 +258,8 @@ async def transfer_status(svc: Services, *, reference: str, user_id: str | None)
     if found is None:
         return access.unknown(reference)
     async with svc.db.read() as session:
-        deliveries = await repo.deliveries_for(session, reference=reference)
-    return "\n".join(_status_lines(found.transfer, deliveries, found.approval, svc))
+        sends = await repo.sends_for(session, reference=reference)
+    return "\n".join(_status_lines(found.transfer, sends, found.approval, svc))
 
 
 async def run_command(svc: Services, *, conversation_id: str, user_id: str, command: Command

@@ -21,7 +21,7 @@ from handlers import (
     retention,
     transfers,
 )
-from handlers.delivery import dispatch
+from handlers.password_sends import dispatch
 from handlers.services import Services
 from store import repositories as repo
 
@@ -97,9 +97,9 @@ async def tick(svc: Services) -> None:
 
 
 async def work_pending(svc: Services) -> bool:
-    """Whether any delivery is due now, or an outbox entry is left to sweep (for workers
+    """Whether any password send is due now, or an outbox entry is left to sweep (for workers
     that stop when idle)."""
     async with svc.db.read() as session:
-        if await repo.due_deliveries(session, now=svc.clock(), limit=1):
+        if await repo.due_sends(session, now=svc.clock(), limit=1):
             return True
     return await outbox.sweep_pending(svc)

@@ -29,7 +29,7 @@ from typing import Any
 
 from bot.messages import portal as msg
 from bot.replies import Reply, Text
-from handlers.delivery import dispatch, scheduling
+from handlers.password_sends import dispatch, scheduling
 from handlers.services import Services
 from store import audit
 from store import repositories as repo

@@ -45,7 +45,7 @@ from bot.statuses import (
 from bot.summary import delivery_texts, needs_approval
 from bot.vault import Vault
 from handlers import access, archive_reads, intake, notify, portal
-from handlers.delivery import dispatch, scheduling
+from handlers.password_sends import dispatch, scheduling
 from handlers.services import Services
 from store import audit, outbox
 from store import repositories as repo
@@ -389,7 +389,7 @@ async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[
 
 async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sender",
                  status: TransferStatus = TransferStatus.CANCELLED) -> bool:
-    """Cancel an unfinished transfer: plaintext deleted, password wiped, deliveries
+    """Cancel an unfinished transfer: plaintext deleted, password wiped, password sends
     stopped. True if this call cancelled it."""
     now = svc.clock()
     async with svc.db.transaction() as session:

@@ -128,13 +128,13 @@ class Approval(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
-class Delivery(Base):
-    """An out-of-band password delivery (SMS or voice call) with its due time and outcome."""
+class PasswordSend(Base):
+    """An out-of-band password send (SMS or voice call) with its due time and outcome."""
 
-    __tablename__ = "deliveries"
+    __tablename__ = "password_sends"
     __table_args__ = (
         UniqueConstraint("reference", "kind"),
-        Index("ix_deliveries_due", "status", "due_at"),
+        Index("ix_password_sends_due", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

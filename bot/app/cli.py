@@ -52,10 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the HTTP server (channels, health, scheduler)")
     s.add_argument("--no-scheduler", action="store_true",
-                   help="do not run password deliveries and expiry in this process")
+                   help="do not run password sends and expiry in this process")
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("worker", help="run only the scheduler (deliveries, expiry)")
+    s = sub.add_parser("worker", help="run only the scheduler (password sends, expiry)")
     s.add_argument("--exit-when-idle", action="store_true",
                    help="stop once no delivery is due (for batch runs and tests)")
     s.set_defaults(func=cmd_worker)

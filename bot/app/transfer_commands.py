@@ -16,7 +16,7 @@ from bot.replies import DecisionNote
 from channels.console.render import render
 from handlers import approvals
 from handlers.conversation import cancel_by_sender, transfer_status
-from handlers.delivery.scheduling import confirm_receipt
+from handlers.password_sends.scheduling import confirm_receipt
 from handlers.services import Services
 
 

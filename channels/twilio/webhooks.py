@@ -1,14 +1,14 @@
 """Twilio webhooks on the aiohttp server: status callbacks, call steps, SMS replies.
 
 Every request must carry a valid ``X-Twilio-Signature`` computed over the public URL (with
-its query string: SMS status callbacks name their delivery as ``?d=<id>``) and the form;
+its query string: SMS status callbacks name their send as ``?d=<id>``) and the form;
 anything else gets 403 and changes nothing. Behind a proxy that serves the app under a path
 prefix (``https://host/safehaven/`` forwarded to ``http://127.0.0.1:3978/``), Twilio signs
 ``https://host/safehaven/twilio/...`` and the app sees ``/twilio/...``: the expected URL is
 ``SAFEHAVEN_PUBLIC_URL`` (prefix included) plus the path the app sees. Every URL Twilio is
 given, TwiML included, is absolute and made by :meth:`TwilioSettings.url`. The handlers only
 translate: form fields in, neutral call actions (``bot/calls.py``) out, rendered as TwiML;
-the decisions are in handlers/delivery/ (``callbacks``, ``calls``, ``sms_replies``).
+the decisions are in handlers/password_sends/ (``callbacks``, ``calls``, ``sms_replies``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from bot.calls import CallAction, Gather, GatherStep, Hangup, Pause, Say
 from channels.twilio.settings import TwilioSettings
-from handlers.delivery import callbacks, calls, sms_replies
+from handlers.password_sends import callbacks, calls, sms_replies
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _delivery_id(request: web.Request) -> int:
 
 
 def _query_id(request: web.Request) -> int | None:
-    """The delivery id our SMS status callback URLs carry (``?d=<id>``); it is covered by
+    """The send id our SMS status callback URLs carry (``?d=<id>``); it is covered by
     the signature, which Twilio computes over the full URL with its query string."""
     value = request.query.get("d", "")
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None

@@ -1,7 +1,7 @@
 """Narrow, keyword-only data access used by the handlers, one module per aggregate.
 
 Each function takes the caller's session so several can share one transaction. Writes that
-must happen at most once (saving a turn, deciding an approval, claiming a delivery) are
+must happen at most once (saving a turn, deciding an approval, claiming a password send) are
 conditional updates whose row count says whether this caller won. Handlers import this
 package (``from store import repositories as repo``); the names below are its surface.
 """
@@ -72,11 +72,9 @@ from store.repositories.sends import (
     Session,
     add_sends,
     book_voice_send,
-    claim_delivery,
     claim_due_sends,
     count_wrong_code,
-    deliveries_for,
-    due_deliveries,
+    due_sends,
     get_send,
     interrupt_lapsed_sends,
     latest_sms_reference,
@@ -140,17 +138,15 @@ __all__ = [
     "archive_keys_of",
     "archives_past_retention",
     "book_voice_send",
-    "claim_delivery",
     "claim_due_sends",
     "close_approval",
     "conversations_of",
     "conversations_untouched_since",
     "count_wrong_code",
     "decide_approval",
-    "deliveries_for",
     "downloads_in_progress",
     "drop_held_requests",
-    "due_deliveries",
+    "due_sends",
     "end_download_hold",
     "expired_approvals",
     "forget_archive_path",

@@ -19,7 +19,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.statuses import DeliveryMethod, SendKind, SendStatus, TransferStatus
-from store.models import Delivery, Transfer
+from store.models import PasswordSend, Transfer
 
 # The sends that carry the password (a heads-up SMS does not).
 _PASSWORD_SENDS = (SendKind.SMS, SendKind.VOICE)
@@ -53,8 +53,8 @@ async def archives_past_retention(
     delivered before ``delivered_before``, they were created before ``created_before``, or
     they are no longer ready. Oldest first, at most ``limit``."""
     delivered = exists().where(
-        Delivery.reference == Transfer.reference, Delivery.kind.in_(_PASSWORD_SENDS),
-        Delivery.status == SendStatus.DELIVERED, Delivery.updated_at <= delivered_before)
+        PasswordSend.reference == Transfer.reference, PasswordSend.kind.in_(_PASSWORD_SENDS),
+        PasswordSend.status == SendStatus.DELIVERED, PasswordSend.updated_at <= delivered_before)
     over = Transfer.status != TransferStatus.READY
     old = Transfer.created_at <= created_before
     rows = (await session.execute(

@@ -1,4 +1,4 @@
-"""Password sends (the `deliveries` table) and SMS opt-outs.
+"""Password sends (the `password_sends` table) and SMS opt-outs.
 
 Each function takes the caller's session so several can share one transaction. Reads return
 frozen :class:`PasswordSendRecord` values, never rows; every change is a function here. A
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.statuses import SendKind, SendStatus
 from store.models import (
-    Delivery,
+    PasswordSend,
     SmsOptOut,
     Transfer,
 )
@@ -35,7 +35,7 @@ _HELD = "held_sends"
 
 @dataclass(frozen=True, slots=True)
 class PasswordSendRecord:
-    """One password send (a ``deliveries`` row) as it was read or left by a change."""
+    """One password send (a ``password_sends`` row) as it was read or left by a change."""
 
     id: int
     reference: str
@@ -104,7 +104,7 @@ def unreachable_translated() -> Iterator[None]:
         raise DatabaseUnreachable(type(exc).__name__) from exc
 
 
-def _record(d: Delivery) -> PasswordSendRecord:
+def _record(d: PasswordSend) -> PasswordSendRecord:
     return PasswordSendRecord(
         id=d.id, reference=d.reference, kind=d.kind, status=d.status, due_at=d.due_at,
         phone=d.phone, extension=d.extension, attempts=d.attempts, last_error=d.last_error,
@@ -113,29 +113,21 @@ def _record(d: Delivery) -> PasswordSendRecord:
 
 
 async def _updated(session: AsyncSession, statement: Any) -> list[PasswordSendRecord]:
-    """Run an UPDATE of ``deliveries`` and return the rows it changed, earliest due first
+    """Run an UPDATE of ``password_sends`` and return the rows it changed, earliest due first
     (RETURNING; rows already in the session are refreshed with them)."""
     rows = (await session.scalars(
-        statement.returning(Delivery),
+        statement.returning(PasswordSend),
         execution_options={"synchronize_session": False, "populate_existing": True})).all()
     return sorted((_record(d) for d in rows),
                   key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.id))
 
 
-async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int = 50
-                         ) -> list[PasswordSendRecord]:
-    return [_record(d) for d in (await session.scalars(
-        select(Delivery).where(Delivery.status == SendStatus.DUE, Delivery.due_at <= now)
-        .order_by(Delivery.due_at).limit(limit))).all()]
-
-
-async def claim_delivery(session: AsyncSession, *, delivery_id: int, now: datetime) -> bool:
-    """Mark a due delivery as being sent; only one caller can win the claim."""
-    result = await session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == SendStatus.DUE)
-        .values(status=SendStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return bool(getattr(result, "rowcount", 0) == 1)
+async def due_sends(session: AsyncSession, *, now: datetime, limit: int = 50
+                    ) -> list[PasswordSendRecord]:
+    return [_record(s) for s in (await session.scalars(
+        select(PasswordSend).where(PasswordSend.status == SendStatus.DUE,
+                                   PasswordSend.due_at <= now)
+        .order_by(PasswordSend.due_at).limit(limit))).all()]
 
 
 async def claim_due_sends(session: AsyncSession, *, now: datetime, lease_until: datetime,
@@ -145,23 +137,24 @@ async def claim_due_sends(session: AsyncSession, *, now: datetime, lease_until: 
     first-attempt SMS due by ``inline_until``): each becomes ``sending``, one attempt more,
     held until ``lease_until``. ``skip_locked`` (PostgreSQL): rows another worker is claiming
     are passed over. Returns the sends this caller won, earliest due first."""
-    query = select(Delivery.id).where(Delivery.status == SendStatus.DUE, Delivery.due_at <= now)
+    query = select(PasswordSend.id).where(PasswordSend.status == SendStatus.DUE,
+                                          PasswordSend.due_at <= now)
     if reference is not None:
         inline = inline_until if inline_until is not None else now
-        query = select(Delivery.id).where(
-            Delivery.status == SendStatus.DUE, Delivery.reference == reference,
-            (Delivery.due_at <= now) | ((Delivery.kind == SendKind.SMS)
-                                        & (Delivery.attempts == 0)
-                                        & (Delivery.due_at <= inline)))
-    query = query.order_by(Delivery.due_at).limit(limit)
+        query = select(PasswordSend.id).where(
+            PasswordSend.status == SendStatus.DUE, PasswordSend.reference == reference,
+            (PasswordSend.due_at <= now) | ((PasswordSend.kind == SendKind.SMS)
+                                            & (PasswordSend.attempts == 0)
+                                            & (PasswordSend.due_at <= inline)))
+    query = query.order_by(PasswordSend.due_at).limit(limit)
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
     ids = list((await session.scalars(query)).all())
     if not ids:
         return []
-    return await _updated(session, update(Delivery).where(
-        Delivery.id.in_(ids), Delivery.status == SendStatus.DUE).values(
-        status=SendStatus.SENDING, attempts=Delivery.attempts + 1, lease_until=lease_until,
+    return await _updated(session, update(PasswordSend).where(
+        PasswordSend.id.in_(ids), PasswordSend.status == SendStatus.DUE).values(
+        status=SendStatus.SENDING, attempts=PasswordSend.attempts + 1, lease_until=lease_until,
         updated_at=now))
 
 
@@ -170,19 +163,19 @@ async def lease_unconfirmed_sends(session: AsyncSession, *, now: datetime, lease
                                   ) -> list[PasswordSendRecord]:
     """Hold ``unconfirmed`` sends whose wait is over (and no other lease holds) until
     ``lease_until`` while the provider is asked. Returns those this caller holds."""
-    free = or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now)
-    query = select(Delivery.id).where(
-        Delivery.status == SendStatus.UNCONFIRMED, Delivery.due_at <= now, free)
+    free = or_(PasswordSend.lease_until.is_(None), PasswordSend.lease_until <= now)
+    query = select(PasswordSend.id).where(
+        PasswordSend.status == SendStatus.UNCONFIRMED, PasswordSend.due_at <= now, free)
     if reference is not None:
-        query = query.where(Delivery.reference == reference)
-    query = query.order_by(Delivery.due_at).limit(limit)
+        query = query.where(PasswordSend.reference == reference)
+    query = query.order_by(PasswordSend.due_at).limit(limit)
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
     ids = list((await session.scalars(query)).all())
     if not ids:
         return []
-    return await _updated(session, update(Delivery).where(
-        Delivery.id.in_(ids), Delivery.status == SendStatus.UNCONFIRMED, free).values(
+    return await _updated(session, update(PasswordSend).where(
+        PasswordSend.id.in_(ids), PasswordSend.status == SendStatus.UNCONFIRMED, free).values(
         lease_until=lease_until))
 
 
@@ -190,12 +183,13 @@ async def interrupt_lapsed_sends(session: AsyncSession, *, now: datetime
                                  ) -> list[PasswordSendRecord]:
     """Sends still ``sending`` after their lease (a worker died mid-send) become
     ``interrupted``. Returns them."""
-    ids = list((await session.scalars(select(Delivery.id).where(
-        Delivery.status == SendStatus.SENDING, Delivery.lease_until < now))).all())
+    ids = list((await session.scalars(select(PasswordSend.id).where(
+        PasswordSend.status == SendStatus.SENDING, PasswordSend.lease_until < now))).all())
     if not ids:
         return []
-    return await _updated(session, update(Delivery).where(
-        Delivery.id.in_(ids), Delivery.status == SendStatus.SENDING, Delivery.lease_until < now)
+    return await _updated(session, update(PasswordSend).where(
+        PasswordSend.id.in_(ids), PasswordSend.status == SendStatus.SENDING,
+        PasswordSend.lease_until < now)
         .values(status=SendStatus.INTERRUPTED, updated_at=now))
 
 
@@ -223,25 +217,25 @@ async def count_wrong_code(session: AsyncSession, *, send_id: int) -> PasswordSe
     """One more wrong code keyed in on a ``sent`` call. ``None`` if the call is no longer
     ``sent``."""
     return await _change(session, send_id, (SendStatus.SENT,),
-                         {"code_failures": Delivery.code_failures + 1})
+                         {"code_failures": PasswordSend.code_failures + 1})
 
 
 async def _change(session: AsyncSession, send_id: int, only_from: Collection[str],
                   values: dict[str, Any]) -> PasswordSendRecord | None:
-    held: Delivery | None = session.info.get(_HELD, {}).get(send_id)
+    held: PasswordSend | None = session.info.get(_HELD, {}).get(send_id)
     if held is not None:  # this transaction's alone: changed in the session, no round trip
         if held.status not in only_from:
             return None
         for name, value in values.items():
             setattr(held, name, value)  # written with the others at the next flush
         return _record(held)
-    changed = await _updated(session, update(Delivery).where(
-        Delivery.id == send_id, Delivery.status.in_(list(only_from))).values(**values))
+    changed = await _updated(session, update(PasswordSend).where(
+        PasswordSend.id == send_id, PasswordSend.status.in_(list(only_from))).values(**values))
     return changed[0] if changed else None
 
 
 async def get_send(session: AsyncSession, *, send_id: int) -> PasswordSendRecord | None:
-    d = await session.get(Delivery, send_id)
+    d = await session.get(PasswordSend, send_id)
     return _record(d) if d is not None else None
 
 
@@ -253,7 +247,8 @@ async def sends_by_id(session: AsyncSession, *, send_ids: Collection[int], hold:
     still ``sending``) waits and then finds them moved, and their changes
     (:func:`move_send`) are made in the session and written together at the next flush,
     not one statement each."""
-    query = select(Delivery).where(Delivery.id.in_(list(send_ids))).order_by(Delivery.id)
+    query = (select(PasswordSend).where(PasswordSend.id.in_(list(send_ids)))
+             .order_by(PasswordSend.id))
     if lock or hold:
         query = query.with_for_update()
     rows = (await session.scalars(query)).all()
@@ -264,8 +259,8 @@ async def sends_by_id(session: AsyncSession, *, send_ids: Collection[int], hold:
 
 async def send_by_provider_sid(session: AsyncSession, *, provider_sid: str
                                ) -> PasswordSendRecord | None:
-    d = (await session.scalars(select(Delivery).where(
-        Delivery.provider_sid == provider_sid))).first()
+    d = (await session.scalars(select(PasswordSend).where(
+        PasswordSend.provider_sid == provider_sid))).first()
     return _record(d) if d is not None else None
 
 
@@ -274,27 +269,21 @@ async def owned_provider_sids(session: AsyncSession, *, provider_sids: Collectio
     """Which of ``provider_sids`` a send already holds."""
     if not provider_sids:
         return set()
-    return {sid for sid in await session.scalars(select(Delivery.provider_sid).where(
-        Delivery.provider_sid.in_(list(provider_sids)))) if sid}
+    return {sid for sid in await session.scalars(select(PasswordSend.provider_sid).where(
+        PasswordSend.provider_sid.in_(list(provider_sids)))) if sid}
 
 
 async def sends_for(session: AsyncSession, *, reference: str) -> list[PasswordSendRecord]:
     return [_record(d) for d in (await session.scalars(
-        select(Delivery).where(Delivery.reference == reference))).all()]
-
-
-async def deliveries_for(session: AsyncSession, *, reference: str) -> list[Delivery]:
-    """The rows themselves (for the callers not yet moved to :func:`sends_for`)."""
-    return list((await session.scalars(
-        select(Delivery).where(Delivery.reference == reference))).all())
+        select(PasswordSend).where(PasswordSend.reference == reference))).all()]
 
 
 async def add_sends(session: AsyncSession, *, sends: Sequence[NewPasswordSend], now: datetime
                     ) -> None:
     for s in sends:
-        session.add(Delivery(reference=s.reference, kind=s.kind, status=s.status,
-                             due_at=s.due_at, phone=s.phone, extension=s.extension,
-                             created_at=now, updated_at=now))
+        session.add(PasswordSend(reference=s.reference, kind=s.kind, status=s.status,
+                                 due_at=s.due_at, phone=s.phone, extension=s.extension,
+                                 created_at=now, updated_at=now))
 
 
 async def release_waiting_sends(session: AsyncSession, *, reference: str, due_at: datetime,
@@ -302,8 +291,8 @@ async def release_waiting_sends(session: AsyncSession, *, reference: str, due_at
     """``reference``'s sends ``waiting`` for receipt become due at ``due_at``. Returns how
     many did (none: nothing was waiting, or another caller released them)."""
     result = await session.execute(
-        update(Delivery).where(Delivery.reference == reference,
-                               Delivery.status == SendStatus.WAITING)
+        update(PasswordSend).where(PasswordSend.reference == reference,
+                                   PasswordSend.status == SendStatus.WAITING)
         .values(status=SendStatus.DUE, due_at=due_at, updated_at=now)
         .execution_options(synchronize_session="fetch"))
     return int(getattr(result, "rowcount", 0))
@@ -313,11 +302,11 @@ async def book_voice_send(session: AsyncSession, *, reference: str, phone: str,
                           extension: str | None, due_at: datetime, now: datetime) -> None:
     """Make ``reference``'s voice call due at ``due_at`` from its first attempt (created if
     it has none; the number of an existing one is kept)."""
-    voice = (await session.scalars(select(Delivery).where(
-        Delivery.reference == reference, Delivery.kind == SendKind.VOICE))).first()
+    voice = (await session.scalars(select(PasswordSend).where(
+        PasswordSend.reference == reference, PasswordSend.kind == SendKind.VOICE))).first()
     if voice is None:
-        voice = Delivery(reference=reference, kind=SendKind.VOICE, phone=phone,
-                         extension=extension, created_at=now, attempts=0, code_failures=0)
+        voice = PasswordSend(reference=reference, kind=SendKind.VOICE, phone=phone,
+                             extension=extension, created_at=now, attempts=0, code_failures=0)
         session.add(voice)
     voice.status, voice.due_at, voice.updated_at = SendStatus.DUE, due_at, now
     voice.attempts, voice.code_failures, voice.verified_call_sid = 0, 0, None
@@ -354,8 +343,9 @@ async def opted_out_phones(session: AsyncSession, *, phones: Collection[str]) ->
 async def latest_sms_reference(session: AsyncSession, *, phone: str) -> str | None:
     """The reference of the latest SMS sent to ``phone``, if any."""
     return (await session.scalars(
-        select(Delivery.reference).where(Delivery.phone == phone, Delivery.kind == SendKind.SMS)
-        .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(1))).first()
+        select(PasswordSend.reference).where(PasswordSend.phone == phone,
+                                             PasswordSend.kind == SendKind.SMS)
+        .order_by(PasswordSend.created_at.desc(), PasswordSend.id.desc()).limit(1))).first()
 
 
 async def opt_out_sms(session: AsyncSession, *, phone: str, now: datetime) -> None:

@@ -15,10 +15,10 @@ from bot.events import Answer, ApprovalDecision
 from bot.replies import ApprovalRequest, Choice, FileReply, Form
 from handlers import approvals, housekeeping
 from handlers.archive_reads import open_archive
-from handlers.delivery import dispatch, scheduling
+from handlers.password_sends import dispatch, scheduling
 from handlers.services import Services
 from store import audit
-from store.models import AuditRecord, Delivery, Transfer, TransferFile
+from store.models import AuditRecord, PasswordSend, Transfer, TransferFile
 from tests.support.core import CONSENT, PURPOSE, RECIPIENT, Clock, Conversation, answer_all
 from tests.support.objects import upload_objects
 
@@ -415,8 +415,8 @@ async def test_voice_call_waits_for_agreed_time(services: Services, conversation
     assert any("read out in a call" in getattr(r, "text", "")
                for r in notifier.for_user("console:alice"))
     async with services.db.read() as s:
-        d = (await s.scalars(select(Delivery).where(Delivery.reference == ref,
-                                                    Delivery.kind == "voice"))).one()
+        d = (await s.scalars(select(PasswordSend).where(PasswordSend.reference == ref,
+                                                        PasswordSend.kind == "voice"))).one()
     assert d.status == "delivered" and d.attempts == 1
 
 

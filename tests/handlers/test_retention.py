@@ -20,7 +20,7 @@ from handlers.archive_reads import legacy_path
 from handlers.services import Services
 from store import audit
 from store.db import Database
-from store.models import AuditRecord, Delivery, Transfer
+from store.models import AuditRecord, PasswordSend, Transfer
 from tests.support.core import Clock, Conversation, answer_all
 
 
@@ -49,7 +49,7 @@ async def _ready_archive(services: Services, conversation: Any, make_file: Any, 
 async def _deliver_password(services: Services, ref: str) -> None:
     """The provider reports the password SMS delivered now (as its callback would)."""
     async with services.db.transaction() as s:
-        send = (await s.scalars(select(Delivery).where(Delivery.reference == ref))).one()
+        send = (await s.scalars(select(PasswordSend).where(PasswordSend.reference == ref))).one()
         send.status = SendStatus.DELIVERED
         send.updated_at = services.clock()
 

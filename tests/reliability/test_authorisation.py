@@ -22,9 +22,9 @@ from bot.policy import parse_policy
 from bot.settings import Settings
 from handlers import approvals
 from handlers.conversation import COMMANDS, current_state, take_turn
-from handlers.delivery import scheduling
+from handlers.password_sends import scheduling
 from handlers.services import Services
-from store.models import Approval, AuditRecord, Delivery, Transfer
+from store.models import Approval, AuditRecord, PasswordSend, Transfer
 from tests.support.core import Conversation, answer_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ async def row(svc: Services, ref: str) -> Transfer:
 
 async def deliveries(svc: Services, ref: str) -> list[tuple[str, str]]:
     async with svc.db.read() as s:
-        rows = (await s.scalars(select(Delivery).where(Delivery.reference == ref))).all()
+        rows = (await s.scalars(select(PasswordSend).where(PasswordSend.reference == ref))).all()
     return sorted((d.kind, d.status) for d in rows)
 
 

@@ -30,9 +30,9 @@ from bot.settings import Settings
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.transport import TwilioTransport
 from handlers import recovery
-from handlers.delivery import dispatch
+from handlers.password_sends import dispatch
 from handlers.services import Services
-from store.models import AuditRecord, Delivery, Transfer, TransferFile
+from store.models import AuditRecord, PasswordSend, Transfer, TransferFile
 from tests.reliability.conftest import twilio_env
 from tests.reliability.strategies import FIGURES
 from tests.support.core import Clock
@@ -273,8 +273,8 @@ async def test_worker_killed_mid_delivery_is_reported_and_never_resent(
 
     async def sending() -> bool:
         async with services.db.read() as s:
-            n = await s.scalar(select(func.count()).select_from(Delivery).where(
-                Delivery.status == "sending"))
+            n = await s.scalar(select(func.count()).select_from(PasswordSend).where(
+                PasswordSend.status == "sending"))
         return n == len(refs)
 
     try:
@@ -289,14 +289,14 @@ async def test_worker_killed_mid_delivery_is_reported_and_never_resent(
 
     # Restart once the lease (5 minutes) has run out.
     async with services.db.transaction() as s:
-        await s.execute(update(Delivery).where(Delivery.status == "sending").values(
+        await s.execute(update(PasswordSend).where(PasswordSend.status == "sending").values(
             lease_until=datetime.now(UTC) - timedelta(seconds=1)))
     await run_to_end(env, "worker", "--exit-when-idle")
     await run_to_end(env, "worker", "--exit-when-idle")  # and again: still nothing re-sent
 
     assert len(fake.messages) == sent_before <= len(refs) and fake.duplicates() == 0
     async with services.db.read() as s:
-        rows = (await s.scalars(select(Delivery))).all()
+        rows = (await s.scalars(select(PasswordSend))).all()
     assert {d.status for d in rows} == {"interrupted"}
     told = (settings.var_dir / "notifications.log").read_text()
     for ref in refs:
@@ -320,7 +320,7 @@ async def twilio(services: Services, twilio_settings: TwilioSettings, fake: Fake
 
 async def statuses_of(svc: Services) -> Counter[str]:
     async with svc.db.read() as s:
-        return Counter((await s.scalars(select(Delivery.status))).all())
+        return Counter((await s.scalars(select(PasswordSend.status))).all())
 
 
 async def test_twilio_down_then_back_sends_each_once(twilio: Services, fake: FakeTwilio,
@@ -329,7 +329,7 @@ async def test_twilio_down_then_back_sends_each_once(twilio: Services, fake: Fak
     await fake.close()  # connection refused: certainly not sent, so retried
     await dispatch.run_due(twilio)
     async with twilio.db.read() as s:
-        rows = (await s.scalars(select(Delivery))).all()
+        rows = (await s.scalars(select(PasswordSend))).all()
     assert {d.status for d in rows} == {"due"} and {d.attempts for d in rows} == {1}
     assert all("unreachable" in (d.last_error or "") for d in rows)
     for _ in range(2):  # still down at the first retry
@@ -386,7 +386,7 @@ async def test_twilio_answers_after_the_timeout_never_duplicates(
     assert len(fake.messages) == 60 and fake.duplicates() == 0
     assert {fake.sent_to(ref) for ref in refs} == {1}
     async with twilio.db.read() as s:
-        sids = [d.provider_sid for d in (await s.scalars(select(Delivery))).all()]
+        sids = [d.provider_sid for d in (await s.scalars(select(PasswordSend))).all()]
     assert sorted(sids) == sorted(m["Sid"] for m in fake.messages)  # each adopted its own
 
     more = await seed_due_sms(twilio.db, twilio.vault, count=10, now=clock(),
@@ -427,8 +427,8 @@ def worker_ports(workers: list[asyncio.subprocess.Process], server_port: int) ->
 
 async def remaining_due(services: Services) -> int:
     async with services.db.read() as s:
-        return int(await s.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.status == "due")) or 0)
+        return int(await s.scalar(select(func.count()).select_from(PasswordSend).where(
+            PasswordSend.status == "due")) or 0)
 
 
 async def start_loaded_workers(services: Services, settings: Settings, fake: FakeTwilio,
@@ -452,8 +452,8 @@ async def stop_after_recording(services: Services,
     lived through the fault, and stop them."""
     async def in_flight() -> int:
         async with services.db.read() as s:
-            return int(await s.scalar(select(func.count()).select_from(Delivery).where(
-                Delivery.status == "sending")) or 0)
+            return int(await s.scalar(select(func.count()).select_from(PasswordSend).where(
+                PasswordSend.status == "sending")) or 0)
 
     quiet, last = 0, -1
     while quiet < 8:
@@ -481,12 +481,12 @@ async def each_sent_once_or_reported(services: Services, settings: Settings,
     once or reported to its sender; none twice, none lost; the audit chain intact.
     Returns the statuses and how many reported deliveries had in fact reached Twilio."""
     async with services.db.transaction() as s:
-        await s.execute(update(Delivery).where(Delivery.status == "sending").values(
+        await s.execute(update(PasswordSend).where(PasswordSend.status == "sending").values(
             lease_until=datetime.now(UTC) - timedelta(seconds=1)))
     await run_to_end(env, "worker", "--exit-when-idle")
 
     async with services.db.read() as s:
-        rows = (await s.scalars(select(Delivery))).all()
+        rows = (await s.scalars(select(PasswordSend))).all()
     statuses = Counter(d.status for d in rows)
     per_ref = Counter(m["Body"].split(" is ")[0][-10:] for m in fake.messages)
     assert fake.duplicates() == 0 and max(per_ref.values()) == 1

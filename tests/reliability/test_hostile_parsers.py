@@ -39,7 +39,7 @@ from bot.reference import is_reference, normalise_reference
 from bot.state import TurnContext
 from bot.vault import Vault, VaultError, generate_key
 from handlers.conversation import COMMANDS, parse_text
-from handlers.delivery import outcomes
+from handlers.password_sends import outcomes
 from tests.reliability.strategies import file_names, fuzz_settings, hostile_text, tried
 
 POLICY = load_policy()

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.passwords import spell_for_voice
-from handlers.delivery import dispatch, outcomes
+from handlers.password_sends import dispatch, outcomes
 from handlers.services import Services
-from store.models import AuditRecord, Delivery, Transfer
+from store.models import AuditRecord, PasswordSend, Transfer
 from tests.reliability.conftest import post_signed
 from tests.reliability.strategies import fuzz_settings, hostile_text, tried
 from tests.support.fake_twilio import FakeTwilio
@@ -43,12 +43,12 @@ async def seed(tw: Services) -> dict[str, list[str]]:
                                                          reference=ref)))
         await s.flush()
         for ref, kind in (("SH-FZ22-SM", "sms"), ("SH-FZ22-VC", "voice")):
-            s.add(Delivery(reference=ref, kind=kind, status="due", due_at=now, phone=PHONE,
-                           attempts=0, code_failures=0, created_at=now, updated_at=now))
+            s.add(PasswordSend(reference=ref, kind=kind, status="due", due_at=now, phone=PHONE,
+                               attempts=0, code_failures=0, created_at=now, updated_at=now))
     for ref in ("SH-FZ22-SM", "SH-FZ22-VC"):  # one after the other: SIDs in a known order
         await dispatch.run_due(tw, reference=ref)
     async with tw.db.read() as s:
-        found = (await s.scalars(select(Delivery).order_by(Delivery.id))).all()
+        found = (await s.scalars(select(PasswordSend).order_by(PasswordSend.id))).all()
     return {"ids": [str(d.id) for d in found],
             "sids": [d.provider_sid or "" for d in found],
             "phones": [PHONE, "+44 7911 123456"]}

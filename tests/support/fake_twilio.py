@@ -3,7 +3,7 @@ message and call it accepts; failures can be queued to test retries; a request c
 before it is accepted (Twilio slow: nothing sent) or accepted and then answered too late
 (recorded first, then held past the client's timeout) or not at all (the connection dropped
 mid-answer). It serves the Messages and Calls lists (filtered by ``To`` and ``DateSent>=`` /
-``StartTime>=`` as Twilio does), recording each lookup. Also seeds due deliveries in bulk
+``StartTime>=`` as Twilio does), recording each lookup. Also seeds due password sends in bulk
 (shared by the tests and bench/deliveries.py)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from aiohttp import web
 
 from bot.vault import Vault
 from store.db import Database
-from store.models import Delivery, Transfer
+from store.models import PasswordSend, Transfer
 from tests.support.server import FakeServer
 
 ACCOUNT_SID = "AC" + "0" * 32
@@ -225,7 +225,7 @@ class FakeTwilio(FakeServer):
 
 async def seed_due_sms(db: Database, vault: Vault, *, count: int, now: datetime,
                        sender: str = "console:alice", prefix: str = "SH") -> list[str]:
-    """Insert ``count`` packaged transfers, each with one SMS delivery due now (references
+    """Insert ``count`` packaged transfers, each with one SMS send due now (references
     ``PREFIX-0000-ZZ`` onwards; give another prefix to seed more)."""
     refs = [f"{prefix}-{i:04d}-ZZ" for i in range(count)]
     async with db.transaction() as session:
@@ -237,7 +237,7 @@ async def seed_due_sms(db: Database, vault: Vault, *, count: int, now: datetime,
             updated_at=now, password_sealed=vault.seal(f"Pw-{ref}", reference=ref),
         ) for ref in refs)
         await session.flush()
-        session.add_all(Delivery(reference=ref, kind="sms", status="due", due_at=now,
-                                 phone="+447911123456", attempts=0, code_failures=0,
-                                 created_at=now, updated_at=now) for ref in refs)
+        session.add_all(PasswordSend(reference=ref, kind="sms", status="due", due_at=now,
+                                     phone="+447911123456", attempts=0, code_failures=0,
+                                     created_at=now, updated_at=now) for ref in refs)
     return refs

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.objects import archive_key
 from channels.teams.cards import FILE_CONSENT, FILE_INFO
-from handlers.delivery import dispatch
+from handlers.password_sends import dispatch
 from store.models import Approval, Transfer
 from tests.handlers.test_flow import outbox_password
 from tests.support.core import CONSENT, PDF, PURPOSE, RECIPIENT, Clock

@@ -23,10 +23,10 @@ from bot.passwords import spell_for_voice
 from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from channels.twilio.webhooks import mount_twilio
-from handlers.delivery import callbacks, dispatch, reconcile
+from handlers.password_sends import callbacks, dispatch, reconcile
 from handlers.services import Services
 from store.db import Database
-from store.models import AuditRecord, Delivery, SmsOptOut, Transfer
+from store.models import AuditRecord, PasswordSend, SmsOptOut, Transfer
 from tests.support.core import RECIPIENT, Clock, Conversation, answer_all
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, seed_due_sms
 
@@ -88,10 +88,10 @@ async def share(tw: Services, **kwargs: Any) -> str:
     return ref.group(0)
 
 
-async def row(tw: Services, ref: str, kind: str = "sms") -> Delivery:
+async def row(tw: Services, ref: str, kind: str = "sms") -> PasswordSend:
     async with tw.db.read() as s:
-        d = (await s.scalars(select(Delivery).where(Delivery.reference == ref,
-                                                    Delivery.kind == kind))).one()
+        d = (await s.scalars(select(PasswordSend).where(PasswordSend.reference == ref,
+                                                        PasswordSend.kind == kind))).one()
     return d
 
 
@@ -671,7 +671,7 @@ async def test_interrupted_send_is_reported_not_resent(tw: Services, fake: FakeT
                                                        clock: Clock) -> None:
     refs = await seed_due_sms(tw.db, tw.vault, count=1, now=clock())
     async with tw.db.transaction() as s:  # a worker claimed it, then died
-        d = (await s.scalars(select(Delivery))).one()
+        d = (await s.scalars(select(PasswordSend))).one()
         d.status, d.attempts, d.lease_until = "sending", 1, clock()
     clock.advance(minutes=1)
     assert await dispatch.recover_interrupted(tw) == 1
@@ -709,7 +709,7 @@ async def test_two_worker_processes_send_1000_exactly_once(fake: FakeTwilio, tmp
     assert len(fake.messages) == 1000 and fake.duplicates() == 0
     db = Database(database_url)
     async with db.read() as s:
-        sent = await s.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.status == "sent"))
+        sent = await s.scalar(select(func.count()).select_from(PasswordSend).where(
+            PasswordSend.status == "sent"))
     await db.close()
     assert sent == 1000

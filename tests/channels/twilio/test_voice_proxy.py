@@ -22,7 +22,7 @@ from bot.passwords import spell_for_voice
 from channels.twilio.settings import TwilioSettings, load_twilio_settings
 from channels.twilio.transport import TwilioTransport
 from channels.twilio.webhooks import mount_twilio
-from handlers.delivery import dispatch
+from handlers.password_sends import dispatch
 from handlers.services import Services
 from store.models import Transfer
 from tests.channels.twilio.test_twilio import receipts, row, share

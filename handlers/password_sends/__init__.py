@@ -1,6 +1,6 @@
 """Out-of-band password sends, on a durable scheduler.
 
-Every send is a ``deliveries`` row with a due time: an SMS now, an SMS once receipt is
+Every send is a ``password_sends`` row with a due time: an SMS now, an SMS once receipt is
 confirmed (``waiting`` until then), a voice call at the agreed time, a heads-up SMS before the
 call. The package holds one concept per module; each imports only those listed before it:
 

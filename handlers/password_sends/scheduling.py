@@ -18,8 +18,8 @@ from bot.replies import Reply, Text
 from bot.state import TurnContext
 from bot.statuses import PasswordMethod, SendKind, SendStatus
 from handlers import access
-from handlers.delivery.dispatch import INLINE_GRACE, run_due
-from handlers.delivery.outcomes import TransferView
+from handlers.password_sends.dispatch import INLINE_GRACE, run_due
+from handlers.password_sends.outcomes import TransferView
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -28,7 +28,7 @@ from store.repositories import NewPasswordSend, Session
 
 async def schedule(session: Session, svc: Services, *, transfer: TransferView,
                    now: datetime) -> str:
-    """Create the delivery rows for the chosen method; returns the plan for the sender."""
+    """Create the send rows for the chosen method; returns the plan for the sender."""
     recipient = transfer.recipient or {}
     phone = str(recipient.get("phone_display", ""))
     method = transfer.password_method
@@ -80,7 +80,7 @@ async def confirm_receipt(svc: Services, *, reference: str, by: str) -> list[Rep
 
 
 async def release_on_receipt(svc: Services, *, reference: str, actor: str, source: str) -> bool:
-    """Make a transfer's "SMS once receipt is confirmed" delivery due now (the sender said
+    """Make a transfer's "SMS once receipt is confirmed" send due now (the sender said
     so, or the portal saw the first download). False if nothing was waiting."""
     now = svc.clock()
     async with svc.db.transaction() as session:

@@ -2,8 +2,8 @@
 
 Each step answers a signed provider request with the neutral actions of ``bot/calls.py``
 (``channels/twilio`` renders them). A person is asked for the code the sender was given; only
-the right code, on the call this delivery placed, hears the password, and too many wrong
-codes end the delivery. A machine hears nothing. A call whose placing was left
+the right code, on the call this send placed, hears the password, and too many wrong
+codes end the send. A machine hears nothing. A call whose placing was left
 ``unconfirmed`` is adopted by the first signed step naming it (see ``reconcile``).
 A non-interactive transport (the development console) gets :func:`call_script` instead.
 """
@@ -18,7 +18,7 @@ from bot.messages import transfers as msg
 from bot.passwords import spell_for_voice
 from bot.replies import Reply, Text
 from bot.statuses import SendKind, SendStatus
-from handlers.delivery.outcomes import adopt, adoptable, by_id, is_machine, phone_of
+from handlers.password_sends.outcomes import adopt, adoptable, by_id, is_machine, phone_of
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
@@ -50,7 +50,7 @@ async def call_answered(svc: Services, *, delivery_id: int, call_sid: str,
                         answered_by: str | None) -> list[CallAction]:
     """The call connected. A machine gets nothing; a person is asked for the code first.
     A call whose placing was left ``unconfirmed`` is adopted here (the signed request names
-    the delivery in its URL, which only our create request for it gave Twilio)."""
+    the send in its URL, which only our create request for it gave Twilio)."""
     now = svc.clock()
     calling: tuple[str, Reply, str] | None = None
     async with svc.db.transaction() as session:

@@ -1,4 +1,4 @@
-"""What an outcome does to a delivery row, whoever learnt it.
+"""What an outcome does to a send row, whoever learnt it.
 
 The same outcome reaches a row three ways: the send's own answer (``dispatch``), a signed
 provider callback (``callbacks``, ``calls``) or the provider's list of what it sent
@@ -6,7 +6,7 @@ provider callback (``callbacks``, ``calls``) or the provider's list of what it s
 record and the sender's receipt agree whichever way it came. Failures where the provider
 certainly did not take the message are retried with backoff up to the policy's attempts when
 transient, then dead-lettered; permanent ones (an invalid number) are not retried. The sealed
-password is wiped once every delivery of the transfer has reached the recipient.
+password is wiped once every send of the transfer has reached the recipient.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ BATCH = 100
 CONCURRENCY = 32
 FINAL = FINAL_SEND_STATUSES
 MAX_BACKOFF_SECONDS = 86_400
-MAX_ID = 2**31 - 1  # deliveries.id is a 32-bit integer column
-PROVIDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio SIDs (deliveries.provider_sid)
+MAX_ID = 2**31 - 1  # password_sends.id is a 32-bit integer column
+PROVIDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio SIDs (password_sends.provider_sid)
 
 
 class TransferView(Protocol):
@@ -137,7 +137,7 @@ async def adopt(session: Session, svc: Services, d: Send, sid: str, *,
                 transfer: TransferView | None, actor: str, by: str, now: datetime
                 ) -> Send | None:
     """An unconfirmed attempt turns out to have been accepted (``by`` a signed callback
-    naming the delivery, or the provider's list): record it as sent, as a prompt answer
+    naming the send, or the provider's list): record it as sent, as a prompt answer
     would have been. Returns the send as it is now (None if another caller moved it)."""
     adopted = await repo.move_send(session, send_id=d.id, only_from=(d.status,), now=now,
                                    provider_sid=sid, status=SendStatus.SENT, lease_until=None,
@@ -153,10 +153,10 @@ async def adopt(session: Session, svc: Services, d: Send, sid: str, *,
 
 
 async def adoptable(session: Session, d: Send | None, sid: str) -> bool:
-    """Whether a signed callback naming delivery ``d`` (in its URL) may adopt ``sid``: ``d``
+    """Whether a signed callback naming send ``d`` (in its URL) may adopt ``sid``: ``d``
     is ``unconfirmed``, or still ``sending`` (the callback overtook Twilio's slow answer;
     recording the attempt then leaves the row alone), and ``sid`` is not an earlier
-    attempt's id (kept in ``provider_sid``) nor another delivery's."""
+    attempt's id (kept in ``provider_sid``) nor another send's."""
     return (d is not None and d.status in (SendStatus.UNCONFIRMED, SendStatus.SENDING)
             and d.provider_sid != sid
             and PROVIDER_ID.fullmatch(sid) is not None and await by_sid(session, sid) is None)

@@ -1,6 +1,6 @@
 """The provider's signed status callbacks: what became of an SMS, how a call ended.
 
-``channels/twilio`` checks the signature and calls these. A callback names its delivery (in
+``channels/twilio`` checks the signature and calls these. A callback names its send (in
 the URL our send request gave the provider), so one for a send left ``unconfirmed`` (or still
 ``sending``: it overtook the provider's slow answer) adopts the message instead of a second
 one being sent. Callbacks about an earlier attempt, or for a row already settled, are
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bot.replies import Reply
 from bot.statuses import SendKind, SendStatus
-from handlers.delivery.outcomes import (
+from handlers.password_sends.outcomes import (
     FINAL,
     PROVIDER_ID,
     adopt,
@@ -30,11 +30,11 @@ from store import repositories as repo
 async def sms_status(svc: Services, *, provider_sid: str, status: str,
                      error: str | None = None, delivery_id: int | None = None,
                      to: str | None = None) -> bool:
-    """A provider status callback for an SMS. False if it matches no delivery.
+    """A provider status callback for an SMS. False if it matches no send.
 
     ``delivery_id`` is the one our callback URL names (``?d=``): a callback for a send left
     ``unconfirmed`` (or still ``sending``) adopts its message id, if ``to`` is the
-    delivery's number."""
+    send's number."""
     if not PROVIDER_ID.fullmatch(provider_sid):
         return False
     now = svc.clock()

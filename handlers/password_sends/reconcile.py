@@ -3,7 +3,7 @@
 A send whose request may have reached the provider without an answer coming back (a timeout
 after it was sent) is ``unconfirmed``: never retried blindly, because a second SMS with the
 password is worse than asking. It waits :data:`UNCONFIRMED_WAIT` for the provider's signed
-status callback, which names the delivery and so adopts the message (``callbacks``, ``calls``).
+status callback, which names the send and so adopts the message (``callbacks``, ``calls``).
 Failing that, :func:`reconcile_unconfirmed` (run by ``dispatch.run_due``) asks the provider
 what it sent to that number since the attempt began. Found: adopted, no second SMS. Certainly
 not there: retried as normal. The provider cannot be asked: reported like an interrupted send,
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from bot.messages import delivery as dmsg
 from bot.replies import Reply, Text
 from bot.statuses import SendKind, SendStatus
-from handlers.delivery.outcomes import (
+from handlers.password_sends.outcomes import (
     BATCH,
     CONCURRENCY,
     LEASE,
@@ -101,7 +101,7 @@ async def _ask(svc: Services, c: _Check) -> None:
 def _pick(records: Sequence[ProviderRecord], owned: set[str], since: datetime
           ) -> ProviderRecord | None:
     """The provider's record of this attempt, if it holds one. Anything to the number since
-    the attempt began that no other delivery (nor an earlier attempt) owns and that does not
+    the attempt began that no other send (nor an earlier attempt) owns and that does not
     plainly name another transfer counts: when in doubt it is ours, because adopting a
     message wrongly costs a "sent" receipt, while missing one costs a second SMS. A record
     that got through is preferred to one that did not."""
@@ -167,7 +167,7 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                 if sender is not None and reply is not None:
                     receipts.append((sender, reply))
                 continue
-            owned.add(found.sid)  # no other delivery in this batch can take it too
+            owned.add(found.sid)  # no other send in this batch can take it too
             await audit.append(session, at=now, actor="safehaven", action="password_checked",
                                reference=d.reference, details={
                                    **details, "result": "found", "provider_id": found.sid,

@@ -24,8 +24,8 @@ from bot.messages import transfers as msg
 from bot.replies import Reply, Text
 from bot.statuses import SendKind, SendStatus
 from bot.vault import VaultError
-from handlers.delivery.calls import call_script
-from handlers.delivery.outcomes import (
+from handlers.password_sends.calls import call_script
+from handlers.password_sends.outcomes import (
     BATCH,
     CONCURRENCY,
     LEASE,
@@ -33,7 +33,7 @@ from handlers.delivery.outcomes import (
     how,
     wipe_if_done,
 )
-from handlers.delivery.reconcile import UNCONFIRMED_WAIT, reconcile_unconfirmed
+from handlers.password_sends.reconcile import UNCONFIRMED_WAIT, reconcile_unconfirmed
 from handlers.ports import SendOutcome
 from handlers.services import Services
 from store import audit
@@ -80,7 +80,7 @@ async def _claim(svc: Services, now: datetime, reference: str | None) -> list[_A
         transfers = await repo.send_targets(session, references={d.reference for d in rows})
         claimed: list[_Attempt] = []
         for d in rows:
-            t = transfers[d.reference]  # deliveries.reference is a foreign key
+            t = transfers[d.reference]  # password_sends.reference is a foreign key
             claimed.append(_Attempt(
                 delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
                 extension=d.extension, attempts=d.attempts, sender_id=t.sender_id,
@@ -135,7 +135,7 @@ async def _send(svc: Services, a: _Attempt) -> None:
         a.outcome = SendOutcome(SendStatus.FAILED, "the stored password cannot be opened with this "
                                 "server's key")
     except Exception as exc:  # a transport bug must not lose the row or leak the secret
-        log.error("password delivery for %s failed: %s", a.reference, type(exc).__name__)
+        log.error("password send for %s failed: %s", a.reference, type(exc).__name__)
         a.outcome = SendOutcome(SendStatus.FAILED, f"transport error ({type(exc).__name__})",
                                 retryable=True)
 
@@ -220,14 +220,14 @@ async def _record_retrying(svc: Services, attempts: Sequence[_Attempt]
             deadline = deadline if deadline is not None else now + RECORD_PATIENCE
             if now >= deadline:
                 raise
-            log.warning("recording %d delivery outcomes failed (database unreachable: %s); "
+            log.warning("recording %d send outcomes failed (database unreachable: %s); "
                         "retrying", len(attempts), exc)
             await asyncio.sleep(min(pause, deadline - now))
             pause = min(pause * 2, 4.0)
 
 
 async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]:
-    """Settle unconfirmed sends whose wait is over, then send every due delivery (or only
+    """Settle unconfirmed sends whose wait is over, then send everything due (or only
     ``reference``'s). Receipts for the transfer named by ``reference`` come back as replies
     (its sender is the one talking); others go to their senders through the notifier.
     Returns when nothing due is left."""

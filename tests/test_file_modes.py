@@ -120,7 +120,7 @@ async def test_everything_written_is_private_whatever_the_umask(tmp_path: Path) 
     await serve_once(env, var)
 
     assert {"safehaven.db", "safehaven.log", "notifications.log", "outbox.log", "secret.key",
-            "uploads", "archives"} <= names(var), names(var)
+            "uploads", "objects", "packaging"} <= names(var), names(var)
     assert export.is_file() and export.stat().st_size > 0
     assert modes(var, tmp_path / "out", export) == {}
 
@@ -139,11 +139,11 @@ def test_the_command_line_starts_with_a_private_umask() -> None:
 async def test_folders_are_private_inside_a_program_with_a_loose_umask(
         workspace: Workspace, tmp_path: Path) -> None:  # noqa: F811 (imported fixture)
     """Safe Haven embedded in another program keeps that program's umask (022 here), not the
-    CLI's: uploads and archives (a Slack DM through signed HTTP, packaged;
-    the folders found loose are tightened), a development key's folder and a Teams package's
+    CLI's: staged uploads, the object store's folder and the packaging folder (a Slack DM
+    through signed HTTP, packaged; the folders found loose are tightened), a development key's folder and a Teams package's
     folder (both made with their parents) are still 0700, files 0600."""
     var = workspace.svc.settings.var_dir
-    for folder in ("archives",):  # left loose by the host or an older version
+    for folder in ("packaging",):  # left loose by the host or an older version
         (var / folder).mkdir(mode=0o755, parents=True)
         (var / folder).chmod(0o755)
     before = os.umask(0o022)
@@ -161,6 +161,6 @@ async def test_folders_are_private_inside_a_program_with_a_loose_umask(
                                 website_url="https://example.org", developer_name="Council")
     finally:
         os.umask(before)
-    assert {"uploads", "archives"} <= names(var), names(var)
+    assert {"uploads", "objects", "packaging"} <= names(var), names(var)
     assert (host / "secret.key").is_file() and package.is_file()
     assert modes(var, tmp_path / "host") == {}

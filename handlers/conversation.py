@@ -30,6 +30,7 @@ from handlers.password_sends import scheduling
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
+from store.db import roll_back
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -175,7 +176,7 @@ async def _save(svc: Services, *, conversation_id: str, user_id: str, before: St
         if not await repo.save_conversation(session, conversation_id=conversation_id,
                                             user_id=user_id, state=after.to_json(),
                                             expected_version=version, now=now):
-            await session.rollback()
+            await roll_back(session)
             return None
         if after.reference and after.step != Step.IDLE:
             await repo.upsert_draft(session, reference=after.reference, sender_id=user_id,

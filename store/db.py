@@ -197,6 +197,13 @@ class Database:
             await self.quick_engine.dispose()
 
 
+async def roll_back(session: AsyncSession) -> None:
+    """Undo everything this unit of work (a :meth:`Database.transaction`) wrote so far;
+    the block then commits nothing. For a handler that finds, part-way, that it lost a
+    race (handlers never call the session themselves)."""
+    await session.rollback()
+
+
 def alembic_config(url: str) -> Config:
     location = resources.files("store").joinpath("migrations")
     cfg = Config()

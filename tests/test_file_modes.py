@@ -140,8 +140,9 @@ async def test_folders_are_private_inside_a_program_with_a_loose_umask(
         workspace: Workspace, tmp_path: Path) -> None:  # noqa: F811 (imported fixture)
     """Safe Haven embedded in another program keeps that program's umask (022 here), not the
     CLI's: staged uploads, the object store's folder and the packaging folder (a Slack DM
-    through signed HTTP, packaged; the folders found loose are tightened), a development key's folder and a Teams package's
-    folder (both made with their parents) are still 0700, files 0600."""
+    through signed HTTP, packaged; the folders found loose are tightened), a development
+    key's folder and a Teams package's folder (both made with their parents) are still
+    0700, files 0600."""
     var = workspace.svc.settings.var_dir
     for folder in ("packaging",):  # left loose by the host or an older version
         (var / folder).mkdir(mode=0o755, parents=True)

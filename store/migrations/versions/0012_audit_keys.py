@@ -1,0 +1,19 @@
+"""The audit trail under a key: checkpoints and MAC (issue 14).
+
+Placeholder in the chain: filled in by the change that needs it; a no-op until then.
+"""
+
+from __future__ import annotations
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,19 @@
+"""What kind of information went: categories, recipient department, agreement relied on (issue 14).
+
+Placeholder in the chain: filled in by the change that needs it; a no-op until then.
+"""
+
+from __future__ import annotations
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

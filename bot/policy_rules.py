@@ -40,11 +40,25 @@ class Level:
     email_limit_bytes: int
     link_expiry_hours: int
     download_limit: int
+    # Whether special category or criminal offence data (UK GDPR Art 9/10) at this level
+    # needs an approver, whatever else the approval rule says.
+    special_category_approval: bool = False
 
     @property
     def is_protected(self) -> bool:
         """Anything above public must go by a secure method (seed 004)."""
         return self.encryption_required or self.recipient_checks
+
+
+@dataclass(frozen=True)
+class InformationCategory:
+    """A kind of information a share may carry (health, safeguarding, education, ...):
+    ``key`` is what the record and agreements name, ``label`` what the sender reads, and
+    ``special`` whether it is special category or criminal offence data (UK GDPR Art 9/10)."""
+
+    key: str
+    label: str
+    special: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,12 +141,27 @@ class Policy:
     deletion_statement: str
     source: str
     archive_retention: ArchiveRetention = ArchiveRetention()
+    # The kinds of information the sender says a share carries (several may apply); none
+    # listed: the question is not asked.
+    information_categories: tuple[InformationCategory, ...] = ()
 
     def level(self, name: str) -> Level:
         for level in self.levels:
             if level.name == name:
                 return level
         raise KeyError(name)
+
+    def information_category(self, key: str) -> InformationCategory:
+        for category in self.information_categories:
+            if category.key == key:
+                return category
+        raise KeyError(key)
+
+    def any_special(self, keys: Iterable[str]) -> bool:
+        """Whether any of the category ``keys`` is special category or criminal offence data
+        (a key the policy no longer lists counts as special: the safe reading)."""
+        known = {c.key: c.special for c in self.information_categories}
+        return any(known.get(key, True) for key in keys)
 
     # --- people --------------------------------------------------------------------------
 

@@ -29,6 +29,9 @@ class State:
     files: list[FileEntry] = field(default_factory=list)
     last_file_at: str | None = None
     classification: str | None = None
+    # The policy's information category keys the sender chose (several may apply); None
+    # until answered (and in state saved before the question existed).
+    information_categories: tuple[str, ...] | None = None
     recipient: Recipient | None = None
     recipient_draft: dict[str, str] | None = None
     purpose: str | None = None
@@ -51,6 +54,8 @@ class State:
         # JSON holds the words; the state holds the members they name.
         state.step = Step(state.step)
         state.history = [Step(s) for s in state.history]
+        if state.information_categories is not None:  # JSON holds a list
+            state.information_categories = tuple(state.information_categories)
         state.delivery = DeliveryMethod(state.delivery) if state.delivery else None
         state.password_method = (PasswordMethod(state.password_method)
                                  if state.password_method else None)

@@ -76,6 +76,7 @@ class Step(StrEnum):
     IDLE = "idle"
     FILES = "files"
     CLASSIFICATION = "classification"
+    INFORMATION_CATEGORIES = "information_categories"
     RECIPIENT_PICK = "recipient_pick"
     RECIPIENT = "recipient"
     PURPOSE = "purpose"

@@ -18,20 +18,24 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.agreements import WILDCARD, SharingAgreement
 from bot.policy_rules import (
     ENTRA_ID_RE,
     TEAMS_PREFIX,
     ArchiveRetention,
     CallWindow,
     DeliveryRules,
+    Governance,
+    InformationCategory,
     Level,
     Policy,
+    RetentionPeriods,
     canonical_user_id,
 )
 from bot.statuses import DeliveryMethod, PasswordMethod
@@ -44,13 +48,31 @@ MB = 1024 * 1024
 # Larger numbers are never meant and overflow dates and times later (timedelta).
 MAX_NUMBER = 1_000_000
 MAX_RETENTION_DAYS = 3650  # an archive kept longer is not a retention
+MAX_INCIDENT_DAYS = 36525  # a hundred years: more than any records schedule asks
+# [retention] keys of bot.policy_rules.RetentionPeriods, named as its fields.
+RETENTION_PERIOD_KEYS = ("conversation_days", "recipient_days", "incident_days",
+                         "audit_days")
 # An agreement's domain: two or more LDH labels (punycode for international names).
 _DOMAIN_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
                         r"([a-z]{2,63}|xn--[a-z0-9-]{1,59})")
+# Suffixes under which anyone in a sector registers a domain: "*.gov.uk" would be every
+# council, not one agreement's organisation (the old flat list treated gov.uk so).
+SHARED_SUFFIXES = frozenset({"gov.uk", "sch.uk", "nhs.uk", "police.uk", "ac.uk", "co.uk",
+                             "org.uk", "me.uk", "ltd.uk", "plc.uk", "net.uk"})
+SHARING_AGREEMENTS_MOVED = (
+    "the flat list of domains is replaced by the register of information-sharing agreements. "
+    "Remove it and write one [[agreement]] table per agreement: name, organisation, domains "
+    "(exact: \"nhs.net\" covers x@nhs.net only; add \"*.nhs.net\" for its subdomains, which "
+    "the old list covered), classifications, information_categories, review_by (a date, "
+    "e.g. 2027-03-31), and optionally reference and owner. See \"Sharing agreements\" in "
+    "docs/governance.md")
 # A channel-qualified user id (console:NAME, slack:U0123ABCD, teams:<Entra object id>).
 _USER_ID_RE = re.compile(r"[a-z][a-z0-9-]*:\S+")
 # A person's name in [people]: no colon, so it can never be mistaken for an id.
 _PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# An information category's key, as the record and agreements name it.
+_CATEGORY_KEY_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+CATEGORY_LABEL_MAX = 75  # a Slack checkbox or Teams choice shows this much
 
 
 class PolicyError(ValueError):
@@ -144,6 +166,7 @@ def _read_level(reader: _Reader) -> Level:
             "name", "description", "encryption_required", "recipient_checks", "approval",
             "delivery_methods", "default_delivery", "password_methods", "max_total_mb",
             "email_limit_mb", "link_expiry_hours", "download_limit",
+            "special_category_approval",
         }
     )
     name = reader.text("name")
@@ -177,23 +200,124 @@ def _read_level(reader: _Reader) -> Level:
         email_limit_bytes=reader.positive("email_limit_mb") * MB,
         link_expiry_hours=reader.positive("link_expiry_hours", 72),
         download_limit=reader.positive("download_limit", 3),
+        special_category_approval=bool(reader.get("special_category_approval", bool, False)),
     )
 
 
-def _read_agreements(reader: _Reader, name: str) -> tuple[str, ...]:
-    """Agreement entries are email domains (``nhs.net``), matched against the recipient's
-    address; anything else (an organisation's name, ``@nhs.net``, ``*.nhs.net``, a URL)
-    is refused rather than silently never matching, or matching typed text."""
-    out: list[str] = []
-    for item in reader.strings(name, ()):
-        domain = item.lower().rstrip(".")
-        if not _DOMAIN_RE.fullmatch(domain):
-            raise reader.fail(
-                name, f"{item!r} is not an email domain: list domains like \"nhs.net\" "
-                "(it also covers subdomains such as trust.nhs.net); an agreement matches "
-                "the recipient's email address, never an organisation name")
-        if domain not in out:
-            out.append(domain)
+def _read_information_categories(document: Mapping[str, Any]
+                                 ) -> tuple[InformationCategory, ...]:
+    """``[[information_category]]`` tables (key, label, special): optional; none listed and
+    the conversation does not ask what kind of information a share carries. A label has
+    no comma, because a typed answer lists several separated by commas."""
+    raw = document.get("information_category", [])
+    if not isinstance(raw, list):
+        raise PolicyError("policy key `information_category`: must be a list of categories "
+                          "([[information_category]] tables)")
+    out: list[InformationCategory] = []
+    for i, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise PolicyError(f"policy key `information_category[{i}]`: must be a table")
+        reader = _Reader(table, f"information_category[{i}]")
+        reader.unknown_keys({"key", "label", "special"})
+        key = reader.text("key")
+        if not _CATEGORY_KEY_RE.fullmatch(key):
+            raise reader.fail("key", f"{key!r} must be lower-case letters, digits and '-', "
+                              "starting with a letter (e.g. health, criminal-offence)")
+        label = reader.text("label").strip()
+        if "," in label or len(label) > CATEGORY_LABEL_MAX:
+            raise reader.fail("label", f"{label!r} must have no comma and at most "
+                              f"{CATEGORY_LABEL_MAX} characters")
+        if any(c.key == key for c in out):
+            raise reader.fail("key", f"{key!r} appears twice")
+        if any(c.label.lower() == label.lower() for c in out):
+            raise reader.fail("label", f"{label!r} appears twice")
+        out.append(InformationCategory(key=key, label=label,
+                                       special=bool(reader.get("special", bool))))
+    return tuple(out)
+
+
+def _read_agreement_domain(reader: _Reader, item: str) -> str:
+    """One entry of an agreement's ``domains``: an email domain (``nhs.net``, that domain
+    exactly) or ``*.`` and a domain (``*.nhs.net``, its subdomains). Anything else (an
+    organisation's name, ``@nhs.net``, a URL) is refused rather than silently never matching,
+    or matching typed text; so is a wildcard over a suffix shared by many organisations."""
+    entry = item.strip().lower().rstrip(".")
+    domain = entry[len(WILDCARD):] if entry.startswith(WILDCARD) else entry
+    if not _DOMAIN_RE.fullmatch(domain):
+        raise reader.fail(
+            "domains", f"{item!r} is not an email domain: list domains like \"nhs.net\" "
+            "(that domain only) or \"*.nhs.net\" (its subdomains, such as trust.nhs.net); "
+            "an agreement matches the recipient's email address, never an organisation name")
+    if entry.startswith(WILDCARD) and domain in SHARED_SUFFIXES:
+        raise reader.fail(
+            "domains", f"{item!r} would cover every organisation under {domain}, and an "
+            "agreement is with one organisation: list its own domains (e.g. "
+            f"\"derbyshire.{domain}\")")
+    return entry
+
+
+def _read_agreement(reader: _Reader, *, levels: tuple[str, ...], categories: tuple[str, ...],
+                    webmail: tuple[str, ...]) -> SharingAgreement:
+    reader.unknown_keys({"name", "organisation", "domains", "classifications",
+                         "information_categories", "review_by", "reference", "owner"})
+    domains = tuple(dict.fromkeys(_read_agreement_domain(reader, item)
+                                  for item in reader.strings("domains")))
+    if not domains:
+        raise reader.fail("domains", "must list at least one email domain")
+    for entry in domains:
+        if entry in webmail:
+            raise reader.fail("domains", f"{entry!r} is a webmail domain "
+                              "(recipients.webmail_domains): anyone can have an address there")
+    classifications = reader.strings("classifications", allowed=levels)
+    if not classifications:
+        raise reader.fail("classifications", "must list at least one classification level")
+    if categories:
+        allowed = reader.strings("information_categories", allowed=categories)
+        if not allowed:
+            raise reader.fail("information_categories", "must list at least one of the "
+                              f"policy's information categories: {', '.join(categories)}")
+    else:
+        allowed = reader.strings("information_categories", ())
+        if allowed:
+            raise reader.fail("information_categories", "the policy lists no information "
+                              "categories ([[information_category]]), so none can be named")
+    review_by = reader.table.get("review_by")
+    if review_by is None:
+        raise reader.fail("review_by", "is required but missing: the date by which the "
+                          "agreement must be reviewed, e.g. review_by = 2027-03-31")
+    if not isinstance(review_by, date) or isinstance(review_by, datetime):
+        raise reader.fail("review_by", f"must be a TOML date without quotes, e.g. "
+                          f"review_by = 2027-03-31, not {review_by!r}")
+    return SharingAgreement(
+        name=reader.text("name").strip(), organisation=reader.text("organisation").strip(),
+        domains=domains, classifications=classifications, information_categories=allowed,
+        review_by=review_by,
+        reference=reader.text("reference").strip() if "reference" in reader.table else None,
+        owner=reader.text("owner").strip() if "owner" in reader.table else None)
+
+
+def _read_register(document: Mapping[str, Any], *, levels: tuple[str, ...],
+                   categories: tuple[str, ...], webmail: tuple[str, ...]
+                   ) -> tuple[SharingAgreement, ...]:
+    """The ``[[agreement]]`` tables: the register of information-sharing agreements
+    (:mod:`bot.agreements`). Optional: without one, every share under a
+    ``without-agreement`` level needs an approver."""
+    raw = document.get("agreement", [])
+    if not isinstance(raw, list):
+        raise PolicyError("policy key `agreement`: must be a list of agreements "
+                          "([[agreement]] tables)")
+    out: list[SharingAgreement] = []
+    for i, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise PolicyError(f"policy key `agreement[{i}]`: must be a table")
+        reader = _Reader(table, f"agreement[{i}]")
+        agreement = _read_agreement(reader, levels=levels, categories=categories,
+                                    webmail=webmail)
+        if any(a.name.lower() == agreement.name.lower() for a in out):
+            raise reader.fail("name", f"{agreement.name!r} appears twice")
+        if agreement.reference and any(a.reference == agreement.reference for a in out):
+            raise reader.fail("reference", f"{agreement.reference!r} appears twice")
+        out.append(agreement)
     return tuple(out)
 
 
@@ -256,7 +380,8 @@ def _read_approvers(reader: _Reader, people: Mapping[str, tuple[str, ...]]
 
 def _read_retention(reader: _Reader) -> ArchiveRetention:
     """``[retention]``: optional; a policy without it keeps the defaults."""
-    reader.unknown_keys({"archive_days_after_password", "archive_max_days"})
+    reader.unknown_keys({"archive_days_after_password", "archive_max_days",
+                         *RETENTION_PERIOD_KEYS})
     default = ArchiveRetention()
     after = reader.positive("archive_days_after_password", default.days_after_password)
     most = reader.positive("archive_max_days", default.max_days)
@@ -269,12 +394,48 @@ def _read_retention(reader: _Reader) -> ArchiveRetention:
     return ArchiveRetention(days_after_password=after, max_days=most)
 
 
+def _read_retention_periods(reader: _Reader) -> RetentionPeriods:
+    """``[retention]`` for conversation state, the recipient book and incidents: each key
+    optional (its default in :class:`RetentionPeriods`), a whole number of days."""
+    default = RetentionPeriods()
+    days = {}
+    for key in RETENTION_PERIOD_KEYS:
+        value = reader.positive(key, getattr(default, key))
+        most = (MAX_INCIDENT_DAYS if key in ("incident_days", "audit_days")
+                else MAX_RETENTION_DAYS)
+        if value > most:
+            raise reader.fail(key, f"must be at most {most:,} days, not {value}")
+        days[key] = value
+    return RetentionPeriods(**days)
+
+
+def _read_governance(reader: _Reader, people: Mapping[str, tuple[str, ...]]) -> Governance:
+    """``[governance]``: optional. ``contacts`` are ids or persons from ``[people]``, told
+    of every reported mistake; ``email`` an address the reporter is given."""
+    reader.unknown_keys({"contacts", "email"})
+    contacts: list[str] = []
+    for entry in reader.strings("contacts", ()):
+        if entry not in people and not _USER_ID_RE.fullmatch(entry):
+            raise reader.fail("contacts", f"{entry!r} is neither a person listed in [people] "
+                              "nor a channel-qualified user id (console:NAME, "
+                              "slack:U0123ABCD, teams:<Entra object id>)")
+        contacts.append(entry if entry in people else _check_user_id(reader, "contacts", entry))
+    email = reader.get("email", str, None)
+    if email is not None:
+        email = email.strip()
+        local, _, domain = email.partition("@")
+        if not local or "." not in domain or any(c.isspace() for c in email):
+            raise reader.fail("email", f"{email!r} is not an email address")
+    return Governance(contacts=tuple(dict.fromkeys(contacts)), email=email or None)
+
+
 def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
     """Validate a parsed TOML document and build the :class:`Policy`."""
     root = _Reader(document, "")
     root.unknown_keys(
         {"organisation", "intake", "recipients", "purpose", "approval", "password", "email",
-         "classification", "people", "retention"}
+         "classification", "people", "retention", "information_category", "agreement",
+         "governance"}
     )
     org = root.sub("organisation")
     org.unknown_keys({"name", "timezone"})
@@ -291,6 +452,8 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
     )
     recipients = root.sub("recipients")
     recipients.unknown_keys({"webmail_domains", "generic_mailboxes", "sharing_agreements"})
+    if "sharing_agreements" in recipients.table:
+        raise recipients.fail("sharing_agreements", SHARING_AGREEMENTS_MOVED)
     purpose = root.sub("purpose")
     purpose.unknown_keys({"min_length", "lawful_bases"})
     lawful_bases = purpose.strings("lawful_bases")
@@ -359,7 +522,7 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
         level = _read_level(_Reader(raw, f"classification[{i}]"))
         if any(existing.name == level.name for existing in levels):
             raise PolicyError(f"policy key `classification[{i}].name`: {level.name} appears twice")
-        if level.approval != "never" and not approvers:
+        if (level.approval != "never" or level.special_category_approval) and not approvers:
             raise PolicyError(
                 f"policy key `approval.approvers`: level {level.name} needs approval but no "
                 "approvers are listed"
@@ -380,7 +543,10 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
         neutral_member_names=bool(intake.get("neutral_member_names", bool, True)),
         webmail_domains=tuple(d.lower() for d in recipients.strings("webmail_domains")),
         generic_mailboxes=tuple(m.lower() for m in recipients.strings("generic_mailboxes")),
-        sharing_agreements=_read_agreements(recipients, "sharing_agreements"),
+        agreements=_read_register(
+            document, levels=tuple(level.name for level in levels),
+            categories=tuple(c.key for c in _read_information_categories(document)),
+            webmail=tuple(d.lower() for d in recipients.strings("webmail_domains"))),
         purpose_min_length=purpose.positive("min_length", 20),
         lawful_bases=lawful_bases,
         approval_expiry_hours=approval.positive("expires_after_hours", 24),
@@ -398,6 +564,9 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
         deletion_statement=email.text("deletion_statement"),
         source=source,
         archive_retention=_read_retention(root.sub("retention", required=False)),
+        retention=_read_retention_periods(root.sub("retention", required=False)),
+        information_categories=_read_information_categories(document),
+        governance=_read_governance(root.sub("governance", required=False), people),
     )
 
 

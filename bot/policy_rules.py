@@ -3,10 +3,11 @@ their rules, the call window, the password delivery rules, the people and their 
 and the information-sharing agreements. Read from TOML and validated by :mod:`bot.policy`.
 
 Two rules here decide who may do what, so both are strict. An information-sharing agreement
-is an email domain and matches only the recipient's (validated) email address, never text a
-sender types. Identity is a person, not an id: the ``[people]`` table names each person's ids
-on every channel, and every "same person?" question (self-approval, only the sender, a listed
-approver) is answered by :meth:`Policy.same_person`.
+(:mod:`bot.agreements`) matches only the recipient's (validated) email domain, never text a
+sender types, and only while it is within its review-by date. Identity is a person, not an
+id: the ``[people]`` table names each person's ids on every channel, and every "same
+person?" question (self-approval, only the sender, a listed approver) is answered
+by :meth:`Policy.same_person`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from bot.agreements import AgreementCheck, SharingAgreement, check_agreements
 from bot.statuses import DeliveryMethod, PasswordMethod
 
 # What follows "teams:": a Microsoft Entra object id, which Teams sends in lower case.
@@ -96,6 +98,29 @@ class ArchiveRetention:
 
 
 @dataclass(frozen=True)
+class Governance:
+    """``[governance]``: who hears of a reported mistake (ids or persons from ``[people]``,
+    told through their channel), and an email address the reporter is given to write to."""
+
+    contacts: tuple[str, ...] = ()
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class RetentionPeriods:
+    """How long the other artefacts are kept (``[retention]``; see docs/governance.md for
+    why each default): saved conversation state idle this many days, recipient
+    address-book entries unused this many days, incident records this many days after
+    they were opened. Unfinished drafts go after ``[intake] draft_expiry_hours``."""
+
+    conversation_days: int = 30
+    recipient_days: int = 365
+    incident_days: int = 2192  # six years (Limitation Act 1980), counting leap days
+    # The audit trail outlives everything it describes: seven years (2557 days) by default.
+    audit_days: int = 2557
+
+
+@dataclass(frozen=True)
 class Person:
     """Someone the policy knows: a ``[people]`` entry with all their ids, or (``name`` None)
     an id the table does not list, which is a person of its own."""
@@ -129,7 +154,7 @@ class Policy:
     neutral_member_names: bool
     webmail_domains: tuple[str, ...]
     generic_mailboxes: tuple[str, ...]
-    sharing_agreements: tuple[str, ...]
+    agreements: tuple[SharingAgreement, ...]  # the register ([[agreement]] tables)
     purpose_min_length: int
     lawful_bases: tuple[str, ...]
     approval_expiry_hours: int
@@ -141,9 +166,11 @@ class Policy:
     deletion_statement: str
     source: str
     archive_retention: ArchiveRetention = ArchiveRetention()
+    retention: RetentionPeriods = RetentionPeriods()
     # The kinds of information the sender says a share carries (several may apply); none
     # listed: the question is not asked.
     information_categories: tuple[InformationCategory, ...] = ()
+    governance: Governance = Governance()
 
     def level(self, name: str) -> Level:
         for level in self.levels:
@@ -199,27 +226,46 @@ class Policy:
                     ids.append(user_id)
         return tuple(ids)
 
+    def governance_ids(self) -> tuple[str, ...]:
+        """The ids to tell of a reported mistake: each contact, a person standing for all
+        their ids."""
+        ids: list[str] = []
+        for entry in self.governance.contacts:
+            for user_id in self.people.get(entry, (entry,)):
+                if user_id not in ids:
+                    ids.append(user_id)
+        return tuple(ids)
+
     # --- agreements ------------------------------------------------------------------------
 
-    def sharing_agreement_for(self, email_domain: str) -> str | None:
-        """The agreement domain covering the recipient's email domain (the domain itself or
-        a subdomain of it), or None. ``email_domain`` is the ASCII domain the address
-        validated to (:class:`bot.recipients.EmailAddress`), never recomputed here: another
-        IDNA codec can read a different domain into the same text. Only the address counts:
-        an organisation name is typed by the sender and proves nothing."""
-        domain = email_domain.strip().rstrip(".").lower()
-        if not domain:
-            return None
-        for entry in self.sharing_agreements:
-            if domain == entry or domain.endswith("." + entry):
-                return entry
-        return None
+    def today(self, now: datetime) -> date:
+        """The organisation's calendar day at ``now`` (the engine's clock), in its time zone:
+        the day review-by dates are compared with."""
+        return now.astimezone(self.timezone).date()
 
-    def approval_required(self, level: Level, *, email_domain: str) -> bool:
+    def agreement_check(self, level: Level, *, email_domain: str, now: datetime,
+                        categories: Iterable[str] | None = None) -> AgreementCheck:
+        """Which live agreement in the register covers a share of ``level`` to a recipient
+        at ``email_domain`` (the ASCII domain the address validated to,
+        :class:`bot.recipients.EmailAddress`, never recomputed here: another IDNA codec can
+        read a different domain into the same text), or why none does. Only the address
+        counts: an organisation name is typed by the sender and proves nothing.
+        ``categories`` None (not answered yet) checks the domain and level only."""
+        return check_agreements(self.agreements, email_domain=email_domain, level=level.name,
+                                categories=None if categories is None else tuple(categories),
+                                today=self.today(now))
+
+    def approval_required(self, level: Level, *, email_domain: str, now: datetime,
+                          categories: Iterable[str] | None = None) -> bool:
         """Whether ``level`` needs an approver for a recipient at ``email_domain`` (ASCII, as
-        validated)."""
+        validated), checked against the agreements live at ``now``. Special category or
+        criminal offence data among ``categories`` (keys) needs one at a level with
+        ``special_category_approval``, agreement or not."""
+        if level.special_category_approval and self.any_special(categories or ()):
+            return True
         if level.approval == "always":
             return True
         if level.approval == "without-agreement":
-            return self.sharing_agreement_for(email_domain) is None
+            return not self.agreement_check(level, email_domain=email_domain, now=now,
+                                            categories=categories).covered
         return False

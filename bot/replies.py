@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot.answers import Decision, approval_question
+from bot.answers import Decision, approval_question, command_question
 from bot.cleantext import ELLIPSIS, clip, one_line
+from bot.messages import agreements as agreements_msg
+from bot.messages import incidents as incidents_msg
 from bot.messages import transfers as transfers_msg
 
 
@@ -81,6 +83,11 @@ class Choice:
     options: tuple[Option, ...]
     error: str | None = None
     default: str | None = None
+    # Several options may be picked: the answer names them separated by commas (a channel
+    # shows checkboxes or a multi-select and a button to send them); ``chosen`` are the
+    # values already picked (after Back), as ``default`` is for a single choice.
+    multiple: bool = False
+    chosen: tuple[str, ...] = ()
 
     @property
     def input_kind(self) -> InputKind:
@@ -155,6 +162,9 @@ class ApprovalRequest:
     onward_sharing: bool = False
     delivery: str = ""
     password: str = ""
+    information: str = ""  # the kinds of information, by label (special ones marked)
+    recipient_department: str = ""
+    approval_reason: str = ""  # why the policy asks for authorisation (bot.summary)
 
     @property
     def question(self) -> str:
@@ -184,6 +194,8 @@ class ApprovalRequest:
         m = transfers_msg
         return _facts(
             (m.FACT_CLASSIFICATION, self.classification, 60),
+            (m.FACT_INFORMATION, self.information, 400),
+            (agreements_msg.FACT_REASON, self.approval_reason, 400),
             (m.FACT_RECIPIENT, self.recipient_name, 120),
             (m.FACT_ORGANISATION, self.recipient_organisation, 120),
             (m.FACT_EMAIL_DOMAIN, self.recipient_domain, 120),
@@ -197,6 +209,7 @@ class ApprovalRequest:
         m = transfers_msg
         return _facts(
             (m.FACT_JOB_TITLE, self.recipient_job_title, 120),
+            (m.FACT_DEPARTMENT, self.recipient_department, 120),
             (m.FACT_EMAIL, self.recipient_email, 160),
             (m.FACT_PHONE, self.recipient_phone, 60),
             (m.FACT_USE_LIMITS, self.use_limits, 600),
@@ -238,5 +251,34 @@ class LinkReply:
     label: str
 
 
-Reply = Text | DecisionNote | Ask | Choice | Form | ApprovalRequest | FileReply | LinkReply
+@dataclass(frozen=True)
+class MistakeButton:
+    """The button on a receipt (the archive handed back, the download link made, the
+    password sent) that reports a mistake on ``reference``. Pressing it is typing
+    ``mistake REF``: its answer names :attr:`question` with the reference as the value
+    (read back by :func:`bot.answers.command_answer`). Not a question: nothing waits on it."""
+
+    reference: str
+
+    @property
+    def question(self) -> str:
+        return command_question("mistake")
+
+    @property
+    def label(self) -> str:
+        return incidents_msg.MISTAKE_BUTTON
+
+    @property
+    def hint(self) -> str:
+        """The line shown with the button."""
+        return incidents_msg.MISTAKE_HINT.format(reference=self.reference)
+
+    @property
+    def text(self) -> str:
+        """The same for a channel without buttons (the terminal, a notification)."""
+        return incidents_msg.MISTAKE_HINT_PLAIN.format(reference=self.reference)
+
+
+Reply = (Text | DecisionNote | Ask | Choice | Form | ApprovalRequest | FileReply | LinkReply
+         | MistakeButton)
 Question = Ask | Choice | Form  # what a conversation waits on (see ``input_kind``)

@@ -20,7 +20,8 @@ from typing import Any, cast
 
 from bot.chunks import read_chunks, write_chunks
 from bot.entries import Consent, Recipient
-from bot.envelope import EnvelopeReader
+from bot.envelope import EnvelopeError, EnvelopeReader, encrypt_stream
+from bot.messages import agreements as agreements_msg
 from bot.messages import notices as notice_msg
 from bot.messages import portal as portal_msg
 from bot.messages import transfers as msg
@@ -28,7 +29,7 @@ from bot.objects import ObjectKey, archive_key, delete_all, uploads_of
 from bot.packaging import ArchiveMember, PackagedArchive, build_archive
 from bot.passwords import generate_password
 from bot.private import private_dir
-from bot.replies import ApprovalRequest, FileReply, LinkReply, Reply, Text
+from bot.replies import ApprovalRequest, FileReply, LinkReply, MistakeButton, Reply, Text
 from bot.settings import Settings
 from bot.sizes import human_size
 from bot.state import State, TurnContext
@@ -42,7 +43,13 @@ from bot.statuses import (
     Step,
     TransferStatus,
 )
-from bot.summary import delivery_texts, needs_approval
+from bot.summary import (
+    approval_basis,
+    approval_reason,
+    categories_text,
+    delivery_texts,
+    needs_approval,
+)
 from bot.vault import Vault
 from handlers import access, archive_reads, intake, notify, portal
 from handlers.password_sends import dispatch, scheduling
@@ -69,6 +76,7 @@ def state_from_transfer(transfer: repo.TransferRecord,
         files=[{"name": f.original_name, "path": f.stored_path or "", "size": f.size,
                 "kind": f.kind, "position": f.position, "flags": []} for f in files],
         classification=transfer.classification,
+        information_categories=transfer.information_categories,
         recipient=cast(Recipient | None, transfer.recipient),
         purpose=transfer.purpose, lawful_basis=transfer.lawful_basis,
         consent=cast(Consent | None, transfer.consent),
@@ -131,7 +139,8 @@ async def _build_in(svc: Services, work: Path, *, reference: str,
                     files: list[repo.TransferFileRecord], password: str) -> PackagedArchive:
     """Copy each sealed upload into ``work``, build the archive there from their plaintext
     (read through :class:`EnvelopeReader`, never written out) and put it into the object
-    store at ``archive_key(reference)``."""
+    store at ``archive_key(reference)``, sealed in an envelope for that key (so it cannot be
+    altered or swapped there unnoticed: :mod:`handlers.archive_reads`)."""
     members: list[ArchiveMember] = []
     for f in files:
         key = intake.as_upload_key(f.stored_path or "")
@@ -144,7 +153,9 @@ async def _build_in(svc: Services, work: Path, *, reference: str,
     archive = await asyncio.to_thread(
         build_archive, reference=reference, members=members, password=password,
         out_dir=work / "archive", neutral_names=svc.policy.neutral_member_names)
-    await svc.objects.put(archive_key(reference), read_chunks(archive.path))
+    key = archive_key(reference)
+    await svc.objects.put(key, encrypt_stream(read_chunks(archive.path), svc.vault,
+                                              context=key))
     return archive
 
 
@@ -164,6 +175,8 @@ async def record_submission(session: Any, svc: Services, *, state: State, sender
         session, reference=state.reference, status=TransferStatus.SUBMITTED, now=now,
         only_from=[TransferStatus.DRAFT],
         recipient=recipient, purpose=state.purpose, lawful_basis=state.lawful_basis,
+        information_categories=(list(state.information_categories)
+                                if state.information_categories is not None else None),
         consent=state.consent, delivery_method=state.delivery,
         password_method=state.password_method,
         call_at=datetime.fromisoformat(state.call_at) if state.call_at else None,
@@ -198,7 +211,10 @@ async def submit(svc: Services, *, reference: str) -> list[Reply]:
             await audit.append(session, at=now, actor="safehaven", action="approval_requested",
                                reference=reference,
                                details={"approvers": list(approvers),
-                                        "expires_at": expires.isoformat()})
+                                        "expires_at": expires.isoformat(),
+                                        "reason": approval_reason(state, ctx),
+                                        "agreement_gap": approval_basis(
+                                            state, ctx)["agreement_gap"]})
             await outbox.add(session, key=outbox.transfer_key(
                 reference, EffectKind.REQUEST_APPROVAL), kind=EffectKind.REQUEST_APPROVAL,
                 reference=reference, payload={"tell": transfer.sender_id}, now=now)
@@ -219,12 +235,14 @@ async def request_approval(svc: Services, *, reference: str) -> list[Reply]:
         return []
     approvers = list(approval.approvers)
     ctx = context_for(svc, user_id=transfer.sender_id)
-    request: list[Reply] = [approval_request(state_from_transfer(transfer, files), ctx,
-                                             sender=transfer.sender_id)]
+    state = state_from_transfer(transfer, files)
+    request: list[Reply] = [approval_request(state, ctx, sender=transfer.sender_id)]
     unreached = await notify.notify_people(svc, approvers, request, reference=reference)
-    return [Text(msg.AWAITING_APPROVAL.format(
+    reason = approval_reason(state, ctx)
+    return [Text("\n".join([msg.AWAITING_APPROVAL.format(
         reference=reference, classification=transfer.classification,
-        approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours)),
+        approvers=", ".join(approvers), hours=svc.policy.approval_expiry_hours),
+        *([agreements_msg.AWAITING_APPROVAL_REASON.format(reason=reason)] if reason else [])])),
         *(Text(notice_msg.APPROVER_HELD.format(
             approver=approver, reason=notify.unreached_reason(svc, approver),
             reference=reference)) for approver in unreached)]
@@ -248,7 +266,11 @@ def approval_request(state: State, ctx: TurnContext, *, sender: str) -> Approval
         recipient_phone=str(recipient.get("phone_display") or ""),
         use_limits=str(consent.get("use_limits") or ""),
         onward_sharing=bool(consent.get("onward_sharing")),
-        delivery=delivery, password=password)
+        delivery=delivery, password=password,
+        information="" if state.information_categories is None
+        else categories_text(state, ctx),
+        recipient_department=str(recipient.get("department") or ""),
+        approval_reason=approval_reason(state, ctx) or "")
 
 
 def email_text(svc: Services, transfer: repo.TransferRecord, filename: str,
@@ -295,6 +317,9 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
         archive = await _build_in(svc, work, reference=reference, files=files,
                                   password=password)
     except Exception as exc:  # report, keep the transfer and its files for a retry
+        # A sealed upload that fails its check (altered, truncated, swapped in the store)
+        # stops the archive before it is put: nothing is made from it, and it says so.
+        tampered = isinstance(exc, EnvelopeError)
         log.error("packaging %s failed: %s", reference, type(exc).__name__)
         with suppress(Exception):
             await svc.objects.delete(archive_key(reference))
@@ -304,8 +329,10 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
                                   only_from=[TransferStatus.PACKAGING])
             await audit.append(session, at=svc.clock(), actor="safehaven",
                                action="packaging_failed", reference=reference,
-                               details={"error": type(exc).__name__})
-        return [Text(msg.PACKAGING_FAILED.format(reference=reference))]
+                               details={"error": type(exc).__name__,
+                                        **({"integrity": "failed"} if tampered else {})})
+        failed = msg.PACKAGING_TAMPERED if tampered else msg.PACKAGING_FAILED
+        return [Text(failed.format(reference=reference))]
     finally:
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
     await delete_uploads(svc, [f.stored_path or "" for f in files], reference=reference)
@@ -357,6 +384,8 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
                           recipient_email=recipient.get("email")), archive.size),
             email, Text(plan)]
     replies += await dispatch.run_due(svc, reference=reference)
+    if not any(isinstance(r, MistakeButton) for r in replies):  # the receipt's button
+        replies.append(MistakeButton(reference))
     return replies
 
 

@@ -3,7 +3,8 @@
 Every command uses the same settings, policy, engine and store as the chat channels, so a
 transfer started in one place can be followed or decided in another. This module parses the
 arguments and runs the command; the commands live in ``server`` (serve, worker),
-``transfer_commands`` and ``share`` (the transfers), and ``admin`` (migrate, keys, audit).
+``transfer_commands`` and ``share`` (the transfers), ``admin`` (migrate, keys, audit), and
+``agreements`` (the register of information-sharing agreements).
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.app.admin import cmd_audit_export, cmd_audit_verify, cmd_generate_key, cmd_migrate
+from bot.app.admin import (
+    cmd_audit_checkpoint,
+    cmd_audit_export,
+    cmd_audit_public_key,
+    cmd_audit_verify,
+    cmd_audit_verify_export,
+    cmd_generate_key,
+    cmd_migrate,
+)
+from bot.app.agreements import add_parser as add_agreements_parser
 from bot.app.config import Config, load_config
+from bot.app.incidents import add_parser as add_incidents_parser
 from bot.app.plugins import CHANNELS, Command
 from bot.app.process import EXIT_CONFIG, EXIT_INVALID, default_user
+from bot.app.retention import add_parser as add_retention_parser
 from bot.app.runtime import configure_logging
 from bot.app.server import cmd_serve, cmd_worker
 from bot.app.transfer_commands import (
@@ -35,7 +47,7 @@ from bot.statuses import DeliveryMethod, PasswordMethod
 __all__ = ["EXIT_CONFIG", "EXIT_INVALID", "build_parser", "main"]
 
 # Commands that talk to no channel and read only the core settings.
-CORE_ONLY = ("generate-key", "migrate",
+CORE_ONLY = ("generate-key", "migrate", "agreements",
              *(command.name for wiring in CHANNELS for command in wiring.commands))
 
 
@@ -75,22 +87,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sender", default=default_user(), help="who you are (console:NAME)")
     s.set_defaults(func=cmd_chat)
 
+    # Every answer that goes on the record is given here by the person sharing: a missing
+    # one stops the command naming the option and its choices (bot.app.share.check_flags).
     s = sub.add_parser("share", help="the same flow without questions (for scripts)")
     s.add_argument("files", nargs="+")
-    s.add_argument("--classification", required=True)
+    s.add_argument("--classification", help="the protective marking (one of the policy's)")
+    s.add_argument("--category", action="append", dest="categories", metavar="KEY",
+                   help="a kind of information it carries (a key of the policy's "
+                   "[[information_category]]); repeat for each that applies")
     s.add_argument("--recipient-name", required=True)
     s.add_argument("--recipient-title", required=True)
+    s.add_argument("--recipient-department", default="",
+                   help="the recipient's department (optional: recorded empty if not given)")
     s.add_argument("--recipient-org", required=True)
     s.add_argument("--recipient-email", required=True)
     s.add_argument("--recipient-phone", required=True)
     s.add_argument("--purpose", required=True)
+    s.add_argument("--lawful-basis", help="one of the policy's lawful bases")
     s.add_argument("--consent", required=True, help="what the recipient may do with it")
-    s.add_argument("--onward-sharing", action="store_true",
-                   help="the recipient may share it onward (default: not allowed)")
-    s.add_argument("--lawful-basis")
-    s.add_argument("--password-via", choices=[m.value for m in PasswordMethod])
-    s.add_argument("--call-at", help="ISO-8601 time agreed for the password call")
-    s.add_argument("--delivery", choices=[m.value for m in DeliveryMethod])
+    s.add_argument("--onward-sharing", nargs="?", const="yes", choices=("yes", "no"),
+                   help="whether the recipient may share it onward: yes or no (required)")
+    s.add_argument("--delete-after-use", action="store_true",
+                   help="confirm the recipient will be told to delete it after use (required)")
+    s.add_argument("--delivery", choices=[m.value for m in DeliveryMethod],
+                   help="how the archive goes (default: the policy's default_delivery for "
+                   "the classification)")
+    s.add_argument("--password-via", choices=[m.value for m in PasswordMethod],
+                   help="how the recipient gets the password (required; one the "
+                   "classification allows)")
+    s.add_argument("--call-at", help="ISO-8601 time agreed for the password call (required "
+                   "with --password-via voice)")
     s.add_argument("--sender", default=default_user())
     s.add_argument("--out", help="copy the archive into this folder")
     s.add_argument("--verbose", action="store_true")
@@ -120,13 +146,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("audit", help="verify or export the audit trail")
     asub = a.add_subparsers(dest="audit_command", required=True)
-    s = asub.add_parser("verify", help="check the hash chain")
+    s = asub.add_parser("verify", help="check the keyed chain against the signed checkpoints, "
+                        "or (--export) an export with the public key alone")
+    s.add_argument("--export", help="an export file to check instead (no database needed)")
+    s.add_argument("--public-key", help="with --export: the key `audit public-key` printed")
+    s.add_argument("--signature", help="with --export: its signature (default: FILE.sig)")
     s.set_defaults(func=cmd_audit_verify)
     s = asub.add_parser("export", help="write the records as CSV or JSON lines")
     s.add_argument("--since", help="YYYY-MM-DD (UTC) or an ISO-8601 time")
+    s.add_argument("--until", help="YYYY-MM-DD (that day included) or an ISO-8601 time")
+    s.add_argument("--reference", help="one transfer's records")
+    s.add_argument("--sender", help="records of transfers this sender started (a user id)")
+    s.add_argument("--organisation", help="records of transfers to this organisation")
     s.add_argument("--format", choices=("csv", "json"), default="csv")
-    s.add_argument("--out", help="file to write (default: standard output)")
+    s.add_argument("--out", help="file to write, 0600, signed in FILE.sig "
+                   "(default: standard output, unsigned)")
     s.set_defaults(func=cmd_audit_export)
+    s = asub.add_parser("public-key", help="print the key that checks checkpoints and exports")
+    s.add_argument("--format", choices=("pem", "base64"), default="pem")
+    s.set_defaults(func=cmd_audit_public_key)
+    s = asub.add_parser("checkpoint", help="sign and write a checkpoint now")
+    s.set_defaults(func=cmd_audit_checkpoint)
+
+    add_agreements_parser(sub)
+
+    add_retention_parser(sub)
+
+    add_incidents_parser(sub)
     return p
 
 
@@ -136,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(UMASK)
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "audit" and getattr(args, "export", None):
+            # An auditor's check: no settings, database or secret, nothing written.
+            return cmd_audit_verify_export(args)
         config = load_config(channels=args.command not in CORE_ONLY)
         if args.command not in ("generate-key",):
             configure_logging(config.core)

@@ -9,6 +9,9 @@ HELP = (
     "• `status REF` shows where a transfer is; `list` shows your recent transfers.\n"
     "• `cancel REF` cancels a transfer that is not finished.\n"
     "• `archive REF` sends you a ready transfer's encrypted archive again.\n"
+    "• `mistake REF` reports a transfer that went to the wrong person or should not have "
+    "gone: I withdraw what I still can, tell you what had reached the recipient and tell "
+    "information governance.\n"
     "• `received REF` tells me the recipient has the archive, so I can send the password "
     "(when you chose \"SMS once receipt is confirmed\").\n"
     "• `call REF YYYY-MM-DD HH:MM` books a password call at a time agreed with the "
@@ -56,6 +59,28 @@ LEVEL_TOO_LARGE = (
     "marking if that is right, or type `back` to remove files."
 )
 
+# Information categories --------------------------------------------------------------------
+ASK_INFORMATION_CATEGORIES = (
+    "What kind of information is this? Pick every category that applies."
+)
+SPECIAL_CATEGORY_DESC = "Special category or criminal offence data (UK GDPR Art 9/10)"
+SPECIAL_CATEGORY_SUFFIX = " (special category)"
+SPECIAL_CATEGORY_APPROVAL = (
+    "It carries special category or criminal offence data (UK GDPR Art 9/10): the policy "
+    "requires a manager's authorisation for that at {classification}, agreement or not."
+)
+CATEGORIES_NONE_PICKED = "Pick at least one category: every one that applies."
+CATEGORIES_UNKNOWN = (
+    "\"{text}\" is not one of the categories. Give their numbers or names, separated by "
+    "commas (e.g. 1, 3)."
+)
+SEVERAL_CHOICES_HINT = "Several may apply: type their numbers or names, separated by commas."
+CATEGORIES_CONTINUE = "Continue"
+CATEGORIES_NOT_ANSWERED = (
+    "This transfer was started before Safe Haven asked what kind of information it is: "
+    "please answer that first."
+)
+
 # Recipient ---------------------------------------------------------------------------------
 ASK_RECIPIENT_PICK = "Who is it for? Pick someone you have sent to before, or a new recipient."
 NEW_RECIPIENT = "New recipient"
@@ -71,6 +96,8 @@ RECIPIENT_PHONE_HELP = (
 )
 FIELD_NAME = "Full name"
 FIELD_JOB_TITLE = "Job title"
+FIELD_DEPARTMENT = "Department"
+DEPARTMENT_HELP = "Their team or department, if the organisation has them (optional)."
 FIELD_ORGANISATION = "Organisation"
 FIELD_EMAIL = "Work email"
 FIELD_PHONE = "Phone"
@@ -150,6 +177,7 @@ SUMMARY_TITLE = "Please check transfer {reference} before it goes:"
 SUMMARY_LINES = (
     "• Files: {files}\n"
     "• Classification: {classification}\n"
+    "• Information: {categories}\n"
     "• Recipient: {name}, {job_title}, {organisation}\n"
     "  {email} · {phone}\n"
     "• Purpose: {purpose}\n"
@@ -162,9 +190,6 @@ SUMMARY_LINES = (
 )
 SUMMARY_APPROVAL = "• Approval: needed from {approvers} before packaging"
 SUMMARY_NO_APPROVAL = "• Approval: not needed under policy"
-SUMMARY_NO_APPROVAL_AGREEMENT = (
-    "• Approval: not needed: {domain} addresses are covered by an information-sharing agreement"
-)
 ASK_CONFIRM = "Is everything right?"
 CONFIRM = "Confirm and send"
 CONFIRM_BACK = "Go back and change something"

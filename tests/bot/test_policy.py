@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.agreements import AgreementCheck, AgreementGap
 from bot.policy import PolicyError, load_policy, parse_policy
 from bot.recipients import check_email
 
 ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)  # before every review_by in the shipped policies
 
 
 def default_doc() -> dict[str, Any]:
@@ -42,8 +45,11 @@ def test_example_policy_is_official_markings() -> None:
 def test_sharing_agreement_decides_approval() -> None:
     policy = load_policy()
     controlled = policy.level("CONTROLLED")
-    assert not policy.approval_required(controlled, email_domain="trust.nhs.net")
-    assert policy.approval_required(controlled, email_domain="lawfirm.co.uk")
+    assert not policy.approval_required(controlled, email_domain="nhs.net", now=NOW)
+    assert policy.approval_required(controlled, email_domain="lawfirm.co.uk", now=NOW)
+    # The old flat list covered all of gov.uk and sch.uk; the register names organisations.
+    for domain in ("kent.gov.uk", "school.sch.uk", "trust.nhs.net"):
+        assert policy.approval_required(controlled, email_domain=domain, now=NOW), domain
 
 
 @pytest.mark.parametrize(("mutate", "named"), [
@@ -99,44 +105,188 @@ def email_domain(address: str) -> str:
                        generic_mailboxes=()).ascii_domain
 
 
-def test_agreements_match_the_recipients_email_domain_only() -> None:
-    """Issue 11: "nhs.net" covers the domain and its subdomains, never a look-alike, and the
-    organisation a sender types plays no part (approval_required takes only the validated
-    address's domain)."""
-    policy = load_policy()
-    covered = ["x@nhs.net", "x@trust.nhs.net", "X@Trust.NHS.Net", "x@a.b.nhs.net"]
-    assert [policy.sharing_agreement_for(email_domain(e)) for e in covered] == ["nhs.net"] * 4
-    for domain in ("evilnhs.net", "nhs.net.evil.example", "evil-exfil.example", "eve@nhs.net",
-                   "", "net", "nhs-net", email_domain("eve@nһs.net")):
-        assert policy.sharing_agreement_for(domain) is None, domain
-        assert policy.approval_required(policy.level("CONTROLLED"), email_domain=domain), domain
-    assert not policy.approval_required(policy.level("PUBLIC"), email_domain="evil-exfil.example")
-    assert policy.approval_required(policy.level("RESTRICTED"), email_domain="nhs.net")
+def agreement(**changes: Any) -> dict[str, Any]:
+    """An [[agreement]] table as TOML reads it, with ``changes``."""
+    table: dict[str, Any] = {
+        "name": "NHS partners", "organisation": "Northfield NHS Trust",
+        "domains": ["nhs.net", "*.nhs.net"], "classifications": ["CONTROLLED"],
+        "information_categories": ["health", "safeguarding"], "review_by": date(2030, 1, 31),
+        "reference": "ISA-7", "owner": "IG Group"}
+    table.update(changes)
+    return {k: v for k, v in table.items() if v is not None}
 
 
-@pytest.mark.parametrize("entry", ["Northfield NHS Trust", "@nhs.net", "*.nhs.net",
-                                   "https://nhs.net", "net", "nhs..net", "-nhs.net",
-                                   "nhs.net/x", "nhs .net", "x@nhs.net"])
-def test_an_agreement_that_is_not_a_domain_is_refused(entry: str) -> None:
+def register_doc(*tables: dict[str, Any]) -> dict[str, Any]:
     doc = default_doc()
-    doc["recipients"]["sharing_agreements"] = ["nhs.net", entry]
+    doc["agreement"] = list(tables)
+    return doc
+
+
+def test_the_default_register_names_its_agreements() -> None:
+    policy = load_policy()
+    names = {a.name: a for a in policy.agreements}
+    nhs = names["NHS health and care partners"]
+    assert nhs.domains == ("nhs.net",) and nhs.reference == "ISA-2025-004"
+    assert nhs.classifications == ("CONTROLLED",) and "health" in nhs.information_categories
+    assert isinstance(nhs.review_by, date)
+    assert not any(d.endswith(("gov.uk", "sch.uk")) for a in policy.agreements
+                   for d in a.domains)
+
+
+def test_an_agreement_is_read_with_every_field() -> None:
+    policy = parse_policy(register_doc(agreement(domains=["NHS.net", "*.NHS.net", "nhs.net"])))
+    (found,) = policy.agreements
+    assert found.domains == ("nhs.net", "*.nhs.net")
+    assert found.information_categories == ("health", "safeguarding")
+    assert (found.review_by, found.reference, found.owner) == (date(2030, 1, 31), "ISA-7",
+                                                               "IG Group")
+    bare = parse_policy(register_doc(agreement(reference=None, owner=None))).agreements[0]
+    assert bare.reference is None and bare.owner is None
+
+
+def test_agreements_match_the_recipients_email_domain_only() -> None:
+    """Exact domains, "*.domain" for subdomains, never a look-alike; and the organisation a
+    sender types plays no part (only the validated address's domain is checked)."""
+    policy = parse_policy(register_doc(agreement(domains=["nhs.net"]),
+                                       agreement(name="CJSM", reference="ISA-8",
+                                                 domains=["*.cjsm.net"])))
+    controlled = policy.level("CONTROLLED")
+
+    def covered(address: str) -> str | None:
+        check = policy.agreement_check(controlled, email_domain=email_domain(address),
+                                       now=NOW)
+        return check.agreement.name if check.covered and check.agreement else None
+
+    assert covered("x@nhs.net") == covered("X@NHS.Net") == "NHS partners"
+    assert covered("x@cps.gov.uk.cjsm.net") == covered("x@a.b.cjsm.net") == "CJSM"
+    # "nhs.net" is that domain only; "*.cjsm.net" its subdomains only.
+    assert covered("x@trust.nhs.net") is None and covered("x@cjsm.net") is None
+    for address in ("x@evilnhs.net", "x@nhs.net.evil.example", "x@evil-exfil.example",
+                    "x@nһs.net", "x@evilcjsm.net", "x@cjsm.net.evil.example"):
+        assert covered(address) is None, address
+        assert policy.approval_required(controlled, email_domain=email_domain(address),
+                                        now=NOW), address
+    for domain in ("", "net", "eve@nhs.net", "nhs-net"):
+        assert policy.approval_required(controlled, email_domain=domain, now=NOW), domain
+    assert not policy.approval_required(policy.level("PUBLIC"),
+                                        email_domain="evil-exfil.example", now=NOW)
+    assert policy.approval_required(policy.level("RESTRICTED"), email_domain="nhs.net",
+                                    now=NOW)
+
+
+def test_an_agreement_past_its_review_date_counts_as_absent() -> None:
+    """Live up to and including review_by, in the policy's time zone, on the clock given."""
+    policy = parse_policy(register_doc(agreement(review_by=date(2026, 6, 30))))
+    controlled = policy.level("CONTROLLED")
+
+    def check(now: datetime) -> AgreementCheck:
+        return policy.agreement_check(controlled, email_domain="nhs.net", now=now)
+
+    # 23:30 UTC on 30 June is 00:30 on 1 July in London (BST): lapsed there, not in UTC.
+    assert check(datetime(2026, 6, 30, 22, 59, tzinfo=UTC)).covered
+    lapsed = check(datetime(2026, 6, 30, 23, 30, tzinfo=UTC))
+    assert not lapsed.covered and lapsed.gap is AgreementGap.LAPSED
+    assert lapsed.agreement is not None and lapsed.agreement.name == "NHS partners"
+    assert policy.approval_required(controlled, email_domain="nhs.net",
+                                    now=datetime(2026, 7, 1, 9, tzinfo=UTC))
+
+
+def test_an_agreement_allows_only_its_classifications_and_categories() -> None:
+    policy = parse_policy(register_doc(agreement(domains=["nhs.net"])))
+    controlled, restricted = policy.level("CONTROLLED"), policy.level("RESTRICTED")
+    ok = policy.agreement_check(controlled, email_domain="nhs.net", now=NOW,
+                                categories=("health",))
+    assert ok.covered
+    # Categories not answered yet: domain and classification only.
+    assert policy.agreement_check(controlled, email_domain="nhs.net", now=NOW).covered
+    wrong = policy.agreement_check(controlled, email_domain="nhs.net", now=NOW,
+                                   categories=("health", "financial"))
+    assert wrong.gap is AgreementGap.CATEGORY and wrong.categories == ("financial",)
+    assert policy.approval_required(controlled, email_domain="nhs.net", now=NOW,
+                                    categories=("financial",))
+    level = policy.agreement_check(restricted, email_domain="nhs.net", now=NOW)
+    assert level.gap is AgreementGap.CLASSIFICATION
+    none = policy.agreement_check(controlled, email_domain="lawfirm.co.uk", now=NOW)
+    assert none.gap is AgreementGap.NO_AGREEMENT and none.agreement is None
+
+
+def test_a_live_agreement_wins_over_a_lapsed_one_for_the_same_domain() -> None:
+    policy = parse_policy(register_doc(
+        agreement(name="Old", reference="ISA-1", review_by=date(2020, 1, 1)),
+        agreement(name="New", reference="ISA-2")))
+    check = policy.agreement_check(policy.level("CONTROLLED"), email_domain="nhs.net",
+                                   now=NOW)
+    assert check.covered and check.agreement is not None and check.agreement.name == "New"
+
+
+def test_the_old_flat_list_is_refused_with_how_to_convert() -> None:
+    doc = default_doc()
+    doc["recipients"]["sharing_agreements"] = ["nhs.net", "gov.uk"]
     with pytest.raises(PolicyError) as err:
         parse_policy(doc)
-    assert "`recipients.sharing_agreements`" in str(err.value)
-    assert f"{entry!r} is not an email domain" in str(err.value)
+    text = str(err.value)
+    assert "`recipients.sharing_agreements`" in text and "[[agreement]]" in text
+    assert "*.nhs.net" in text and "review_by" in text
 
 
-def test_agreement_domains_are_compared_in_lower_case() -> None:
-    doc = default_doc()
-    doc["recipients"]["sharing_agreements"] = ["NHS.net", "nhs.net", "xn--bcher-kva.example"]
-    policy = parse_policy(doc)
-    assert policy.sharing_agreements == ("nhs.net", "xn--bcher-kva.example")
-    assert policy.sharing_agreement_for(email_domain("a@bücher.example")) == \
-        "xn--bcher-kva.example"
+@pytest.mark.parametrize(("changes", "named", "says"), [
+    ({"name": None}, "agreement[0].name", "required"),
+    ({"organisation": " "}, "agreement[0].organisation", "empty"),
+    ({"domains": []}, "agreement[0].domains", "at least one"),
+    ({"domains": ["Northfield NHS Trust"]}, "agreement[0].domains", "not an email domain"),
+    ({"domains": ["@nhs.net"]}, "agreement[0].domains", "not an email domain"),
+    ({"domains": ["https://nhs.net"]}, "agreement[0].domains", "not an email domain"),
+    ({"domains": ["*nhs.net"]}, "agreement[0].domains", "not an email domain"),
+    ({"domains": ["*.*.nhs.net"]}, "agreement[0].domains", "not an email domain"),
+    ({"domains": ["x@nhs.net"]}, "agreement[0].domains", "not an email domain"),
+    ({"domains": ["net"]}, "agreement[0].domains", "not an email domain"),
+    ({"domains": ["*.gov.uk"]}, "agreement[0].domains", "every organisation under gov.uk"),
+    ({"domains": ["*.sch.uk"]}, "agreement[0].domains", "every organisation under sch.uk"),
+    ({"domains": ["gmail.com"]}, "agreement[0].domains", "webmail"),
+    ({"classifications": []}, "agreement[0].classifications", "at least one"),
+    ({"classifications": ["SECRET"]}, "agreement[0].classifications", "not one of"),
+    ({"information_categories": ["gossip"]}, "agreement[0].information_categories",
+     "not one of"),
+    ({"information_categories": []}, "agreement[0].information_categories", "at least one"),
+    ({"review_by": None}, "agreement[0].review_by", "required"),
+    ({"review_by": "2030-01-31"}, "agreement[0].review_by", "TOML date"),
+    ({"review_by": datetime(2030, 1, 31, 12, tzinfo=UTC)}, "agreement[0].review_by",
+     "TOML date"),
+    ({"expires": date(2030, 1, 1)}, "agreement[0].expires", "unknown key"),
+])
+def test_a_bad_agreement_is_refused_naming_the_key(changes: dict[str, Any], named: str,
+                                                   says: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        parse_policy(register_doc(agreement(**changes)))
+    assert f"`{named}`" in str(err.value) and says in str(err.value), str(err.value)
+
+
+def test_agreement_names_and_references_are_unique() -> None:
+    with pytest.raises(PolicyError, match=r"`agreement\[1\]\.name`.*twice"):
+        parse_policy(register_doc(agreement(), agreement(name="nhs PARTNERS", reference="X")))
+    with pytest.raises(PolicyError, match=r"`agreement\[1\]\.reference`.*twice"):
+        parse_policy(register_doc(agreement(), agreement(name="Other")))
+
+
+def test_agreement_categories_need_the_policys_categories() -> None:
+    doc = register_doc(agreement())
+    doc.pop("information_category", None)
+    with pytest.raises(PolicyError, match=r"`agreement\[0\]\.information_categories`.*no "
+                       "information"):
+        parse_policy(doc)
+    doc["agreement"] = [agreement(information_categories=None)]
+    assert parse_policy(doc).agreements[0].information_categories == ()
+
+
+def test_agreement_domains_are_compared_in_lower_case_and_idna_2008() -> None:
+    policy = parse_policy(register_doc(agreement(domains=["xn--bcher-kva.example"])))
+    controlled = policy.level("CONTROLLED")
+    assert policy.agreement_check(controlled, now=NOW,
+                                  email_domain=email_domain("a@bücher.example")).covered
     # IDNA 2008, as mail is delivered: "mißion" is not "mission" (Python's codec says it is).
-    doc["recipients"]["sharing_agreements"] = ["missionpartners.org"]
-    assert parse_policy(doc).sharing_agreement_for(
-        email_domain("eve@mißionpartners.org")) is None
+    policy = parse_policy(register_doc(agreement(domains=["missionpartners.org"])))
+    assert not policy.agreement_check(
+        controlled, now=NOW, email_domain=email_domain("eve@mißionpartners.org")).covered
 
 
 def people_doc(people: dict[str, Any], approvers: dict[str, Any] | None = None

@@ -46,6 +46,18 @@ class Settings:
     # SAFEHAVEN_OBJECT_STORE: where uploads (sealed) and archives are kept, shared by every
     # replica: file:///path, s3://bucket/prefix or az://container/prefix (store.objects).
     object_store: str = ""
+    # SAFEHAVEN_AUDIT_ANCHOR: where the audit trail's signed checkpoints go, outside the
+    # database: a file path, objects:<key> in the object store, or an object-store URL
+    # (store/audit_anchor.py). A checkpoint is written at least every so many records or
+    # minutes (SAFEHAVEN_AUDIT_CHECKPOINT_RECORDS / _MINUTES).
+    audit_anchor: str = ""
+    audit_checkpoint_records: int = 1000
+    audit_checkpoint_minutes: int = 10
+
+    @property
+    def audit_anchor_spec(self) -> str:
+        """The anchor's spec; by default the file ``<var dir>/audit-anchor.jsonl``."""
+        return self.audit_anchor or str((self.var_dir / "audit-anchor.jsonl").resolve())
 
     @property
     def object_store_url(self) -> str:
@@ -113,6 +125,14 @@ def _allowed_fetch_hosts(env: Mapping[str, str]) -> tuple[HostRule, ...]:
         ) from None
 
 
+def _whole_number(env: Mapping[str, str], name: str, default: int, example: str) -> int:
+    text = env.get(name, str(default)).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"{name} is {text!r}; set it to a whole number of at least 1, "
+                            f"e.g. {example}.")
+    return int(text)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read ``SAFEHAVEN_*`` variables; raise :class:`SettingsError` naming the first bad one."""
     env = os.environ if env is None else env
@@ -168,4 +188,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url,
         object_store=env.get("SAFEHAVEN_OBJECT_STORE", "").strip(),
         allowed_fetch_hosts=_allowed_fetch_hosts(env),
+        audit_anchor=env.get("SAFEHAVEN_AUDIT_ANCHOR", "").strip(),
+        audit_checkpoint_records=_whole_number(env, "SAFEHAVEN_AUDIT_CHECKPOINT_RECORDS", 1000,
+                                               "1000 (records between signed checkpoints)"),
+        audit_checkpoint_minutes=_whole_number(env, "SAFEHAVEN_AUDIT_CHECKPOINT_MINUTES", 10,
+                                               "10 (minutes between signed checkpoints)"),
     )

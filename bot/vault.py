@@ -18,7 +18,9 @@ import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.private import private_dir
 from bot.settings import Settings, SettingsError
@@ -54,6 +56,13 @@ def _decode_key(text: str) -> bytes:
 class Vault:
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive_key(self, label: bytes) -> bytes:
+        """A 32-byte key for another purpose, HKDF-SHA256 of the server key with ``label``
+        as its info (e.g. the audit trail's MAC key, bot/audit_keys.py): one secret serves
+        several uses, and no derived key reveals the server key or another derived key."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(self._key)
 
     def __repr__(self) -> str:
         return "Vault(<key hidden>)"

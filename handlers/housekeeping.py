@@ -13,6 +13,7 @@ from bot.replies import Text
 from bot.state import State
 from bot.statuses import Step, TransferStatus
 from handlers import (
+    audit_housekeeping,
     notify,
     outbox,
     portal_archives,
@@ -89,7 +90,8 @@ async def tick(svc: Services) -> None:
                 dispatch.run_due, portal_downloads.release_lapsed_holds,
                 portal_archives.delete_dead_archives, retention.delete_expired_archives,
                 recovery.recover_packaging, recovery.close_failed_packaging,
-                recovery.delete_orphan_uploads, notify.prune_held):
+                recovery.delete_orphan_uploads, notify.prune_held,
+                audit_housekeeping.prune, audit_housekeeping.checkpoint_if_due):
         try:
             await job(svc)
         except Exception:

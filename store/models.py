@@ -184,7 +184,8 @@ class RecipientEntry(Base):
 
 
 class AuditRecord(Base):
-    """One append-only audit record; ``hash`` chains it to the record before it."""
+    """One append-only audit record; ``hash`` chains it to the record before it (a keyed
+    MAC since migration 0012; see store/audit.py)."""
 
     __tablename__ = "audit_records"
 
@@ -196,6 +197,10 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # How ``hash`` was made (bot.audit_keys.Scheme): "sha256" for records from before
+    # migration 0012, "hmac-sha256" under the key named by ``key_id`` since.
+    scheme: Mapped[str] = mapped_column(String(20), server_default="sha256")
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class ProcessedEvent(Base):

@@ -1,18 +1,27 @@
-"""The administrator's commands: ``migrate``, ``generate-key``, ``audit verify`` and
-``audit export`` (the only place the audit trail is exported)."""
+"""The administrator's commands: ``migrate``, ``generate-key`` and ``audit`` (``verify``,
+``export``, ``public-key``, ``checkpoint``). ``audit export`` is the only place the audit
+trail is exported; see docs/governance.md for handing it to an auditor."""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import sys
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
 
 from bot.app.config import Config
 from bot.app.process import EXIT_INVALID, out, run_with_services
+from bot.audit_evidence import export_statement, sign_statement, verify_export
+from bot.audit_keys import AuditKeyError, AuditKeys, SignedCheckpoint, load_public_key
 from bot.private import open_private
 from bot.settings import SettingsError
-from bot.vault import generate_key
+from bot.vault import generate_key, vault_from_settings
 from handlers.services import Services
 from store import audit
 from store.db import migrate
@@ -30,39 +39,146 @@ def cmd_generate_key(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(config: Config, args: argparse.Namespace) -> int:
+    """The trail against the signed checkpoints at the anchor; with ``--export``, an export
+    file against its signature and a public key alone (:func:`cmd_audit_verify_export`)."""
+    if args.export:
+        return cmd_audit_verify_export(args)
+
     async def job(svc: Services) -> int:
+        trail = _trail(svc)
+        checkpoints = await trail.checkpoints()
         async with svc.db.read() as session:
-            result = await audit.verify(session)
-        if result.ok:
-            out(f"audit trail intact: {result.records} records, hash chain verified")
-            return 0
-        out(f"audit trail BROKEN at record {result.first_broken}: {result.problem}")
-        return EXIT_INVALID
+            result = await audit.verify(session, keys=trail.keys, checkpoints=checkpoints)
+        out(result.message())
+        out(f"anchor: {trail.anchor.description} ({len(checkpoints)} checkpoints)")
+        return 0 if result.ok else EXIT_INVALID
 
     return run_with_services(config, job)
 
 
-def _parse_since(text: str) -> datetime:
+def cmd_audit_verify_export(args: argparse.Namespace) -> int:
+    """Needs no database, no settings and no secret: the file, its ``.sig`` and the key."""
+    if not args.public_key:
+        raise SettingsError("--export needs --public-key FILE (the key `safehaven audit "
+                            "public-key` printed, PEM or base64)")
+    try:
+        public = load_public_key(Path(args.public_key).read_text(encoding="ascii"))
+        data = Path(args.export).read_bytes()
+        signature = Path(args.signature or f"{args.export}.sig").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, AuditKeyError) as exc:
+        out(f"export NOT verified: {exc}")
+        return EXIT_INVALID
+    check = verify_export(data, signature, public)
+    for note in check.notes:
+        out(note)
+    if check.ok:
+        out(f"export verified: {args.export}")
+        return 0
+    for problem in check.problems:
+        out(f"export NOT verified: {problem}")
+    return EXIT_INVALID
+
+
+def cmd_audit_public_key(config: Config, args: argparse.Namespace) -> int:
+    """The Ed25519 public key that checks checkpoints and exports, for an auditor."""
+    keys = AuditKeys.from_vault(vault_from_settings(config.core))
+    text = keys.public_key_pem()
+    if args.format == "base64":
+        raw = keys.public_key.public_bytes(serialization.Encoding.Raw,
+                                           serialization.PublicFormat.Raw)
+        text = base64.b64encode(raw).decode("ascii") + "\n"
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_audit_checkpoint(config: Config, args: argparse.Namespace) -> int:
+    """Sign and write a checkpoint now (after checking the records since the latest)."""
+    async def job(svc: Services) -> int:
+        trail = _trail(svc)
+        try:
+            checkpoint = await trail.checkpoint(svc.db, now=svc.clock())
+        except audit.AuditBroken as exc:
+            out(f"checkpoint NOT written: {exc}")
+            return EXIT_INVALID
+        out(f"checkpoint written to {trail.anchor.description}: {checkpoint.describe()}")
+        return 0
+
+    return run_with_services(config, job)
+
+
+def _trail(svc: Services) -> audit.AuditTrail:
+    trail = audit.trail_of(svc.db)
+    assert trail is not None  # the composition root attaches one (bot/app/runtime.py)
+    return trail
+
+
+def _parse_time(option: str, text: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO-8601 time (UTC unless it says otherwise); a date alone is its midnight, or
+    with ``end_of_day`` the next midnight (so ``--until 2026-11-30`` includes that day)."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise SettingsError(f"--since {text!r} is not a date; use YYYY-MM-DD") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        raise SettingsError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from exc
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if end_of_day and len(text.strip()) == 10:
+        value += timedelta(days=1)
+    return value
+
+
+def _export_filter(args: argparse.Namespace) -> audit.ExportFilter:
+    return audit.ExportFilter(
+        since=_parse_time("--since", args.since) if args.since else None,
+        until=_parse_time("--until", args.until, end_of_day=True) if args.until else None,
+        reference=args.reference.strip().upper() if args.reference else None,
+        sender=args.sender or None, organisation=args.organisation or None)
 
 
 def cmd_audit_export(config: Config, args: argparse.Namespace) -> int:
-    since = _parse_since(args.since) if args.since else None
+    """To ``--out FILE``: written 0600 with ``FILE.sig`` beside it (0600), relating to a
+    checkpoint signed as the export starts, and holding no record after its head. To
+    standard output: the same records, unsigned."""
+    where = _export_filter(args)
 
     async def job(svc: Services) -> int:
-        sink = (open_private(Path(args.out), "w", encoding="utf-8", newline="") if args.out
-                else sys.stdout)
-        try:
+        if not args.out:
             async with svc.db.read() as session:
-                async for chunk in audit.export(session, since=since, fmt=args.format):
-                    sink.write(chunk)
-        finally:
-            if sink is not sys.stdout:
-                sink.close()
+                async for chunk in audit.export(session, fmt=args.format, where=where):
+                    sys.stdout.write(chunk)
+            sys.stderr.write("safehaven: an export to standard output is not signed; use "
+                             "--out FILE for a signed one\n")
+            return 0
+        trail = _trail(svc)
+        now = svc.clock()
+        try:
+            checkpoint = await trail.checkpoint(svc.db, now=now)
+        except audit.AuditBroken as exc:
+            out(f"export NOT written: {exc}. Run `safehaven audit verify`; an unsigned "
+                "export of the trail as it is can still go to standard output.")
+            return EXIT_INVALID
+        where_then = replace(where, through_seq=checkpoint.head_seq)
+        path = Path(args.out)
+        digest, size, chunks, seqs = hashlib.sha256(), 0, 0, []
+        with open_private(path, "wb") as sink:
+            async with svc.db.read() as session:
+                async for chunk in audit.export(session, fmt=args.format, where=where_then):
+                    data = chunk.encode("utf-8")
+                    digest.update(data)
+                    size += len(data)
+                    chunks += 1  # one per record (and the CSV header)
+                    sink.write(data)
+                    if args.format == "json":
+                        seqs.append(int(json.loads(chunk)["seq"]))
+        statement = export_statement(
+            data_sha256=digest.hexdigest(), size=size, file_name=path.name,
+            export_format=args.format, filters=where.to_json(),
+            records=len(seqs) if args.format == "json" else chunks - 1,
+            first_seq=min(seqs, default=None), last_seq=max(seqs, default=None),
+            exported_at=now, checkpoint=SignedCheckpoint.make(checkpoint, trail.keys))
+        signature = Path(f"{path}.sig")
+        with open_private(signature, "w", encoding="utf-8") as sig:
+            sig.write(sign_statement(statement, trail.keys))
+        out(f"wrote {statement['records']} records to {path} and its signature to {signature}, "
+            f"relating to {checkpoint.describe()}")
         return 0
 
     return run_with_services(config, job)

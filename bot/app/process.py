@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 
 from bot.app.config import Config
 from bot.app.runtime import build_runtime
+from handlers import audit_housekeeping
 from handlers.services import Services, close_transport
 from store.db import migrate_async
 
@@ -34,6 +36,12 @@ async def with_services(config: Config, job: Callable[[Services], Awaitable[int]
     try:
         return await job(svc)
     finally:
+        # A command's audit records are covered by a signed checkpoint when one is due,
+        # as the scheduler would (a command may be all that runs).
+        try:
+            await audit_housekeeping.checkpoint_if_due(svc)
+        except Exception:  # the command's own outcome stands; the next one tries again
+            logging.getLogger(__name__).exception("audit checkpoint failed")
         await svc.db.close()
         await close_transport(svc)
         await svc.inspector.close()

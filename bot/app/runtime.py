@@ -28,6 +28,7 @@ from channels.twilio.transport import TwilioTransport
 from handlers.notify import HeldNotices, NotifierRouter
 from handlers.ports import Notifier, PasswordTransport
 from handlers.services import Services
+from store import audit
 from store.db import Database
 from store.objects import open_object_store
 
@@ -106,6 +107,8 @@ def build_runtime(config: Config) -> Runtime:
                    vault=vault, notifier=router, transport=transport,
                    objects=open_object_store(settings.object_store_url))
     kept.clock = lambda: svc.clock()
+    # Every audit record this process appends is keyed; checkpoints go to the anchor.
+    audit.attach(db, audit.trail_from_settings(settings, vault=vault, objects=svc.objects))
     plugins: tuple[ChannelPlugin, ...] = (
         *(wiring.plugin(svc, config.sections.get(wiring.name)) for wiring in CHANNELS),
         console)

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support.core import RECIPIENT, Conversation, answer_all
+from tests.support.core import RECIPIENT, SHARE_RECORD_FLAGS, Conversation, answer_all
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = ROOT / "bot" / "policies" / "default.toml"
@@ -38,7 +38,8 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None
 def share_args(*, org: str = "Northfield NHS Trust", email: str = "priya.shah@nhs.net",
                classification: str = "CONTROLLED", password: str = "sms",
                sender: str = "console:alice") -> list[str]:
-    return ["--classification", classification, "--recipient-name", "Priya Shah",
+    return ["--classification", classification, *SHARE_RECORD_FLAGS,
+            "--recipient-name", "Priya Shah",
             "--recipient-title", "Safeguarding Lead", "--recipient-org", org,
             "--recipient-email", email, "--recipient-phone", "07911 123456",
             "--purpose", "Strategy meeting about a child at risk",
@@ -85,49 +86,58 @@ def test_a_typed_organisation_name_does_not_skip_approval(
     assert ref not in outbox(cli_env)  # and no password texted
     assert "waiting for approval" in run(cli_env, "status", ref).stdout
     (confirmed,) = [r for r in audit_records(cli_env, ref) if r["action"] == "confirmed"]
-    assert confirmed["details"]["approval"] == {
-        "rule": "without-agreement", "required": True, "sharing_agreement": None}
+    approval = confirmed["details"]["approval"]
+    assert (approval["rule"], approval["required"], approval["sharing_agreement"],
+            approval["agreement_gap"]) == ("without-agreement", True, None, "no-agreement")
 
 
-def test_an_agreement_domain_covers_its_subdomains_and_is_recorded(
+def test_an_agreement_covers_its_exact_domain_and_is_recorded(
         cli_env: dict[str, str], pdf: Path) -> None:
-    """The organisation name is irrelevant either way: the address decides."""
+    """The organisation name is irrelevant either way: the address decides. The shipped
+    NHS agreement lists "nhs.net" exactly, so trust.nhs.net is not covered."""
     result = run(cli_env, "share", str(pdf), *share_args(org="Anything Ltd",
-                                                         email="priya.shah@trust.nhs.net"))
+                                                         email="priya.shah@nhs.net"))
     ref = reference_from(result)
     assert "needs authorising" not in result.stdout
     assert f"archive: {Path(cli_env['SAFEHAVEN_VAR_DIR']) / 'archives' / ref}.zip" \
         in result.stdout
     assert f"password for {ref} is" in outbox(cli_env)
     (confirmed,) = [r for r in audit_records(cli_env, ref) if r["action"] == "confirmed"]
-    assert confirmed["details"]["approval"] == {
-        "rule": "without-agreement", "required": False, "sharing_agreement": "nhs.net"}
+    approval = confirmed["details"]["approval"]
+    assert (approval["rule"], approval["required"]) == ("without-agreement", False)
+    assert approval["sharing_agreement"]["name"] == "NHS health and care partners"
+    assert approval["sharing_agreement"]["reference"] == "ISA-2025-004"
     assert confirmed["details"]["recipient"]["organisation"] == "Anything Ltd"
+    subdomain = run(cli_env, "share", str(pdf), *share_args(org="Anything Ltd",
+                                                            email="priya.shah@trust.nhs.net"))
+    assert "needs authorising" in subdomain.stdout, subdomain.stdout
 
 
 async def test_the_summary_names_the_agreement_that_matched(conversation: Any,
                                                             make_file: Any) -> None:
     alice: Conversation = conversation("console:alice")
     await alice.send_files(make_file("a.pdf"))
-    await answer_all(alice, recipient={**RECIPIENT, "email": "priya.shah@trust.nhs.net"})
-    assert "nhs.net addresses are covered by an information-sharing agreement" in alice.text
+    await answer_all(alice, recipient={**RECIPIENT, "email": "priya.shah@nhs.net"})
+    assert ('covered by the information-sharing agreement "NHS health and care partners" '
+            "(ISA-2025-004)") in alice.text
     bob: Conversation = conversation("console:bob")
     await bob.send_files(make_file("b.pdf"))
     await answer_all(bob, recipient={**RECIPIENT, "organisation": "nhs.net",
                                      "email": "eve@evilnhs.net"})
     assert "Approval: needed from console:manager" in bob.text
-    assert "information-sharing agreement" not in bob.text
+    assert "No information-sharing agreement covers evilnhs.net for CONTROLLED data" in bob.text
+    assert "covered by the information-sharing agreement" not in bob.text
 
 
 def test_a_policy_with_an_organisation_name_as_agreement_does_not_start(
         cli_env: dict[str, str], tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     text = DEFAULT_POLICY.read_text()
-    policy.write_text(text.replace('sharing_agreements = ["nhs.net"',
-                                   'sharing_agreements = ["Northfield NHS Trust", "nhs.net"'))
+    policy.write_text(text.replace('domains = ["nhs.net"]',
+                                   'domains = ["Northfield NHS Trust", "nhs.net"]', 1))
     result = run(dict(cli_env, SAFEHAVEN_POLICY=str(policy)), "status", FAKE)
     assert result.returncode == 2
-    assert "recipients.sharing_agreements" in result.stderr
+    assert "agreement[0].domains" in result.stderr
     assert "'Northfield NHS Trust' is not an email domain" in result.stderr
 
 
@@ -169,9 +179,9 @@ def test_one_person_under_two_ids_cannot_approve_their_own_transfer(
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "You cannot authorise your own transfer" in refused.stdout
     assert "waiting for approval" in run(env, "status", ref).stdout
-    refusals = [r for r in audit_records(env, ref) if r["action"] == "approval_refused"]
+    refusals = [r for r in audit_records(env, ref) if r["action"] == "near_miss"]
     assert [r["actor"] for r in refusals] == [approves_as, approves_as]
-    assert all("own transfer" in r["details"]["why"] for r in refusals)
+    assert all(r["details"]["kind"] == "self_approval" for r in refusals)
     assert archives(env) == []
     # Someone else can: the refusal is about the person, not a broken approval.
     approved = run(env, "approve", ref, "--approver", "console:director")
@@ -193,7 +203,7 @@ def test_a_request_made_before_the_people_table_still_refuses_the_other_id(
     assert refused.returncode == 1 and "own transfer" in refused.stdout, refused.stdout
     assert "waiting for approval" in run(after, "status", ref).stdout
     assert [r["actor"] for r in audit_records(after, ref)
-            if r["action"] == "approval_refused"] == ["console:manager"]
+            if r["action"] == "near_miss"] == ["console:manager"]
 
 
 def test_an_id_listed_under_two_people_stops_start_up(cli_env: dict[str, str],

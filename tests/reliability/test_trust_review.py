@@ -13,12 +13,14 @@ against a real store.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from bot.messages import validation as vmsg
+from bot.policy import load_policy
 from tests.reliability.test_trust_identity import (
     DEFAULT_POLICY,
     FAKE,
@@ -42,10 +44,13 @@ def policy_file(tmp_path: Path, *, approvers: str, people: str = "",
     if people:
         text, n = re.subn(r"^\[people\]$", f"[people]\n{people}", text, flags=re.M)
         assert n == 1
-    if agreements is not None:
-        text, n = re.subn(r"^sharing_agreements = \[.*\]$",
-                          f"sharing_agreements = {agreements}", text, flags=re.M)
-        assert n == 1
+    if agreements is not None:  # the register: one agreement for these domains
+        text, n = re.subn(r"\[\[agreement\]\]\n.*?\nreview_by = \S+\n", "", text, flags=re.S)
+        assert n >= 1
+        categories = [c.key for c in load_policy().information_categories]
+        text += ('\n[[agreement]]\nname = "Partners"\norganisation = "Partners"\n'
+                 f'domains = {agreements}\nclassifications = ["PUBLIC", "CONTROLLED"]\n'
+                 f"information_categories = {json.dumps(categories)}\nreview_by = 2099-12-31\n")
     if public_approval is not None:
         text, n = re.subn(r'(name = "PUBLIC"(?:\n(?!\[\[).*)*?\napproval = )"never"',
                           rf'\1"{public_approval}"', text)
@@ -81,7 +86,7 @@ def test_a_teams_id_in_another_case_is_the_same_person(
     assert "waiting for approval" in run(env, "status", ref).stdout
     assert archives(env) == [] and ref not in outbox(env)
     assert [r["actor"] for r in audit_records(env, ref)
-            if r["action"] == "approval_refused"] == [approves_as]
+            if r["action"] == "near_miss"] == [approves_as]
     approved = run(env, "approve", ref, "--approver", "console:director")
     assert approved.returncode == 0, approved.stdout + approved.stderr
 
@@ -112,15 +117,16 @@ def test_a_german_sharp_s_does_not_match_an_agreement_for_ss(
     assert "needs authorising" in result.stdout, result.stdout
     assert archives(env) == []
     (confirmed,) = [r for r in audit_records(env, ref) if r["action"] == "confirmed"]
-    assert confirmed["details"]["approval"] == {
-        "rule": "without-agreement", "required": True, "sharing_agreement": None}
+    approval = confirmed["details"]["approval"]
+    assert (approval["rule"], approval["required"], approval["sharing_agreement"]) == (
+        "without-agreement", True, None)
     # A real international domain listed in punycode still matches.
     covered = run(env, "share", str(pdf), *share_args(
         classification="PUBLIC", org="Bücher", email="anna@bücher.example"))
     ref = reference_from(covered)
     assert "needs authorising" not in covered.stdout, covered.stdout
     (confirmed,) = [r for r in audit_records(env, ref) if r["action"] == "confirmed"]
-    assert confirmed["details"]["approval"]["sharing_agreement"] == "xn--bcher-kva.example"
+    assert confirmed["details"]["approval"]["sharing_agreement"]["name"] == "Partners"
 
 
 # --- 5. look-alike domains never reach an approver ------------------------------------------

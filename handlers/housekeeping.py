@@ -1,7 +1,9 @@
 """Periodic work: run the outbox entries a dead process left, expire approval requests and
 abandoned drafts, send due passwords, delete archives no portal link can reach any more
-and archives handed back in the chat past their retention, drop held messages nobody
-needs."""
+and archives handed back in the chat past their retention, delete idle conversation state,
+unused recipient-book entries and old incidents, drop held messages nobody needs. The
+jobs that carry out the policy's retention also run on demand (``safehaven retention
+--apply``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import timedelta
 
 from bot.messages import transfers as msg
 from bot.replies import Text
+from bot.retention import Artefact
 from bot.state import State
 from bot.statuses import Step, TransferStatus
 from handlers import (
@@ -83,12 +86,39 @@ async def expire_drafts(svc: Services) -> int:
     return count
 
 
+# The jobs that delete what the policy keeps no longer, by the artefact each deletes.
+RETENTION_JOBS = (
+    (Artefact.DRAFT, expire_drafts),
+    (Artefact.PORTAL_ARCHIVE, portal_archives.delete_dead_archives),
+    (Artefact.CHAT_ARCHIVE, retention.delete_expired_archives),
+    (Artefact.CONVERSATION, retention.delete_idle_conversations),
+    (Artefact.RECIPIENT, retention.delete_unused_recipients),
+    (Artefact.INCIDENT, retention.delete_old_incidents),
+    (Artefact.AUDIT_RECORD, audit_housekeeping.prune),
+)
+
+
+async def apply_retention(svc: Services) -> dict[Artefact, int]:
+    """Run the retention jobs once, now (as the scheduler does); how many of each went.
+    A job that fails is logged and counted as none, like a scheduler pass."""
+    counts: dict[Artefact, int] = {}
+    for artefact, job in RETENTION_JOBS:
+        try:
+            counts[artefact] = await job(svc)
+        except Exception:
+            log.exception("retention job %s failed", job.__name__)
+            counts[artefact] = 0
+    return counts
+
+
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
     for job in (recovery.seal_legacy_files, outbox.sweep, expire_approvals, expire_drafts,
                 dispatch.recover_interrupted,
                 dispatch.run_due, portal_downloads.release_lapsed_holds,
                 portal_archives.delete_dead_archives, retention.delete_expired_archives,
+                retention.delete_idle_conversations, retention.delete_unused_recipients,
+                retention.delete_old_incidents,
                 recovery.recover_packaging, recovery.close_failed_packaging,
                 recovery.delete_orphan_uploads, notify.prune_held,
                 audit_housekeeping.prune, audit_housekeeping.checkpoint_if_due):

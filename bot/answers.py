@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 APPROVAL_QUESTION = "approval:"  # + reference: the question an approval answer names
+COMMAND_QUESTION = "command:"  # + command: a button that runs a command on a reference
 
 # Not in a question id or an option value a control carries (JSON escapes can carry them).
 _NOT_IN_ANSWERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -56,6 +57,21 @@ def approval_answer(question: str, value: object) -> ApprovalAnswer | None:
         return None
     decision = Decision(value) if isinstance(value, str) and value in set(Decision) else None
     return ApprovalAnswer(reference, decision)
+
+
+def command_question(command: str) -> str:
+    """The question id a button naming a command carries (its value is the reference): a
+    press is read as typing ``command REF`` (:func:`command_answer`)."""
+    return COMMAND_QUESTION + command
+
+
+def command_answer(question: str | None, value: object) -> tuple[str, str] | None:
+    """(command, reference as it came) when an answer is a press of a command button, else
+    None; the caller checks both."""
+    if question is None or not question.startswith(COMMAND_QUESTION) \
+            or not isinstance(value, str):
+        return None
+    return question.removeprefix(COMMAND_QUESTION), value
 
 
 def encode(question: str, value: str) -> str:

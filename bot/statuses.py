@@ -23,6 +23,7 @@ class TransferStatus(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # a mistake was reported: links, sends and archive withdrawn
 
 
 # A transfer in one of these may still change: cancelled by its sender, or moved on.
@@ -112,6 +113,14 @@ class EffectKind(StrEnum):
     REJECT = "reject"  # a rejected transfer: close it, tell the sender
     DELETE_FILES = "delete_files"  # plaintext uploads nothing will package
     EXPIRE_DRAFT = "expire_draft"  # a conversation left unfinished: close its draft, tell
+
+
+class IncidentStatus(StrEnum):
+    """A reported mistake's state (``incidents.status``): ``open`` until information
+    governance has decided whether to report it to the ICO and closed it."""
+
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 class EffectStatus(StrEnum):

@@ -18,14 +18,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import engine
+from bot.answers import command_answer
 from bot.events import Answer, Command, Event, FilesReceived
 from bot.messages import conversation as cmsg
+from bot.messages import incidents as imsg
 from bot.messages import transfers as msg
 from bot.reference import is_reference, normalise_reference
 from bot.replies import Ask, Choice, Form, Question, Reply, Text
 from bot.state import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer, TurnContext
 from bot.statuses import SendStatus, Step, TransferStatus
-from handlers import access, intake, notify, outbox, transfers
+from handlers import access, intake, mistakes, near_misses, notify, outbox, transfers
 from handlers.password_sends import scheduling
 from handlers.services import Services
 from store import audit
@@ -34,8 +36,11 @@ from store.db import roll_back
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
-RECIPIENT_BOOK_STEPS = (Step.CLASSIFICATION, Step.RECIPIENT_PICK, Step.RECIPIENT)
-COMMANDS = ("help", "status", "list", "cancel", "received", "call", "archive")
+RECIPIENT_BOOK_STEPS = (Step.CLASSIFICATION, Step.INFORMATION_CATEGORIES, Step.RECIPIENT_PICK,
+                        Step.RECIPIENT)
+COMMANDS = ("help", "status", "list", "cancel", "received", "call", "archive", "mistake")
+# Commands a button may carry (bot.answers.command_question), with the reference as value.
+BUTTON_COMMANDS = ("mistake",)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def parse_text(text: str, *, question: str | None = None) -> Event:
             return Command(head)
         if head == "status" and len(words) <= 2:
             return Command("status", tuple(words[1:]))
-        if head in ("cancel", "received", "archive") and len(words) == 2 \
+        if head in ("cancel", "received", "archive", "mistake") and len(words) == 2 \
                 and is_reference(words[1]):
             return Command(head, (normalise_reference(words[1]),))
         if head == "received" and len(words) == 1:
@@ -97,6 +102,18 @@ def parse_text(text: str, *, question: str | None = None) -> Event:
         if head == "call" and len(words) >= 3 and is_reference(words[1]):
             return Command("call", (normalise_reference(words[1]), " ".join(words[2:])))
     return Answer(text, question)
+
+
+def pressed_command(event: Event) -> Event:
+    """A press of a command button (the receipt's "Report a mistake") as the command it
+    stands for; any other event as it is. A value that is not a reference stays an answer
+    (and is then stale)."""
+    if not isinstance(event, Answer):
+        return event
+    pressed = command_answer(event.question, event.value)
+    if pressed is None or pressed[0] not in BUTTON_COMMANDS or not is_reference(pressed[1]):
+        return event
+    return Command(pressed[0], (normalise_reference(pressed[1]),))
 
 
 async def _new_reference(svc: Services) -> str:
@@ -121,7 +138,7 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
                      ) -> Turn:
     """One event, without handing over held messages (also for turns taken on a user's
     behalf, such as an administrator's ``cancel``)."""
-    event = storable_event(event)
+    event = storable_event(pressed_command(event))
     if isinstance(event, Command):
         return Turn(await run_command(svc, conversation_id=conversation_id, user_id=user_id,
                                       command=event))
@@ -136,8 +153,8 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
         async with svc.db.read() as session:
             loaded = await repo.load_conversation(session, conversation_id=conversation_id)
             state = State.from_json(loaded[0] if loaded else None)
-            # Only the classification answer (which decides whether to offer recipients
-            # used before) and the pick itself need the sender's recipient book.
+            # Only the answers that decide whether to offer recipients used before
+            # (classification, information categories) and the pick need the recipient book.
             known = (await repo.known_recipients(session, sender_id=user_id)
                      if state.step in RECIPIENT_BOOK_STEPS else [])
         version = loaded[1] if loaded else None
@@ -161,7 +178,8 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
 def _changes_nothing(before: State, result: StepResult) -> bool:
     """A turn that only re-asks or explains (a refused answer, a message while idle) has
     nothing to save: skipping the write keeps such turns to one read."""
-    return not result.audit and not result.effects and result.state == before
+    return not result.audit and not result.effects and not result.near_misses \
+        and result.state == before
 
 
 async def _save(svc: Services, *, conversation_id: str, user_id: str, before: State,
@@ -201,6 +219,8 @@ async def _save(svc: Services, *, conversation_id: str, user_id: str, before: St
         for entry in result.audit:
             await audit.append(session, at=now, actor=user_id, action=entry.action,
                                reference=entry.reference, details=entry.details)
+        for near_miss in result.near_misses:
+            await near_misses.record(session, svc, at=now, actor=user_id, near_miss=near_miss)
     return keys
 
 
@@ -288,6 +308,8 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
         return await scheduling.confirm_receipt(svc, reference=args[0], by=user_id)
     if name == "archive":
         return await transfers.archive_again(svc, reference=args[0], user_id=user_id)
+    if name == "mistake":
+        return await mistakes.report_mistake(svc, reference=args[0], user_id=user_id)
     if name == "call":
         return await scheduling.book_call(svc, reference=args[0], by=user_id, when_text=args[1])
     if name == "cancel":
@@ -316,10 +338,17 @@ async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None
                              event=Answer("cancel"))
         if convs:
             return msg.CANCELLED_REF.format(reference=reference)
+    # What had gone out already, read before the cancel stops what had not.
+    before = await mistakes.reached_now(svc, reference=reference)
     if await transfers.cancel(svc, reference=reference, by=user_id or "admin"):
+        if before is not None and before.packaged:
+            return mistakes.finished_cancel_text(reference, before)
         return msg.CANCELLED_REF.format(reference=reference)
     label = msg.STATUS_LABELS.get(transfer.status, transfer.status)
-    return msg.CANNOT_CANCEL.format(reference=reference, status=label)
+    text = msg.CANNOT_CANCEL.format(reference=reference, status=label)
+    if before is not None and before.packaged and transfer.status != TransferStatus.WITHDRAWN:
+        text += "\n" + imsg.POINT_TO_MISTAKE.format(reference=reference)
+    return text
 
 
 async def _conversations_holding(svc: Services, reference: str, sender_id: str

@@ -29,7 +29,7 @@ from typing import Any
 
 from bot import replies as reply_types
 from bot.messages import notices as msg
-from bot.replies import FileReply, LinkReply, Reply, Text
+from bot.replies import FileReply, LinkReply, MistakeButton, Reply, Text
 from bot.statuses import ApprovalStatus
 from bot.vault import Vault, VaultError
 from handlers import archive_reads
@@ -150,7 +150,7 @@ def open_replies(vault: Vault, user_id: str, sealed: str) -> list[Reply]:
 
 
 def kind_of(replies: Sequence[Reply]) -> NoticeKind:
-    asks = any(not isinstance(r, Text | FileReply | LinkReply) for r in replies)
+    asks = any(not isinstance(r, Text | FileReply | LinkReply | MistakeButton) for r in replies)
     return NoticeKind.REQUEST if asks else NoticeKind.NOTICE
 
 

@@ -73,6 +73,8 @@ class Transfer(Base):
     sender_id: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(30), index=True)  # bot.statuses.TransferStatus
     classification: Mapped[str | None] = mapped_column(String(40))
+    # The policy's information category keys the sender chose; None before they were asked.
+    information_categories: Mapped[list[str] | None] = mapped_column(JSON)
     recipient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     purpose: Mapped[str | None] = mapped_column(Text)
     lawful_basis: Mapped[str | None] = mapped_column(String(200))
@@ -177,6 +179,7 @@ class RecipientEntry(Base):
     sender_id: Mapped[str] = mapped_column(String(200), index=True)
     name: Mapped[str] = mapped_column(String(200))
     job_title: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str | None] = mapped_column(String(200))  # optional; None before 0014
     organisation: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     phone: Mapped[str] = mapped_column(String(60))
@@ -345,3 +348,21 @@ class TeamsFileOffer(Base):
     status: Mapped[str] = mapped_column(String(20))  # channels.teams.models.OfferStatus
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Incident(Base):
+    """A reported mistake on a transfer (``mistake REF``): one per transfer. ``opened_at``
+    is when it was reported (found); ``ico_decision_due`` is 72 hours later, the deadline
+    for deciding whether to report it to the ICO. ``facts`` records what had reached the
+    recipient when it was reported. No foreign key: the incident outlives its transfer's
+    rows, and retention deletes it by ``opened_at``."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reported_by: Mapped[str] = mapped_column(String(200))
+    ico_decision_due: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))  # bot.statuses.IncidentStatus
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -15,6 +15,8 @@ APPROVAL_REQUEST = (
 APPROVAL_QUESTION = "Do you authorise {reference}?"
 # The facts of an approval request (bot.replies.ApprovalRequest), in the order shown.
 FACT_CLASSIFICATION = "Classification"
+FACT_INFORMATION = "Information"
+FACT_DEPARTMENT = "Department"
 FACT_RECIPIENT = "Recipient"
 FACT_ORGANISATION = "Organisation"
 FACT_EMAIL_DOMAIN = "Email domain"
@@ -78,6 +80,18 @@ PACKAGING_FAILED = (
     "Packaging transfer {reference} failed, so nothing was sent. The files are kept for "
     "now; type `cancel {reference}` and send them again, or contact the service desk."
 )
+PACKAGING_TAMPERED = (
+    "Packaging transfer {reference} stopped: a stored copy of one of your files failed its "
+    "integrity check (it was changed or replaced in storage), so no archive was made from "
+    "it and nothing was sent. Type `cancel {reference}` and send the files again; the check "
+    "is in the audit log for the service desk."
+)
+ARCHIVE_TAMPERED = (
+    "The encrypted archive of transfer {reference} failed its integrity check when it was "
+    "read from storage (it was changed or replaced there), so it was not handed out. Type "
+    "`cancel {reference}` and send the files again; the check is in the audit log for the "
+    "service desk."
+)
 PACKAGING_INTERRUPTED = (
     "Transfer {reference} was interrupted while it was being packaged (the server stopped), "
     "so nothing was sent and no password exists. Its files have been deleted and no archive "
@@ -137,6 +151,7 @@ STATUS_LABELS: dict[str, str] = {
     TransferStatus.CANCELLED: "cancelled",
     TransferStatus.EXPIRED: "expired",
     TransferStatus.PACKAGE_FAILED: "packaging failed",
+    TransferStatus.WITHDRAWN: "withdrawn after a reported mistake",
 }
 NO_TRANSFERS = "You have no transfers yet."
 LIST_HEADER = "Your recent transfers:"

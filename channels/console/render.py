@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import re
 
-from bot.replies import ApprovalRequest, Ask, Choice, FileReply, Form, LinkReply, Reply, Text
+from bot.messages import conversation as msg
+from bot.replies import (
+    ApprovalRequest,
+    Ask,
+    Choice,
+    FileReply,
+    Form,
+    LinkReply,
+    MistakeButton,
+    Reply,
+    Text,
+)
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -33,9 +44,11 @@ def _render(reply: Reply) -> str:
         lines = [f"⚠ {reply.error}"] if reply.error else []
         lines.append(reply.prompt)
         for i, opt in enumerate(reply.options, start=1):
-            mark = " *" if reply.default == opt.value else ""
+            mark = " *" if reply.default == opt.value or opt.value in reply.chosen else ""
             desc = f" — {opt.description}" if opt.description else ""
             lines.append(f"  {i}. {opt.label}{mark}{desc}")
+        if reply.multiple:
+            lines.append(msg.SEVERAL_CHOICES_HINT)
         return "\n".join(lines)
     if isinstance(reply, Form):
         lines = [f"⚠ {reply.error}"] if reply.error else []
@@ -48,4 +61,6 @@ def _render(reply: Reply) -> str:
         return f"{reply.caption}\n  → {reply.key}"
     if isinstance(reply, LinkReply):
         return f"{reply.label}: {reply.url}"
+    if isinstance(reply, MistakeButton):  # no buttons in a terminal: the command to type
+        return reply.text
     raise TypeError(type(reply))

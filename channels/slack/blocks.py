@@ -34,6 +34,7 @@ from bot.replies import (
     FormField,
     InputKind,
     LinkReply,
+    MistakeButton,
     Option,
     OptionRole,
     Reply,
@@ -41,8 +42,10 @@ from bot.replies import (
 )
 from channels.slack.controls import (
     ANSWER,
+    CHECK,
     FIELD_BLOCK,
     FORM_VIEW,
+    MAX_CHECKBOXES,
     OPEN_FORM,
     PICK_TIME,
     QUESTION_BLOCK,
@@ -50,6 +53,7 @@ from channels.slack.controls import (
     REJECT_VIEW,
     SELECT,
     TIME_FORMAT,
+    USE_CHECKED,
     USE_TIME,
     question_block,
 )
@@ -170,7 +174,33 @@ def _option(option: Option, index: int) -> Block:
     return item
 
 
+def several_blocks(choice: Choice) -> list[Block]:
+    """A question where several options may apply: checkboxes (a multi-select past Slack's
+    ten) and a button that sends what is ticked (read back by
+    :func:`channels.slack.inputs.ticked`)."""
+    blocks = sections(_with_error(choice.prompt, choice.error))
+    options = [_option(o, i) for i, o in enumerate(choice.options, start=1)]
+    chosen = [opt for o, opt in zip(choice.options, options, strict=True)
+              if o.value in choice.chosen]
+    element: Block
+    if len(options) <= MAX_CHECKBOXES:
+        element = {"type": "checkboxes", "action_id": CHECK, "options": options}
+    else:
+        element = {"type": "multi_static_select", "action_id": CHECK,
+                   "placeholder": _plain(msg.SELECT_PLACEHOLDER), "options": options[:100]}
+    if chosen:
+        element["initial_options"] = chosen
+    blocks.append({"type": "actions", "block_id": question_block(choice.question),
+                   "elements": [element, _button(msg.USE_CHECKED, USE_CHECKED,
+                                                 encode_answer(choice.question, ""),
+                                                 "primary")]})
+    blocks.append(context(msg.TICK_OR_TYPE))
+    return blocks
+
+
 def choice_blocks(choice: Choice) -> list[Block]:
+    if choice.multiple:
+        return several_blocks(choice)
     prompt = _with_error(choice.prompt, choice.error)
     use_buttons = (len(choice.options) <= MAX_BUTTONS
                    and all(len(o.label) <= BUTTON_MAX for o in choice.options))
@@ -260,9 +290,20 @@ def approval_blocks(request: ApprovalRequest) -> list[Block]:
                           for i, o in enumerate(request.options, start=1)]}]
 
 
+def mistake_blocks(button: MistakeButton) -> list[Block]:
+    """The receipt's "Report a mistake" button, with its line: pressing it answers
+    ``command:mistake`` with the reference, which the core reads as ``mistake REF``."""
+    return [*sections(button.hint),
+            {"type": "actions", "elements": [_button(
+                button.label, f"{ANSWER}.1", encode_answer(button.question, button.reference),
+                "danger")]}]
+
+
 def reply_blocks(reply: Reply, timezone: ZoneInfo) -> list[Block]:
     if isinstance(reply, Text):
         return sections(reply.text)
+    if isinstance(reply, MistakeButton):
+        return mistake_blocks(reply)
     if isinstance(reply, Choice):
         return choice_blocks(reply)
     if isinstance(reply, ApprovalRequest):
@@ -279,7 +320,7 @@ def reply_blocks(reply: Reply, timezone: ZoneInfo) -> list[Block]:
 
 
 def plain_text(reply: Reply) -> str:
-    if isinstance(reply, Text):
+    if isinstance(reply, Text | MistakeButton):
         return reply.text
     if isinstance(reply, Ask | Choice):
         return _with_error(reply.prompt, reply.error)

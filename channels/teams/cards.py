@@ -27,6 +27,7 @@ from bot.replies import (
     FormField,
     InputKind,
     LinkReply,
+    MistakeButton,
     OptionRole,
     Reply,
     Text,
@@ -150,7 +151,14 @@ def choice_card(choice: Choice, preface: Sequence[str] = ()) -> dict[str, Any]:
         if option.description:
             body += _blocks(f"{option.label}: {option.description}", isSubtle=True,
                             size="Small")
-    if len(choice.options) + extra <= MAX_ACTIONS:
+    if choice.multiple:  # several may apply: Teams sends the ticked values comma-separated
+        body.append({
+            "type": "Input.ChoiceSet", "id": V, "style": "expanded", "isMultiSelect": True,
+            "isRequired": True, "errorMessage": msg.FIELD_REQUIRED,
+            "value": ",".join(choice.chosen),
+            "choices": [{"title": o.label, "value": o.value} for o in choice.options]})
+        actions = [_submit(msg.BUTTON_CONTINUE, base)]
+    elif len(choice.options) + extra <= MAX_ACTIONS:
         actions = [_submit(o.label, {**base, V: o.value}, inputs=False)
                    for o in choice.options]
     else:
@@ -295,6 +303,15 @@ def file_info_attachment(upload_info: Mapping[str, Any]) -> dict[str, Any]:
                 "fileType": str(upload_info.get("fileType", ""))}}
 
 
+def mistake_card(button: MistakeButton) -> dict[str, Any]:
+    """The receipt's "Report a mistake" button: a submit answering ``command:mistake``
+    with the reference, which the core reads as ``mistake REF``."""
+    title = _title(button.hint)
+    return _card(_blocks(button.hint), [_submit(button.label, {
+        Q: button.question, V: button.reference, TITLE: title,
+        LABELS: {button.reference: button.label}}, inputs=False)])
+
+
 def offer_again_card(text: str, offer_id: str) -> dict[str, Any]:
     return _card(_blocks(text), [_submit(msg.OFFER_AGAIN, {Q: REOFFER, V: offer_id,
                                                             TITLE: msg.OFFER_AGAIN})])
@@ -340,6 +357,10 @@ def render(replies: Sequence[Outgoing]) -> list[dict[str, Any]]:
             out.append({"type": "message", "textFormat": "xml", "text":
                         f'{html.escape(reply.label, quote=False)}: <a href="'
                         f'{html.escape(reply.url)}">{html.escape(reply.url, quote=False)}</a>'})
+        elif isinstance(reply, MistakeButton):
+            out += [text_message(text) for text in preface]
+            out.append(card_message(mistake_card(reply)))
+            preface = []
         elif isinstance(reply, FileReply):
             raise TypeError("a FileReply must become a ConsentOffer before rendering")
         else:

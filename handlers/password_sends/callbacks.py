@@ -9,7 +9,7 @@ audited and change nothing.
 
 from __future__ import annotations
 
-from bot.replies import Reply
+from bot.replies import MistakeButton, Reply
 from bot.statuses import SendKind, SendStatus
 from handlers.password_sends.outcomes import (
     FINAL,
@@ -68,7 +68,9 @@ async def sms_status(svc: Services, *, provider_sid: str, status: str,
         if reply is not None:
             receipt = (transfer.sender_id, reply, d.reference)
     if receipt is not None:
-        await svc.notifier.notify(receipt[0], [receipt[1]], reference=receipt[2])
+        # The password delivered: the receipt carries the button that reports a mistake.
+        button = [MistakeButton(receipt[2])] if status == "delivered" else []
+        await svc.notifier.notify(receipt[0], [receipt[1], *button], reference=receipt[2])
     return True
 
 

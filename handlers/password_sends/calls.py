@@ -15,9 +15,11 @@ import hmac
 from bot.calls import CallAction, Gather, GatherStep, Hangup, Pause, Say
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
+from bot.near_misses import NearMiss, NearMissKind
 from bot.passwords import spell_for_voice
-from bot.replies import Reply, Text
+from bot.replies import MistakeButton, Reply, Text
 from bot.statuses import SendKind, SendStatus
+from handlers import near_misses
 from handlers.password_sends.outcomes import adopt, adoptable, by_id, is_machine, phone_of
 from handlers.services import Services
 from store import audit
@@ -118,6 +120,7 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
     """The recipient keyed in a code. Only the right code, on this call, hears the password."""
     now = svc.clock()
     alert: tuple[str, Reply, str] | None = None
+    read_out = False  # the password was read out: its receipt carries the mistake button
     async with svc.db.transaction() as session:
         d = await by_id(session, delivery_id)
         if d is None or d.kind != SendKind.VOICE or d.provider_sid != call_sid \
@@ -138,6 +141,7 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
                                    "method": "voice", "code_check": "passed",
                                    "phone": (transfer.recipient or {}).get("phone_display")})
             actions = await _spell(svc, d, transfer.password_sealed)
+            read_out = True
             alert = (transfer.sender_id, Text(msg.PASSWORD_SENT.format(
                 reference=d.reference, how=dmsg.HOW_VOICE,
                 phone=(transfer.recipient or {}).get("phone_display", d.phone))), d.reference)
@@ -146,8 +150,11 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
             if counted is None:
                 return [Hangup()]
             d = counted
-            await audit.append(session, at=now, actor="twilio", action="call_code_wrong",
-                               reference=d.reference, details={"failures": d.code_failures})
+            # A near miss, with the attempt number and never the digits keyed in.
+            await near_misses.record(session, svc, at=now, actor="twilio", near_miss=NearMiss(
+                NearMissKind.WRONG_CALL_CODE, "wrong code keyed in on the password call",
+                d.reference, {"attempt": d.code_failures,
+                              "attempts_allowed": svc.policy.delivery.code_attempts}))
             if d.code_failures < svc.policy.delivery.code_attempts:
                 return [Say(dmsg.CALL_WRONG_CODE), *_ask_code(svc, first=False)]
             await repo.move_send(session, send_id=d.id, only_from=(SendStatus.SENT,), now=now,
@@ -160,7 +167,9 @@ async def call_code(svc: Services, *, delivery_id: int, call_sid: str, digits: s
                 reference=d.reference, phone=phone, count=d.code_failures)), d.reference)
             actions = [Say(dmsg.CALL_TOO_MANY), Hangup()]
     if alert is not None:
-        await svc.notifier.notify(alert[0], [alert[1]], reference=alert[2])
+        # The password read out: the receipt carries the button that reports a mistake.
+        button = [MistakeButton(alert[2])] if read_out else []
+        await svc.notifier.notify(alert[0], [alert[1], *button], reference=alert[2])
     return actions
 
 

@@ -13,6 +13,7 @@ SMS with the password is worse than asking the sender to check.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
-from bot.replies import Reply, Text
+from bot.replies import MistakeButton, Reply, Text
 from bot.statuses import SendKind, SendStatus
 from bot.vault import VaultError
 from handlers.password_sends.calls import call_script
@@ -194,6 +195,7 @@ async def _record(svc: Services, attempts: Sequence[_Attempt]) -> list[tuple[str
                 await wipe_if_done(session, a.reference, now)
                 receipts.append((a.sender_id, Text(msg.PASSWORD_SENT.format(
                     reference=a.reference, how=kind, phone=a.phone_display))))
+                receipts.append((a.sender_id, MistakeButton(a.reference)))
             elif a.kind != SendKind.HEADS_UP:
                 queued = dmsg.RECEIPT_CALLING if a.kind == SendKind.VOICE else dmsg.RECEIPT_QUEUED
                 receipts.append((a.sender_id, Text(queued.format(
@@ -239,11 +241,13 @@ async def run_due(svc: Services, *, reference: str | None = None) -> list[Reply]
             await _send(svc, a)
 
     async def tell(receipts: list[tuple[str, Reply]]) -> None:
-        for sender, receipt in receipts:
+        # One message per sender's run of receipts (a receipt and its mistake button).
+        for sender, run in itertools.groupby(receipts, key=lambda r: r[0]):
+            batch = [receipt for _, receipt in run]
             if reference is not None:
-                replies.append(receipt)
+                replies.extend(batch)
             else:
-                await svc.notifier.notify(sender, [receipt])
+                await svc.notifier.notify(sender, batch)
 
     await tell(await reconcile_unconfirmed(svc, reference=reference))
     while True:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.messages import delivery as dmsg
-from bot.replies import Reply, Text
+from bot.replies import MistakeButton, Reply, Text
 from bot.statuses import SendKind, SendStatus
 from handlers.password_sends.outcomes import (
     BATCH,
@@ -188,6 +188,8 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                                         error=found.error, now=now, adopted=True)
             if out is not None:
                 receipts.append((transfer.sender_id, out))
+                if d.kind != SendKind.VOICE and found.status == "delivered":
+                    receipts.append((transfer.sender_id, MistakeButton(d.reference)))
     return receipts
 
 

@@ -23,6 +23,12 @@ from store.repositories.conversations import (
     load_conversation,
     save_conversation,
 )
+from store.repositories.incidents import (
+    IncidentRecord,
+    incident_for,
+    incidents,
+    open_incident,
+)
 from store.repositories.notices import (
     HeldNoticeRecord,
     drop_held_requests,
@@ -136,6 +142,7 @@ __all__ = [
     "HeldDownload",
     "HeldNoticeRecord",
     "IdleConversation",
+    "IncidentRecord",
     "Keep",
     "KeptArchive",
     "LinkedArchive",
@@ -187,6 +194,8 @@ __all__ = [
     "idle_conversation_ages",
     "idle_conversations",
     "incident_ages",
+    "incident_for",
+    "incidents",
     "incidents_opened_before",
     "interrupt_lapsed_sends",
     "kept_archive",
@@ -199,6 +208,7 @@ __all__ = [
     "load_conversation",
     "lock_portal_link",
     "move_send",
+    "open_incident",
     "opt_in_sms",
     "opt_out_sms",
     "opted_out_phones",

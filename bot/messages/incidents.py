@@ -1,0 +1,111 @@
+"""What the bot says about a reported mistake (``mistake REF``) and in ``safehaven
+incidents``: to the reporter, the sender, the approver and information governance.
+
+Every sentence about what reached the recipient states only what the record shows, and
+says "may have" where Safe Haven cannot know (an archive handed back to the sender, a send
+that was under way)."""
+
+from __future__ import annotations
+
+MISTAKE_BUTTON = "Report a mistake"
+MISTAKE_HINT = (
+    "Sent to the wrong person, or something that should not have gone? Type "
+    "`mistake {reference}` (or press the button): I withdraw what I still can and tell "
+    "information governance."
+)
+MISTAKE_HINT_PLAIN = (
+    "Sent to the wrong person, or something that should not have gone? Type "
+    "`mistake {reference}`: I withdraw what I still can and tell information governance."
+)
+
+REPORTED = (
+    "Mistake on transfer {reference} reported: incident opened at {opened}. A decision on "
+    "whether to report it to the Information Commissioner's Office (ICO) is due by {due} "
+    "(72 hours)."
+)
+ALREADY_REPORTED = (
+    "A mistake on transfer {reference} was already reported by {by} at {opened}; the "
+    "incident is {status}. Nothing more was done."
+)
+BEING_PACKAGED = (
+    "Transfer {reference} is being packaged at this moment; report the mistake again in a "
+    "minute, once it is ready (`mistake {reference}`)."
+)
+STILL_A_DRAFT = (
+    "Transfer {reference} is still being prepared: nothing has been packaged or sent. Type "
+    "`cancel` to stop it."
+)
+
+DONE_HEADER = "What I did:"
+DONE_LINKS = "- withdrew the download link: it no longer downloads anything"
+DONE_SENDS = "- cancelled {count} password message(s) or call(s) not yet made"
+DONE_ARCHIVE = "- deleted the encrypted archive from Safe Haven"
+DONE_ARCHIVE_FAILED = (
+    "- could NOT delete the encrypted archive from storage just now; the service desk has "
+    "the audit record and it will be retried"
+)
+DONE_PASSWORD = "- destroyed the password, so no message or call can carry it any more"
+DONE_STOPPED = "- stopped the transfer before anything was packaged"
+DONE_NOTHING = "- nothing was left to withdraw"
+
+REACHED_HEADER = "What had already reached the recipient, as far as Safe Haven knows:"
+REACHED_NOTHING = (
+    "- nothing: the transfer was {stage} and no archive or password had been made"
+)
+REACHED_HANDED_BACK = (
+    "- the encrypted archive was handed back to you: if you emailed it on, the recipient "
+    "may have it, and Safe Haven cannot recall an email"
+)
+REACHED_LINK_UNUSED = "- the download link had not been used: the archive was not downloaded"
+REACHED_DOWNLOADS = "- the archive was downloaded {count} time(s) through the download link"
+REACHED_DOWNLOADING = (
+    "- {count} download(s) of the archive were under way and may have finished"
+)
+REACHED_PASSWORD_DELIVERED = "- the password was delivered: {what}"
+REACHED_PASSWORD_SENT = (
+    "- the password was sent but its delivery was not confirmed: {what}; assume it arrived"
+)
+REACHED_PASSWORD_IN_FLIGHT = (
+    "- a password send was in progress and may have gone: {what}"
+)
+REACHED_PASSWORD_NOT = "- the password had not reached them"
+WHAT_SMS_DELIVERED = "text message delivered to {phone}"
+WHAT_CALL_COMPLETED = "call to {phone} completed"
+WHAT_SMS = "text message to {phone}"
+WHAT_CALL = "call to {phone}"
+
+TOLD_HEADER = "Who I told:"
+TOLD_APPROVER = "- the approver: {who}"
+TOLD_SENDER = "- the sender: {who}"
+TOLD_GOVERNANCE = "- information governance: {who}"
+TOLD_GOVERNANCE_EMAIL = "- information governance: please also email {email}"
+TOLD_NOBODY = "- no approver or governance contact is listed in the policy"
+LINE_MANAGER = (
+    "The policy asks you to tell your line manager now (or, if they are away, a more "
+    "senior manager), and to ask the recipient to delete anything they received."
+)
+
+NOTICE = (
+    "{reporter} reported a mistake on transfer {reference} ({classification}, to "
+    "{organisation}). Incident opened at {opened}; the decision on reporting to the ICO is "
+    "due by {due}."
+)
+
+CANCELLED_FINISHED = (
+    "Transfer {reference} is cancelled: nothing more will be sent from now on. It had "
+    "already gone out, though:"
+)
+CANNOT_CANCEL_FINISHED = "Transfer {reference} is {status} and can no longer be cancelled."
+POINT_TO_MISTAKE = (
+    "If it went to the wrong person or should not have gone, type `mistake {reference}`: "
+    "that withdraws the link and the archive, stops the password, and opens an incident "
+    "for information governance."
+)
+
+# safehaven incidents
+NO_INCIDENTS = "No incidents."
+NO_OPEN_INCIDENTS = "No open incidents."
+INCIDENT_HEADER = "reference      found              ICO decision due   time left        status"
+INCIDENT_LINE = "{reference:<14} {found:<18} {due:<18} {left:<16} {status}"
+TIME_LEFT = "{hours} h {minutes:02d} min"
+OVERDUE = "overdue {hours} h {minutes:02d} min"

@@ -18,9 +18,12 @@ from store.models import (
 
 async def remember_recipient(session: AsyncSession, *, sender_id: str,
                              recipient: Mapping[str, Any], now: datetime) -> None:
+    # Locked (PostgreSQL), so retention's delete of an entry unused for too long waits and
+    # then keeps it, or has deleted it already and a new one is added: never an update of
+    # a row deleted meanwhile.
     existing = (await session.scalars(select(RecipientEntry).where(
         RecipientEntry.sender_id == sender_id, RecipientEntry.email == recipient["email"],
-        RecipientEntry.phone == recipient["phone_display"]))).first()
+        RecipientEntry.phone == recipient["phone_display"]).with_for_update())).first()
     if existing is None:
         existing = RecipientEntry(sender_id=sender_id, email=recipient["email"],
                                   phone=recipient["phone_display"], name="", job_title="",

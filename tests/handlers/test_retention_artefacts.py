@@ -5,6 +5,7 @@ audited without personal data."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,11 +20,12 @@ from bot.policy_rules import ArchiveRetention, RetentionPeriods
 from bot.retention import Artefact
 from bot.state import State
 from bot.statuses import DeliveryMethod, IncidentStatus, Step, TransferStatus
-from handlers import housekeeping
+from handlers import housekeeping, retention
 from handlers.retention_view import retention_view
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
+from store.db import Database
 from store.models import AuditRecord, Conversation, Incident, RecipientEntry, Transfer
 from tests.support.core import Clock
 
@@ -264,3 +266,29 @@ async def test_the_view_counts_what_is_due_and_when_the_next_falls_due(
     assert after[Artefact.DRAFT].due_now == 0
     # The deletions were recorded now; such records go after seven years by default.
     assert after[Artefact.AUDIT_RECORD].next_due == clock.now + timedelta(days=2557)
+
+
+async def test_two_processes_delete_each_artefact_once(services: Services,
+                                                      clock: Clock) -> None:
+    svc = replace(services, policy=replace(services.policy, retention=RetentionPeriods(
+        conversation_days=30, recipient_days=30, incident_days=30)))
+    for tag in "ABC":
+        await seed(svc, tag)
+    clock.advance(days=31)
+    other = replace(svc, db=Database(svc.settings.database_url))
+    jobs = (retention.delete_idle_conversations, retention.delete_unused_recipients,
+            retention.delete_old_incidents)
+    try:
+        for job in jobs:
+            counts = await asyncio.gather(job(svc), job(other))
+            assert sum(counts) == 3, job.__name__
+    finally:
+        await other.db.close()
+    kept = await snapshot(svc)
+    assert kept[Artefact.RECIPIENT] == kept[Artefact.INCIDENT] == set()
+    assert kept[Artefact.CONVERSATION] == set()
+    batches = await records(svc, "retention_deleted")
+    for artefact in (Artefact.CONVERSATION, Artefact.RECIPIENT):
+        assert sum(r.details["count"] for r in batches
+                   if r.details["artefact"] == artefact.value) == 3
+    assert len(await records(svc, "incident_deleted")) == 3

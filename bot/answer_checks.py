@@ -16,11 +16,20 @@ from typing import Any, cast
 from bot import cleantext, recipients
 from bot.entries import Consent, Recipient
 from bot.messages import conversation as msg
-from bot.options import ONWARD_OPTIONS, RECIPIENT_FIELDS, call_example, days_text, pick
+from bot.options import (
+    ONWARD_OPTIONS,
+    OPTIONAL_RECIPIENT_FIELDS,
+    RECIPIENT_FIELDS,
+    call_example,
+    days_text,
+    pick,
+)
 from bot.policy_rules import Level
 from bot.state import TurnContext
 
 PURPOSE_MAX = 2000
+# The recipient form's free-text details.
+NAME_FIELDS = ("name", "job_title", "department", "organisation")
 
 
 def validate_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext
@@ -28,7 +37,12 @@ def validate_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext
     """Check the recipient form; return the clean recipient or errors by field."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
-    for name, label, _kind in RECIPIENT_FIELDS[:3]:
+    for name, label, _kind in RECIPIENT_FIELDS:
+        if name not in NAME_FIELDS:
+            continue
+        if name in OPTIONAL_RECIPIENT_FIELDS and not str(values.get(name) or "").strip():
+            clean[name] = ""  # asked, and left empty by the sender
+            continue
         try:
             clean[name] = recipients.check_name(values.get(name, ""), field=name, label=label)
         except recipients.RecipientError as exc:

@@ -8,7 +8,8 @@ The caller saves the state (with a version check), the audit entries and the eff
 outbox rows) in one transaction, and only then runs the effects. That makes every turn
 atomic and lets a restart continue exactly where the conversation was.
 
-The questions, in order: files, classification, recipient, purpose, lawful basis, consent
+The questions, in order: files, classification, what kind of information (the policy's
+categories, several may apply), recipient, purpose, lawful basis, consent
 limits, delivery, password delivery (and call time), summary and confirm. ``back`` and
 ``cancel`` work at every question. This module holds the turn's dispatch and each
 question's move to the next; files arriving are :mod:`bot.file_intake`'s, checking an answer
@@ -37,9 +38,11 @@ from bot.options import (
     classification_options,
     delivery_options,
     files_options,
+    information_category_options,
     lawful_options,
     password_options,
     pick,
+    pick_several,
     recipient_pick_options,
 )
 from bot.questions import ask
@@ -170,9 +173,30 @@ def _answer_classification(state: State, value: str | dict[str, str], ctx: TurnC
     new = replace(state, classification=picked)
     if level.delivery_methods == (new.delivery,) or new.delivery not in level.delivery_methods:
         new.delivery = None
-    next_step = Step.RECIPIENT_PICK if ctx.known_recipients else Step.RECIPIENT
+    next_step = Step.INFORMATION_CATEGORIES if ctx.policy.information_categories \
+        else _recipient_step(ctx)
     return _advance(new, ctx, next_step, _answered(state, Step.CLASSIFICATION,
                                                     {"classification": picked}))
+
+
+def _recipient_step(ctx: TurnContext) -> Step:
+    return Step.RECIPIENT_PICK if ctx.known_recipients else Step.RECIPIENT
+
+
+def _answer_information_categories(state: State, value: str | dict[str, str],
+                                   ctx: TurnContext) -> StepResult:
+    picked, unknown = pick_several(information_category_options(ctx), value)
+    if unknown is not None:
+        return _reask(state, ctx, msg.CATEGORIES_UNKNOWN.format(text=unknown[:60]))
+    if not picked:
+        return _reask(state, ctx, msg.CATEGORIES_NONE_PICKED)
+    new = replace(state, information_categories=picked)
+    # Sent here from the confirm question (state saved before this question existed):
+    # back to the summary.
+    from_confirm = bool(state.history) and state.history[-1] == Step.CONFIRM
+    return _advance(new, ctx, Step.CONFIRM if from_confirm else _recipient_step(ctx),
+                    _answered(state, Step.INFORMATION_CATEGORIES,
+                              {"information_categories": list(picked)}))
 
 
 def _answer_recipient_pick(state: State, value: str | dict[str, str], ctx: TurnContext
@@ -197,7 +221,8 @@ def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContex
     if new.password_method in (PasswordMethod.SMS, PasswordMethod.SMS_ON_RECEIPT) \
             and not takes_sms(clean):
         new.password_method = None
-    details = {k: clean[k] for k in ("name", "job_title", "organisation", "email")}
+    details = {k: clean.get(k, "") for k in ("name", "job_title", "department",
+                                             "organisation", "email")}
     details["phone"] = clean["phone_display"]
     return _advance(new, ctx, Step.PURPOSE,
                     _answered(state, Step.RECIPIENT, {"recipient": details}))
@@ -276,6 +301,11 @@ def _answer_confirm(state: State, value: str | dict[str, str], ctx: TurnContext)
         return _back(state, ctx)
     if picked == "cancel":
         return _cancel(state)
+    if ctx.policy.information_categories and state.information_categories is None:
+        # Saved before the question existed: it is asked, never filled in for the sender.
+        new = replace(state, history=[*state.history, state.step],
+                      step=Step.INFORMATION_CATEGORIES)
+        return StepResult([Text(msg.CATEGORIES_NOT_ANSWERED), *ask(new, ctx)], new)
     if needs_approval(state, ctx) and not ctx.policy.approvers_for(ctx.user_id):
         return _reask(state, ctx, msg.NO_APPROVERS)
     assert state.reference is not None
@@ -291,6 +321,7 @@ def _answer_confirm(state: State, value: str | dict[str, str], ctx: TurnContext)
 _ANSWER_HANDLERS: dict[str, Callable[[State, str | dict[str, str], TurnContext], StepResult]] = {
     Step.FILES: _answer_files,
     Step.CLASSIFICATION: _answer_classification,
+    Step.INFORMATION_CATEGORIES: _answer_information_categories,
     Step.RECIPIENT_PICK: _answer_recipient_pick,
     Step.RECIPIENT: _answer_recipient,
     Step.PURPOSE: _answer_purpose,

@@ -25,6 +25,7 @@ class Recipient(TypedDict, total=False):
 
     name: str
     job_title: str
+    department: str  # optional: "" when left empty (absent in answers saved before it)
     organisation: str
     email: str
     email_domain: str  # the ASCII (IDNA 2008) domain agreements are matched against

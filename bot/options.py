@@ -30,6 +30,24 @@ def pick(options: Sequence[Option], value: str | dict[str, str]) -> str | None:
     return None
 
 
+def pick_several(options: Sequence[Option], value: str | dict[str, str]
+                 ) -> tuple[tuple[str, ...], str | None]:
+    """Match an answer naming several options, separated by commas (each by value, label or
+    1-based number), in the options' order; and the first part that matches none (None when
+    all do). Nothing named gives ``((), None)``."""
+    if isinstance(value, dict):
+        value = value.get("value", "")
+    picked: set[str] = set()
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        match = pick(options, part)
+        if match is None:
+            return (), part.strip()
+        picked.add(match)
+    return tuple(o.value for o in options if o.value in picked), None
+
+
 def files_options(state: State) -> tuple[Option, ...]:
     """The files review (reached by ``back`` from classification): go on, or remove one."""
     removals = (Option(f"remove:{f['position']}", msg.FILES_REMOVE.format(name=f["name"]))
@@ -41,8 +59,16 @@ def classification_options(ctx: TurnContext) -> tuple[Option, ...]:
     return tuple(Option(lv.name, lv.name, lv.description) for lv in ctx.policy.levels)
 
 
+def information_category_options(ctx: TurnContext) -> tuple[Option, ...]:
+    """The policy's information categories; special category and criminal offence data
+    marked as such."""
+    return tuple(Option(c.key, c.label, msg.SPECIAL_CATEGORY_DESC if c.special else "")
+                 for c in ctx.policy.information_categories)
+
+
 def _recipient_label(r: Mapping[str, str]) -> str:
-    return f"{r['name']}, {r['job_title']}, {r['organisation']} <{r['email']}>"
+    job = f"{r['job_title']} ({r['department']})" if r.get("department") else r["job_title"]
+    return f"{r['name']}, {job}, {r['organisation']} <{r['email']}>"
 
 
 def recipient_pick_options(ctx: TurnContext) -> tuple[Option, ...]:
@@ -55,10 +81,13 @@ def recipient_pick_options(ctx: TurnContext) -> tuple[Option, ...]:
 RECIPIENT_FIELDS = (
     ("name", msg.FIELD_NAME, "text"),
     ("job_title", msg.FIELD_JOB_TITLE, "text"),
+    ("department", msg.FIELD_DEPARTMENT, "text"),
     ("organisation", msg.FIELD_ORGANISATION, "text"),
     ("email", msg.FIELD_EMAIL, "email"),
     ("phone", msg.FIELD_PHONE, "tel"),
 )
+# Asked, and the sender may leave them empty (not every organisation has departments).
+OPTIONAL_RECIPIENT_FIELDS = ("department",)
 
 
 def lawful_options(ctx: TurnContext) -> tuple[Option, ...]:

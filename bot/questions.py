@@ -14,12 +14,14 @@ from bot.options import (
     ACK_OPTIONS,
     CONFIRM_OPTIONS,
     ONWARD_OPTIONS,
+    OPTIONAL_RECIPIENT_FIELDS,
     RECIPIENT_FIELDS,
     call_example,
     classification_options,
     days_text,
     delivery_options,
     files_options,
+    information_category_options,
     lawful_options,
     password_options,
     recipient_pick_options,
@@ -40,6 +42,9 @@ def describe_files(state: State, header: str) -> str:
     return "\n".join(lines)
 
 
+_FIELD_HELP = {"phone": msg.RECIPIENT_PHONE_HELP, "department": msg.DEPARTMENT_HELP}
+
+
 def _recipient_form(state: State, error: str | None, errs: Mapping[str, str]) -> Form:
     draft = state.recipient_draft or {
         k: str(v) for k, v in (state.recipient or {}).items()
@@ -49,7 +54,7 @@ def _recipient_form(state: State, error: str | None, errs: Mapping[str, str]) ->
         draft["phone"] = str(state.recipient.get("phone_display", ""))
     fields = tuple(
         FormField(name, label, kind, value=draft.get(name, ""), error=errs.get(name),
-                  help=msg.RECIPIENT_PHONE_HELP if name == "phone" else "")
+                  help=_FIELD_HELP.get(name, ""), required=name not in OPTIONAL_RECIPIENT_FIELDS)
         for name, label, kind in RECIPIENT_FIELDS
     )
     reconfirm = state.recipient_draft and not errs
@@ -89,6 +94,10 @@ def ask(state: State, ctx: TurnContext, error: str | None = None,
     if s == Step.CLASSIFICATION:
         return [Choice(Step.CLASSIFICATION, msg.ASK_CLASSIFICATION, classification_options(ctx),
                        error=error, default=state.classification)]
+    if s == Step.INFORMATION_CATEGORIES:
+        return [Choice(Step.INFORMATION_CATEGORIES, msg.ASK_INFORMATION_CATEGORIES,
+                       information_category_options(ctx), error=error, multiple=True,
+                       chosen=state.information_categories or ())]
     if s == Step.RECIPIENT_PICK:
         return [Choice(Step.RECIPIENT_PICK, msg.ASK_RECIPIENT_PICK, recipient_pick_options(ctx),
                        error=error)]

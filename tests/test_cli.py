@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import shutil
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.vault import generate_key
-from tests.support.core import PDF
+from tests.support.core import PDF, SHARE_RECORD_FLAGS
 
 SEVEN_ZIP = shutil.which("7z")
 
@@ -41,7 +43,8 @@ def files(tmp_path: Path) -> list[Path]:
     return [a, b]
 
 
-SHARE = ["--recipient-name", "Priya Shah", "--recipient-title", "Safeguarding Lead",
+SHARE = [*SHARE_RECORD_FLAGS, "--recipient-name", "Priya Shah",
+         "--recipient-title", "Safeguarding Lead",
          "--recipient-org", "Northfield NHS Trust", "--recipient-email", "priya.shah@nhs.net",
          "--recipient-phone", "07911 123456", "--purpose",
          "Strategy meeting about a child at risk", "--consent", "Only for the strategy meeting"]
@@ -102,13 +105,107 @@ def test_share_end_to_end_opens_in_7zip_and_leaves_no_plaintext(
 def test_share_refuses_bad_answers_with_the_chat_message(cli_env: dict[str, str],
                                                          files: list[Path]) -> None:
     args = [a if a != "priya.shah@nhs.net" else "priya@gmail.com" for a in SHARE]
-    result = run(cli_env, "share", str(files[0]), "--classification", "CONTROLLED", *args)
+    result = run(cli_env, "share", str(files[0]), "--classification", "CONTROLLED", *args,
+                 "--password-via", "sms")
     assert result.returncode == 1
     assert "error:" in result.stdout and "gmail.com" in result.stdout
     var = Path(cli_env["SAFEHAVEN_VAR_DIR"])
     assert not list((var / "uploads").rglob("*.bin"))
-    bad_class = run(cli_env, "share", str(files[0]), "--classification", "SECRET", *SHARE)
-    assert bad_class.returncode == 1 and "pick one of the options" in bad_class.stdout
+    bad_class = run(cli_env, "share", str(files[0]), "--classification", "SECRET", *SHARE,
+                    "--password-via", "sms")
+    assert bad_class.returncode == 2, bad_class.stdout + bad_class.stderr
+    assert "--classification 'SECRET' is not one of 'PUBLIC', 'CONTROLLED', 'RESTRICTED'" \
+        in bad_class.stderr
+
+
+def without(flags: list[str], *names: str) -> list[str]:
+    """``flags`` without the options ``names`` and the value after each (if it has one)."""
+    out: list[str] = []
+    skip = False
+    for i, flag in enumerate(flags):
+        if skip:
+            skip = False
+            continue
+        if flag in names:
+            skip = i + 1 < len(flags) and not flags[i + 1].startswith("--")
+            continue
+        out.append(flag)
+    return out
+
+
+@pytest.mark.parametrize(("left_out", "said"), [
+    ("--lawful-basis", "--lawful-basis is required: one of 'UK GDPR Art 6(1)(e) public task', "
+                       "'UK GDPR Art 6(1)(c) legal obligation',"),
+    ("--category", "--category is required: one of 'health', 'safeguarding', "
+                   "'criminal-offence',"),
+    ("--onward-sharing", "--onward-sharing is required: yes or no"),
+    ("--delete-after-use", "--delete-after-use is required: confirm the recipient will be told"),
+    ("--password-via", "--password-via is required: one of 'sms', 'sms-on-receipt', 'voice'"),
+])
+def test_share_never_records_an_answer_nobody_gave(cli_env: dict[str, str], files: list[Path],
+                                                   left_out: str, said: str) -> None:
+    """Every answer on the record is given by the person sharing: a missing one is a usage
+    error (exit code 2) naming the option and its choices, before any file is read, and no
+    transfer is started."""
+    args = without([*SHARE, "--password-via", "sms"], left_out)
+    result = run(cli_env, "share", str(files[0]), "--classification", "CONTROLLED", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert said in result.stderr
+    assert "reference:" not in result.stdout
+    var = Path(cli_env["SAFEHAVEN_VAR_DIR"])
+    assert not list((var / "uploads").rglob("*.bin"))
+    assert "SH-" not in run(cli_env, "audit", "export", "--format", "csv").stdout
+
+
+def test_share_flags_the_policy_does_not_offer_are_named(cli_env: dict[str, str],
+                                                         files: list[Path]) -> None:
+    no_class = run(cli_env, "share", str(files[0]), *SHARE, "--password-via", "sms")
+    assert no_class.returncode == 2
+    assert "--classification is required: one of 'PUBLIC', 'CONTROLLED', 'RESTRICTED'" \
+        in no_class.stderr
+    voice = run(cli_env, "share", str(files[0]), "--classification", "CONTROLLED", *SHARE,
+                "--password-via", "voice")
+    assert voice.returncode == 2 and "--call-at is required with --password-via voice" \
+        in voice.stderr
+    sms = run(cli_env, "share", str(files[0]), "--classification", "RESTRICTED", *SHARE,
+              "--password-via", "sms")
+    assert sms.returncode == 2
+    assert "--password-via 'sms' is not one of 'voice', 'sms-on-receipt'" in sms.stderr
+    category = run(cli_env, "share", str(files[0]), "--classification", "CONTROLLED", *SHARE,
+                   "--password-via", "sms", "--category", "astrology")
+    assert category.returncode == 2
+    assert "--category 'astrology' is not one of 'health', 'safeguarding'" in category.stderr
+    basis = run(cli_env, "share", str(files[0]), "--classification", "CONTROLLED",
+                *without(SHARE, "--lawful-basis"), "--lawful-basis", "because",
+                "--password-via", "sms")
+    assert basis.returncode == 2
+    assert "--lawful-basis 'because' is not one of 'UK GDPR Art 6(1)(e) public task'" \
+        in basis.stderr
+    helped = run(cli_env, "share", "--help")
+    assert "policy's default_delivery" in " ".join(helped.stdout.split())
+
+
+def test_share_records_the_categories_and_department_given(cli_env: dict[str, str],
+                                                           files: list[Path]) -> None:
+    """`--category health --category safeguarding`: special category data at CONTROLLED
+    waits for a manager even to an NHS address; the record and the CSV export carry the
+    categories and the recipient's department."""
+    args = without(SHARE, "--category")
+    result = run(cli_env, "share", str(files[0]), "--classification", "CONTROLLED", *args,
+                 "--category", "health", "--category", "safeguarding", "--password-via", "sms",
+                 "--recipient-department", "Children's Safeguarding Team",
+                 "--sender", "console:alice")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "needs authorising" in result.stdout
+    assert "special category or criminal offence data" in result.stdout
+    ref = re.search(r"reference: (SH-\S+)", result.stdout)
+    assert ref
+    export = run(cli_env, "audit", "export", "--format", "csv")
+    rows = [row for row in csv.DictReader(io.StringIO(export.stdout))
+            if row["reference"] == ref.group(1) and row["action"] == "confirmed"]
+    assert len(rows) == 1, export.stdout
+    assert rows[0]["information_categories"] == "health; safeguarding"
+    assert rows[0]["recipient_department"] == "Children's Safeguarding Team"
 
 
 def test_share_waits_for_approval_then_approve(cli_env: dict[str, str],
@@ -153,7 +250,8 @@ def test_production_refuses_missing_key_and_console_transport(cli_env: dict[str,
 def test_terminal_chat(cli_env: dict[str, str], files: list[Path]) -> None:
     answers = "\n".join([
         "CONTROLLED",
-        "Priya Shah", "Safeguarding Lead", "Northfield NHS Trust", "priya.shah@nhs.net",
+        "8, 9",  # contact details only, other personal data
+        "Priya Shah", "Safeguarding Lead", "", "Northfield NHS Trust", "priya.shah@nhs.net",
         "07911 123456",
         "Strategy meeting about a child at risk",
         "1",
@@ -165,5 +263,7 @@ def test_terminal_chat(cli_env: dict[str, str], files: list[Path]) -> None:
     result = run(cli_env, "chat", str(files[1]), "--sender", "console:alice", stdin=answers)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Please check transfer" in result.stdout
+    assert "What kind of information is this?" in result.stdout
+    assert "Information: Contact details only, Other personal data" in result.stdout
     assert "Subject: CONFIDENTIAL SH-" in result.stdout
     assert "SMS to +447911123456" in result.stdout

@@ -21,7 +21,7 @@ from bot.vault import vault_from_settings
 from channels.teams.package import build_package
 from tests.channels.slack.test_flow import answer_up_to_confirm
 from tests.channels.slack.test_serve import free_port
-from tests.support.core import PDF
+from tests.support.core import PDF, SHARE_RECORD_FLAGS
 from tests.support.slack import (  # noqa: F401 (fixtures)
     Workspace,
     fake_slack,
@@ -30,7 +30,7 @@ from tests.support.slack import (  # noqa: F401 (fixtures)
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARE = ["--classification", "CONTROLLED", "--recipient-name", "Priya Shah",
+SHARE = ["--classification", "CONTROLLED", *SHARE_RECORD_FLAGS, "--recipient-name", "Priya Shah",
          "--recipient-title", "Safeguarding Lead", "--recipient-org", "Northfield NHS Trust",
          "--recipient-phone", "07911 123456", "--purpose",
          "Strategy meeting about a child at risk", "--consent", "Only for the meeting",

@@ -1,14 +1,19 @@
 """``safehaven share``: the guided conversation answered from command-line flags.
 
 Each question the core asks is answered from the flag for its step
-(:class:`bot.statuses.Step`); a choice the flags leave open takes the option the question
-leads with (its primary option, as confirm's), else its default, else its first option.
+(:class:`bot.statuses.Step`). No answer that goes on the record is made up: before any file
+is read, :func:`check_flags` stops the command (exit code 2, as for any bad command line)
+naming each option left out or given a value the policy does not offer, with its choices.
+Only two questions may be left to the flow: the delivery method takes the policy's default
+for the classification (``default_delivery``, a rule of the policy, said so in ``--help``),
+and the summary is confirmed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +22,11 @@ from bot.app.process import EXIT_INVALID, out
 from bot.chunks import write_chunks
 from bot.events import Answer, FilesReceived
 from bot.messages import conversation as conversation_msg
+from bot.messages import share as share_msg
+from bot.policy_rules import Policy
 from bot.private import private_dir
 from bot.replies import Choice, FileReply, OptionRole, Question, Reply
-from bot.statuses import Step
+from bot.statuses import PasswordMethod, Step
 from channels.console.render import render
 from handlers.archive_reads import legacy_path, open_archive
 from handlers.conversation import current_state, take_turn
@@ -28,17 +35,65 @@ from handlers.notify import deliver_held
 from handlers.services import Services
 
 AnswerValue = str | dict[str, str]
+EXIT_USAGE = 2  # a command line that cannot be used, as argparse exits
+
+
+def _quoted(choices: Sequence[str]) -> str:
+    return ", ".join(repr(c) for c in choices)
+
+
+def check_flags(args: argparse.Namespace, policy: Policy) -> list[str]:
+    """Why the flags cannot be used, one line each naming the option and its choices:
+    every answer that goes on the record must be given (none is filled in by default)."""
+    problems: list[str] = []
+
+    def one_of(flag: str, value: str | None, choices: Sequence[str]) -> bool:
+        if value is None:
+            problems.append(share_msg.FLAG_REQUIRED.format(flag=flag, choices=_quoted(choices)))
+            return False
+        if value not in choices:
+            problems.append(share_msg.FLAG_NOT_ONE_OF.format(flag=flag, value=value,
+                                                             choices=_quoted(choices)))
+            return False
+        return True
+
+    levels = [level.name for level in policy.levels]
+    level = policy.level(args.classification) \
+        if one_of("--classification", args.classification, levels) else None
+    keys = [c.key for c in policy.information_categories]
+    if keys:
+        for key in args.categories or [None]:
+            one_of("--category", key, keys)
+    one_of("--lawful-basis", args.lawful_basis, policy.lawful_bases)
+    if args.onward_sharing is None:
+        problems.append(share_msg.FLAG_REQUIRED_FREE.format(flag="--onward-sharing",
+                                                            what=share_msg.ONWARD_WHAT))
+    if not args.delete_after_use:
+        problems.append(share_msg.FLAG_REQUIRED_FREE.format(
+            flag="--delete-after-use", what=share_msg.DELETE_AFTER_USE_WHAT))
+    methods = [m.value for m in level.password_methods] if level else \
+        [m.value for m in PasswordMethod]
+    if one_of("--password-via", args.password_via, methods) \
+            and args.password_via == PasswordMethod.VOICE and not args.call_at:
+        problems.append(share_msg.CALL_AT_REQUIRED.format(example="2026-11-24T10:00"))
+    if level is not None and args.delivery is not None \
+            and args.delivery not in level.delivery_methods:
+        problems.append(share_msg.FLAG_NOT_FOR_LEVEL.format(
+            flag="--delivery", value=args.delivery, level=level.name,
+            choices=_quoted([m.value for m in level.delivery_methods])))
+    return problems
 
 
 def _recipient(args: argparse.Namespace) -> AnswerValue:
     return {"name": args.recipient_name, "job_title": args.recipient_title,
+            "department": args.recipient_department or "",
             "organisation": args.recipient_org, "email": args.recipient_email,
             "phone": args.recipient_phone}
 
 
 def _consent(args: argparse.Namespace) -> AnswerValue:
-    return {"use_limits": args.consent, "onward_sharing": "yes" if args.onward_sharing else "no",
-            "delete_after_use": "yes"}
+    return {"use_limits": args.consent, "onward_sharing": args.onward_sharing or "",
+            "delete_after_use": "yes" if args.delete_after_use else ""}
 
 
 def _new_recipient(question: Question) -> AnswerValue:
@@ -51,6 +106,7 @@ def _new_recipient(question: Question) -> AnswerValue:
 # The answer each step takes from the flags; None: the flag was not given.
 FROM_FLAGS: dict[Step, Callable[[argparse.Namespace], AnswerValue | None]] = {
     Step.CLASSIFICATION: lambda a: a.classification,
+    Step.INFORMATION_CATEGORIES: lambda a: ",".join(a.categories) if a.categories else None,
     Step.RECIPIENT: _recipient,
     Step.PURPOSE: lambda a: a.purpose,
     Step.LAWFUL_BASIS: lambda a: a.lawful_basis,
@@ -59,6 +115,11 @@ FROM_FLAGS: dict[Step, Callable[[argparse.Namespace], AnswerValue | None]] = {
     Step.PASSWORD_METHOD: lambda a: a.password_via,
     Step.CALL_TIME: lambda a: a.call_at or "",
 }
+
+
+# The questions the flags may leave open: the policy's default delivery for the level, and
+# confirming the summary (its primary option).
+LEFT_TO_THE_FLOW = (Step.DELIVERY, Step.CONFIRM)
 
 
 def _leading_option(choice: Choice) -> str:
@@ -75,8 +136,9 @@ def share_answer(question: Question, args: argparse.Namespace) -> AnswerValue:
     given = read(args) if read is not None else None
     if given is not None:
         return str(given) if isinstance(given, str) else given
-    if isinstance(question, Choice):
+    if isinstance(question, Choice) and step in LEFT_TO_THE_FLOW:
         return _leading_option(question)
+    # check_flags refuses a command line that leaves any other question open.
     raise RuntimeError(f"no flag answers the question {step}")
 
 
@@ -103,6 +165,11 @@ async def _hand_back(svc: Services, reply: FileReply, args: argparse.Namespace) 
 
 async def share(svc: Services, args: argparse.Namespace) -> int:
     """Take the files through the conversation; print what it said and the reference."""
+    problems = check_flags(args, svc.policy)
+    if problems:
+        for problem in problems:
+            sys.stderr.write(f"safehaven share: error: {problem}\n")
+        return EXIT_USAGE
     for f in args.files:
         if not await asyncio.to_thread(Path(f).is_file):
             out(f"error: {f} is not a readable file")

@@ -19,6 +19,9 @@ PICK_OR_TYPE_TIME = (
 )
 PICK_A_TIME_FIRST = "Pick a date and a time first, then press “Use this time”."
 SELECT_PLACEHOLDER = "Choose…"
+USE_CHECKED = "Continue with these"
+TICK_SOME_FIRST = "Tick every option that applies first, then press “Continue with these”."
+TICK_OR_TYPE = "Tick every one that applies; or type their numbers separated by commas."
 ANSWERED = "✓ {answer}"
 NOT_ACCEPTED = "✗ {answer}: not accepted, see below."
 ANSWER_SEPARATOR = " · "

@@ -75,6 +75,7 @@ class SlackChannel(SlackRuntime):
             (app.action(controls.SELECT), answers.on_select),
             (app.action(controls.OPEN_FORM), answers.on_open_form),
             (app.action(controls.USE_TIME), answers.on_use_time),
+            (app.action(controls.USE_CHECKED), answers.on_use_checked),
             (app.action(re.compile(".*")), answers.acknowledge),  # the picker, stale buttons
             (app.view(controls.FORM_VIEW), answers.on_form_submitted),
             (app.view(controls.REJECT_VIEW), self.decisions.on_reject_submitted),

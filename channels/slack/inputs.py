@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.messages import slack as msg
 from channels.slack.blocks import clip
-from channels.slack.controls import FIELD_BLOCK, PICK_TIME, TIME_FORMAT, question_block
+from channels.slack.controls import CHECK, FIELD_BLOCK, PICK_TIME, TIME_FORMAT, question_block
 
 _SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 
@@ -77,6 +77,15 @@ def form_values(state: Any) -> dict[str, str]:
         else:
             values[name] = text_of(element.get("value"))
     return values
+
+
+def ticked(state: Any, question: str) -> tuple[str, str]:
+    """The options ticked in a several-choice question's checkboxes (or multi-select): their
+    values separated by commas, as the engine reads a typed list, and their labels."""
+    chosen = items(dig(state, question_block(question), CHECK, "selected_options"))
+    values = [text_of(o.get("value")) for o in chosen]
+    labels = [text_of(dig(o, "text", "text")) or v for o, v in zip(chosen, values, strict=True)]
+    return ",".join(v for v in values if v), ", ".join(label for label in labels if label)
 
 
 def picked_time(state: Any, question: str, timezone: ZoneInfo) -> str | None:

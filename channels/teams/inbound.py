@@ -218,8 +218,11 @@ def read_submission(value: object) -> Submission | None:
     reason = " ".join(_as_text(value.get(cards.REASON)).split())
     picked = value.get(cards.V)
     if isinstance(picked, str) and picked:
-        return Submission(question, picked[:MAX_ID], title, (labels.get(picked, picked),),
-                          reason)
+        # A multi-select ChoiceSet sends its ticked values separated by commas.
+        shown = ", ".join(labels.get(p, p) for p in picked.split(",")) if "," in picked \
+            else labels.get(picked, picked)
+        return Submission(question, picked[:MAX_VALUE if "," in picked else MAX_ID], title,
+                          (shown,), reason)
     if cards.DATE in value or cards.TIME in value:  # a date-time card's two inputs
         when = f"{_as_text(value.get(cards.DATE)).strip()} " \
                f"{_as_text(value.get(cards.TIME)).strip()}".strip()

@@ -31,6 +31,7 @@ async def remember_recipient(session: AsyncSession, *, sender_id: str,
         session.add(existing)
     existing.name = recipient["name"]
     existing.job_title = recipient["job_title"]
+    existing.department = recipient.get("department") or None
     existing.organisation = recipient["organisation"]
     existing.last_used_at = now
 
@@ -40,5 +41,6 @@ async def known_recipients(session: AsyncSession, *, sender_id: str, limit: int 
     rows = (await session.scalars(
         select(RecipientEntry).where(RecipientEntry.sender_id == sender_id)
         .order_by(RecipientEntry.last_used_at.desc()).limit(limit))).all()
-    return [{"name": r.name, "job_title": r.job_title, "organisation": r.organisation,
-             "email": r.email, "phone": r.phone} for r in rows]
+    return [{"name": r.name, "job_title": r.job_title, "department": r.department or "",
+             "organisation": r.organisation, "email": r.email, "phone": r.phone}
+            for r in rows]

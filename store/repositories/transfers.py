@@ -47,6 +47,7 @@ class TransferRecord:
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None
+    information_categories: tuple[str, ...] | None = None  # keys; None: never asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,9 @@ def _transfer_record(row: Transfer) -> TransferRecord:
         archive_path=row.archive_path, archive_size=row.archive_size,
         file_count=row.file_count or 0, total_bytes=row.total_bytes or 0,
         authorised_by=row.authorised_by, call_code=row.call_code, created_at=row.created_at,
-        updated_at=row.updated_at, submitted_at=row.submitted_at)
+        updated_at=row.updated_at, submitted_at=row.submitted_at,
+        information_categories=(tuple(row.information_categories)
+                                if row.information_categories is not None else None))
 
 
 def _file_record(row: TransferFile) -> TransferFileRecord:

@@ -35,11 +35,11 @@ from handlers.services import Services
 from store.models import AuditRecord, PasswordSend, Transfer, TransferFile
 from tests.reliability.conftest import twilio_env
 from tests.reliability.strategies import FIGURES
-from tests.support.core import Clock
+from tests.support.core import SHARE_RECORD_FLAGS, Clock
 from tests.support.fake_twilio import FakeTwilio, seed_due_sms
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARE = ["--classification", "CONTROLLED", "--recipient-name", "Priya Shah",
+SHARE = ["--classification", "CONTROLLED", *SHARE_RECORD_FLAGS, "--recipient-name", "Priya Shah",
          "--recipient-title", "Safeguarding Lead", "--recipient-org", "Northfield NHS Trust",
          "--recipient-email", "priya.shah@nhs.net", "--recipient-phone", "07911 123456",
          "--purpose", "Strategy meeting about a child at risk", "--consent",
@@ -565,6 +565,7 @@ def local_cluster(database_url: str) -> list[str] | None:
 
 
 @pytest.mark.postgres
+@pytest.mark.alone  # every other test's PostgreSQL connections would drop too
 async def test_postgres_restarted_under_load(
         services: Services, settings: Settings, fake: FakeTwilio, database_url: str) -> None:
     """The database server itself restarted (fast shutdown: every session ends, new

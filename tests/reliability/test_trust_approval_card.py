@@ -29,7 +29,7 @@ from channels.console.render import render as console_render
 from channels.slack import blocks as slack_blocks
 from channels.teams import cards as teams_cards
 from store.models import Transfer, TransferFile
-from tests.support.core import PDF
+from tests.support.core import PDF, SHARE_RECORD_FLAGS
 from tests.support.fake_slack import Message
 from tests.support.fake_teams import Call
 from tests.support.slack import (  # noqa: F401 (fixtures)
@@ -247,7 +247,7 @@ def test_terminal_approval_request_cannot_be_forged(tmp_path: Path) -> None:
          "--recipient-org", ORGANISATION, "--recipient-email", "priya.shah@nhs.net",
          "--recipient-phone", "07911 123456", "--purpose", PURPOSE + escapes,
          "--consent", USE_LIMITS + escapes, "--password-via", "sms-on-receipt",
-         "--sender", "console:alice"],
+         "--sender", "console:alice", *SHARE_RECORD_FLAGS],
         env=env, text=True, capture_output=True, timeout=120, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "message for console:manager" in result.stdout

@@ -33,7 +33,7 @@ from handlers.intake import CHECK_SECONDS, FileInspector
 from store.models import Transfer
 from tests.bot.test_filecheck import claiming_zip, directory_zip, two_directories
 from tests.support import slack
-from tests.support.core import PDF
+from tests.support.core import PDF, SHARE_RECORD_FLAGS
 from tests.support.slack import Workspace
 
 # The Slack workspace (real app, signed requests, fake Slack API) from the Slack tests.
@@ -152,7 +152,8 @@ def test_share_refuses_the_zip_bomb_too(tmp_path: Path) -> None:
          "--recipient-name", "Priya Shah", "--recipient-title", "Safeguarding Lead",
          "--recipient-org", "Northfield NHS Trust", "--recipient-email", "priya.shah@nhs.net",
          "--recipient-phone", "07911 123456", "--purpose", "Strategy meeting",
-         "--consent", "Only for the meeting", "--sender", "console:alice"],
+         "--consent", "Only for the meeting", "--password-via", "sms",
+         "--sender", "console:alice", *SHARE_RECORD_FLAGS],
         env=env, text=True, capture_output=True, timeout=GUARD,
         cwd=Path(__file__).resolve().parents[2], check=False)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -174,7 +175,7 @@ def test_share_refuses_a_docx_whose_directories_disagree(tmp_path: Path) -> None
          "Safeguarding Lead", "--recipient-org", "Northfield NHS Trust", "--recipient-email",
          "priya.shah@nhs.net", "--recipient-phone", "07911 123456", "--purpose",
          "Strategy meeting about a child at risk", "--consent", "Only for the meeting",
-         "--password-via", "sms", "--sender", "console:alice"],
+         "--password-via", "sms", "--sender", "console:alice", *SHARE_RECORD_FLAGS],
         env=env, text=True, capture_output=True, timeout=GUARD,
         cwd=Path(__file__).resolve().parents[2], check=False)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -24,7 +24,7 @@ from handlers.notify import HeldNotices, NotifierRouter
 from handlers.services import Services
 from store import repositories as repo
 from tests.reliability.conftest import twilio_env
-from tests.support.core import PDF, Clock, Conversation, answer_all
+from tests.support.core import PDF, SHARE_RECORD_FLAGS, Clock, Conversation, answer_all
 from tests.support.core import RECIPIENT as RECIPIENT_FORM
 from tests.support.fake_twilio import FakeTwilio
 
@@ -65,7 +65,7 @@ def production_env(tmp_path: Path, fake: FakeTwilio) -> dict[str, str]:
 
 
 def share_args(case: Path, *extra: str) -> list[str]:
-    return ["share", str(case), "--classification", "CONTROLLED",
+    return ["share", str(case), "--classification", "CONTROLLED", *SHARE_RECORD_FLAGS,
             "--recipient-name", RECIPIENT, "--recipient-title", "Safeguarding Lead",
             "--recipient-org", ORGANISATION, "--recipient-email", EMAIL,
             "--recipient-phone", "07911 123456", "--purpose", PURPOSE,

@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pyzipper
+from sqlalchemy import select
 
 from handlers import housekeeping
+from store.models import AuditRecord
 from tests.support.chat import ChatUser, World, portal_link_in, reference_in
 from tests.support.core import PDF, Clock
 from tests.support.fake_twilio import FakeTwilio
@@ -30,6 +32,8 @@ PURPOSE = "Strategy meeting about a child at risk, as agreed with the family"
 CONSENT = {"use_limits": "Only for the strategy meeting on Friday", "onward_sharing": "no",
            "delete_after_use": "yes"}
 PHONE = "+447911123456"
+# Not special category data, and within the NHS agreement: approval by level only.
+CATEGORIES = ("Contact details only", "Other personal data")
 
 
 @pytest.fixture
@@ -43,12 +47,14 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 async def answer_up_to_summary(alice: ChatUser, files: tuple[Path, ...], *,
                                classification: str = "CONTROLLED",
+                               categories: tuple[str, ...] = CATEGORIES,
                                delivery: str = "Encrypted archive", password: str = "SMS now",
                                call_at: datetime | None = None) -> str:
     """Send the files and answer every question as a person would; returns the reference."""
     await alice.send_files(*files)
     reference = reference_in(alice.text)
     await alice.choose(classification)
+    await alice.choose_several(*categories)
     await alice.fill(RECIPIENT)
     await alice.answer(PURPOSE)
     await alice.choose("UK GDPR Art 6(1)(e) public task")
@@ -227,6 +233,7 @@ async def test_webmail_recipient_is_refused_then_corrected(
     alice = await world.sender()
     await alice.send_files(files[0])
     await alice.choose("CONTROLLED")
+    await alice.choose_several(*CATEGORIES)
     mark = alice.mark()
     await alice.fill(dict(RECIPIENT, email="priya.shah@gmail.com"))
     assert "personal email service" in alice.since(mark)
@@ -235,3 +242,70 @@ async def test_webmail_recipient_is_refused_then_corrected(
     await alice.fill(RECIPIENT)
     assert await alice.current_question() == "purpose"
     assert "Why is this being shared?" in alice.text
+
+
+async def test_what_kind_of_information_several_apply_back_and_special_category_approval(
+        world: World, files: tuple[Path, Path]) -> None:
+    """The question after classification: several categories ticked, Back shows them ticked
+    and they can be changed; the summary, the approver and the record carry them, with the
+    recipient's department. Special category data at CONTROLLED needs a manager, even to an
+    address the NHS agreement covers."""
+    boss = await world.approver()
+    alice = await world.sender()
+    await alice.send_files(files[0])
+    reference = reference_in(alice.text)
+    await alice.choose("CONTROLLED")
+    assert await alice.current_question() == "information_categories"
+    assert "What kind of information is this?" in alice.text
+    await alice.choose_several("Contact details only", "Education")
+    assert await alice.current_question() == "recipient"
+    await alice.say("back")
+    assert await alice.current_question() == "information_categories"
+    await alice.choose_several("Health or medical", "Safeguarding")
+    await alice.fill(dict(RECIPIENT, department="Children's Safeguarding Team"))
+    await alice.answer(PURPOSE)
+    await alice.choose("UK GDPR Art 6(1)(e) public task")
+    await alice.fill(CONSENT)
+    await alice.choose("Encrypted archive")
+    await alice.choose("SMS now")
+    assert await alice.current_question() == "confirm", alice.text
+    summary = alice.text
+    assert "Information: Health or medical (special category), Safeguarding (child or adult)" \
+        " (special category)" in summary
+    assert "Children's Safeguarding Team" in summary
+    assert "special category or criminal offence data" in summary
+    await alice.choose("Confirm and send")
+    assert f"Transfer {reference} needs authorising" in alice.text
+    assert "Health or medical" in boss.text and "Children's Safeguarding Team" in boss.text
+    assert world.twilio.sent_to(reference) == 0
+
+    (confirmed,) = await audited(world, reference, "confirmed")
+    assert confirmed.details["information_categories"] == ["health", "safeguarding"]
+    assert confirmed.details["recipient"]["department"] == "Children's Safeguarding Team"
+    assert confirmed.details["approval"]["required"] is True
+    assert confirmed.details["approval"]["special_category"] is True
+
+
+async def test_categories_typed_as_an_answer_are_read_on_every_channel(
+        world: World, files: tuple[Path, Path]) -> None:
+    """Typed in the chat instead of ticked: numbers and names, separated by commas; an
+    unknown one is refused naming it, and nothing is not an answer."""
+    alice = await world.sender()
+    await alice.send_files(files[0])
+    reference = reference_in(alice.text)
+    await alice.choose("CONTROLLED")
+    mark = alice.mark()
+    await alice.say("8, astrology")
+    assert '"astrology" is not one of the categories' in alice.since(mark)
+    assert await alice.current_question() == "information_categories"
+    await alice.say("8, Other personal data")
+    assert await alice.current_question() == "recipient"
+    (answered,) = [r for r in await audited(world, reference, "answered")
+                   if r.details["question"] == "information_categories"]
+    assert answered.details["information_categories"] == ["contact-details", "other-personal"]
+
+
+async def audited(world: World, reference: str, action: str) -> list[AuditRecord]:
+    async with world.svc.db.read() as session:
+        return list((await session.scalars(select(AuditRecord).where(
+            AuditRecord.reference == reference, AuditRecord.action == action))).all())

@@ -42,6 +42,11 @@ class ChatUser(Protocol):
     async def choose(self, label: str) -> None:
         """Pick the option of the open question whose label starts with ``label``."""
 
+    async def choose_several(self, *labels: str) -> None:
+        """Pick every option of the open several-choice question whose label starts with
+        one of ``labels`` (ticked boxes and the button on Slack, a multi-select on Teams,
+        numbers separated by commas in the terminal), and send them."""
+
     async def answer(self, text: str) -> None:
         """Answer the open free-text question the way this channel asks it."""
 
@@ -94,6 +99,7 @@ class Share:
     """How a share is answered, question by question, in a scenario."""
 
     classification: str = "CONTROLLED"
+    categories: tuple[str, ...] = ("Contact details only", "Other personal data")
     delivery: str = "Encrypted archive"
     password: str = "SMS now"
     call_at: datetime | None = None

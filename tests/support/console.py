@@ -78,6 +78,14 @@ class ConsoleUser:
         assert number is not None, f"no option {label!r}: {[o.label for o in asked.options]}"
         await self.say(str(number))  # the terminal lists options by number
 
+    async def choose_several(self, *labels: str) -> None:
+        asked = self._asked()
+        assert isinstance(asked, Choice) and asked.multiple, f"no several-choice:\n{self.text}"
+        numbers = [str(i) for i, o in enumerate(asked.options, start=1)
+                   if any(o.label.startswith(label) for label in labels)]
+        assert len(numbers) == len(labels), f"not all of {labels}: {asked.options}"
+        await self.say(", ".join(numbers))  # as the terminal asks: numbers, with commas
+
     async def answer(self, text: str) -> None:
         await self.say(text)
 

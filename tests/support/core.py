@@ -92,6 +92,11 @@ class Conversation:
         return await self.event(Answer(value, self.question))
 
 
+# The `safehaven share` flags for the answers that go on the record besides the recipient,
+# purpose and consent (bot.app.share.check_flags refuses a command line without any of them).
+SHARE_RECORD_FLAGS = ("--category", "contact-details", "--category", "other-personal",
+                      "--lawful-basis", "UK GDPR Art 6(1)(e) public task",
+                      "--onward-sharing", "no", "--delete-after-use")
 RECIPIENT = {
     "name": "Priya Shah", "job_title": "Safeguarding Lead", "organisation": "Northfield NHS Trust",
     "email": "priya.shah@nhs.net", "phone": "07911 123456",
@@ -99,13 +104,19 @@ RECIPIENT = {
 CONSENT = {"use_limits": "Only for the strategy meeting on Friday", "onward_sharing": "no",
            "delete_after_use": "yes"}
 PURPOSE = "Strategy meeting about a child at risk, as agreed with the family"
+# The kinds of information most tests share: not special category, so the approval rules
+# under test are the level's and the agreements' (tests of special category data pick it).
+CATEGORIES = "contact-details, other-personal"
 
 
 async def answer_all(chat: Conversation, *, classification: str = "CONTROLLED",
+                     categories: str = CATEGORIES,
                      recipient: dict[str, str] | None = None, password: str = "sms",
                      delivery: str = "archive", call_at: str | None = None) -> Turn:
     """Answer every question after intake with valid answers; stops at the summary."""
     await chat.say(classification)
+    if chat.question == "information_categories":
+        await chat.say(categories)
     if chat.question == "recipient_pick":
         await chat.say("new")
     await chat.say(recipient or RECIPIENT)

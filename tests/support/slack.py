@@ -330,6 +330,23 @@ class SlackChatUser:
         status, body = await self.person.click(label)
         assert status == 200, body
 
+    async def choose_several(self, *labels: str) -> None:
+        """Tick the boxes whose labels start with ``labels``, then press the question's
+        button (Slack sends what is ticked in the click's ``state``)."""
+        question = self.person.last
+        block, boxes = next((b, e) for b, e in controls(question)
+                            if e.get("type") in ("checkboxes", "multi_static_select"))
+        ticked = [o for o in boxes["options"]
+                  if any(o["text"]["text"].startswith(label) for label in labels)]
+        assert len(ticked) == len(labels), f"not all of {labels}: {boxes['options']}"
+        button = next(e for b, e in controls(question) if e.get("type") == "button"
+                      and b is block)
+        state = {block["block_id"]: {boxes["action_id"]: {
+            "type": boxes["type"], "selected_options": ticked}}}
+        status, body = await self.person.click(button["text"]["text"], message=question,
+                                               state=state)
+        assert status == 200, body
+
     async def answer(self, text: str) -> None:
         await self.person.say(text)  # a free-text question is answered in the DM
 

@@ -30,6 +30,7 @@ from channels.slack.inputs import (
     picked_time,
     submitted_summary,
     text_of,
+    ticked,
 )
 from channels.slack.listeners.decisions import Decisions
 from channels.slack.runtime import ACK_BUDGET, Ack, SlackRuntime
@@ -83,6 +84,22 @@ class Answers:
                     name="slack pick a time", user=clicked.user, channel=clicked.channel)
             return
         self._answer_later(body, question, picked, picked)
+
+    async def on_use_checked(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        decoded = decode_answer(dig(first_action(body), "value"))
+        if decoded is None:
+            return
+        question = decoded[0]
+        values, labels = ticked(dig(body, "state", "values") or {}, question)
+        clicked = click(body)
+        if not values:
+            if clicked.user and clicked.channel:
+                self.slack.background(self.slack.api.ephemeral(
+                    clicked.channel, clicked.user, blocks.escape(msg.TICK_SOME_FIRST)),
+                    name="slack tick first", user=clicked.user, channel=clicked.channel)
+            return
+        self._answer_later(body, question, values, labels)
 
     def _answer_later(self, body: Mapping[str, Any], question: str, value: str,
                       label: str) -> None:

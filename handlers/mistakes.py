@@ -330,3 +330,9 @@ async def list_incidents(svc: Services, *, only_open: bool = False
     """The incidents opened by reported mistakes, oldest first (``safehaven incidents``)."""
     async with svc.db.read() as session:
         return await repo.incidents(session, only_open=only_open)
+
+
+async def incident_of(svc: Services, *, reference: str) -> repo.IncidentRecord | None:
+    """The incident opened on ``reference``, if a mistake was reported on it."""
+    async with svc.db.read() as session:
+        return await repo.incident_for(session, reference=reference)

@@ -1,6 +1,7 @@
 """``safehaven incidents``: the mistakes reported on transfers, each with when it was found,
 the deadline for deciding whether to report it to the ICO (72 hours later) and the time
-left, or how long it is overdue; ``--open`` lists only the open ones."""
+left, or how long it is overdue; ``--open`` lists only the open ones. ``safehaven mistake
+REF`` reports one from the terminal, as ``mistake REF`` does in a chat."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import argparse
 from datetime import datetime, timedelta
 
 from bot.app.config import Config
-from bot.app.process import out, run_with_services
+from bot.app.process import EXIT_INVALID, default_user, out, run_with_services
 from bot.messages import incidents as msg
+from bot.reference import normalise_reference
 from bot.statuses import IncidentStatus
 from handlers import mistakes
 from handlers.services import Services
@@ -48,7 +50,25 @@ def cmd_incidents(config: Config, args: argparse.Namespace) -> int:
     return run_with_services(config, job)
 
 
+def cmd_mistake(config: Config, args: argparse.Namespace) -> int:
+    async def job(svc: Services) -> int:
+        reference = normalise_reference(args.reference)
+        for reply in await mistakes.report_mistake(svc, reference=reference,
+                                                   user_id=args.sender):
+            out(getattr(reply, "text", ""))
+        reported = await mistakes.incident_of(svc, reference=reference)
+        return 0 if reported is not None else EXIT_INVALID
+    return run_with_services(config, job)
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("incidents", help="reported mistakes and their ICO decision deadlines")
     s.add_argument("--open", action="store_true", help="only the incidents still open")
     s.set_defaults(func=cmd_incidents)
+
+    s = sub.add_parser("mistake", help="report a transfer that went wrong: withdraw what can "
+                       "be, tell governance, open an incident")
+    s.add_argument("reference")
+    s.add_argument("--sender", default=default_user(),
+                   help="who reports it: the sender or an approver (console:NAME)")
+    s.set_defaults(func=cmd_mistake)

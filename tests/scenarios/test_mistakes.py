@@ -251,13 +251,19 @@ async def test_mistake_after_the_password_was_delivered_says_so(
     path_qs = f"{path.path}?{path.query}"
     form = {"MessageSid": sms["Sid"], "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID}
     signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path_qs, form)
+    mark = alice.mark()
     async with TestClient(TestServer(app, host="127.0.0.1")) as twilio_hooks:
         answer = await twilio_hooks.post(path_qs, data=form,
                                          headers={"X-Twilio-Signature": signature})
         assert answer.status == 204
     assert await send_statuses(world, reference) == ["delivered"]
+    # The receipt the sender gets, with the button (Slack, Teams) or the command to type.
+    receipt = await until_told(alice, f"Transfer {reference}: the password was texted to")
+    assert f"mistake {reference}" in alice.since(mark), receipt
+    if world.channel != "console":  # the line that goes with the button, not the terminal's
+        assert "(or press the button)" in alice.since(mark)
 
-    said = await _say(alice, f"mistake {reference}")
+    said = await report(world, alice, reference)  # pressed on the password's receipt
     assert "the password was delivered: text message delivered to +44 7911 123456" in said
     assert "the encrypted archive was handed back to you" in said
     assert len((await incident(world, reference)).facts["password_delivered"]) == 1

@@ -9,13 +9,14 @@ the call time (:func:`parse_call_time`, also used by ``call REF …``). The engi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from bot import cleantext, recipients
 from bot.entries import Consent, Recipient
 from bot.messages import conversation as msg
+from bot.near_misses import NearMiss, NearMissKind
 from bot.options import (
     ONWARD_OPTIONS,
     OPTIONAL_RECIPIENT_FIELDS,
@@ -62,6 +63,32 @@ def validate_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext
     except recipients.RecipientError as exc:
         errors["phone"] = exc.message
     return (None, errors) if errors else (cast(Recipient, clean), {})
+
+
+def refused_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext,
+                      reference: str | None) -> list[NearMiss]:
+    """The near misses in a refused recipient form: each email or phone refused for what it
+    is (webmail, generic mailbox, list, invalid), with the typed value only as the subject
+    to fingerprint. A missing detail is none (nothing was tried)."""
+    found: list[NearMiss] = []
+    checks: list[tuple[str, Callable[[str], object]]] = [
+        ("email", lambda text: recipients.check_email(
+            text, protected=level.recipient_checks,
+            webmail_domains=ctx.policy.webmail_domains,
+            generic_mailboxes=ctx.policy.generic_mailboxes)),
+        ("phone", lambda text: recipients.parse_phone(
+            text, default_region=ctx.default_region)),
+    ]
+    for name, check in checks:
+        typed = values.get(name, "")
+        try:
+            check(typed)
+        except recipients.RecipientError as exc:
+            if exc.refusal is not None:
+                found.append(NearMiss(NearMissKind.RECIPIENT_REFUSED, exc.refusal.value,
+                                      reference, {"field": name},
+                                      subject=typed[:400]))
+    return found
 
 
 def takes_sms(recipient: Mapping[str, Any]) -> bool:

@@ -27,6 +27,7 @@ from bot.answer_checks import (
     check_consent,
     check_purpose,
     parse_call_time,
+    refused_recipient,
     takes_sms,
     validate_recipient,
 )
@@ -216,7 +217,10 @@ def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContex
     values = {k: str(v) for k, v in value.items()}
     clean, errors = validate_recipient(values, chosen_level(state, ctx), ctx)
     if clean is None:
-        return _refused_form(replace(state, recipient_draft=values), ctx, errors)
+        result = _refused_form(replace(state, recipient_draft=values), ctx, errors)
+        result.near_misses = refused_recipient(values, chosen_level(state, ctx), ctx,
+                                               state.reference)
+        return result
     new = replace(state, recipient=clean, recipient_draft=None)
     if new.password_method in (PasswordMethod.SMS, PasswordMethod.SMS_ON_RECEIPT) \
             and not takes_sms(clean):

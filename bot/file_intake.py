@@ -17,7 +17,9 @@ from datetime import datetime, timedelta
 from bot import filecheck, naming
 from bot.entries import FileEntry
 from bot.events import IncomingFile
+from bot.filecheck import FileRefusal
 from bot.messages import conversation as msg
+from bot.near_misses import NearMiss, NearMissKind
 from bot.packaging import neutral_name
 from bot.questions import ask, describe_files
 from bot.replies import Reply, Text
@@ -52,29 +54,39 @@ def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext)
     )
     lines: list[str] = []
     refused: list[str] = []
+    near_misses: list[NearMiss] = []
     accepted: list[FileEntry] = []
     for incoming in files:
         reason: str | None = None
+        refusal: FileRefusal | None = None
         kind = "file"
         if incoming.size > policy.max_file_bytes:
             reason = msg.FILE_TOO_LARGE.format(
                 name=incoming.name, size=human_size(incoming.size),
                 limit=human_size(policy.max_file_bytes))
+            refusal = FileRefusal.TOO_LARGE
         elif len(new.files) >= policy.max_files:
             reason = msg.TOO_MANY_FILES.format(name=incoming.name, limit=policy.max_files)
+            refusal = FileRefusal.TOO_MANY_FILES
         elif new.total_bytes + incoming.size > limit_total:
             reason = msg.TOTAL_TOO_LARGE.format(
                 name=incoming.name, size=human_size(new.total_bytes + incoming.size),
                 limit=human_size(limit_total))
+            refusal = FileRefusal.TOTAL_TOO_LARGE
         else:
             verdict = ctx.file_verdicts.get(incoming.location) \
                 or filecheck.unchecked(incoming.name, timed_out=False)
             kind = verdict.kind
             if not verdict.accepted:
                 reason = verdict.reason or incoming.name
+                refusal = verdict.refusal or FileRefusal.NOT_CHECKED
         if reason:
             refused.append(incoming.location)
             lines.append(msg.FILE_REFUSED.format(reason=reason))
+            # Kind and reason only: a file's name may itself be personal data.
+            near_misses.append(NearMiss(
+                NearMissKind.FILE_REFUSED, (refusal or FileRefusal.NOT_CHECKED).value,
+                state.reference, {"file_kind": kind, "size": incoming.size}))
             continue
         position = len(new.files) + 1
         flags = naming.identifying_reasons(incoming.name) if policy.flag_identifying_names else []
@@ -97,7 +109,7 @@ def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext)
         return StepResult(replies, state, effects=effects,
                           audit=[AuditEntry("files_refused", state.reference,
                                             {"count": len(refused)})],
-                          error=text)
+                          error=text, near_misses=near_misses)
     if not joining:
         new.reference = ctx.new_reference()
         new.step = Step.CLASSIFICATION
@@ -114,4 +126,7 @@ def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext)
         })
     ]
     text = "\n".join([summary, *lines, hint])
-    return StepResult([Text(text), *ask(new, ctx)], new, audit=audit, effects=effects)
+    # In a first batch the refused files belong to the transfer it starts.
+    near_misses = [replace(near, reference=new.reference) for near in near_misses]
+    return StepResult([Text(text), *ask(new, ctx)], new, audit=audit, effects=effects,
+                      near_misses=near_misses)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from bot.file_content import content_kind, label_from_puremagic, looks_like_text
@@ -39,13 +40,31 @@ HEAD_BYTES = 8192
 _MAX_NAME_CHARS = 80
 
 
+class FileRefusal(StrEnum):
+    """Why a file was refused, without its name (for the near-miss record)."""
+
+    EMPTY = "empty"
+    UNREADABLE = "unreadable"
+    NOT_CHECKED = "not checked"  # the check ran out of time or failed
+    TOO_LARGE = "too large"
+    TOTAL_TOO_LARGE = "transfer too large"
+    TOO_MANY_FILES = "too many files"
+    DISGUISED = "disguised"  # content contradicts the name
+    BLOCKED_KIND = "blocked kind"
+    ARCHIVE_TOO_BIG = "archive too big to inspect"  # a possible ZIP bomb
+    DAMAGED_ARCHIVE = "damaged archive"
+
+
 @dataclass(frozen=True)
 class FileVerdict:
-    """Whether a file may be sent, what it is, and (when refused) what to tell the sender."""
+    """Whether a file may be sent, what it is, and (when refused) what to tell the sender
+    and, without the file's name, why."""
 
     accepted: bool
     kind: str
     reason: str | None
+    # The reason's kind; left out of equality, as the sentence already says it.
+    refusal: FileRefusal | None = field(default=None, compare=False)
 
 
 _REFUSALS = {
@@ -82,7 +101,8 @@ def _clean_name(display_name: str) -> str:
 def unchecked(display_name: str, *, timed_out: bool) -> FileVerdict:
     """The refusal for a file whose check did not finish: it ran out of time, or failed."""
     template = msg.FILE_NOT_CHECKED_IN_TIME if timed_out else msg.FILE_NOT_CHECKED
-    return FileVerdict(False, msg.KIND_UNCHECKED, template.format(name=_clean_name(display_name)))
+    return FileVerdict(False, msg.KIND_UNCHECKED, template.format(name=_clean_name(display_name)),
+                       FileRefusal.NOT_CHECKED)
 
 
 def inspect_file(
@@ -109,19 +129,24 @@ def inspect_file(
         shown = _clean_name(path.name)
     ext = extension(display_name if isinstance(display_name, str) else path.name)
     blocked_set = {b.strip().lower() for b in blocked if isinstance(b, str)}
-    unreadable = FileVerdict(False, msg.KIND_UNKNOWN, msg.FILE_UNREADABLE.format(name=shown))
+    unreadable = FileVerdict(False, msg.KIND_UNKNOWN, msg.FILE_UNREADABLE.format(name=shown),
+                             FileRefusal.UNREADABLE)
     if not path.is_file():  # also keeps FIFOs and devices from blocking the read
         return unreadable
     try:
         with path.open("rb") as f:
             size = f.seek(0, 2)
             if size == 0:
-                return FileVerdict(False, msg.KIND_EMPTY, msg.FILE_EMPTY.format(name=shown))
+                return FileVerdict(False, msg.KIND_EMPTY, msg.FILE_EMPTY.format(name=shown),
+                                   FileRefusal.EMPTY)
             head = read_at(f, 0, HEAD_BYTES)
             content = content_kind(f, head, size, ext, max_entries)
     except Unchecked as unchecked:
         return FileVerdict(False, unchecked.kind,
-                           unchecked.template.format(name=shown, **unchecked.fields))
+                           unchecked.template.format(name=shown, **unchecked.fields),
+                           FileRefusal.ARCHIVE_TOO_BIG
+                           if unchecked.kind == msg.KIND_ARCHIVE_TOO_BIG
+                           else FileRefusal.DAMAGED_ARCHIVE)
     except (OSError, ValueError):
         return unreadable
 
@@ -139,7 +164,7 @@ def inspect_file(
         reason = msg.FILE_TOO_LARGE.format(
             name=shown, size_mb=size_mb(size), limit_mb=size_mb(max(max_bytes, 0))
         )
-        return FileVerdict(False, kind, reason)
+        return FileVerdict(False, kind, reason, FileRefusal.TOO_LARGE)
 
     if (
         content is not None
@@ -150,12 +175,13 @@ def inspect_file(
         reason = msg.FILE_DISGUISED.format(
             name=shown, claimed=f"{_article(by_name.label)} (.{ext})", kind=_article(content.label)
         )
-        return FileVerdict(False, kind, reason)
+        return FileVerdict(False, kind, reason, FileRefusal.DISGUISED)
 
     for candidate in (content, by_name):
         if candidate is not None and candidate.category in blocked_set:
             template = _REFUSALS.get(candidate.category or "", msg.FILE_BLOCKED_OTHER)
             label = candidate.label
             shown_kind = _article(label) if candidate.category == "macro-document" else label
-            return FileVerdict(False, label, template.format(name=shown, kind=shown_kind))
+            return FileVerdict(False, label, template.format(name=shown, kind=shown_kind),
+                               FileRefusal.BLOCKED_KIND)
     return FileVerdict(True, kind, None)

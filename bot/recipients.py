@@ -14,6 +14,7 @@ import copy
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
+from enum import StrEnum
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -58,13 +59,31 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                            "\u2066\u2067\u2068\u2069")
 
 
-class RecipientError(ValueError):
-    """A recipient detail that cannot be accepted; `field` names the form field, `message` says why and what to do."""  # noqa: E501
+class RecipientRefusal(StrEnum):
+    """Why a typed address or number was refused, for the near-miss record (a missing
+    detail is no near miss: nothing was tried)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    WEBMAIL = "webmail"
+    GENERIC_MAILBOX = "generic mailbox"
+    DISTRIBUTION_LIST = "distribution list"
+    INTERNATIONAL_DOMAIN = "non-ASCII domain"
+    INVALID_EMAIL = "invalid email address"
+    INVALID_PHONE = "invalid phone number"
+
+
+class RecipientError(ValueError):
+    """A recipient detail that cannot be accepted; `field` names the form field, `message` says why and what to do, `refusal` the kind of refusal (None: missing)."""  # noqa: E501
+
+    def __init__(self, field: str, message: str,
+                 refusal: RecipientRefusal | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.refusal = refusal
+
+
+_INVALID_EMAIL = RecipientRefusal.INVALID_EMAIL
+_INVALID_PHONE = RecipientRefusal.INVALID_PHONE
 
 
 @dataclass(frozen=True)
@@ -140,20 +159,22 @@ def check_email(
     if not text:
         raise RecipientError("email", msg.EMAIL_MISSING)
     if len(text) > _MAX_EMAIL_CHARS:
-        raise RecipientError("email", msg.EMAIL_TOO_LONG)
+        raise RecipientError("email", msg.EMAIL_TOO_LONG, _INVALID_EMAIL)
     if one_line(text) != text:  # hidden or blank characters (the library lets fillers by)
         raise RecipientError("email", msg.EMAIL_SYNTAX.format(
-            explanation=msg.EMAIL_SYNTAX_CHARACTERS))
+            explanation=msg.EMAIL_SYNTAX_CHARACTERS), _INVALID_EMAIL)
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         explanation = str(exc).strip() or msg.EMAIL_SYNTAX_UNKNOWN
         if not explanation.endswith((".", "?", "!")):
             explanation += "."
-        raise RecipientError("email", msg.EMAIL_SYNTAX.format(explanation=explanation)) from None
+        raise RecipientError("email", msg.EMAIL_SYNTAX.format(explanation=explanation),
+                             _INVALID_EMAIL) from None
     except (ValueError, UnicodeError):  # defensive: odd unicode the library did not expect
         explanation = msg.EMAIL_SYNTAX_CHARACTERS
-        raise RecipientError("email", msg.EMAIL_SYNTAX.format(explanation=explanation)) from None
+        raise RecipientError("email", msg.EMAIL_SYNTAX.format(explanation=explanation),
+                             _INVALID_EMAIL) from None
     normalized: str = result.normalized
     domain = result.domain.lower()
     ascii_domain = (result.ascii_domain or domain).lower()
@@ -163,21 +184,23 @@ def check_email(
 
     if not domain.isascii():
         raise RecipientError("email", msg.EMAIL_INTERNATIONAL_DOMAIN.format(
-            domain=domain, ascii_domain=ascii_domain))
+            domain=domain, ascii_domain=ascii_domain), RecipientRefusal.INTERNATIONAL_DOMAIN)
     webmail = _clean_domains(webmail_domains)
     hit = _domain_matches(domain, webmail) or _domain_matches(ascii_domain, webmail)
     if hit is not None:
-        raise RecipientError("email", msg.EMAIL_WEBMAIL.format(domain=domain))
+        raise RecipientError("email", msg.EMAIL_WEBMAIL.format(domain=domain),
+                             RecipientRefusal.WEBMAIL)
 
     local = result.local_part.casefold().split("+", 1)[0]
     generic = {g.strip().casefold().rstrip("@") for g in generic_mailboxes if isinstance(g, str)}
     if local and local in generic:
         raise RecipientError(
-            "email", msg.EMAIL_GENERIC_MAILBOX.format(address=normalized, local=local)
-        )
+            "email", msg.EMAIL_GENERIC_MAILBOX.format(address=normalized, local=local),
+            RecipientRefusal.GENERIC_MAILBOX)
     prefixes = tuple(p.strip().casefold() for p in distribution_prefixes if isinstance(p, str))
     if local and any(p and local.startswith(p) for p in prefixes):
-        raise RecipientError("email", msg.EMAIL_DISTRIBUTION_LIST.format(address=normalized))
+        raise RecipientError("email", msg.EMAIL_DISTRIBUTION_LIST.format(address=normalized),
+                             RecipientRefusal.DISTRIBUTION_LIST)
     return checked
 
 
@@ -214,9 +237,10 @@ def parse_phone(text: str, *, default_region: str) -> PhoneNumber:
     if not raw:
         raise RecipientError("phone", msg.PHONE_MISSING.format(example=example))
     if len(raw) > _MAX_PHONE_CHARS:
-        raise RecipientError("phone", msg.PHONE_TOO_LONG.format(example=example))
+        raise RecipientError("phone", msg.PHONE_TOO_LONG.format(example=example), _INVALID_PHONE)
     if _has_bad_characters(raw):
-        raise RecipientError("phone", msg.PHONE_BAD_CHARACTERS.format(example=example))
+        raise RecipientError("phone", msg.PHONE_BAD_CHARACTERS.format(example=example),
+                             _INVALID_PHONE)
     if mobile_example == example:
         invalid = msg.PHONE_INVALID_ONE_EXAMPLE.format(example=example)
     else:
@@ -225,12 +249,12 @@ def parse_phone(text: str, *, default_region: str) -> PhoneNumber:
         number = phonenumbers.parse(raw, region or None)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            raise RecipientError("phone", msg.PHONE_UNKNOWN_COUNTRY) from None
-        raise RecipientError("phone", invalid) from None
+            raise RecipientError("phone", msg.PHONE_UNKNOWN_COUNTRY, _INVALID_PHONE) from None
+        raise RecipientError("phone", invalid, _INVALID_PHONE) from None
     except Exception:  # defensive: the parser must never crash the conversation
-        raise RecipientError("phone", invalid) from None
+        raise RecipientError("phone", invalid, _INVALID_PHONE) from None
     if not phonenumbers.is_valid_number(number):
-        raise RecipientError("phone", invalid)
+        raise RecipientError("phone", invalid, _INVALID_PHONE)
 
     number_type = phonenumbers.number_type(number)
     is_mobile = number_type in (

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.entries import Consent, FileEntry, Recipient
 from bot.filecheck import FileVerdict
+from bot.near_misses import NearMiss
 from bot.policy_rules import Level, Policy
 from bot.replies import Reply
 from bot.statuses import DeliveryMethod, PasswordMethod, Step
@@ -124,3 +125,4 @@ class StepResult:
     effects: list[Effect] = field(default_factory=list)
     error: str | None = None  # set when the answer was refused and the question re-asked
     stale: bool = False  # the answer named a question no longer asked (changed nothing)
+    near_misses: list[NearMiss] = field(default_factory=list)  # recorded with the turn

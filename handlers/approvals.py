@@ -14,13 +14,19 @@ from __future__ import annotations
 from bot.answers import Decision
 from bot.messages import notices as notice_msg
 from bot.messages import transfers as msg
+from bot.near_misses import NearMiss, NearMissKind
 from bot.replies import DecisionNote, Reply, Text
 from bot.statuses import ApprovalStatus, TransferStatus
-from handlers import access, notify, outbox
+from handlers import access, near_misses, notify, outbox
 from handlers.conversation import storable
 from handlers.services import Services
 from store import audit
 from store import repositories as repo
+
+_NEAR_MISS_REASONS = {
+    NearMissKind.SELF_APPROVAL: "the sender tried to decide their own transfer",
+    NearMissKind.NOT_APPROVER: "not a listed approver for this transfer",
+}
 
 
 async def decide(svc: Services, *, approver_id: str, reference: str, approve: bool,
@@ -39,10 +45,13 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
         if transfer is None or approval is None:
             return [Text(access.unknown(reference))]
         refusal: str | None = None
+        near_miss: NearMissKind | None = None
         if policy.same_person(approver_id, transfer.sender_id):
             refusal = msg.SELF_APPROVAL.format(reference=reference)
+            near_miss = NearMissKind.SELF_APPROVAL
         elif not policy.is_one_of(approver_id, approval.approvers):  # as transfer_for
             refusal = access.unknown(reference)
+            near_miss = NearMissKind.NOT_APPROVER
         elif approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
             refusal = msg.ALREADY_DECIDED.format(reference=reference, status=approval.status,
                                                  by=approval.decided_by)
@@ -52,9 +61,14 @@ async def decide(svc: Services, *, approver_id: str, reference: str, approve: bo
             refusal = msg.APPROVAL_NOT_PENDING.format(reference=reference, status=now_is)
         elif not approve and not reason:
             refusal = msg.REASON_REQUIRED.format(reference=reference)
-        if refusal is not None:
+        if near_miss is not None:  # on the record as a near miss (and only as one)
+            await near_misses.record(session, svc, at=now, actor=approver_id, near_miss=NearMiss(
+                near_miss, _NEAR_MISS_REASONS[near_miss], reference,
+                {"decision": "approve" if approve else "reject"}))
+        elif refusal is not None:
             await audit.append(session, at=now, actor=approver_id, action="approval_refused",
                                reference=reference, details={"why": refusal})
+        if refusal is not None:
             return [Text(refusal)]
         status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
         won = await repo.decide_approval(session, reference=reference, status=status,

@@ -17,6 +17,7 @@ from bot.state import State
 from bot.statuses import Step, TransferStatus
 from handlers import (
     audit_housekeeping,
+    near_misses,
     notify,
     outbox,
     portal_archives,
@@ -121,6 +122,7 @@ async def tick(svc: Services) -> None:
                 retention.delete_old_incidents,
                 recovery.recover_packaging, recovery.close_failed_packaging,
                 recovery.delete_orphan_uploads, notify.prune_held,
+                near_misses.flush_forged,
                 audit_housekeeping.prune, audit_housekeeping.checkpoint_if_due):
         try:
             await job(svc)

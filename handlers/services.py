@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot.near_misses import ForgedRequests
 from bot.objects import ObjectStore
 from bot.policy_rules import Policy
 from bot.reference import new_reference
@@ -32,6 +33,8 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     new_reference: Callable[[], str] = field(default=new_reference)
     inspector: FileInspector = field(default_factory=FileInspector)  # judges uploads, off-loop
+    # forged webhook requests counted in this process, recorded by the scheduler
+    forged_requests: ForgedRequests = field(default_factory=ForgedRequests)
 
 
 async def close_transport(svc: Services) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 import channels.portal
 from bot.app.plugins import ChannelPlugin, mount_plugins
-from handlers import housekeeping
+from handlers import housekeeping, near_misses
 from handlers.services import Services, close_transport
 from store.db import migrate_async
 
@@ -41,6 +41,16 @@ async def _scheduler_loop(svc: Services) -> None:
         await asyncio.sleep(svc.settings.scheduler_interval_seconds)
 
 
+async def _forged_request_loop(svc: Services) -> None:
+    """Without the scheduler, this process still records the forged requests it counted."""
+    while True:
+        await asyncio.sleep(svc.settings.scheduler_interval_seconds)
+        try:
+            await near_misses.flush_forged(svc)
+        except Exception:
+            log.exception("recording forged requests failed; kept for the next try")
+
+
 def create_app(svc: Services, *, plugins: Sequence[ChannelPlugin] | None = None,
                migrate: bool = True, scheduler: bool | None = None) -> web.Application:
     """The application with ``plugins`` mounted (default: the recipient portal alone)."""
@@ -51,14 +61,18 @@ def create_app(svc: Services, *, plugins: Sequence[ChannelPlugin] | None = None,
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if migrate:
             await migrate_async(svc.settings.database_url)
-        task = asyncio.create_task(_scheduler_loop(svc)) if run_scheduler else None
-        if task is None:
+        task = asyncio.create_task(_scheduler_loop(svc) if run_scheduler
+                                   else _forged_request_loop(svc))
+        if not run_scheduler:
             log.info("scheduler not started in this process (SAFEHAVEN_SCHEDULER=off)")
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:  # what was counted since the last tick (a crash loses it: docs/governance.md)
+            await near_misses.flush_forged(svc)
+        except Exception:
+            log.exception("forged requests counted at shutdown could not be recorded")
         await svc.db.close()
         await close_transport(svc)
         await svc.inspector.close()

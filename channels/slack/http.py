@@ -32,6 +32,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.near_misses import WebhookChannel
 from channels.slack.channel import SlackChannel
 from channels.slack.payloads import well_formed
 
@@ -86,6 +87,14 @@ def _bolt_request(raw: bytes, request: web.Request) -> AsyncBoltRequest | None:
 
 
 async def slack_events(request: web.Request) -> web.Response:
+    response = await _slack_events(request)
+    if response.status == 401:  # unsigned, or signed with the wrong secret or too late
+        channel = request.app[SLACK_CHANNEL]
+        channel.svc.forged_requests.count(WebhookChannel.SLACK, channel.svc.clock())
+    return response
+
+
+async def _slack_events(request: web.Request) -> web.Response:
     channel = request.app[SLACK_CHANNEL]
     raw = await request.read()
     stamp = request.headers.get("X-Slack-Request-Timestamp", "")

@@ -41,6 +41,7 @@ from botframework.connector.auth import (  # type: ignore[import-untyped]
 
 from bot.egress import Destination, EgressPolicy
 from bot.messages import teams as msg
+from bot.near_misses import WebhookChannel
 from bot.replies import FileReply, LinkReply, Reply, Text
 from channels.egress import check_url, checked_connector
 from channels.teams import cards, records
@@ -166,6 +167,7 @@ class TeamsChannel:
                 activity, request.headers.get("Authorization", ""))
         except Exception as exc:  # botbuilder raises PermissionError, jwt errors, ...
             log.warning("Teams request refused: not authenticated (%s)", type(exc).__name__)
+            self.svc.forged_requests.count(WebhookChannel.TEAMS, self.svc.clock())
             return _json_error(401, "not authenticated")
         refused = tenant_refusal(body, self.settings.tenant_ids,
                                  authenticated=self.settings.auth_enabled)

@@ -23,6 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.calls import CallAction, Gather, GatherStep, Hangup, Pause, Say
+from bot.near_misses import WebhookChannel
 from channels.twilio.settings import TwilioSettings
 from handlers.password_sends import callbacks, calls, sms_replies
 from handlers.services import Services
@@ -80,6 +81,8 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
                                                                            signature):
         log.warning("refused a Twilio webhook with a missing or wrong signature: %s",
                     request.path)
+        svc = request.app[SERVICES]
+        svc.forged_requests.count(WebhookChannel.TWILIO, svc.clock())
         return web.Response(status=403, text="invalid signature")
     return await handler(request)
 

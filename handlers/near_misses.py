@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from bot.filecheck import FileRefusal
 from bot.near_misses import FINGERPRINT_LABEL, NEAR_MISS, NearMiss, NearMissKind
 from handlers.services import Services
 from store import audit
@@ -28,6 +29,19 @@ async def record(session: Any, svc: Services, *, at: datetime, actor: str,
     key = svc.vault.derive_key(FINGERPRINT_LABEL) if near_miss.subject else None
     await audit.append(session, at=at, actor=actor, action=NEAR_MISS,
                        reference=near_miss.reference, details=near_miss.details(key))
+
+
+async def record_refused_downloads(svc: Services, *, actor: str, count: int) -> None:
+    """Files a channel refused to fetch for being over the policy's size limit (Slack and
+    Teams say a file's size before it is downloaded): one ``file_refused`` each, before any
+    transfer exists, so without a reference."""
+    if count <= 0:
+        return
+    async with svc.db.transaction() as session:
+        for _ in range(count):
+            await record(session, svc, at=svc.clock(), actor=actor, near_miss=NearMiss(
+                NearMissKind.FILE_REFUSED, FileRefusal.TOO_LARGE.value, None,
+                {"file_kind": "file", "stage": "download"}))
 
 
 async def flush_forged(svc: Services) -> int:

@@ -43,9 +43,11 @@ MAX_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Refused:
-    """A file not fetched, with the sentence to tell the sender."""
+    """A file not fetched, with the sentence to tell the sender; ``too_large``: for being
+    over the size limit (a near miss on the record)."""
 
     text: str
+    too_large: bool = False
 
 
 class DownloadError(Exception):
@@ -64,7 +66,7 @@ def too_large(name: str, size: int | None, limit: int) -> Refused:
     shown = (human_size(size) if size is not None
              else msg.MORE_THAN.format(limit=human_size(limit)))
     return Refused(cmsg.FILE_REFUSED.format(reason=cmsg.FILE_TOO_LARGE.format(
-        name=name, size=shown, limit=human_size(limit))))
+        name=name, size=shown, limit=human_size(limit))), too_large=True)
 
 
 def egress_policy(settings: Settings, slack: SlackSettings) -> EgressPolicy:
@@ -178,16 +180,16 @@ async def details(client: AsyncWebClient, shared: Mapping[str, Any]) -> Mapping[
 
 async def receive(session: aiohttp.ClientSession, client: AsyncWebClient,
                   shared: Sequence[Mapping[str, Any]], *, token: str, egress: EgressPolicy,
-                  settings: Settings, limit: int) -> tuple[list[IncomingFile], list[str]]:
+                  settings: Settings, limit: int) -> tuple[list[IncomingFile], list[Refused]]:
     """The files of one message, fetched in turn: those on disk, and why the others were
-    not (each a sentence for the sender)."""
+    not (each with a sentence for the sender)."""
     incoming: list[IncomingFile] = []
-    refused: list[str] = []
+    refused: list[Refused] = []
     for one in shared:
         result = await download(session, await details(client, one), token=token,
                                 egress=egress, settings=settings, limit=limit)
         if isinstance(result, Refused):
-            refused.append(result.text)
+            refused.append(result)
         else:
             incoming.append(result)
     return incoming, refused

@@ -39,7 +39,7 @@ from channels.teams.inbound import (
 )
 from channels.teams.models import OfferStatus
 from channels.teams.outbound import TeamsOutbound
-from handlers import approvals, notify
+from handlers import approvals, near_misses, notify
 from handlers.archive_reads import OpenArchive, archive_size, open_archive
 from handlers.conversation import parse_text, take_turn
 from handlers.transfers import delete_plaintext
@@ -169,6 +169,7 @@ class TeamsTurns:
             if isinstance(got, files.TooLarge):
                 notes.append(msg.DOWNLOAD_TOO_LARGE.format(name=item.name,
                                                            limit=human_size(limit)))
+                await near_misses.record_refused_downloads(self.svc, actor=uid, count=1)
             else:
                 staged.append(got)
         replies: list[Reply] = [Text("\n".join(notes))] if notes else []

@@ -6,6 +6,7 @@ refused (no address, no domain, no number, no file name)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -117,3 +118,23 @@ async def test_each_refused_file_is_one_near_miss_without_its_name(
     for path in (disguised, program, empty):
         for part in (path.name, path.stem, "julia", "smith", "payroll", "helper.exe"):
             assert part.casefold() not in everything, part
+
+
+async def test_a_file_over_the_size_limit_is_one_near_miss_wherever_it_is_refused(
+        world: World, tmp_path: Path) -> None:
+    """Slack and Teams refuse it before fetching it, the console when the turn judges it:
+    one record either way, and neither its name nor its content on the record."""
+    world.svc.policy = replace(world.svc.policy, max_file_bytes=2000)
+    alice = await world.sender()
+    big = tmp_path / "Julia Smith full case history.pdf"
+    big.write_bytes(PDF + b"%" * 5000)
+    good = tmp_path / "referral.pdf"
+    good.write_bytes(PDF)
+    await alice.send_files(big, good)
+    assert "referral.pdf" in alice.text
+    (record,) = await near_misses(world.svc)
+    assert (record.details["kind"], record.details["reason"]) == ("file_refused", "too large")
+    assert record.actor == alice.user_id
+    everything = await whole_record(world.svc)
+    for part in ("julia", "smith", "case history"):
+        assert part not in everything, part

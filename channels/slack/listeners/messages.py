@@ -25,6 +25,7 @@ from channels.slack.inbox import Ticket, Unfinished
 from channels.slack.inputs import dig, from_slack, text_of
 from channels.slack.questions import OpenQuestion
 from channels.slack.runtime import Ack, SlackRuntime
+from handlers import near_misses
 from handlers.conversation import Turn, current_state, parse_text
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,9 @@ class Messages:
             slack.ensure_session(), slack.client, shared, token=slack.settings.bot_token,
             egress=files.egress_policy(slack.svc.settings, slack.settings),
             settings=slack.svc.settings, limit=slack.svc.policy.max_file_bytes)
-        replies: list[Reply] = [Text("\n".join(refused))] if refused else []
+        replies: list[Reply] = [Text("\n".join(r.text for r in refused))] if refused else []
+        await near_misses.record_refused_downloads(
+            slack.svc, actor=user_id, count=sum(r.too_large for r in refused))
         if incoming:
             turn = await slack.take(user_id, FilesReceived(tuple(incoming)))
             replies += turn.replies

@@ -51,7 +51,7 @@ from bot.summary import (
     needs_approval,
 )
 from bot.vault import Vault
-from handlers import access, archive_reads, intake, notify, portal
+from handlers import access, archive_reads, intake, notify, portal, retention
 from handlers.password_sends import dispatch, scheduling
 from handlers.services import Services
 from store import audit, outbox
@@ -446,6 +446,15 @@ async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sende
     # A process that dies before this leaves unreferenced objects: the orphan sweep's.
     await record_uploads_deleted(svc, reference=reference, stored=stored, by=by,
                                  reason=str(status))
+    # An archive handed back in the chat goes now; a portal archive at the next pass, once
+    # no download is in progress (handlers/portal_archives.py).
+    if transfer.delivery_method == DeliveryMethod.ARCHIVE:
+        try:
+            await retention.delete_archive(svc, reference,
+                                           reason=repo.RetentionReason.TRANSFER_OVER)
+        except Exception as exc:  # the store may be unreachable: the retention pass retries
+            log.error("could not delete the archive of %s: %s", reference,
+                      type(exc).__name__)
     return True
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 CHAT_ARCHIVE_PERIOD = "{after} days after the password was delivered, {most} days at most"
-CHAT_ARCHIVE_GOES = ("the archive handed back in the chat; at the next pass once the "
-                     "transfer is cancelled or expired")
+CHAT_ARCHIVE_GOES = ("the archive handed back in the chat; at once when the transfer is "
+                     "cancelled")
 PORTAL_ARCHIVE_PERIOD = "until no download link can fetch it"
 PORTAL_ARCHIVE_GOES = ("the archive held for the portal, once its links have expired, "
                        "been used up or been withdrawn")

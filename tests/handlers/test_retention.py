@@ -121,7 +121,30 @@ async def test_cancelled_transfer_loses_its_archive(
     ref = await _ready_archive(services, conversation, make_file)
     chat = Conversation(services, "console:alice")
     await chat.say(f"cancel {ref}")
-    assert await housekeeping_pass(services) == 1  # at once, whatever the retention
+    assert await _kept(services, ref) == (False, None, None)  # at once, not at a pass
+    [deleted] = await _deletions(services, ref)
+    assert deleted.details["reason"] == "transfer over"
+    assert await housekeeping_pass(services) == 0  # nothing left for the pass
+    assert len(await _deletions(services, ref)) == 1
+
+
+async def test_a_cancelled_transfer_whose_archive_could_not_go_loses_it_at_the_next_pass(
+        services: Services, conversation: Any, make_file: Any) -> None:
+    ref = await _ready_archive(services, conversation, make_file)
+
+    class Unreachable:
+        async def delete(self, key: Any) -> None:
+            raise OSError("object store unreachable")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(services.objects, name)
+
+    down = replace(services, objects=Unreachable())
+    chat = Conversation(down, "console:alice")
+    await chat.say(f"cancel {ref}")
+    assert (await _kept(services, ref))[1] is not None  # still kept, and still on record
+    assert await _deletions(services, ref) == []
+    assert await housekeeping_pass(services) == 1
     assert await _kept(services, ref) == (False, None, None)
     [deleted] = await _deletions(services, ref)
     assert deleted.details["reason"] == "transfer over"

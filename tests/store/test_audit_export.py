@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from store import audit
 from store.db import Database
@@ -14,7 +15,7 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 async def _two_transfers(db: Database) -> None:
-    rows = [
+    rows: list[tuple[str, str | None, str, dict[str, Any]]] = [
         ("console:alice", "SH-AAAA-22", "answered",
          {"recipient": {"name": "Priya Shah", "organisation": "Northfield NHS Trust"}}),
         ("slack:U2", "SH-BBBB-33", "answered",

@@ -111,7 +111,8 @@ class RetentionPeriods:
     """How long the other artefacts are kept (``[retention]``; see docs/governance.md for
     why each default): saved conversation state idle this many days, recipient
     address-book entries unused this many days, incident records this many days after
-    they were opened. Unfinished drafts go after ``[intake] draft_expiry_hours``."""
+    they were opened, audit records this many days after they were written (pruned by
+    ``store.audit.prune``). Unfinished drafts go after ``[intake] draft_expiry_hours``."""
 
     conversation_days: int = 30
     recipient_days: int = 365

@@ -159,3 +159,15 @@ def test_csv_export_is_signed_too_and_stdout_is_unsigned(env: dict[str, str],
     plain = run(env, "audit", "export", "--format", "json")
     assert plain.returncode == 0 and "not signed" in plain.stderr
     assert len(plain.stdout.splitlines()) == 3
+
+
+def test_checkpoint_settings_are_explained(env: dict[str, str], tmp_path: Path) -> None:
+    bad = run({**env, "SAFEHAVEN_AUDIT_CHECKPOINT_RECORDS": "often"}, "audit", "verify")
+    assert bad.returncode == 2 and "SAFEHAVEN_AUDIT_CHECKPOINT_RECORDS" in bad.stderr
+    anchor = tmp_path / "elsewhere" / "checkpoints.jsonl"
+    assert run(env, "migrate").returncode == 0
+    record_shares({**env, "SAFEHAVEN_AUDIT_ANCHOR": str(anchor)}, 2)
+    made = run({**env, "SAFEHAVEN_AUDIT_ANCHOR": str(anchor)}, "audit", "checkpoint")
+    assert made.returncode == 0 and str(anchor) in made.stdout
+    assert stat.S_IMODE(anchor.stat().st_mode) == 0o600
+    assert not (tmp_path / "var" / "audit-anchor.jsonl").exists()

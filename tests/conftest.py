@@ -24,6 +24,7 @@ from handlers.services import Services
 from store.db import Database, migrate
 from store.objects import LocalObjectStore
 from tests.reliability import secret_scan
+from tests.reliability.strategies import FIGURES, TRIED
 from tests.support.core import PDF, Clock, Conversation, RecordingNotifier
 
 PG_URL = os.environ.get("SAFEHAVEN_TEST_DATABASE_URL")
@@ -80,6 +81,55 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+# --- parallel runs (scripts/test: pytest-xdist workers, ``--dist loadfile``) ----------------
+# Each test file runs in one worker, so a module-scoped fixture is set up once. The files in
+# HEAVY, each starting several processes or servers (replicas and a worker, a Slack app it
+# kills, Chromium, Azurite and moto), are one unit of work: they run one after another in one
+# worker, never beside each other. (``--dist loadgroup`` and ``xdist_group`` marks would say
+# this too, but pytest-xdist 3.8 drops the groups under pytest 9.2: they ride on node ids.)
+# A test marked ``alone`` restarts something every test shares (the PostgreSQL server), so
+# no other test may run beside it at all: scripts/test runs the others in parallel with
+# ``--alone-tests=defer``, then these in one process with ``--alone-tests=only``.
+HEAVY = frozenset({
+    "tests/scale/test_replicas.py",
+    "tests/reliability/test_kill_slack.py",
+    "tests/channels/portal/test_browser.py",
+    "tests/store/test_object_store.py",
+})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileHeavyTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "heavy" if path in HEAVY else path
+
+    return ByFileHeavyTogether(config, log)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--alone-tests", choices=("run", "defer", "only"), default="run",
+                     help="tests marked alone: run them with the others (the default), "
+                          "leave them out (defer, for a parallel run), or run only them")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mode = config.getoption("--alone-tests")
+    if mode == "run":
+        return
+    wanted = mode == "only"
+    kept = [item for item in items if (item.get_closest_marker("alone") is not None) == wanted]
+    if len(kept) < len(items):
+        ids = {id(item) for item in kept}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in ids])
+        items[:] = kept
+
+
 # --- secrets: after the suite, no generated password may be found anywhere it was written
 # but the console transport's outbox.log (tests/reliability/secret_scan.py) -----------------
 
@@ -91,23 +141,53 @@ def _capture_passwords(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     secret_scan.stop()
 
 
+# With pytest-xdist (scripts/test runs two workers) each worker scans what it saw and puts its
+# findings in ``workeroutput``; the controller, which runs no tests, adds them up in
+# ``pytest_testnodedown``, prints them and fails the run (a worker's own exit status is lost).
+_ROLE = {"controller": False}  # set at session start; the report hook has no config
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _ROLE["controller"] = session.config.pluginmanager.has_plugin("dsession")
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    secret_scan.scan_report(report)
+    if not _ROLE["controller"]:  # a worker's reports are scanned by the worker
+        secret_scan.scan_report(report)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    output = getattr(node, "workeroutput", {})
+    worker = getattr(node, "workerinput", {}).get("workerid", "?")
+    if "secret_scan" in output:
+        secret_scan.merge(output["secret_scan"])
+    else:
+        secret_scan.SCAN.unreported.append(worker)
+    for name, count in output.get("tried", {}).items():
+        TRIED[name] += int(count)
+    for name, value in output.get("figures", {}).items():
+        mine = FIGURES.get(name, "")  # a count (digits) is summed; a description replaced
+        FIGURES[name] = str(int(mine) + int(value)) if mine.isdigit() and value.isdigit() else value
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if secret_scan.SCAN.base is not None and secret_scan.scan_tree(secret_scan.SCAN.base):
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if secret_scan.SCAN.leaks:
+    if secret_scan.SCAN.base is not None:
+        secret_scan.scan_tree(secret_scan.SCAN.base)
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: the controller decides
+        session.config.workeroutput.update(secret_scan=secret_scan.export(),
+                                           tried=dict(TRIED), figures=dict(FIGURES))
+    if secret_scan.failed():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if secret_scan.SCAN.base is None:
+    scan = secret_scan.SCAN
+    if scan.base is None and not scan.workers and not scan.unreported:
         return
     lines = secret_scan.summary()
-    terminalreporter.write_sep("=" if secret_scan.SCAN.leaks else "-", lines[0],
-                               red=bool(secret_scan.SCAN.leaks), bold=True)
+    terminalreporter.write_sep("=" if secret_scan.failed() else "-", lines[0],
+                               red=secret_scan.failed(), bold=True)
     for line in lines[1:]:
         terminalreporter.write_line(line, red=True)
 

@@ -18,6 +18,11 @@ Where they are looked for:
 * each PostgreSQL test database, every row of every table as text, just before the
   database is dropped (the ``database_url`` fixture in tests/conftest.py).
 
+With pytest-xdist each worker process scans what it saw (its own base temporary directory,
+its tests' reports, its databases) and hands its findings (:func:`export`) to the controller,
+which adds them up (:func:`merge`), prints them and fails the run on any leak
+(tests/conftest.py).
+
 Matching uses the password's shape (five capitalised words and five digits, dashes between:
 ``bot/passwords.py``), so a password generated in a process the suite cannot see is found
 too; ``test_secret_scan.py`` checks that the shape still matches the generator.
@@ -68,6 +73,10 @@ class Scan:
     reports: int = 0
     databases: int = 0
     rows: int = 0
+    other_generated: int = 0  # counted by xdist workers (the passwords stay there)
+    other_outboxes: int = 0
+    workers: int = 0
+    unreported: list[str] = field(default_factory=list)  # workers that sent no findings
     _restore: Callable[[], None] | None = None
 
     @property
@@ -219,13 +228,46 @@ async def scan_postgres(url: str) -> None:
     SCAN.databases += 1
 
 
+_COUNTS = ("files", "bytes", "reports", "databases", "rows")
+
+
+def export() -> dict[str, Any]:
+    """This process's findings as plain data, for an xdist worker's ``workeroutput``: the
+    counts, and each leak (its password too, so that the controller's report is the same as
+    a serial run's); the passwords generated here are counted, not sent."""
+    return {"generated": len(SCAN.generated) + SCAN.other_generated,
+            "from_outboxes": len(SCAN.from_outboxes) + SCAN.other_outboxes,
+            "leaks": [[leak.where, leak.password, leak.known] for leak in SCAN.leaks],
+            **{name: getattr(SCAN, name) for name in _COUNTS}}
+
+
+def merge(found: dict[str, Any]) -> None:
+    """Add one worker's :func:`export` to this process's findings."""
+    SCAN.workers += 1
+    SCAN.other_generated += int(found["generated"])
+    SCAN.other_outboxes += int(found["from_outboxes"])
+    SCAN.leaks += [Leak(str(where), str(password), bool(known))
+                   for where, password, known in found["leaks"]]
+    for name in _COUNTS:
+        setattr(SCAN, name, getattr(SCAN, name) + int(found[name]))
+
+
+def failed() -> bool:
+    """Whether the run must fail: a leak was found, or a worker's findings never arrived."""
+    return bool(SCAN.leaks or SCAN.unreported)
+
+
 def summary() -> list[str]:
+    workers = f" by {SCAN.workers} worker processes" if SCAN.workers else ""
     lines = [
-        f"secret scan: {len(SCAN.generated):,} passwords generated in-process, "
-        f"{len(SCAN.from_outboxes):,} read from outbox.log files (the only allowed place); "
+        f"secret scan{workers}: {len(SCAN.generated) + SCAN.other_generated:,} passwords "
+        f"generated in-process, {len(SCAN.from_outboxes) + SCAN.other_outboxes:,} read from "
+        f"outbox.log files (the only allowed place); "
         f"searched {SCAN.files:,} files ({SCAN.bytes / 1e6:,.1f} MB of data), "
         f"{SCAN.reports:,} captured test outputs, {SCAN.databases:,} PostgreSQL databases "
         f"({SCAN.rows:,} rows): {len(SCAN.leaks)} found",
     ]
     lines += [f"  LEAK {leak.describe()}" for leak in SCAN.leaks[:50]]
+    lines += [f"  INCOMPLETE: worker {name} sent no findings (it crashed or was stopped)"
+              for name in SCAN.unreported]
     return lines

@@ -125,13 +125,28 @@ class AuditTrail:
         """Sign and write a checkpoint of the trail as it is now, after checking every
         record since the latest checkpoint (a broken chain is never signed: raises
         :class:`AuditBroken`). With ``prune_through``, the chain's new beginning is after
-        that record (:func:`prune` deletes the records up to it next)."""
-        latest = _latest(await self.anchor.read(), self.keys)
+        that record (:func:`prune` deletes the records up to it next). The latest
+        checkpoint this process knows is trusted as the starting point, so the anchor's
+        whole history is read only once per process (and again on a pruning)."""
+        cached = self._latest is not None and prune_through is None
+        latest = self._latest if cached else _latest(await self.anchor.read(), self.keys)
+        try:
+            return await self._checkpoint(db, latest, now=now, prune_through=prune_through)
+        except AuditBroken:
+            if not cached:
+                raise
+            # Another process may have written newer checkpoints (or pruned): look again.
+            latest = _latest(await self.anchor.read(), self.keys)
+            return await self._checkpoint(db, latest, now=now, prune_through=prune_through)
+
+    async def _checkpoint(self, db: Database, latest: Checkpoint | None, *, now: datetime,
+                          prune_through: int | None) -> Checkpoint:
         async with db.read() as session:
             if latest is None:
                 base_seq, base_mac = 0, GENESIS
-                result = await verify(session, keys=self.keys)
                 keyed_from = await _first_keyed(session)
+                result = await _walk(session, keys=self.keys, base_seq=0, base_mac=GENESIS,
+                                     keyed_from=keyed_from, heads={})
             else:
                 base_seq, base_mac = latest.base_seq, latest.base_mac
                 keyed_from = latest.keyed_from

@@ -345,3 +345,18 @@ async def test_two_processes_appending_at_once_leave_one_verified_chain(
     result = await check(db, trail)
     assert result.ok and result.records == 50
     await db.close()
+
+
+async def test_the_first_checkpoint_refuses_an_unkeyed_record_after_keyed_ones(
+        database_url: str, tmp_path: Path) -> None:
+    db = Database(database_url)
+    trail = make_trail(tmp_path)
+    audit.attach(db, trail)
+    await fill(db, 2)
+    legacy = Database(database_url)  # a process without the keys
+    await fill(legacy, 1, start=T0 + timedelta(hours=1))
+    with pytest.raises(audit.AuditBroken, match="record 3"):
+        await trail.checkpoint(db, now=T0 + timedelta(hours=2))
+    assert await trail.checkpoints() == []
+    await legacy.close()
+    await db.close()

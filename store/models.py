@@ -61,7 +61,8 @@ class Conversation(Base):
     user_id: Mapped[str] = mapped_column(String(200), index=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the draft expiry and conversation retention look for the untouched.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Transfer(Base):
@@ -183,7 +184,8 @@ class RecipientEntry(Base):
     organisation: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     phone: Mapped[str] = mapped_column(String(60))
-    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: retention deletes the entries unused for the policy's recipient_days.
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class AuditRecord(Base):

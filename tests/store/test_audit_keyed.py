@@ -360,3 +360,19 @@ async def test_the_first_checkpoint_refuses_an_unkeyed_record_after_keyed_ones(
     assert await trail.checkpoints() == []
     await legacy.close()
     await db.close()
+
+
+async def test_an_object_store_url_anchor_is_a_store_of_its_own(database_url: str,
+                                                                 tmp_path: Path) -> None:
+    db = Database(database_url)
+    trail = make_trail(tmp_path)
+    folder = tmp_path / "worm"
+    trail.anchor = open_anchor(folder.as_uri(), objects=LocalObjectStore(tmp_path / "main"))
+    audit.attach(db, trail)
+    await fill(db, 3)
+    await trail.checkpoint(db, now=T0 + timedelta(hours=1))
+    assert [p.name for p in (folder / "checkpoints").iterdir()] == [
+        f"{3:016d}-{0:016d}.json"]
+    assert not (tmp_path / "main" / "checkpoints").exists()
+    assert (await check(db, trail)).ok
+    await db.close()

@@ -161,7 +161,8 @@ async def measure(url: str, source: Path, size: int, work: Path,
     figures["archive_bytes"] = archive_size
 
     async def download() -> int:
-        opened = await archive_reads.open_archive(store, work / "archives", REFERENCE)
+        opened = await archive_reads.open_archive(store, work / "archives", REFERENCE,
+                                                  vault=services.vault)
         if opened is None:
             raise RuntimeError("the archive is not in the store")
         return await drain(opened.chunks)

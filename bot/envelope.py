@@ -40,10 +40,38 @@ _PREFIX_SIZE = 8
 _LENGTH_SIZE = 2
 _MAX_SEALED_KEY = 1024
 _MAX_CHUNKS = 2**32
+#: The header's length for a data key sealed by :meth:`Vault.seal` (a fixed-length format),
+#: to tell an envelope's plaintext size from its size alone.
+STANDARD_HEADER_SIZE = (len(MAGIC) + _LENGTH_SIZE + _PREFIX_SIZE
+                        + len(Vault(bytes(32)).seal("A" * 44, reference="-")))
 
 
 class EnvelopeError(Exception):
     """An envelope that will not open: not one, another key's, altered or truncated."""
+
+
+def header_size(first: bytes) -> int | None:
+    """The length of the envelope's header, read from its first bytes (at least 6); None
+    when they are not the start of an envelope."""
+    fixed = len(MAGIC) + _LENGTH_SIZE
+    if len(first) < fixed or first[:len(MAGIC)] != MAGIC:
+        return None
+    sealed_length = int.from_bytes(first[len(MAGIC):fixed], "big")
+    if not 0 < sealed_length <= _MAX_SEALED_KEY:
+        return None
+    return fixed + sealed_length + _PREFIX_SIZE
+
+
+def plaintext_size(envelope_size: int, header: int) -> int | None:
+    """How many bytes of plaintext an envelope of ``envelope_size`` bytes, ``header`` of them
+    its header, holds; None when no envelope has that shape (it was truncated)."""
+    body = envelope_size - header
+    if body < TAG_SIZE:
+        return None
+    chunks = -(-body // SEALED_CHUNK_SIZE)
+    if body - (chunks - 1) * SEALED_CHUNK_SIZE < TAG_SIZE:
+        return None
+    return body - chunks * TAG_SIZE
 
 
 def _nonce(prefix: bytes, index: int) -> bytes:

@@ -248,7 +248,7 @@ async def seal_legacy_files(svc: Services) -> int:
     the object store (migration 0010) into the store. An upload a row names
     ``uploads/legacy/<folder>`` is sealed from ``var/uploads/<folder>/upload.bin`` under that
     key and its plaintext deleted; an archive ``var/archives/<reference>.zip`` a transfer
-    still keeps is put at ``archive_key(reference)`` (it is encrypted already) and deleted
+    still keeps is sealed at ``archive_key(reference)`` (as packaging does) and deleted
     here. Files another host has are that host's to move. Returns how many moved."""
     if id(svc) in _LEGACY_SEALED:
         return 0
@@ -287,7 +287,8 @@ async def _adopt_legacy_archives(svc: Services) -> int:
     for reference in kept:
         key = archive_key(reference)
         if await svc.objects.head(key) is None:
-            await svc.objects.put(key, read_chunks(found[reference]))
+            await svc.objects.put(key, encrypt_stream(read_chunks(found[reference]),
+                                                      svc.vault, context=key))
             await asyncio.to_thread(found[reference].unlink, missing_ok=True)
             moved += 1
     return moved

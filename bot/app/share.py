@@ -28,7 +28,7 @@ from bot.private import private_dir
 from bot.replies import Choice, FileReply, OptionRole, Question, Reply
 from bot.statuses import PasswordMethod, Step
 from channels.console.render import render
-from handlers.archive_reads import legacy_path, open_archive
+from handlers.archive_reads import legacy_path, opener
 from handlers.conversation import current_state, take_turn
 from handlers.intake import stage_local_file
 from handlers.notify import deliver_held
@@ -155,7 +155,7 @@ async def _hand_back(svc: Services, reply: FileReply, args: argparse.Namespace) 
             and await asyncio.to_thread(target.is_file):
         out(f"archive: {target}")  # packaged here before archives went into the store
         return
-    archive = await open_archive(svc.objects, svc.settings.archives_dir, reply.reference)
+    archive = await opener(svc)(reply.reference)
     if archive is None:
         out(f"error: the archive of {reply.reference} is no longer kept")
         return

@@ -93,8 +93,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 async def _open(svc: Services, view: portal.LinkView) -> archive_reads.OpenArchive | None:
-    return await archive_reads.open_archive(svc.objects, svc.settings.archives_dir,
-                                            view.reference)
+    return await archive_reads.opener(svc)(view.reference)
 
 
 async def _stream(request: web.Request, response: web.StreamResponse,
@@ -156,6 +155,8 @@ async def download(request: web.Request) -> web.StreamResponse:
                     reason = None
         except ConnectionError:  # the client went away (reset, broken pipe)
             reason = downloads.Interruption.CLIENT_GONE
+        except archive_reads.ArchiveTampered:  # reported; its last bytes never go out
+            _cut(request)
         except TimeoutError:
             reason = downloads.Interruption.TOO_SLOW
             _cut(request)

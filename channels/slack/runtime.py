@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -49,7 +48,7 @@ from channels.slack.inbox import Inbox
 from channels.slack.questions import OpenQuestion, OpenQuestions
 from channels.slack.settings import SlackSettings
 from channels.slack.tasks import JobQueue, KeyedLocks, TaskTracker
-from handlers.archive_reads import open_archive
+from handlers.archive_reads import opener
 from handlers.conversation import Turn, take_turn
 from handlers.services import Services
 
@@ -75,8 +74,7 @@ class SlackRuntime:
                               guard=self._guarded)
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url,
                                      retry_handlers=retry_handlers())
-        self.api = SlackApi(self.client, functools.partial(
-            open_archive, svc.objects, svc.settings.archives_dir))
+        self.api = SlackApi(self.client, opener(svc))
         self.session: aiohttp.ClientSession | None = None
         self.inbox = Inbox(svc.db, svc.vault, clock=lambda: self.svc.clock(),
                            spawn=lambda coro: self.spawn(coro, name="slack inbox writes"),

@@ -40,7 +40,7 @@ from channels.teams.inbound import (
 from channels.teams.models import OfferStatus
 from channels.teams.outbound import TeamsOutbound
 from handlers import approvals, near_misses, notify
-from handlers.archive_reads import OpenArchive, archive_size, open_archive
+from handlers.archive_reads import OpenArchive, archive_size, opener
 from handlers.conversation import parse_text, take_turn
 from handlers.transfers import delete_plaintext
 
@@ -302,8 +302,7 @@ class TeamsTurns:
         """The offered archive, streamed from the object store (whichever replica packaged
         it); None when it is no longer kept."""
         try:
-            return await open_archive(self.svc.objects, self.svc.settings.archives_dir,
-                                      offer.reference)
+            return await opener(self.svc)(offer.reference)
         except ObjectStoreError as exc:
             log.warning("archive %s could not be read: %s", offer.reference,
                         type(exc).__name__)

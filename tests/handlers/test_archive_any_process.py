@@ -49,7 +49,8 @@ async def other(services: Services, settings: Settings, policy: Policy, clock: C
 
 
 async def _stored(svc: Services, reference: str) -> bytes:
-    opened = await open_archive(svc.objects, svc.settings.archives_dir, reference)
+    opened = await open_archive(svc.objects, svc.settings.archives_dir, reference,
+                                vault=svc.vault)
     assert opened is not None
     return b"".join([chunk async for chunk in opened.chunks])
 

@@ -19,7 +19,15 @@ from handlers.password_sends import dispatch, scheduling
 from handlers.services import Services
 from store import audit
 from store.models import AuditRecord, PasswordSend, Transfer, TransferFile
-from tests.support.core import CONSENT, PURPOSE, RECIPIENT, Clock, Conversation, answer_all
+from tests.support.core import (
+    CATEGORIES,
+    CONSENT,
+    PURPOSE,
+    RECIPIENT,
+    Clock,
+    Conversation,
+    answer_all,
+)
 from tests.support.objects import upload_objects
 
 SMS_PASSWORD = re.compile(r"the password for (SH-[0-9A-Z-]+) is (\S+) \.")
@@ -72,7 +80,8 @@ async def test_happy_path_controlled_to_partner_with_sms(services: Services, con
     password = outbox_password(services, ref)
     assert password not in chat.text
     assert password not in caplog.text
-    opened = await open_archive(services.objects, services.settings.archives_dir, ref)
+    opened = await open_archive(services.objects, services.settings.archives_dir, ref,
+                                vault=services.vault)
     assert opened is not None
     data = b"".join([chunk async for chunk in opened.chunks])
     with pyzipper.AESZipFile(io.BytesIO(data)) as zf:
@@ -120,6 +129,7 @@ async def test_every_question_reasks_on_bad_input(services: Services, conversati
     turn = await chat.say("TOP SECRET")
     assert turn.error and chat.question == "classification"
     await chat.say("CONTROLLED")
+    await chat.say(CATEGORIES)
 
     bad = dict(RECIPIENT, email="priya@gmail.com", phone="12345", name="")
     turn = await chat.say(bad)
@@ -167,6 +177,7 @@ async def test_public_allows_webmail_but_controlled_refuses(services: Services,
     chat = conversation()
     await chat.send_files(make_file("leaflet.pdf"))
     await chat.say("PUBLIC")
+    await chat.say(CATEGORIES)
     turn = await chat.say(dict(RECIPIENT, email="someone@gmail.com"))
     assert turn.error is None and chat.question == "purpose"
 
@@ -177,12 +188,17 @@ async def test_back_and_cancel_anywhere(services: Services, conversation: Any,
     await chat.send_files(make_file("a.pdf"))
     ref = reference_of(chat)
     await chat.say("CONTROLLED")
+    await chat.say(CATEGORIES)
     await chat.say(RECIPIENT)
     assert chat.question == "purpose"
     await chat.say("back")
     form = chat.pending
     assert isinstance(form, Form) and form.question == "recipient"
     assert {f.name: f.value for f in form.fields}["email"] == "priya.shah@nhs.net"
+    await chat.say("back")
+    assert chat.question == "information_categories"
+    ticked = chat.pending
+    assert isinstance(ticked, Choice) and ticked.chosen == ("contact-details", "other-personal")
     await chat.say("back")
     assert chat.question == "classification"
     await chat.say("back")
@@ -213,6 +229,7 @@ async def test_files_join_within_window_and_are_checked(services: Services, conv
     assert reference_of(chat) == ref and "2 file(s)" in chat.text
     assert "Not accepted" in chat.text
     await chat.say("CONTROLLED")
+    await chat.say(CATEGORIES)
     await chat.say(RECIPIENT)
     clock.advance(minutes=10)
     await chat.send_files(make_file("late.pdf"))
@@ -228,18 +245,21 @@ async def test_recipient_used_before_is_offered_with_every_detail(services: Serv
                                                                    make_file: Any) -> None:
     chat = conversation()
     await chat.send_files(make_file("a.pdf"))
-    await answer_all(chat)
+    await answer_all(chat, recipient=dict(RECIPIENT, department="Children's Safeguarding"))
     await chat.say("confirm")
     await chat.send_files(make_file("b.pdf"))
     await chat.say("CONTROLLED")
+    await chat.say(CATEGORIES)
     pick = chat.pending
     assert isinstance(pick, Choice) and pick.question == "recipient_pick"
-    assert "Priya Shah, Safeguarding Lead, Northfield NHS Trust" in pick.options[0].label
+    assert "Priya Shah, Safeguarding Lead (Children's Safeguarding), Northfield NHS Trust" \
+        in pick.options[0].label
     await chat.say("1")
     form = chat.pending
     assert isinstance(form, Form)
     values = {f.name: f.value for f in form.fields}
     assert values == {"name": "Priya Shah", "job_title": "Safeguarding Lead",
+                      "department": "Children's Safeguarding",
                       "organisation": "Northfield NHS Trust", "email": "priya.shah@nhs.net",
                       "phone": "+44 7911 123456"}
     assert "latest details" in form.intro
@@ -353,6 +373,8 @@ async def test_restart_mid_conversation_continues(settings: Any, policy: Any, cl
     services.db = Database(settings.database_url)  # a new process, same store
     chat2 = Conversation(services, "console:alice")
     await chat2.say("status")
+    assert chat2.question == "information_categories"
+    await chat2.say(CATEGORIES)
     assert chat2.question == "recipient"
     await chat2.say(RECIPIENT)
     assert chat2.question == "purpose"

@@ -22,6 +22,7 @@ from store.models import AuditRecord, Transfer, TransferFile
 from tests.support.core import Clock, Conversation, answer_all
 from tests.support.objects import (
     archive_objects,
+    archive_plain,
     object_bytes,
     objects_containing,
     upload_objects,
@@ -73,7 +74,7 @@ async def test_a_transfer_received_here_is_packaged_by_another_replica(
     assert await objects_containing(services.objects, SECRET[:60]) == []
     assert row.password_sealed is not None
     password = services.vault.open(row.password_sealed, reference=reference)
-    archive = await object_bytes(services.objects, archive_key(reference))
+    archive = await archive_plain(services, reference)
     assert len(archive) == row.archive_size
     with pyzipper.AESZipFile(io.BytesIO(archive)) as zf:
         zf.setpassword(password.encode())
@@ -177,6 +178,5 @@ async def test_a_legacy_archive_moves_into_the_store_on_start(
                        total_bytes=1, created_at=now, updated_at=now))
     assert await recovery.seal_legacy_files(services) == 1
     assert not legacy.exists() and stray.exists()
-    assert await object_bytes(services.objects, archive_key("SH-OLDA-RC")) == \
-        b"PK encrypted archive"
+    assert await archive_plain(services, "SH-OLDA-RC") == b"PK encrypted archive"
     assert await recovery.seal_legacy_files(services) == 0  # once per process

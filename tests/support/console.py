@@ -115,7 +115,7 @@ class ConsoleUser:
                  and r.filename == f"{reference}.zip"]
         assert found, f"no archive for {reference}:\n{self.text}"
         archive = await open_archive(self.svc.objects, self.svc.settings.archives_dir,
-                                     found[-1].reference)
+                                     found[-1].reference, vault=self.svc.vault)
         assert archive is not None, f"the archive of {reference} is not kept"
         return b"".join([chunk async for chunk in archive.chunks])
 

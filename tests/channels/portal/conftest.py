@@ -20,6 +20,7 @@ from handlers.archive_reads import archive_size, legacy_path
 from handlers.services import Services
 from store.models import AuditRecord, PortalLink, Transfer
 from tests.support.core import Conversation, answer_all
+from tests.support.objects import put_sealed_archive
 
 SMS_PASSWORD = re.compile(r"the password for (SH-[0-9A-Z-]+) is (\S+) \.")
 
@@ -139,7 +140,7 @@ async def put_archive(svc: Services, reference: str, *, megabytes: int,
             yield fill(MB)
 
     await remove_archive(svc, reference)
-    await svc.objects.put(archive_key(reference), chunks())
+    await put_sealed_archive(svc, reference, chunks())
 
 
 async def remove_archive(svc: Services, reference: str) -> None:

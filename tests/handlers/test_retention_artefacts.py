@@ -45,10 +45,11 @@ def only(artefact: Artefact, period: int) -> RetentionPeriods:
 
 def policy_for(services: Services, artefact: Artefact, period: int) -> Services:
     """``services`` whose policy keeps everything ``LONG`` but ``artefact`` (``period``
-    days; hours for a draft)."""
+    days; hours for a draft; a chat archive's maximum age)."""
+    archive = period if artefact == Artefact.CHAT_ARCHIVE else LONG
     policy = replace(services.policy, retention=only(artefact, period),
                      draft_expiry_hours=period if artefact == Artefact.DRAFT else LONG * 24,
-                     archive_retention=ArchiveRetention(LONG, LONG))
+                     archive_retention=ArchiveRetention(archive, archive))
     return replace(services, policy=policy)
 
 
@@ -117,7 +118,8 @@ async def records(svc: Services, *actions: str) -> list[AuditRecord]:
 
 def key_of(artefact: Artefact, seeded: Seeded) -> Any:
     return {Artefact.CONVERSATION: seeded.idle, Artefact.DRAFT: seeded.draft,
-            Artefact.RECIPIENT: seeded.recipient, Artefact.INCIDENT: seeded.incident}[artefact]
+            Artefact.RECIPIENT: seeded.recipient, Artefact.INCIDENT: seeded.incident,
+            Artefact.CHAT_ARCHIVE: seeded.archive}[artefact]
 
 
 async def run_tick(svc: Services) -> None:
@@ -129,9 +131,11 @@ async def run_cli(svc: Services) -> None:
     assert set(document["deleted"]) == {a.value for a, _job in housekeeping.RETENTION_JOBS}
 
 
+DELETIONS = ("retention_deleted", "incident_deleted", "expired", "archive_deleted")
 RUNNERS: dict[str, Callable[[Services], Any]] = {"tick": run_tick, "cli": run_cli}
 PERIODS = {Artefact.CONVERSATION: timedelta(days=30), Artefact.RECIPIENT: timedelta(days=90),
-           Artefact.INCIDENT: timedelta(days=2192), Artefact.DRAFT: timedelta(hours=24)}
+           Artefact.INCIDENT: timedelta(days=2192), Artefact.DRAFT: timedelta(hours=24),
+           Artefact.CHAT_ARCHIVE: timedelta(days=30)}  # its password never delivered
 
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
@@ -151,7 +155,7 @@ async def test_an_artefact_goes_exactly_when_its_period_passes(
     clock.now = start + period - SECOND  # just before: kept
     await run(svc)
     assert await snapshot(svc) == before
-    assert await records(svc, "retention_deleted", "incident_deleted", "expired") == []
+    assert await records(svc, *DELETIONS) == []
 
     clock.advance(seconds=2)  # just after: the older goes, nothing else
     await run(svc)
@@ -175,6 +179,11 @@ async def test_an_artefact_goes_exactly_when_its_period_passes(
         assert record.reference == "SH-INA-01"
         assert record.details == {"incident": old.incident, "days": amount,
                                   "opened_at": start.isoformat()}
+    elif artefact == Artefact.CHAT_ARCHIVE:
+        [record] = await records(svc, "archive_deleted")
+        assert record.reference == old.archive
+        assert record.details == {"archive": f"{old.archive}.zip",
+                                  "reason": "kept for the longest time allowed"}
     else:
         [record] = await records(svc, "expired")
         assert record.reference == old.draft_reference
@@ -256,7 +265,7 @@ async def test_the_view_counts_what_is_due_and_when_the_next_falls_due(
     lines = {item["artefact"]: item for item in document["artefacts"]}
     assert lines["conversation"]["next_due"] == (start + timedelta(days=40)).isoformat()
     assert await snapshot(svc) == kept  # showing deletes nothing
-    assert await records(svc, "retention_deleted", "incident_deleted", "expired") == []
+    assert await records(svc, *DELETIONS) == []
 
     deleted = json.loads(await retention_cli.show(svc, apply=True, as_json=True))["deleted"]
     assert deleted["conversation"] == 1 and deleted["draft"] == 2

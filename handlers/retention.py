@@ -10,6 +10,8 @@ deletes it (and its own copy in its archives folder, if it has one); deleting on
 gone already is fine. Forgetting it in the database is a
 conditional update, so when two processes delete the same archive at once only one records
 the ``archive_deleted`` audit entry. The audit trail keeps every earlier record.
+:func:`delete_archive` is also called at once on cancel (``handlers/transfers.py``) and on
+a reported mistake (``handlers/mistakes.py``).
 """
 
 from __future__ import annotations

@@ -395,8 +395,9 @@ def _read_retention(reader: _Reader) -> ArchiveRetention:
 
 
 def _read_retention_periods(reader: _Reader) -> RetentionPeriods:
-    """``[retention]`` for conversation state, the recipient book and incidents: each key
-    optional (its default in :class:`RetentionPeriods`), a whole number of days."""
+    """``[retention]`` for conversation state, the recipient book, incidents and audit
+    records: each key optional (its default in :class:`RetentionPeriods`), a whole number
+    of days; audit records are kept longest, so the record outlives what it describes."""
     default = RetentionPeriods()
     days = {}
     for key in RETENTION_PERIOD_KEYS:
@@ -406,6 +407,11 @@ def _read_retention_periods(reader: _Reader) -> RetentionPeriods:
         if value > most:
             raise reader.fail(key, f"must be at most {most:,} days, not {value}")
         days[key] = value
+    others = [key for key in RETENTION_PERIOD_KEYS if key != "audit_days"]
+    longest = max(others, key=days.__getitem__)
+    if days["audit_days"] < days[longest]:
+        raise reader.fail("audit_days", f"{days['audit_days']} is less than {longest} "
+                          f"({days[longest]}): the audit record must outlive what it describes")
     return RetentionPeriods(**days)
 
 

@@ -3,6 +3,7 @@ organisation's own numbers, and every mistake named by its key."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -86,8 +87,9 @@ def test_a_policy_without_the_period_keys_keeps_the_defaults() -> None:
 
 def test_an_organisations_own_periods() -> None:
     doc = default_doc()
-    doc["retention"] = {"conversation_days": 7, "recipient_days": 180, "incident_days": 3653}
-    assert parse_policy(doc).retention == RetentionPeriods(7, 180, 3653)
+    doc["retention"] = {"conversation_days": 7, "recipient_days": 180, "incident_days": 3653,
+                        "audit_days": 3653}
+    assert parse_policy(doc).retention == RetentionPeriods(7, 180, 3653, 3653)
 
 
 @pytest.mark.parametrize(("table", "message"), [
@@ -111,8 +113,18 @@ def test_period_mistakes_name_the_key(table: dict[str, Any], message: str) -> No
 def test_the_longest_periods_allowed_still_give_a_cutoff() -> None:
     doc = default_doc()
     doc["retention"] = {"conversation_days": 3650, "recipient_days": 3650,
-                        "incident_days": 36525}
+                        "incident_days": 36525, "audit_days": 36525}
     periods = parse_policy(doc).retention
     now = datetime(2026, 12, 3, tzinfo=UTC)
     for days in (periods.conversation_days, periods.recipient_days, periods.incident_days):
         assert now - timedelta(days=days) < now
+
+
+def test_audit_records_must_outlive_what_they_describe() -> None:
+    doc = default_doc()
+    doc["retention"] = {"incident_days": 3000, "audit_days": 2999}
+    with pytest.raises(PolicyError, match=re.escape(
+            "`retention.audit_days`: 2999 is less than incident_days (3000)")):
+        parse_policy(doc)
+    doc["retention"] = {"incident_days": 3000, "audit_days": 3000}
+    assert parse_policy(doc).retention.audit_days == 3000

@@ -54,8 +54,30 @@ def test_old_json_state_loads_as_members_and_saves_back_unchanged() -> None:
     assert state.password_method is PasswordMethod.SMS
     assert all(isinstance(s, Step) for s in state.history)
     assert state.history[-1] is Step.PASSWORD_METHOD
+    assert state.information_categories is None  # saved before the question was asked
     saved = json.dumps(state.to_json(), sort_keys=True)
-    assert saved == json.dumps(OLD_STATE, sort_keys=True)
+    # The same words, and the one answer the old code never asked, as not given.
+    assert saved == json.dumps({**OLD_STATE, "information_categories": None}, sort_keys=True)
+
+
+def test_old_state_at_the_summary_is_asked_the_kind_of_information_before_confirming() -> None:
+    """Nothing is filled in for the sender: confirming a state saved before the question
+    existed asks it, then comes back to the summary, and the record carries the answer."""
+    state = State.from_json(json.loads(json.dumps(OLD_STATE)))
+    asked = step(state, Answer("confirm", "confirm"), _ctx())
+    assert asked.state.step is Step.INFORMATION_CATEGORIES
+    assert not asked.effects and not asked.audit
+    assert "What kind of information is this?" in " ".join(
+        getattr(r, "prompt", getattr(r, "text", "")) for r in asked.replies)
+    answered = step(asked.state, Answer("health, 8", "information_categories"), _ctx())
+    assert answered.state.step is Step.CONFIRM
+    assert answered.state.information_categories == ("health", "contact-details")
+    saved = State.from_json(json.loads(json.dumps(answered.state.to_json())))
+    assert saved.information_categories == ("health", "contact-details")
+    confirmed = step(saved, Answer("confirm", "confirm"), _ctx())
+    (record,) = [a for a in confirmed.audit if a.action == "confirmed"]
+    assert record.details["information_categories"] == ["health", "contact-details"]
+    assert record.details["approval"]["required"] is True  # health is special category
 
 
 def test_old_json_state_carries_on() -> None:

@@ -11,7 +11,7 @@ from bot.replies import ApprovalRequest, Ask, Choice, DecisionNote, Form, InputK
 from handlers import approvals
 from handlers.conversation import current_question, current_state
 from handlers.services import Services
-from tests.support.core import answer_all
+from tests.support.core import CATEGORIES, answer_all
 
 
 async def test_current_question_re_asks_without_changing_anything(
@@ -29,6 +29,7 @@ async def test_current_question_re_asks_without_changing_anything(
     assert await current_state(services, conversation_id=chat.user_id) == before
 
     await chat.say("CONTROLLED")
+    await chat.say(CATEGORIES)
     if chat.question == "recipient_pick":
         await chat.say("new")
     form = await current_question(services, **ids)

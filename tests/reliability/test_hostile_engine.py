@@ -71,7 +71,8 @@ async def reach(chat: Conversation, step: str, make_file: Any) -> None:
         assert chat.question == "files", chat.text
         return
     answers: list[tuple[str, Any]] = [
-        ("classification", "CONTROLLED"), ("recipient_pick", "new"),
+        ("classification", "CONTROLLED"), ("information_categories", "8, 9"),
+        ("recipient_pick", "new"),
         ("recipient", {"name": "Priya Shah", "job_title": "Safeguarding Lead",
                        "organisation": "Northfield NHS Trust", "email": "priya.shah@nhs.net",
                        "phone": "07911 123456"}),

@@ -134,6 +134,8 @@ async def test_slack_approval_request_cannot_be_forged(
     assert len(stored) == 255 and stored.endswith("….pdf")  # clipped on the way in
 
     await alice.click("RESTRICTED")
+
+    await alice.tick("Contact details only", "Other personal data")
     view = await alice.open_form()
     recipient: dict[str, str | list[str]] = {
         "name": NAME, "job_title": "Safeguarding Lead\u200b", "organisation": ORGANISATION,
@@ -204,6 +206,7 @@ async def test_teams_approval_request_cannot_be_forged(
     ref = re.search(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}", sender.text_since(0))
     assert ref, sender.text_since(0)[:500]
     await sender.click(sender.last_card(), "RESTRICTED")
+    await sender.tick("Contact details only", "Other personal data")
     recipient = {"name": NAME, "job_title": "Safeguarding Lead", "organisation": ORGANISATION,
                  "email": "priya.shah@nhs.net", "phone": "07911 123456"}
     form = sender.last_card()

@@ -84,6 +84,7 @@ async def share_restricted(world: TeamsWorld, sender: TeamsUser) -> str:
     await sender.send_file("case notes.pdf", world.files.serve(PDF))
     reference = reference_in(sender.text_since(0))
     await sender.click(sender.last_card(), "RESTRICTED")
+    await sender.tick("Contact details only", "Other personal data")
     await sender.click(sender.last_card(), "Continue", {
         "name": NAME, "job_title": "Safeguarding Lead", "organisation": "Northfield NHS Trust",
         "email": EMAIL, "phone": PHONE})

@@ -284,6 +284,17 @@ class TeamsUser:
         return await self.send(text="", value=self.card_value(call, title, inputs),
                                replyToId=call.id)
 
+    async def tick(self, *labels: str) -> dict[str, Any]:
+        """Tick ``labels`` in the last card's multi-select and press Continue: Teams sends
+        the ticked values separated by commas."""
+        call = self.last_card()
+        (choices,) = [e for e in call.card["body"] if e.get("type") == "Input.ChoiceSet"
+                      and e.get("isMultiSelect")]
+        values = [c["value"] for c in choices["choices"]
+                  if any(c["title"].startswith(label) for label in labels)]
+        assert len(values) == len(labels), f"not all of {labels}:\n{call.words}"
+        return await self.click(call, "Continue", {choices["id"]: ",".join(values)})
+
 
 
 class Redirector(FakeServer):

@@ -240,6 +240,22 @@ class SlackUser:
         return await self.ws.interact(self.action_payload(found, block, element, state),
                                       settle=settle)
 
+    async def tick(self, *labels: str) -> tuple[int, str]:
+        """Tick the boxes of the last message's several-choice question whose labels start
+        with ``labels``, then press its button (Slack sends what is ticked in the click's
+        ``state``)."""
+        question = self.last
+        block, boxes = next((b, e) for b, e in controls(question)
+                            if e.get("type") in ("checkboxes", "multi_static_select"))
+        ticked = [o for o in boxes["options"]
+                  if any(o["text"]["text"].startswith(label) for label in labels)]
+        assert len(ticked) == len(labels), f"not all of {labels}: {boxes['options']}"
+        button = next(e for b, e in controls(question) if e.get("type") == "button"
+                      and b is block)
+        state = {block["block_id"]: {boxes["action_id"]: {
+            "type": boxes["type"], "selected_options": ticked}}}
+        return await self.click(button["text"]["text"], message=question, state=state)
+
     async def open_form(self) -> dict[str, Any]:
         before = len(self.ws.fake.views)
         await self.click("Fill in the form")
@@ -331,20 +347,7 @@ class SlackChatUser:
         assert status == 200, body
 
     async def choose_several(self, *labels: str) -> None:
-        """Tick the boxes whose labels start with ``labels``, then press the question's
-        button (Slack sends what is ticked in the click's ``state``)."""
-        question = self.person.last
-        block, boxes = next((b, e) for b, e in controls(question)
-                            if e.get("type") in ("checkboxes", "multi_static_select"))
-        ticked = [o for o in boxes["options"]
-                  if any(o["text"]["text"].startswith(label) for label in labels)]
-        assert len(ticked) == len(labels), f"not all of {labels}: {boxes['options']}"
-        button = next(e for b, e in controls(question) if e.get("type") == "button"
-                      and b is block)
-        state = {block["block_id"]: {boxes["action_id"]: {
-            "type": boxes["type"], "selected_options": ticked}}}
-        status, body = await self.person.click(button["text"]["text"], message=question,
-                                               state=state)
+        status, body = await self.person.tick(*labels)
         assert status == 200, body
 
     async def answer(self, text: str) -> None:

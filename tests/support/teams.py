@@ -178,13 +178,7 @@ class TeamsChatUser:
         raise AssertionError(f"no option {label!r} on the last card:\n{card.words}")
 
     async def choose_several(self, *labels: str) -> None:
-        """Tick ``labels`` in the card's multi-select; Teams sends the values with commas."""
-        card = self.person.last_card()
-        (choices,) = [c for c in _inputs(card.card, "Input.ChoiceSet") if c.get("isMultiSelect")]
-        values = [c["value"] for c in choices["choices"]
-                  if any(c["title"].startswith(label) for label in labels)]
-        assert len(values) == len(labels), f"not all of {labels}:\n{card.words}"
-        await self._press(card, _submit(card), {choices["id"]: ",".join(values)})
+        await self.person.tick(*labels)
 
     async def answer(self, text: str) -> None:
         card = self.person.last_card()

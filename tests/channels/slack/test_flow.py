@@ -38,6 +38,7 @@ async def transfer(ws: Workspace, reference: str) -> Transfer:
 async def answer_up_to_confirm(alice: SlackUser, *, classification: str,
                                password: str) -> None:
     await alice.click(classification)
+    await alice.tick("Contact details only", "Other personal data")
     view = await alice.open_form()
     assert view["title"]["text"] == "Recipient"
     assert await alice.submit(view, RECIPIENT) == {}

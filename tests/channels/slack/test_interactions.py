@@ -30,6 +30,7 @@ async def test_recipient_errors_are_shown_in_the_modal_field_by_field(
     alice = workspace.user("UALICE01")
     await alice.send_files(("case.pdf", PDF))
     await alice.click("CONTROLLED")
+    await alice.tick("Contact details only", "Other personal data")
     view = await alice.open_form()
     posted = len(workspace.fake.called("chat.postMessage"))
     ack = await alice.submit(view, dict(RECIPIENT, email="priya@gmail.com", phone="12345"))
@@ -51,6 +52,7 @@ async def test_a_form_opened_for_an_answered_question_is_stale(workspace: Worksp
     alice = workspace.user("UALICE01")
     await alice.send_files(("case.pdf", PDF))
     await alice.click("CONTROLLED")
+    await alice.tick("Contact details only", "Other personal data")
     view = await alice.open_form()
     assert await alice.submit(view, RECIPIENT) == {}
     ack = await alice.submit(view, dict(RECIPIENT, name="Somebody Else"))
@@ -67,6 +69,7 @@ async def test_a_form_opened_for_an_answered_question_is_stale(workspace: Worksp
 async def voice_transfer_at_call_time(alice: SlackUser) -> None:
     await alice.send_files(("case.pdf", PDF))
     await alice.click("CONTROLLED")
+    await alice.tick("Contact details only", "Other personal data")
     await alice.submit(await alice.open_form(), RECIPIENT)
     await alice.say("Strategy meeting about a child at risk, as agreed")
     await alice.click("UK GDPR Art 6(1)(e) public task")
@@ -110,6 +113,7 @@ async def test_refused_button_answer_is_marked_and_asked_again(workspace: Worksp
     alice = workspace.user("UALICE01")
     await alice.send_files(("case.pdf", PDF))
     await alice.click("CONTROLLED")
+    await alice.tick("Contact details only", "Other personal data")
     await alice.submit(await alice.open_form(), dict(RECIPIENT, phone="020 7946 0000 ext 12"))
     await alice.say("Strategy meeting about a child at risk, as agreed")
     await alice.click("UK GDPR Art 6(1)(e) public task")
@@ -128,6 +132,7 @@ async def test_typed_text_arrives_as_typed(workspace: Workspace) -> None:
     alice = workspace.user("UALICE01")
     await alice.send_files(("case.pdf", PDF))
     await alice.click("CONTROLLED")
+    await alice.tick("Contact details only", "Other personal data")
     await alice.submit(await alice.open_form(), RECIPIENT)
     await alice.say("Review &amp; planning for <mailto:a@b.nhs.uk|a@b.nhs.uk> &lt;urgent&gt;")
     async with workspace.svc.db.read() as session:

@@ -310,3 +310,22 @@ def test_the_buttons_answer_is_the_command() -> None:
     # Any other command, or a value that is no reference, stays an answer (stale).
     assert isinstance(pressed_command(Answer("SH-7K3Q-9F", "command:cancel")), Answer)
     assert isinstance(pressed_command(Answer("not a ref", button.question)), Answer)
+
+
+async def test_the_archive_sent_again_carries_the_mistake_button(
+        world: World, files: tuple[Path, Path]) -> None:
+    """``archive REF`` is a receipt like the first hand-back: in Slack and Teams its last
+    message is the "Report a mistake" button, and pressing it reports the mistake."""
+    alice = await world.sender()
+    reference = await answer_up_to_summary(alice, files)
+    await alice.choose("Confirm and send")
+    mark = alice.mark()
+    await alice.say(f"archive {reference}")
+    again = alice.since(mark)
+    assert len(await audited(world, reference, "archive_resent")) == 1
+    assert f"`mistake {reference}`" in again
+    assert ("(or press the button)" in again) == (world.channel != "console")
+    said = await report(world, alice, reference)  # the button under the archive sent again
+    assert f"Mistake on transfer {reference} reported" in said
+    assert not await archive_kept(world, reference)
+    assert len(await audited(world, reference, "mistake_reported")) == 1

@@ -391,8 +391,9 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
 
 async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[Reply]:
     """The sender's ``archive REF``: the encrypted archive handed back once more (say the
-    chat refused the first upload). Only to the sender, only while the transfer is ready
-    and its archive kept; audited. Anyone else hears the transfer does not exist."""
+    chat refused the first upload), with the receipt's "Report a mistake" button. Only to
+    the sender, only while the transfer is ready and its archive kept; audited. Anyone else
+    hears the transfer does not exist."""
     if await access.transfer_for(svc, reference=reference, actor=user_id,
                                  role=access.Role.SENDER, command="archive") is None:
         return [Text(access.unknown(reference))]
@@ -413,7 +414,8 @@ async def archive_again(svc: Services, *, reference: str, user_id: str) -> list[
                            reference=reference, details={"to": user_id,
                                                          "archive": key.parts[-1]})
     return [FileReply(reference, key, key.parts[-1], msg.ARCHIVE_AGAIN.format(
-        reference=reference, filename=key.parts[-1], size=human_size(size)), size)]
+        reference=reference, filename=key.parts[-1], size=human_size(size)), size),
+            MistakeButton(reference)]  # a receipt like the first
 
 
 async def cancel(svc: Services, *, reference: str, by: str, reason: str = "sender",

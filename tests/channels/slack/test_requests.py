@@ -21,11 +21,16 @@ from tests.support.slack import SlackUser, Workspace, message_text, signed
 
 
 async def count(ws: Workspace, model: type) -> int:
+    query = select(func.count()).select_from(model)
+    if model is AuditRecord:
+        query = query.where(AuditRecord.action != "near_miss")
     async with ws.svc.db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+        return int(await session.scalar(query) or 0)
 
 
 async def nothing_changed(ws: Workspace) -> None:
+    """Nothing but the count of forged requests, which is recorded as a near miss once per
+    interval (docs/governance.md), possibly while the test runs."""
     await ws.settle()
     for model in (Transfer, Conversation, AuditRecord, ProcessedEvent):
         assert await count(ws, model) == 0, model

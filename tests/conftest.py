@@ -8,6 +8,7 @@ import asyncio
 import io
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from bot.settings import Settings, load_settings
 from bot.vault import Vault, _decode_key, generate_key
 from channels.console.transport import ConsoleTransport
 from handlers.services import Services
-from store.db import Database, migrate
+from store.db import Database, migrate, prepare_sqlite_file
 from store.objects import LocalObjectStore
 from tests.reliability import secret_scan
 from tests.reliability.strategies import FIGURES, TRIED
@@ -63,11 +64,24 @@ def pg_template() -> Iterator[str]:
     asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{_PG_TEMPLATE}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once per process: each test's database starts as a copy of
+    it, byte for byte what migrating an empty file gives, without running Alembic again."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "safehaven.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'safehaven.db'}"
-        migrate(url)
+        path = tmp_path / "var" / "safehaven.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        prepare_sqlite_file(url)  # var/ 0700 and the file 0600, as migrate() leaves them
+        template: Path = request.getfixturevalue("sqlite_template")
+        with template.open("rb") as source, path.open("wb") as copy:
+            shutil.copyfileobj(source, copy)
         yield url
         return
     template = request.getfixturevalue("pg_template")

@@ -123,6 +123,14 @@ class IncidentStatus(StrEnum):
     CLOSED = "closed"
 
 
+class IcoDecision(StrEnum):
+    """Information governance's decision on an incident (``incidents.ico_decision``,
+    ``safehaven incidents decide REF --ico ...``): reported to the ICO, or not."""
+
+    REPORTED = "reported"
+    NOT_REPORTED = "not-reported"
+
+
 class EffectStatus(StrEnum):
     """``pending``: written, not yet taken. ``running``: taken until ``claimed_until`` (a
     claim that lapses was a process that died, or a failed attempt waiting to be retried).

@@ -7,6 +7,8 @@ withdraws the download links, cancels the password sends not yet made, destroys 
 password, closes the transfer and audits ``mistake_reported`` with what had reached the
 recipient. After the commit it deletes the archive and the uploads from the object store,
 and tells the approver and the policy's governance contacts through the notifier.
+Information governance then records its decision on the incident
+(:func:`decide_incident`): reported to the ICO or not, and why; that closes it.
 
 What reached the recipient (:class:`Reached`) is read from the record, never guessed: an
 archive handed back to the sender may have been emailed on (Safe Haven cannot know); a send
@@ -17,8 +19,9 @@ finish, but with the password destroyed nothing later can carry it.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.cleantext import one_line
@@ -30,6 +33,8 @@ from bot.statuses import (
     OPEN_TRANSFER_STATUSES,
     ApprovalStatus,
     DeliveryMethod,
+    IcoDecision,
+    IncidentStatus,
     SendKind,
     SendStatus,
     TransferStatus,
@@ -47,6 +52,9 @@ ICO_DECISION_WITHIN = timedelta(hours=72)  # UK GDPR Art 33: report within 72 ho
 WITHDRAWABLE = (*OPEN_TRANSFER_STATUSES, TransferStatus.READY)
 UNSENT = (SendStatus.WAITING, SendStatus.DUE)
 MAY_HAVE_GONE = (SendStatus.SENDING, SendStatus.UNCONFIRMED, SendStatus.INTERRUPTED)
+DECIDED_BY_MAX = 200  # incidents.decided_by
+ICO_REFERENCE_MAX = 100  # incidents.ico_reference
+REASON_MAX = 2000
 
 
 @dataclass(frozen=True)
@@ -336,3 +344,76 @@ async def incident_of(svc: Services, *, reference: str) -> repo.IncidentRecord |
     """The incident opened on ``reference``, if a mistake was reported on it."""
     async with svc.db.read() as session:
         return await repo.incident_for(session, reference=reference)
+
+
+class Decided(StrEnum):
+    """How ``safehaven incidents decide REF`` ended."""
+
+    DECIDED = "decided"  # recorded now; the incident is closed
+    ALREADY_DECIDED = "already decided"  # nothing written
+    NO_INCIDENT = "no incident"  # no mistake was reported on REF
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a decision, and the incident as it now stands (None: no incident)."""
+
+    outcome: Decided
+    incident: repo.IncidentRecord | None
+
+
+def decision_problem(*, decision: IcoDecision, ico_reference: str | None, reason: str,
+                     decided_by: str) -> str | None:
+    """What is wrong with a decision as given (the message names the flag), or None."""
+    if not one_line(decided_by):
+        return msg.DECIDE_NO_BY
+    if len(one_line(decided_by)) > DECIDED_BY_MAX:
+        return msg.DECIDE_TOO_LONG.format(flag="--by", limit=DECIDED_BY_MAX)
+    if not one_line(reason):
+        return msg.DECIDE_NO_REASON
+    if len(one_line(reason)) > REASON_MAX:
+        return msg.DECIDE_TOO_LONG.format(flag="--reason", limit=REASON_MAX)
+    if ico_reference is not None:
+        if decision != IcoDecision.REPORTED:
+            return msg.DECIDE_REFERENCE_NOT_REPORTED
+        if not one_line(ico_reference):
+            return msg.DECIDE_EMPTY_REFERENCE
+        if len(one_line(ico_reference)) > ICO_REFERENCE_MAX:
+            return msg.DECIDE_TOO_LONG.format(flag="--ico-reference", limit=ICO_REFERENCE_MAX)
+    return None
+
+
+async def decide_incident(svc: Services, *, reference: str, decision: IcoDecision,
+                          ico_reference: str | None, reason: str,
+                          decided_by: str) -> Decision:
+    """Record information governance's decision on the incident of ``reference`` (reported
+    to the ICO or not, and why) and close it, audited ``incident_decided``. A decision after
+    the 72-hour deadline is recorded, marked late. A second decision writes nothing.
+    Raises ValueError for a decision :func:`decision_problem` refuses."""
+    problem = decision_problem(decision=decision, ico_reference=ico_reference, reason=reason,
+                               decided_by=decided_by)
+    if problem is not None:
+        raise ValueError(problem)
+    by = one_line(decided_by)
+    why = one_line(reason)
+    case = one_line(ico_reference) if ico_reference is not None else None
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        existing = await repo.incident_for(session, reference=reference)
+        if existing is None:
+            return Decision(Decided.NO_INCIDENT, None)
+        if not await repo.decide_incident(session, reference=reference, decided_by=by,
+                                          decided_at=now, ico_decision=decision,
+                                          ico_reference=case, reason=why):
+            await roll_back(session)
+            return Decision(Decided.ALREADY_DECIDED,
+                            await _incident_after_race(svc, reference))
+        late = now > existing.ico_decision_due
+        await audit.append(session, at=now, actor=by, action="incident_decided",
+                           reference=reference, details={
+                               "incident": existing.id, "ico": str(decision),
+                               "ico_reference": case, "reason": why, "late": late,
+                               "ico_decision_due": existing.ico_decision_due.isoformat()})
+    return Decision(Decided.DECIDED, replace(
+        existing, status=IncidentStatus.CLOSED, decided_at=now, decided_by=by,
+        ico_decision=decision, ico_reference=case, decision_reason=why))

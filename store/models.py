@@ -356,8 +356,9 @@ class Incident(Base):
     """A reported mistake on a transfer (``mistake REF``): one per transfer. ``opened_at``
     is when it was reported (found); ``ico_decision_due`` is 72 hours later, the deadline
     for deciding whether to report it to the ICO. ``facts`` records what had reached the
-    recipient when it was reported. No foreign key: the incident outlives its transfer's
-    rows, and retention deletes it by ``opened_at``."""
+    recipient when it was reported. Information governance's decision (reported to the
+    ICO or not, why, by whom, when) closes it. No foreign key: the incident outlives its
+    transfer's rows, and retention deletes it by ``opened_at``."""
 
     __tablename__ = "incidents"
 
@@ -368,3 +369,11 @@ class Incident(Base):
     ico_decision_due: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20))  # bot.statuses.IncidentStatus
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The decision that closes it (``safehaven incidents decide``); all None while open.
+    # Late when ``decided_at`` is after ``ico_decision_due``.
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ico_decision: Mapped[str | None] = mapped_column(  # bot.statuses.IcoDecision
+        String(20), nullable=True)
+    ico_reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

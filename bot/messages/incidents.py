@@ -109,3 +109,41 @@ INCIDENT_HEADER = "reference      found              ICO decision due   time lef
 INCIDENT_LINE = "{reference:<14} {found:<18} {due:<18} {left:<16} {status}"
 TIME_LEFT = "{hours} h {minutes:02d} min"
 OVERDUE = "overdue {hours} h {minutes:02d} min"
+OVERDUE_STATUS = "{status}, DECISION OVERDUE"
+OVERDUE_FOOTER = (
+    "{count} incident(s) past the 72-hour deadline with no decision recorded. Record it: "
+    "`safehaven incidents decide REF --ico reported|not-reported --reason TEXT --by NAME`."
+)
+DECISION_LINE = "{indent}decided {at} by {by}: {decision}{late}. Reason: {reason}"
+DECISION_REPORTED = "reported to the ICO"
+DECISION_REPORTED_CASE = "reported to the ICO (ICO reference {ico_reference})"
+DECISION_NOT_REPORTED = "not reported to the ICO"
+DECISION_LATE = " (late: {hours} h {minutes:02d} min after the deadline)"
+
+# safehaven incidents decide
+DECIDED = "Incident on transfer {reference} closed: {decision}, decided by {by} at {at}."
+DECIDED_LATE = (
+    "The decision was due by {due}: it is recorded as late ({hours} h {minutes:02d} min "
+    "after the deadline)."
+)
+DECIDE_NO_INCIDENT = (
+    "No mistake was reported on transfer {reference}, so there is no incident to decide. "
+    "`safehaven incidents` lists the incidents."
+)
+DECIDE_ALREADY = (
+    "The incident on transfer {reference} was already decided by {by} at {at}: {decision}. "
+    "A decision is recorded once; nothing was changed."
+)
+DECIDE_NO_BY = "Say who made the decision: `--by NAME` must not be empty."
+DECIDE_NO_REASON = (
+    "Give the reason for the decision: `--reason TEXT` must not be empty (why it was, or "
+    "was not, reported to the ICO)."
+)
+DECIDE_TOO_LONG = "`{flag}` is too long: at most {limit} characters."
+DECIDE_REFERENCE_NOT_REPORTED = (
+    "`--ico-reference` is the ICO's case reference for an incident reported to it: give it "
+    "only with `--ico reported`."
+)
+DECIDE_EMPTY_REFERENCE = (
+    "`--ico-reference` is empty: give the ICO's case reference, or leave the flag out."
+)

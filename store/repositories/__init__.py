@@ -25,6 +25,7 @@ from store.repositories.conversations import (
 )
 from store.repositories.incidents import (
     IncidentRecord,
+    decide_incident,
     incident_for,
     incidents,
     open_incident,
@@ -172,6 +173,7 @@ __all__ = [
     "conversations_untouched_since",
     "count_wrong_code",
     "decide_approval",
+    "decide_incident",
     "delete_conversation",
     "delete_incident",
     "delete_recipients_unused_since",

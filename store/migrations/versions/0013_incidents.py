@@ -2,8 +2,9 @@
 
 One row per transfer on which a mistake was reported (``mistake REF``): when it was found
 (``opened_at``), who reported it, the 72-hour deadline for deciding whether to report it to
-the ICO, its status and, as JSON, what had reached the recipient. No foreign key to
-``transfers``: the incident is kept on its own retention period.
+the ICO, its status, as JSON what had reached the recipient, and the decision that closes
+it (when, by whom, reported to the ICO or not, the ICO's case reference, why). No foreign
+key to ``transfers``: the incident is kept on its own retention period.
 
 Revision ID: 0013
 Revises: 0012
@@ -30,6 +31,11 @@ def upgrade() -> None:
         sa.Column("ico_decision_due", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("facts", sa.JSON(), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("decided_by", sa.String(length=200), nullable=True),
+        sa.Column("ico_decision", sa.String(length=20), nullable=True),
+        sa.Column("ico_reference", sa.String(length=100), nullable=True),
+        sa.Column("decision_reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("reference"),
     )

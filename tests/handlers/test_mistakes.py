@@ -2,7 +2,8 @@
 holds under its lease is left to finish and reported as "may have gone" (never as stopped),
 and nothing can carry the password after; two reports at once open one incident; the
 policy's [governance] contacts are read and checked; an incident past its 72 hours is shown
-overdue."""
+overdue; of two ICO decisions at once exactly one is recorded, and one after the deadline is
+recorded late."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from bot.app.incidents import render, time_left
 from bot.policy import PolicyError, load_policy, parse_policy
 from bot.policy_rules import Governance
+from bot.statuses import IcoDecision, IncidentStatus
 from handlers import approvals, housekeeping, mistakes
 from handlers.services import Services
 from store import repositories as repo
@@ -143,3 +145,36 @@ async def test_an_incident_past_its_deadline_is_shown_overdue(
     shown = render(services, found, only_open=True)
     assert ref in shown and "overdue 2 h 05 min" in shown and "open" in shown
     assert time_left(clock.now, clock.now + timedelta(minutes=59)) == "0 h 59 min"
+
+
+async def test_two_decisions_at_once_record_one_and_a_late_one_says_so(
+        services: Services, conversation: Any, make_file: Any, clock: Clock) -> None:
+    _chat, ref = await shared(services, conversation, make_file)
+    await mistakes.report_mistake(services, reference=ref, user_id="console:alice")
+    clock.advance(hours=72, minutes=1)
+    outcomes = await asyncio.gather(*(
+        mistakes.decide_incident(services, reference=ref, decision=decision,
+                                 ico_reference=None, reason=f"{decision} because", decided_by=by)
+        for decision, by in ((IcoDecision.REPORTED, "console:ig"),
+                             (IcoDecision.NOT_REPORTED, "console:dpo"))))
+    assert sorted(o.outcome for o in outcomes) == [mistakes.Decided.ALREADY_DECIDED,
+                                                   mistakes.Decided.DECIDED]
+    (won,) = [o.incident for o in outcomes if o.outcome == mistakes.Decided.DECIDED]
+    assert won is not None
+    (stored,) = await mistakes.list_incidents(services)
+    assert stored.status == IncidentStatus.CLOSED and stored.decided_late
+    assert (stored.decided_by, stored.ico_decision, stored.decision_reason) == (
+        won.decided_by, won.ico_decision, f"{won.ico_decision} because")
+    assert stored.decided_at == clock.now
+    async with services.db.read() as session:
+        audits = (await session.scalars(select(AuditRecord).where(
+            AuditRecord.action == "incident_decided"))).all()
+    assert [(a.actor, a.details["late"]) for a in audits] == [(won.decided_by, True)]
+    assert await mistakes.list_incidents(services, only_open=True) == []
+    shown = render(services, [stored], only_open=False)
+    assert "(late: 0 h 01 min after the deadline)" in shown and "OVERDUE" not in shown
+
+    with pytest.raises(ValueError, match="--ico-reference"):
+        await mistakes.decide_incident(services, reference=ref,
+                                       decision=IcoDecision.NOT_REPORTED,
+                                       ico_reference="IC-1", reason="r", decided_by="x")

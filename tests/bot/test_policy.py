@@ -40,6 +40,7 @@ def test_example_policy_is_official_markings() -> None:
     assert [lv.name for lv in policy.levels] == ["UNMARKED", "OFFICIAL", "OFFICIAL-SENSITIVE"]
     assert policy.level("OFFICIAL").email_limit_bytes == 30 * 1024 * 1024
     assert policy.level("OFFICIAL-SENSITIVE").approval == "always"
+    assert policy.governance_ids() == ("console:governance",)  # told of a mistake
 
 
 def test_sharing_agreement_decides_approval() -> None:

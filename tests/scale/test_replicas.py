@@ -138,7 +138,9 @@ async def up_to_summary(d: Deployment, alice: SlackChatUser, hosts: itertools.cy
                         delivery: str = "Encrypted archive", password: str = "SMS now") -> None:
     """Answer every question, each answer on the next replica; ends at the summary."""
     await hop(d.ws, hosts, [
-        lambda: alice.choose(classification), lambda: alice.fill(RECIPIENT),
+        lambda: alice.choose(classification),
+        lambda: alice.choose_several("Contact details only", "Other personal data"),
+        lambda: alice.fill(RECIPIENT),
         lambda: alice.answer(PURPOSE), lambda: alice.choose("UK GDPR Art 6(1)(e) public task"),
         lambda: alice.fill(CONSENT), lambda: alice.choose(delivery),
         lambda: alice.choose(password)])

@@ -4,13 +4,14 @@ A transfer moves to ``packaging`` in one transaction and to ``ready`` in another
 killed in between leaves it ``packaging`` for ever, with its sealed uploads in the object
 store, a scratch folder on its host (``var/packaging/<reference>.*``: envelopes copied down,
 a partial archive) or a complete archive in the store whose password died with the process.
-Nothing can resume it safely, so once it is clearly dead it is failed cleanly: uploads and
-archive deleted, the sender told, an audit record written.
+Nothing had been handed out yet (that follows ``ready``), so once it is clearly dead any
+process takes its hold over and packages it afresh, with a new password, from the sealed
+uploads (:func:`recover_packaging`); the sender hears what a turn would have told them.
 
-"Clearly dead": the transfer has been ``packaging`` for longer than the slowest packaging
-could take (a grace period plus 1 MB/s of its size; real packaging runs at 85-500 MB/s, see
-docs/benchmarks.md) and, on this host, nothing has been written to its scratch folder for a
-minute.
+"Clearly dead": a live packager renews its hold (the transfer's ``updated_at``) every
+minute (:class:`handlers.transfers.PackagingHold`); the hold has not been renewed for a grace
+period plus 1 MB/s of its size, and, on this host, nothing has been written to its scratch
+folder for a minute. A packager whose hold was taken over stops without changing anything.
 
 Also: a transfer whose packaging failed keeps its files for a retry; one left like that past
 the policy's draft expiry is closed and its files deleted. Sealed uploads no transfer refers
@@ -91,45 +92,38 @@ def _remove_folders(folders: list[Path]) -> None:
 
 
 async def recover_packaging(svc: Services) -> int:
-    """Fail cleanly every transfer a dead process left half-packaged; returns how many."""
+    """Finish, in this process, every packaging a dead process left half-done: take its hold
+    over (:func:`store.repositories.hold_packaging`, so one process wins), clear what it
+    left here, build a fresh archive with a fresh password from the sealed uploads, and tell
+    the sender what a turn would have. Returns how many were taken over."""
     now = svc.clock()
     async with svc.db.read() as session:
         stuck = await repo.transfers_in(session, status=TransferStatus.PACKAGING)
     count = 0
-    for transfer in stuck:
-        if now < packaging_deadline(transfer):
+    for summary in stuck:
+        if now < packaging_deadline(summary):
             continue
-        scratch = await asyncio.to_thread(scratch_of, svc, transfer.reference)
+        scratch = await asyncio.to_thread(scratch_of, svc, summary.reference)
         if await asyncio.to_thread(_written_recently, scratch):
             continue  # still being written: alive, only slow
-        archive = archive_key(transfer.reference)
-        left_archive = await svc.objects.head(archive) is not None
         async with svc.db.transaction() as session:
-            won = await repo.set_status(session, reference=transfer.reference,
-                                        status=TransferStatus.PACKAGE_FAILED, now=now,
-                                        only_from=[TransferStatus.PACKAGING],
-                                        password_sealed=None)
-            files = await repo.transfer_files(session, reference=transfer.reference)
-            stored = [f.stored_path or "" for f in files]
+            won = await repo.hold_packaging(session, reference=summary.reference,
+                                            held_since=summary.updated_at, now=now)
+            transfer = await repo.get_transfer(session, reference=summary.reference)
+            files = await repo.transfer_files(session, reference=summary.reference)
             if won:
-                await repo.forget_stored_paths(session, reference=transfer.reference)
                 await audit.append(session, at=now, actor="safehaven",
-                                   action="packaging_interrupted",
-                                   reference=transfer.reference, details={
-                                       "archive_deleted": left_archive or bool(scratch),
-                                       "packaging_since": transfer.updated_at.isoformat()})
-        if not won:
-            continue
-        # If this process dies here too, delete_orphan_uploads finds what is left.
-        await svc.objects.delete(archive)
+                                   action="packaging_resumed", reference=summary.reference,
+                                   details={"packaging_since": summary.updated_at.isoformat()})
+        if not won or transfer is None:
+            continue  # renewed meanwhile, or another process took it over first
         await asyncio.to_thread(_remove_folders, scratch)
-        await transfers.record_uploads_deleted(svc, reference=transfer.reference,
-                                               stored=stored, by="safehaven",
-                                               reason="packaging_interrupted")
-        log.warning("transfer %s was left half-packaged by a stopped process; failed it",
-                    transfer.reference)
-        await svc.notifier.notify(transfer.sender_id, [Text(msg.PACKAGING_INTERRUPTED.format(
-            reference=transfer.reference))], reference=transfer.reference)
+        log.warning("transfer %s was left half-packaged by a stopped process; packaging it "
+                    "here", summary.reference)
+        replies = await transfers.package_held(svc, transfer=transfer, files=files,
+                                               held_since=now)
+        if replies:
+            await svc.notifier.notify(transfer.sender_id, replies, reference=transfer.reference)
         count += 1
     return count
 

@@ -12,11 +12,11 @@ import logging
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from bot.chunks import read_chunks, write_chunks
 from bot.entries import Consent, Recipient
@@ -58,6 +58,8 @@ from store import audit, outbox
 from store import repositories as repo
 
 log = logging.getLogger(__name__)
+PACKAGING_HEARTBEAT = 60.0  # seconds between a live packager's renewals of its hold
+_T = TypeVar("_T")
 
 OPEN_STATUSES = OPEN_TRANSFER_STATUSES
 
@@ -137,10 +139,27 @@ def _open_sealed(path: Path, vault: Vault, key: str) -> Iterator[EnvelopeReader]
 
 async def _build_in(svc: Services, work: Path, *, reference: str,
                     files: list[repo.TransferFileRecord], password: str) -> PackagedArchive:
-    """Copy each sealed upload into ``work``, build the archive there from their plaintext
-    (read through :class:`EnvelopeReader`, never written out) and put it into the object
-    store at ``archive_key(reference)``, sealed in an envelope for that key (so it cannot be
-    altered or swapped there unnoticed: :mod:`handlers.archive_reads`)."""
+    """:func:`_build` then :func:`_put_archive` (what packaging does, without its hold)."""
+    archive = await _build(svc, work, reference=reference, files=files, password=password)
+    await _put_archive(svc, reference, archive)
+    return archive
+
+
+async def _put_archive(svc: Services, reference: str,
+                       archive: PackagedArchive) -> PackagedArchive:
+    """Put the archive into the object store at ``archive_key(reference)``, sealed in an
+    envelope for that key (so it cannot be altered or swapped there unnoticed:
+    :mod:`handlers.archive_reads`)."""
+    key = archive_key(reference)
+    await svc.objects.put(key, encrypt_stream(read_chunks(archive.path), svc.vault,
+                                              context=key))
+    return archive
+
+
+async def _build(svc: Services, work: Path, *, reference: str,
+                 files: list[repo.TransferFileRecord], password: str) -> PackagedArchive:
+    """Copy each sealed upload into ``work`` and build the archive there from their
+    plaintext (read through :class:`EnvelopeReader`, never written out)."""
     members: list[ArchiveMember] = []
     for f in files:
         key = intake.as_upload_key(f.stored_path or "")
@@ -153,9 +172,6 @@ async def _build_in(svc: Services, work: Path, *, reference: str,
     archive = await asyncio.to_thread(
         build_archive, reference=reference, members=members, password=password,
         out_dir=work / "archive", neutral_names=svc.policy.neutral_member_names)
-    key = archive_key(reference)
-    await svc.objects.put(key, encrypt_stream(read_chunks(archive.path), svc.vault,
-                                              context=key))
     return archive
 
 
@@ -311,40 +327,115 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
         files = await repo.transfer_files(session, reference=reference)
     if not won or transfer is None:
         return []
+    return await package_held(svc, transfer=transfer, files=files, held_since=now)
+
+
+class PackagingHold:
+    """This process's hold on a transfer's packaging: the ``updated_at`` it last wrote,
+    renewed every :data:`PACKAGING_HEARTBEAT` seconds while it works
+    (:func:`store.repositories.hold_packaging`). Recovery takes over only a packaging not
+    renewed for its grace period; a holder that finds its hold taken stops there."""
+
+    def __init__(self, svc: Services, reference: str, since: datetime) -> None:
+        self.svc = svc
+        self.reference = reference
+        self.since = since
+
+    async def renew(self) -> bool:
+        now = self.svc.clock()
+        async with self.svc.db.transaction() as session:
+            held = await repo.hold_packaging(session, reference=self.reference,
+                                             held_since=self.since, now=now)
+        if held:
+            self.since = now
+        return held
+
+    async def run(self, work: Coroutine[Any, Any, _T]) -> _T | None:
+        """``work``'s result, renewing the hold meanwhile; None (``work`` cancelled) once
+        the hold was taken over. A renewal the database fails is tried again next beat."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=PACKAGING_HEARTBEAT)
+                if done:
+                    return task.result()
+                try:
+                    held = await self.renew()
+                except Exception as exc:
+                    log.error("could not renew the packaging of %s: %s", self.reference,
+                              type(exc).__name__)
+                    continue
+                if not held:
+                    log.warning("packaging %s was taken over by another process; stopped",
+                                self.reference)
+                    return None
+        finally:
+            if not task.done():
+                task.cancel()
+                with suppress(BaseException):
+                    await task
+
+
+async def package_held(svc: Services, *, transfer: repo.TransferRecord,
+                       files: list[repo.TransferFileRecord],
+                       held_since: datetime) -> list[Reply]:
+    """The packaging of ``transfer``, ``packaging`` and held by this process since
+    ``held_since`` (:class:`PackagingHold`): from :func:`package`, or taken over from a dead
+    process by :func:`handlers.recovery.recover_packaging`. Nothing is changed once the
+    hold is lost."""
+    reference = transfer.reference
+    hold = PackagingHold(svc, reference, held_since)
     password = generate_password()
     work = await asyncio.to_thread(_new_scratch, svc.settings, reference)
     try:
-        archive = await _build_in(svc, work, reference=reference, files=files,
-                                  password=password)
+        archive = await hold.run(_build(svc, work, reference=reference, files=files,
+                                        password=password))
+        # The archive goes into the store only while this process still holds the
+        # packaging, so a packager that was taken over never replaces the other's archive
+        # (unless it stalls for a whole grace period in the middle of this very put).
+        if archive is None or not await hold.renew() \
+                or await hold.run(_put_archive(svc, reference, archive)) is None:
+            return []  # taken over: the other process finishes it
     except Exception as exc:  # report, keep the transfer and its files for a retry
         # A sealed upload that fails its check (altered, truncated, swapped in the store)
         # stops the archive before it is put: nothing is made from it, and it says so.
         tampered = isinstance(exc, EnvelopeError)
         log.error("packaging %s failed: %s", reference, type(exc).__name__)
+        async with svc.db.transaction() as session:
+            # Only while this process still holds it: a taken-over packaging is not ours
+            # to fail, nor its archive ours to delete.
+            held = await repo.hold_packaging(session, reference=reference,
+                                             held_since=hold.since, now=svc.clock())
+            if held:
+                await repo.set_status(session, reference=reference,
+                                      status=TransferStatus.PACKAGE_FAILED, now=svc.clock(),
+                                      only_from=[TransferStatus.PACKAGING])
+                await audit.append(session, at=svc.clock(), actor="safehaven",
+                                   action="packaging_failed", reference=reference,
+                                   details={"error": type(exc).__name__,
+                                            **({"integrity": "failed"} if tampered else {})})
+        if not held:
+            return []
         with suppress(Exception):
             await svc.objects.delete(archive_key(reference))
-        async with svc.db.transaction() as session:
-            await repo.set_status(session, reference=reference,
-                                  status=TransferStatus.PACKAGE_FAILED, now=svc.clock(),
-                                  only_from=[TransferStatus.PACKAGING])
-            await audit.append(session, at=svc.clock(), actor="safehaven",
-                               action="packaging_failed", reference=reference,
-                               details={"error": type(exc).__name__,
-                                        **({"integrity": "failed"} if tampered else {})})
         failed = msg.PACKAGING_TAMPERED if tampered else msg.PACKAGING_FAILED
         return [Text(failed.format(reference=reference))]
     finally:
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
+    # Just renewed: a take-over needs a whole grace period of silence from here.
     await delete_uploads(svc, [f.stored_path or "" for f in files], reference=reference)
     sealed = svc.vault.seal(password, reference=reference)
     del password
     now = svc.clock()
     recipient = transfer.recipient or {}
     async with svc.db.transaction() as session:
-        await repo.set_status(session, reference=reference, status=TransferStatus.READY, now=now,
-                              only_from=[TransferStatus.PACKAGING],
-                              archive_path=archive_key(reference),
-                              archive_size=archive.size, password_sealed=sealed)
+        if not await repo.hold_packaging(session, reference=reference, held_since=hold.since,
+                                         now=now) or not await repo.set_status(
+                session, reference=reference, status=TransferStatus.READY, now=now,
+                only_from=[TransferStatus.PACKAGING], archive_path=archive_key(reference),
+                archive_size=archive.size, password_sealed=sealed):
+            log.warning("packaging %s was taken over before it finished; stopped", reference)
+            return []
         await repo.forget_stored_paths(session, reference=reference)
         await repo.remember_recipient(session, sender_id=transfer.sender_id,
                                       recipient=recipient, now=now)

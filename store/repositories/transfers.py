@@ -199,6 +199,20 @@ async def set_status(session: AsyncSession, *, reference: str, status: str, now:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+async def hold_packaging(session: AsyncSession, *, reference: str, held_since: datetime,
+                         now: datetime) -> bool:
+    """Renew (or take over) the packaging of a transfer: its ``updated_at`` moves to ``now``
+    only while it is ``packaging`` and ``updated_at`` is still ``held_since``, the value its
+    holder last wrote. True if this caller holds it now; a packager that gets False lost it
+    (another process took it over) and must stop without changing anything."""
+    result = await session.execute(
+        update(Transfer).where(Transfer.reference == reference,
+                               Transfer.status == TransferStatus.PACKAGING,
+                               Transfer.updated_at == held_since)
+        .values(updated_at=now).execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 async def recent_transfers(session: AsyncSession, *, sender_id: str, limit: int = 10
                            ) -> list[TransferRecord]:
     rows = (await session.scalars(

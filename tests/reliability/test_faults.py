@@ -151,12 +151,15 @@ async def audit_actions(svc: Services, reference: str) -> list[str]:
 # --- a share killed mid-packaging ----------------------------------------------------------
 
 
-async def test_share_killed_mid_packaging_fails_cleanly_after_restart(
+async def test_share_killed_mid_packaging_is_finished_once_by_the_worker(
         services: Services, settings: Settings, tmp_path: Path) -> None:
     source = tmp_path / "chronology.txt"
     await asyncio.to_thread(big_text, source, 160)
     env = env_for(settings)
-    share = await safehaven(env, "share", str(source), *SHARE)
+    # The password goes when the recipient confirms receipt: none is printed by the worker.
+    on_receipt = [*SHARE[:-3], "sms-on-receipt", *SHARE[-2:]]
+    assert SHARE[-4:-2] == ["--password-via", "sms"]
+    share = await safehaven(env, "share", str(source), *on_receipt)
 
     def partial() -> list[Path]:
         return [p for p in scratch(settings) if p.name.endswith(".partial")
@@ -195,19 +198,26 @@ async def test_share_killed_mid_packaging_fails_cleanly_after_restart(
         transfer = await s.get(Transfer, reference)
         files = (await s.scalars(select(TransferFile).where(
             TransferFile.reference == reference))).all()
-    assert transfer is not None and transfer.status == "package_failed"
-    assert transfer.password_sealed is None and transfer.archive_path is None
+    assert transfer is not None and transfer.status == "ready"
+    assert transfer.password_sealed is not None  # kept for the receipt: a fresh one
     assert files and all(f.stored_path is None for f in files)
     assert uploads(settings) == [], "plaintext left behind"
     assert sealed_uploads(settings) == [], "sealed upload left behind"
-    assert archives(settings) == [], "orphaned archive left behind"
+    assert [p.name for p in archives(settings)] == [f"{reference}.zip"], "one archive"
     assert scratch(settings) == [], "partial archive or copied upload left behind"
-    assert "packaging_interrupted" in await audit_actions(services, reference)
+    actions = await audit_actions(services, reference)
+    assert actions.count("packaging_resumed") == 1 and actions.count("packaged") == 1
     told = (settings.var_dir / "notifications.log").read_text()
-    assert f"message for console:alice:\nTransfer {reference} was interrupted" in told
+    assert told.count(f"Encrypted archive {reference}") + told.count(
+        f"{reference}.zip") >= 1, told[-2000:]
+    await run_to_end(env, "worker", "--exit-when-idle")  # again: nothing more happens
+    assert (await audit_actions(services, reference)).count("packaged") == 1
+    assert (settings.var_dir / "notifications.log").read_text() == told, "told once"
+    password = services.vault.open(transfer.password_sealed, reference=reference)
+    assert password not in told
     assert not settings.outbox_path.exists() or reference not in settings.outbox_path.read_text()
     status = await run_to_end(env, "status", reference)
-    assert "packaging failed" in status
+    assert "ready" in status.lower() or "password" in status.lower(), status
     assert "intact" in await run_to_end(env, "audit", "verify")
 
 

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.agreements import WILDCARD, SharingAgreement
 from bot.policy_rules import (
+    DEFAULT_LINK_STATEMENT,
     ENTRA_ID_RE,
     TEAMS_PREFIX,
     ArchiveRetention,
@@ -514,7 +515,11 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
     )
 
     email = root.sub("email")
-    email.unknown_keys({"deletion_statement"})
+    email.unknown_keys({"deletion_statement", "link_statement"})
+    link_statement = email.text("link_statement", DEFAULT_LINK_STATEMENT)
+    if "attach" in link_statement.lower():
+        raise email.fail("link_statement", "closes an email that carries a download link, "
+                         "not an attachment: it must not speak of an attachment")
 
     raw_levels = document.get("classification")
     if not isinstance(raw_levels, list) or not raw_levels:
@@ -573,6 +578,7 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
         retention=_read_retention_periods(root.sub("retention", required=False)),
         information_categories=_read_information_categories(document),
         governance=_read_governance(root.sub("governance", required=False), people),
+        link_statement=link_statement,
     )
 
 

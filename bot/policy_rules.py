@@ -25,6 +25,16 @@ from bot.statuses import DeliveryMethod, PasswordMethod
 TEAMS_PREFIX = "teams:"
 ENTRA_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
+# The statement closing a link email when the policy names none (policies written before
+# `[email] link_statement` existed): true of a link, where the deletion statement speaks of
+# an attachment.
+DEFAULT_LINK_STATEMENT = (
+    "This email contains a link to download a file which contains personal information. "
+    "If you are not the intended recipient you should not open the link or download the "
+    "file. You should permanently delete the email and contact the sender. The data must "
+    "be deleted once it has been used for the purpose stated."
+)
+
 
 @dataclass(frozen=True)
 class Level:
@@ -164,7 +174,7 @@ class Policy:
     sms_template: str
     call_window: CallWindow
     delivery: DeliveryRules
-    deletion_statement: str
+    deletion_statement: str  # closes an email that carries the archive as an attachment
     source: str
     archive_retention: ArchiveRetention = ArchiveRetention()
     retention: RetentionPeriods = RetentionPeriods()
@@ -172,6 +182,8 @@ class Policy:
     # listed: the question is not asked.
     information_categories: tuple[InformationCategory, ...] = ()
     governance: Governance = Governance()
+    # Closes an email that carries a download link instead (policy `[email] link_statement`).
+    link_statement: str = DEFAULT_LINK_STATEMENT
 
     def level(self, name: str) -> Level:
         for level in self.levels:

@@ -291,9 +291,10 @@ def approval_request(state: State, ctx: TurnContext, *, sender: str) -> Approval
 
 def email_text(svc: Services, transfer: repo.TransferRecord, filename: str,
                link: portal.IssuedLink | None = None) -> tuple[str, str]:
-    """The ready-to-paste email: CONFIDENTIAL subject with no personal details, the
-    deletion statement, and never the password. With a portal ``link`` it says where to
-    download the archive instead of that it is attached."""
+    """The ready-to-paste email: CONFIDENTIAL subject with no personal details, which
+    programs open the archive, the policy's deletion statement, and never the password.
+    With a portal ``link`` it says where to download the archive instead of that it is
+    attached, and closes with the policy's link statement."""
     consent = transfer.consent or {}
     method = transfer.password_method
     if method == PasswordMethod.VOICE:
@@ -311,7 +312,9 @@ def email_text(svc: Services, transfer: repo.TransferRecord, filename: str,
         **extra, filename=filename, password_line=password_line, purpose=transfer.purpose,
         use_limits=consent.get("use_limits", ""),
         onward=msg.EMAIL_ONWARD_YES if consent.get("onward_sharing") else msg.EMAIL_ONWARD_NO,
-        deletion_statement=svc.policy.deletion_statement, reference=transfer.reference)
+        zip_openers=msg.ZIP_OPENERS, reference=transfer.reference,
+        deletion_statement=(svc.policy.link_statement if link
+                            else svc.policy.deletion_statement))
     return subject, body
 
 

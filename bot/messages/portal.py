@@ -3,6 +3,8 @@ the download page (the page's words live here too; its markup is in channels/por
 
 from __future__ import annotations
 
+from bot.messages.transfers import ZIP_OPENERS
+
 # --- to the sender, in chat ------------------------------------------------------------------
 
 LINK_READY = (
@@ -49,8 +51,7 @@ EMAIL_BODY = (
     "Hello,\n\n"
     "Please download {filename} from this secure link:\n{url}\n\n"
     "The link works until {expires} and for {limit} download(s). The file is encrypted "
-    "with AES-256: open it with 7-Zip, WinZip or a similar tool once you have the "
-    "password.\n\n"
+    "with AES-256. {zip_openers}\n\n"
     "{password_line}\n\n"
     "Why it is shared: {purpose}\n"
     "You may use it only for: {use_limits}\n"
@@ -77,8 +78,9 @@ PAGE_BUTTON_NOTE = (
 )
 PAGE_PASSWORD = (
     "The file is protected with a password that reaches you separately, by text message "
-    "or phone call, never by email. Open it with 7-Zip, WinZip or a similar tool."
+    "or phone call, never by email."
 )
+PAGE_OPENERS = ZIP_OPENERS
 PAGE_DELETE = "Please delete the file securely once you no longer need it."
 
 NOT_FOUND_TITLE = "Link not available"

@@ -103,10 +103,16 @@ PACKAGING_FAILED_CLOSED = (
 )
 
 EMAIL_SUBJECT = "CONFIDENTIAL {reference}"
+# Which programs open an AES-256 zip, for the recipient: in both emails and on the portal
+# page. Plain words only: it is shown in Slack, Teams, the terminal and a browser.
+ZIP_OPENERS = (
+    "Open it with 7-Zip, WinZip, PeaZip or bsdtar (libarchive) once you have the password. "
+    "The zip openers built into Windows (File Explorer) and macOS (Archive Utility, used by "
+    "Finder) cannot open it."
+)
 EMAIL_BODY = (
     "Hello,\n\n"
-    "Attached is {filename}, encrypted with AES-256. Open it with 7-Zip, WinZip or a "
-    "similar tool once you have the password.\n\n"
+    "Attached is {filename}, encrypted with AES-256. {zip_openers}\n\n"
     "{password_line}\n\n"
     "Why it is shared: {purpose}\n"
     "You may use it only for: {use_limits}\n"

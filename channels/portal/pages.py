@@ -78,6 +78,7 @@ def download_page(*, organisation: str, reference: str, filename: str, size: int
         "</form>\n"
         f'<p class="note" id="note">{escape(msg.PAGE_BUTTON_NOTE)}</p>\n'
         f"<p>{escape(msg.PAGE_PASSWORD)}</p>\n"
+        f"<p>{escape(msg.PAGE_OPENERS)}</p>\n"
         f"<p>{escape(msg.PAGE_DELETE)}</p>\n"
     )
     return _document(title=msg.PAGE_TITLE.format(organisation=organisation), body=body)

@@ -54,7 +54,7 @@ async def test_a_stalled_packager_is_taken_over_and_the_transfer_finished_once(
     await chat.send_files(make_file("notes.txt", CONTENT))
     await answer_all(chat)
     store = StallingStore(services.objects)
-    services.objects = store  # type: ignore[assignment]
+    services.objects = store
     confirming = asyncio.create_task(chat.say("confirm"))
     await asyncio.wait_for(store.stalled.wait(), 30)
 

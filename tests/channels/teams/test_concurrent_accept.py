@@ -9,9 +9,11 @@ from typing import Any
 
 from bot.messages import teams as msg
 from channels.teams import records
+from channels.teams.cards import FILE_CONSENT
 from channels.teams.models import OfferStatus
-from tests.channels.teams.test_flow import FILE_CONSENT, consent_call, controlled_transfer
-from tests.support.teams import SENDER_AAD, TeamsUser, TeamsWorld
+from tests.channels.teams.test_flow import consent_call, controlled_transfer
+from tests.support.fake_teams import TeamsUser
+from tests.support.teams import SENDER_AAD, TeamsWorld
 
 SENDER = f"teams:{SENDER_AAD}"
 

@@ -44,7 +44,8 @@ from tests.support.objects import upload_objects
 # previous question, and `cancel`/confirm back to idle).
 FORWARD = {
     "files": {"classification"},
-    "classification": {"recipient_pick", "recipient"},
+    "classification": {"information_categories"},
+    "information_categories": {"recipient_pick", "recipient"},
     "recipient_pick": {"recipient"},
     "recipient": {"purpose"},
     "purpose": {"lawful_basis"},
@@ -108,6 +109,8 @@ def check_result(before: State, result: StepResult, ctx: TurnContext) -> None:
         assert isinstance(reply, Text | Ask | Choice | Form | FileReply)
         render(reply)
     allowed = {before.step, "idle", *FORWARD[before.step]}
+    if before.step == "confirm":  # a state saved before the categories question is asked it
+        allowed.add("information_categories")
     if before.history:
         allowed.add(before.history[-1])
     assert after.step in allowed, (before.step, after.step)
@@ -192,7 +195,8 @@ async def test_any_answer_when_idle_is_harmless(services: Services) -> None:
 
 
 VALID: dict[str, str | dict[str, str]] = {
-    "files": "continue", "classification": "CONTROLLED", "recipient_pick": "new",
+    "files": "continue", "classification": "CONTROLLED",
+    "information_categories": "8, 9", "recipient_pick": "new",
     "recipient": {"name": "Priya Shah", "job_title": "Safeguarding Lead",
                   "organisation": "Northfield NHS Trust", "email": "priya.shah@nhs.net",
                   "phone": "07911 123456"},

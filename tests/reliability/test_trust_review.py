@@ -140,8 +140,9 @@ def test_a_german_sharp_s_does_not_match_an_agreement_for_ss(
 def test_a_look_alike_domain_is_refused_above_public(
         cli_env: dict[str, str], pdf: Path, email: str, domain: str, ascii_domain: str,
         classification: str) -> None:
+    password = "sms-on-receipt"  # allowed at both levels: the address is what is refused
     result = run(cli_env, "share", str(pdf), *share_args(classification=classification,
-                                                         email=email))
+                                                         email=email, password=password))
     assert result.returncode == 1, result.stdout + result.stderr
     said = vmsg.EMAIL_INTERNATIONAL_DOMAIN.format(domain=domain, ascii_domain=ascii_domain)
     assert f"error: email: {said}" in result.stdout

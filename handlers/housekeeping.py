@@ -112,6 +112,15 @@ async def apply_retention(svc: Services) -> dict[Artefact, int]:
     return counts
 
 
+async def at_startup(svc: Services) -> None:
+    """Once when ``serve`` or ``worker`` starts: clean this host's leftover temporary files
+    (:func:`handlers.recovery.clean_host_at_startup`). Errors are logged, never raised."""
+    try:
+        await recovery.clean_host_at_startup(svc)
+    except Exception:
+        log.exception("start-up clean-up of temporary files failed")
+
+
 async def tick(svc: Services) -> None:
     """One scheduler pass; errors are logged, never raised, so the loop keeps running."""
     for job in (recovery.seal_legacy_files, outbox.sweep, expire_approvals, expire_drafts,

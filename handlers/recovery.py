@@ -187,14 +187,15 @@ async def delete_orphan_uploads(svc: Services) -> int:
     return len(orphans) + await clean_host_scratch(svc)
 
 
-def _stale_entries(folder: Path, now: float) -> list[Path]:
-    """The entries of ``folder`` with nothing in them written for an hour."""
+def _stale_entries(folder: Path, now: float, idle: float = ORPHAN_UPLOAD_SECONDS
+                   ) -> list[Path]:
+    """The entries of ``folder`` with nothing in them written for ``idle`` seconds."""
     if not folder.is_dir():
         return []
     stale = []
     for entry in folder.iterdir():
         newest = _newest_write(entry)
-        if newest is not None and now - newest >= ORPHAN_UPLOAD_SECONDS:
+        if newest is not None and now - newest >= idle:
             stale.append(entry)
     return stale
 
@@ -211,13 +212,14 @@ def _remove_entries(entries: list[Path]) -> int:
     return removed
 
 
-async def clean_host_scratch(svc: Services) -> int:
-    """What processes on this host left in its own folders, untouched for an hour: staged
-    uploads (plaintext a channel received but no turn sealed; those a migrated row still
-    names, ``uploads/legacy/<folder>``, wait for :func:`seal_legacy_uploads`), packaging
-    scratch folders, and the local object store's partial writes. Returns how many files."""
+async def clean_host_scratch(svc: Services, *, idle: float = ORPHAN_UPLOAD_SECONDS) -> int:
+    """What processes on this host left in its own folders, untouched for ``idle`` seconds
+    (an hour on the scheduler's pass): staged uploads (plaintext a channel received but no
+    turn sealed; those a migrated row still names, ``uploads/legacy/<folder>``, wait for
+    :func:`seal_legacy_uploads`), packaging scratch folders, and the local object store's
+    partial writes. Returns how many files."""
     now = time.time()
-    staged = await asyncio.to_thread(_stale_entries, svc.settings.uploads_dir, now)
+    staged = await asyncio.to_thread(_stale_entries, svc.settings.uploads_dir, now, idle)
     if staged:
         legacy = {str(UPLOADS.child("legacy").child(p.name)): p for p in staged
                   if intake.as_upload_key(f"uploads/legacy/{p.name}") is not None}
@@ -225,12 +227,39 @@ async def clean_host_scratch(svc: Services) -> int:
             waiting = await repo.stored_paths_in_use(session, paths=list(legacy))
         staged = [p for p in staged if p not in {legacy[key] for key in waiting}]
     scratch = await asyncio.to_thread(_stale_entries,
-                                      transfers.packaging_dir(svc.settings), now)
+                                      transfers.packaging_dir(svc.settings), now, idle)
     removed = await asyncio.to_thread(_remove_entries, [*staged, *scratch])
     sweep: Callable[[], Awaitable[int]] | None = getattr(svc.objects, "remove_stale_partials",
                                                          None)
     if sweep is not None:
         removed += await sweep()
+    return removed
+
+
+STARTUP_IDLE_SECONDS = 300.0  # a live download or packaging writes far more often than this
+
+
+async def clean_host_at_startup(svc: Services) -> int:
+    """At ``serve`` / ``worker`` start-up: this host's temporary files a previous run left.
+    Packaging scratch of a transfer that is no longer being packaged goes at once, whatever
+    its age; everything else (staged uploads, partial writes, scratch of a transfer still
+    ``packaging``, which recovery takes over) once untouched for five minutes, so a live
+    process sharing this var dir keeps what it is writing. Returns how many files went;
+    logged as a count, never with a file name."""
+    folder = transfers.packaging_dir(svc.settings)
+    entries = await asyncio.to_thread(lambda: list(folder.iterdir()) if folder.is_dir() else [])
+    by_reference = {entry: entry.name.split(".", 1)[0] for entry in entries}
+    removed = 0
+    if by_reference:
+        async with svc.db.read() as session:
+            packaging = await repo.references_in(session, references=set(by_reference.values()),
+                                                 status=TransferStatus.PACKAGING)
+        finished = [entry for entry, ref in by_reference.items() if ref not in packaging]
+        removed += await asyncio.to_thread(_remove_entries, finished)
+    removed += await clean_host_scratch(svc, idle=STARTUP_IDLE_SECONDS)
+    if removed:
+        log.warning("start-up: removed %d temporary files a previous run on this host left",
+                    removed)
     return removed
 
 

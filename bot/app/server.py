@@ -38,6 +38,7 @@ async def _worker(svc: Services, *, exit_when_idle: bool = False) -> int:
     """The scheduler alone. Several workers may share one PostgreSQL: each delivery is
     claimed by exactly one of them."""
     out("Safe Haven scheduler running; Ctrl-C to stop.")
+    await housekeeping.at_startup(svc)
     while True:
         await housekeeping.tick(svc)
         if exit_when_idle and not await housekeeping.work_pending(svc):

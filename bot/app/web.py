@@ -61,6 +61,7 @@ def create_app(svc: Services, *, plugins: Sequence[ChannelPlugin] | None = None,
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if migrate:
             await migrate_async(svc.settings.database_url)
+        await housekeeping.at_startup(svc)
         task = asyncio.create_task(_scheduler_loop(svc) if run_scheduler
                                    else _forged_request_loop(svc))
         if not run_scheduler:

@@ -9,8 +9,8 @@ anyone or forge a link; the facts of an approval request go further and are
 ``plain_text``, which Slack shows as typed.
 
 Slack limits are applied here (3000 characters per section, 75 per button, 24 per modal
-title, 150 per option value, 50 blocks per message) so the Web API never refuses a reply
-for its size.
+title, 150 per option value, 50 blocks per message, 2000 for the notification text)
+so the Web API never refuses a reply for its size.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ TITLE_MAX = 24
 OPTION_VALUE_MAX = 150
 MAX_BUTTONS = 5
 MAX_BLOCKS = 50
-FALLBACK_MAX = 3000
+FALLBACK_MAX = 2000  # the notification text beside blocks: a summary, not the message
 
 _MENTION = re.compile(r"slack:([UW][A-Z0-9]{2,})")
 

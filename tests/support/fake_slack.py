@@ -6,6 +6,10 @@ It keeps the messages it was asked to post and update, so tests (and
 ``conversations.history``) see the DM as Slack would show it. Failures are injected per
 method: a rate limit with a ``Retry-After``, or a Slack error code such as
 ``not_in_channel``. Also used by ``bench/slack_ack.py``.
+
+Every message and view it receives goes through the Block Kit guard
+(:mod:`tests.support.block_kit`); what Slack would refuse is kept in :attr:`block_kit`, and
+the ``fake_slack`` fixture fails the test that sent it (:meth:`FakeSlack.assert_block_kit`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support import block_kit
 from tests.support.server import FakeServer
 
 TOKEN = "xoxb-test-token"
@@ -69,6 +74,7 @@ class FakeSlack(FakeServer):
         self.file_status: dict[str, int] = {}
         self.downloads: list[tuple[str, str]] = []
         self.failures: dict[str, list[Failure]] = {}
+        self.block_kit: list[str] = []  # what Slack would refuse, "method: problem"
         self.stall_after: dict[str, int] = {}
         self.stalled = 0  # downloads now waiting for release
         self.release = asyncio.Event()
@@ -98,6 +104,10 @@ class FakeSlack(FakeServer):
              channel: str | None = None) -> None:
         self.failures.setdefault(method, []).append(
             Failure(status, error, retry_after, times, channel))
+
+    def assert_block_kit(self) -> None:
+        """Fail if any payload received broke Slack's Block Kit rules or limits."""
+        assert not self.block_kit, "Slack would refuse:\n" + "\n".join(self.block_kit)
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -138,6 +148,7 @@ class FakeSlack(FakeServer):
         params = await self._params(request)
         if self.record:
             self.calls.append(Call(method, params, request.headers.get("Authorization", "")))
+            self.block_kit += [f"{method}: {p}" for p in block_kit.problems(method, params)]
         expected = self.app_token if method == "apps.connections.open" else self.token
         if request.headers.get("Authorization") != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})

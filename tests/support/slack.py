@@ -36,6 +36,7 @@ from channels.slack.channel import SlackChannel
 from channels.slack.settings import SlackSettings
 from handlers.notify import NotifierRouter
 from handlers.services import Services
+from tests.support import block_kit
 from tests.support.chat import conversation_step
 from tests.support.core import RecordingNotifier
 from tests.support.fake_slack import TOKEN, FakeSlack, Message
@@ -87,6 +88,7 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     fake = await FakeSlack().start()
     yield fake
     await fake.close()
+    fake.assert_block_kit()
 
 
 class Workspace:
@@ -293,7 +295,10 @@ class SlackUser:
         }
         status, body = await self.ws.interact(payload)
         assert status == 200, body
-        return json.loads(body) if body else {}
+        answer: dict[str, Any] = json.loads(body) if body else {}
+        self.ws.fake.block_kit += [f"view_submission ack: {p}"
+                                   for p in block_kit.ack_problems(view, answer)]
+        return answer
 
 
 @pytest.fixture

@@ -53,6 +53,9 @@ class Settings:
     audit_anchor: str = ""
     audit_checkpoint_records: int = 1000
     audit_checkpoint_minutes: int = 10
+    # SAFEHAVEN_PACKAGING_GRACE_SECONDS: how long a packaging nobody renews is left before
+    # another process takes it over (plus an allowance for its size; handlers/recovery.py).
+    packaging_grace_seconds: float = 600.0
 
     @property
     def audit_anchor_spec(self) -> str:
@@ -171,6 +174,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"SAFEHAVEN_SCHEDULER_INTERVAL is {interval_text!r}; set it to seconds, e.g. 5."
         )
+    grace_text = env.get("SAFEHAVEN_PACKAGING_GRACE_SECONDS", "600")
+    try:
+        grace = float(grace_text)
+    except ValueError:
+        grace = 0.0
+    if not 0 < grace <= 86400:
+        raise SettingsError(
+            f"SAFEHAVEN_PACKAGING_GRACE_SECONDS is {grace_text!r}; set it to seconds above 0 "
+            "and at most 86400, e.g. 600 (the default)."
+        )
     host = env.get("SAFEHAVEN_HOST", "127.0.0.1")
     public_url = _public_url(env, environment=environment, host=host, port=port)
     return Settings(
@@ -193,4 +206,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                                "1000 (records between signed checkpoints)"),
         audit_checkpoint_minutes=_whole_number(env, "SAFEHAVEN_AUDIT_CHECKPOINT_MINUTES", 10,
                                                "10 (minutes between signed checkpoints)"),
+        packaging_grace_seconds=grace,
     )

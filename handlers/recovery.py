@@ -44,16 +44,18 @@ from store import repositories as repo
 
 log = logging.getLogger(__name__)
 
-PACKAGING_GRACE = timedelta(minutes=10)
+PACKAGING_GRACE = timedelta(minutes=10)  # the default of SAFEHAVEN_PACKAGING_GRACE_SECONDS
 PACKAGING_WORST_BYTES_PER_SECOND = 1_000_000
 QUIET_SECONDS = 60.0  # a live packager writes its partial archive far more often
 ORPHAN_UPLOAD_SECONDS = 3600.0
 
 
-def packaging_deadline(transfer: repo.TransferSummary) -> datetime:
-    """When a transfer still ``packaging`` is certainly not being packaged any more."""
+def packaging_deadline(transfer: repo.TransferSummary,
+                       grace: timedelta = PACKAGING_GRACE) -> datetime:
+    """When a transfer still ``packaging`` is certainly not being packaged any more: its
+    hold not renewed for ``grace`` plus an allowance for its size."""
     slowest = timedelta(seconds=transfer.total_bytes / PACKAGING_WORST_BYTES_PER_SECOND)
-    return transfer.updated_at + PACKAGING_GRACE + slowest
+    return transfer.updated_at + grace + slowest
 
 
 def scratch_of(svc: Services, reference: str) -> list[Path]:
@@ -99,9 +101,10 @@ async def recover_packaging(svc: Services) -> int:
     now = svc.clock()
     async with svc.db.read() as session:
         stuck = await repo.transfers_in(session, status=TransferStatus.PACKAGING)
+    grace = timedelta(seconds=svc.settings.packaging_grace_seconds)
     count = 0
     for summary in stuck:
-        if now < packaging_deadline(summary):
+        if now < packaging_deadline(summary, grace):
             continue
         scratch = await asyncio.to_thread(scratch_of, svc, summary.reference)
         if await asyncio.to_thread(_written_recently, scratch):

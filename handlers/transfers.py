@@ -58,7 +58,14 @@ from store import audit, outbox
 from store import repositories as repo
 
 log = logging.getLogger(__name__)
-PACKAGING_HEARTBEAT = 60.0  # seconds between a live packager's renewals of its hold
+PACKAGING_HEARTBEAT = 60.0  # at most this many seconds between a packager's renewals
+
+
+def packaging_heartbeat(settings: Settings) -> float:
+    """Seconds between a live packager's renewals of its hold: a quarter of the take-over
+    grace (``SAFEHAVEN_PACKAGING_GRACE_SECONDS``), at most :data:`PACKAGING_HEARTBEAT`."""
+    return min(PACKAGING_HEARTBEAT, settings.packaging_grace_seconds / 4)
+
 _T = TypeVar("_T")
 
 OPEN_STATUSES = OPEN_TRANSFER_STATUSES
@@ -335,7 +342,7 @@ async def package(svc: Services, *, reference: str) -> list[Reply]:
 
 class PackagingHold:
     """This process's hold on a transfer's packaging: the ``updated_at`` it last wrote,
-    renewed every :data:`PACKAGING_HEARTBEAT` seconds while it works
+    renewed every :func:`packaging_heartbeat` seconds while it works
     (:func:`store.repositories.hold_packaging`). Recovery takes over only a packaging not
     renewed for its grace period; a holder that finds its hold taken stops there."""
 
@@ -359,7 +366,8 @@ class PackagingHold:
         task = asyncio.ensure_future(work)
         try:
             while True:
-                done, _ = await asyncio.wait({task}, timeout=PACKAGING_HEARTBEAT)
+                done, _ = await asyncio.wait(
+                    {task}, timeout=packaging_heartbeat(self.svc.settings))
                 if done:
                     return task.result()
                 try:

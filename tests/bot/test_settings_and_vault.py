@@ -18,6 +18,8 @@ from bot.vault import Vault, VaultError, _decode_key, generate_key, vault_from_s
     ({"SAFEHAVEN_DEFAULT_REGION": "XX"}, "SAFEHAVEN_DEFAULT_REGION"),
     ({"SAFEHAVEN_ENV": "production"}, "SAFEHAVEN_SECRET_KEY"),
     ({"SAFEHAVEN_SCHEDULER_INTERVAL": "-1"}, "SAFEHAVEN_SCHEDULER_INTERVAL"),
+    ({"SAFEHAVEN_PACKAGING_GRACE_SECONDS": "0"}, "SAFEHAVEN_PACKAGING_GRACE_SECONDS"),
+    ({"SAFEHAVEN_PACKAGING_GRACE_SECONDS": "soon"}, "SAFEHAVEN_PACKAGING_GRACE_SECONDS"),
 ])
 def test_bad_settings_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
@@ -28,6 +30,17 @@ def test_defaults(tmp_path: Path) -> None:
     s = load_settings({"SAFEHAVEN_VAR_DIR": str(tmp_path)})
     assert s.port == 3978 and s.host == "127.0.0.1" and not s.is_production
     assert s.database_url.startswith("sqlite+aiosqlite:///") and "safehaven.db" in s.database_url
+    assert s.packaging_grace_seconds == 600  # ten minutes before a packaging is taken over
+
+
+def test_a_packager_renews_its_hold_well_within_the_grace(tmp_path: Path) -> None:
+    from handlers.transfers import packaging_heartbeat
+
+    def beat(grace: str) -> float:
+        return packaging_heartbeat(load_settings({"SAFEHAVEN_VAR_DIR": str(tmp_path),
+                                                  "SAFEHAVEN_PACKAGING_GRACE_SECONDS": grace}))
+    assert beat("600") == 60  # every minute, as before the setting
+    assert beat("2") == 0.5  # a quarter of a short grace
 
 
 def test_seal_is_bound_to_reference_and_key() -> None:

@@ -6,7 +6,7 @@ would: each flow completes, nothing is done twice, and no plaintext of the files
 left in the store or on any host's disk.
 
 One deployment serves the whole module (per store); each flow has its own sender, so flows
-do not see one another. The replica killed in (h) is a fourth one, started for it.
+do not see one another. The replicas killed in (h) and (i) are others, started for them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from tests.support.core import PDF
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.replicas import (
+    GRACE,
     LEASE,
     Replicas,
     ReplicaWorkspace,
@@ -364,4 +365,64 @@ async def test_h_a_killed_replica_s_inbox_is_taken_over_and_its_sender_told_once
     async with d.svc.db.read() as session:  # not acted on twice: no transfer was begun
         assert await session.scalar(select(func.count()).select_from(Transfer).where(
             Transfer.sender_id == alice.user_id)) == 0
+    d.no_tracebacks()
+
+
+BIG = 6 * 1024 * 1024  # packaging takes a moment; recovery waits GRACE + 1 s per MB
+
+
+async def status_of(d: Deployment, reference: str) -> str | None:
+    async with d.svc.db.read() as session:
+        return await session.scalar(select(Transfer.status).where(
+            Transfer.reference == reference))
+
+
+async def test_i_a_replica_killed_mid_packaging_is_taken_over_and_ready_once(
+        deployment: Deployment) -> None:
+    d = deployment
+    await d.replicas.start("e")
+    alice = d.sender("USCALEI1")
+    secret = os.urandom(BIG)
+    d.sent.extend(secret[at:at + 4096] for at in range(0, BIG, BIG // 8))
+    d.ws.to("e")
+    start = await stored(d)
+    await alice.person.send_files(("bundle.pdf", PDF[:9] + b"%" + secret + b"\n" + PDF[9:]))
+    reference = reference_in(alice.text)
+    await up_to_summary(d, alice, itertools.cycle("e"), password="SMS once receipt is confirmed")
+    before = await stored(d)
+    sealed = {k for k in before - start if k.startswith("uploads/")}
+    assert sealed, "the sealed upload is in the shared store until packaged"
+    status, body = await alice.person.click("Confirm and send", settle=False)
+    assert status == 200, body
+    statuses: list[str | None] = []
+
+    async def packaging() -> bool:
+        statuses.append(await status_of(d, reference))
+        return statuses[-1] == "packaging"
+
+    await wait_for(packaging, 30, f"{reference} to be packaging on e", every=0.01)
+    await d.replicas.kill("e")
+    assert await status_of(d, reference) == "packaging", "e finished before it was killed"
+
+    told = f"Subject: CONFIDENTIAL {reference}"
+    await wait_for(lambda: told in alice.text, GRACE + BIG / 1e6 + 30,
+                   "the worker to take the packaging over", every=0.1)
+    await d.ws.settle()
+    await asyncio.sleep(1)  # a few more worker passes: a second packaging would show
+    assert alice.text.count(told) == 1, alice.text[-2000:]
+    assert len([u for u in d.slack.uploads.values() if u.get("channel") == alice.person.dm
+                and u["filename"] == f"{reference}.zip" and u.get("data")]) == 1
+    async with d.svc.db.read() as session:
+        transfer = (await session.scalars(select(Transfer).where(
+            Transfer.reference == reference))).one()
+    assert transfer.status == "ready"
+    assert await audited(d, reference, "packaged") == 1
+    assert await audited(d, reference, "packaging_resumed") == 1
+    assert await audited(d, reference, "packaging_failed") == 0
+    new = await stored(d) - before
+    assert [k for k in new if k.startswith("archives/")] == [f"archives/{reference}.zip"]
+    assert not sealed & await stored(d), "the sealed upload is deleted once packaged"
+    found = await plaintext_in(d.replicas.object_store, d.store_env, d.replicas.var_dirs,
+                               d.sent)
+    assert found == []
     d.no_tracebacks()

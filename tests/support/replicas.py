@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("SAFEHAVEN_TEST_DATABASE_URL", "")
 PUBLIC = "https://safehaven.example.gov.uk"
 LEASE = 2  # seconds (SLACK_INBOX_LEASE_SECONDS): a dead replica's messages wait this long
+GRACE = 2  # seconds (SAFEHAVEN_PACKAGING_GRACE_SECONDS): and its packaging, plus 1 s per MB
 QUIET = 0.3  # seconds with no new call to the fake Slack: the replicas have settled
 WORKER_FROM, REPLICA_FROM = "+441632960002", "+441632960001"  # TWILIO_FROM_NUMBER
 FIRST_CALL = 10.0  # seconds a replica may take to show something for a request
@@ -285,6 +286,7 @@ def shared_env(*, slack: FakeSlack, twilio: FakeTwilio, policy: Path,
         "SAFEHAVEN_PUBLIC_URL": PUBLIC,
         "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"{slack.url}/api/", "SLACK_INBOX_LEASE_SECONDS": str(LEASE),
+        "SAFEHAVEN_PACKAGING_GRACE_SECONDS": str(GRACE),
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": REPLICA_FROM, "TWILIO_API_URL": twilio.url,
         **(s3 or {})}

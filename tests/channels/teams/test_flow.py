@@ -206,8 +206,11 @@ async def test_file_consent_decline_then_offer_again(teams: TeamsWorld) -> None:
     clock = teams.services.clock
     assert isinstance(clock, Clock)
     clock.advance(days=1, hours=5, minutes=1)
+    mark = len(sender.received)
     await dispatch.run_due(teams.services)
-    assert f"Transfer {ref}: the password was read out in a call" in sender.received[-1].text
+    receipt = sender.text_since(mark)
+    assert f"Transfer {ref}: the password was read out in a call" in receipt
+    assert "Report a mistake" in receipt  # the receipt carries the button
     # An accept on an older card of the same offer does not upload a second time.
     await accept(sender, teams, again)
     assert sum(u.done for u in teams.files.uploads.values()) == 1

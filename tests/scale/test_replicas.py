@@ -368,7 +368,7 @@ async def test_h_a_killed_replica_s_inbox_is_taken_over_and_its_sender_told_once
     d.no_tracebacks()
 
 
-BIG = 6 * 1024 * 1024  # packaging takes a moment; recovery waits GRACE + 1 s per MB
+BIG = 4 * 1024 * 1024  # packaging takes a moment; recovery waits GRACE + 1 s per MB
 
 
 async def status_of(d: Deployment, reference: str) -> str | None:
@@ -408,7 +408,7 @@ async def test_i_a_replica_killed_mid_packaging_is_taken_over_and_ready_once(
     await wait_for(lambda: told in alice.text, GRACE + BIG / 1e6 + 30,
                    "the worker to take the packaging over", every=0.1)
     await d.ws.settle()
-    await asyncio.sleep(1)  # a few more worker passes: a second packaging would show
+    await asyncio.sleep(0.6)  # a few more worker passes: a second packaging would show
     assert alice.text.count(told) == 1, alice.text[-2000:]
     assert len([u for u in d.slack.uploads.values() if u.get("channel") == alice.person.dm
                 and u["filename"] == f"{reference}.zip" and u.get("data")]) == 1

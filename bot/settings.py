@@ -90,6 +90,28 @@ class Settings:
         return self.var_dir / "safehaven.log"
 
 
+def default_var_dir(env: Mapping[str, str]) -> Path:
+    """The data folder when ``SAFEHAVEN_VAR_DIR`` is not set: this account's own data folder
+    (``$XDG_DATA_HOME/safehaven``, else ``~/.local/share/safehaven``; on Windows
+    ``%LOCALAPPDATA%\\safehaven``), the same whichever folder a command is run from."""
+    if os.name == "nt" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "safehaven"
+    xdg = env.get("XDG_DATA_HOME", "").strip()
+    if xdg and Path(xdg).is_absolute():  # the XDG spec ignores a relative value
+        return Path(xdg) / "safehaven"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".local" / "share" / "safehaven"
+
+
+def _var_dir(env: Mapping[str, str]) -> Path:
+    """``SAFEHAVEN_VAR_DIR`` made absolute once, here (a relative one against the folder the
+    process starts in), else :func:`default_var_dir`."""
+    given = (env.get("SAFEHAVEN_VAR_DIR") or "").strip()
+    if not given:
+        return default_var_dir(env)
+    return Path(os.path.abspath(Path(given).expanduser()))
+
+
 def _default_database_url(var_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{(var_dir / 'safehaven.db').resolve()}"
 
@@ -144,7 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"SAFEHAVEN_ENV is {environment!r}; set it to one of: {', '.join(ENVIRONMENTS)}."
         )
-    var_dir = Path(env.get("SAFEHAVEN_VAR_DIR", "var"))
+    var_dir = _var_dir(env)
     port_text = env.get("SAFEHAVEN_PORT", "3978")
     try:
         port = int(port_text)

@@ -39,6 +39,8 @@ from bot.app.transfer_commands import (
     cmd_share,
     cmd_status,
 )
+from bot.app.where import add_parser as add_where_parser
+from bot.app.where import ensure_data_folder
 from bot.policy import PolicyError
 from bot.private import UMASK
 from bot.settings import SettingsError
@@ -47,9 +49,18 @@ from bot.statuses import DeliveryMethod, PasswordMethod
 __all__ = ["EXIT_CONFIG", "EXIT_INVALID", "build_parser", "main"]
 
 # Commands that talk to no channel and read only the core settings.
-CORE_ONLY = ("generate-key", "migrate", "agreements",
+CORE_ONLY = ("generate-key", "migrate", "agreements", "where",
              *(command.name for wiring in CHANNELS for command in wiring.commands))
 
+
+# What `safehaven --help` says (plain text: the terminal shows it as it is).
+DESCRIPTION = (
+    "Safe Haven's command line: share files safely (chat, share), decide and follow "
+    "transfers (approve, status, cancel, received, mistake), run the service (serve, "
+    "worker, migrate) and keep the records (audit, agreements, retention, incidents). "
+    "Every command uses the same settings, policy and database as the chat channels, so a "
+    "transfer started in one place can be followed or decided in another. 'safehaven where' "
+    "shows where the data is.")
 
 # --- parser --------------------------------------------------------------------------------
 
@@ -59,7 +70,7 @@ def _core_only(command: Command) -> Callable[[Config, argparse.Namespace], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="safehaven", description=__doc__)
+    p = argparse.ArgumentParser(prog="safehaven", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the HTTP server (channels, health, scheduler)")
@@ -90,19 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     # Every answer that goes on the record is given here by the person sharing: a missing
     # one stops the command naming the option and its choices (bot.app.share.check_flags).
     s = sub.add_parser("share", help="the same flow without questions (for scripts)")
-    s.add_argument("files", nargs="+")
+    s.add_argument("files", nargs="+", help="the files to share")
     s.add_argument("--classification", help="the protective marking (one of the policy's)")
     s.add_argument("--category", action="append", dest="categories", metavar="KEY",
                    help="a kind of information it carries (a key of the policy's "
                    "[[information_category]]); repeat for each that applies")
-    s.add_argument("--recipient-name", required=True)
-    s.add_argument("--recipient-title", required=True)
+    s.add_argument("--recipient-name", required=True, help="the recipient's full name")
+    s.add_argument("--recipient-title", required=True, help="the recipient's job title")
     s.add_argument("--recipient-department", default="",
                    help="the recipient's department (optional: recorded empty if not given)")
-    s.add_argument("--recipient-org", required=True)
-    s.add_argument("--recipient-email", required=True)
-    s.add_argument("--recipient-phone", required=True)
-    s.add_argument("--purpose", required=True)
+    s.add_argument("--recipient-org", required=True, help="the recipient's organisation")
+    s.add_argument("--recipient-email", required=True,
+                   help="the recipient's work email address")
+    s.add_argument("--recipient-phone", required=True,
+                   help="the recipient's phone number, for the password")
+    s.add_argument("--purpose", required=True, help="why the recipient needs it")
     s.add_argument("--lawful-basis", help="one of the policy's lawful bases")
     s.add_argument("--consent", required=True, help="what the recipient may do with it")
     s.add_argument("--onward-sharing", nargs="?", const="yes", choices=("yes", "no"),
@@ -117,31 +130,34 @@ def build_parser() -> argparse.ArgumentParser:
                    "classification allows)")
     s.add_argument("--call-at", help="ISO-8601 time agreed for the password call (required "
                    "with --password-via voice)")
-    s.add_argument("--sender", default=default_user())
-    s.add_argument("--out", help="copy the archive into this folder")
-    s.add_argument("--verbose", action="store_true")
+    s.add_argument("--sender", default=default_user(),
+                   help="who you are (console:NAME; default: your login name)")
+    s.add_argument("--out", help="copy the archive into this folder (the copy is 0600)")
+    s.add_argument("--verbose", action="store_true",
+                   help="print the whole summary, and the log in the terminal too")
     s.set_defaults(func=cmd_share)
 
     s = sub.add_parser("approve", help="approve (or --reject) a transfer waiting for you")
-    s.add_argument("reference")
-    s.add_argument("--approver", required=True)
-    s.add_argument("--reject", action="store_true")
-    s.add_argument("--reason", default="")
+    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
+    s.add_argument("--approver", required=True, help="who you are (console:NAME)")
+    s.add_argument("--reject", action="store_true", help="reject it instead of approving")
+    s.add_argument("--reason", default="", help="why (told to the sender; with --reject)")
     s.set_defaults(func=cmd_approve)
 
     s = sub.add_parser("status", help="where a transfer is")
-    s.add_argument("reference")
+    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
     s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("cancel", help="cancel an unfinished transfer")
-    s.add_argument("reference")
+    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
     s.add_argument("--sender", default=None,
                    help="act as this sender (default: as an administrator)")
     s.set_defaults(func=cmd_cancel)
 
     s = sub.add_parser("received", help="the recipient has the archive: send the SMS password")
-    s.add_argument("reference")
-    s.add_argument("--sender", default=default_user())
+    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
+    s.add_argument("--sender", default=default_user(),
+                   help="who you are: the transfer's sender (default: your login name)")
     s.set_defaults(func=cmd_received)
 
     a = sub.add_parser("audit", help="verify or export the audit trail")
@@ -149,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = asub.add_parser("verify", help="check the keyed chain against the signed checkpoints, "
                         "or (--export) an export with the public key alone")
     s.add_argument("--export", help="an export file to check instead (no database needed)")
-    s.add_argument("--public-key", help="with --export: the key `audit public-key` printed")
+    s.add_argument("--public-key",
+                   help="with --export: the key 'safehaven audit public-key' printed")
     s.add_argument("--signature", help="with --export: its signature (default: FILE.sig)")
     s.set_defaults(func=cmd_audit_verify)
     s = asub.add_parser("export", help="write the records as CSV or JSON lines")
@@ -158,12 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", help="one transfer's records")
     s.add_argument("--sender", help="records of transfers this sender started (a user id)")
     s.add_argument("--organisation", help="records of transfers to this organisation")
-    s.add_argument("--format", choices=("csv", "json"), default="csv")
+    s.add_argument("--format", choices=("csv", "json"), default="csv",
+                   help="csv (default) or json (one record a line)")
     s.add_argument("--out", help="file to write, 0600, signed in FILE.sig "
                    "(default: standard output, unsigned)")
     s.set_defaults(func=cmd_audit_export)
     s = asub.add_parser("public-key", help="print the key that checks checkpoints and exports")
-    s.add_argument("--format", choices=("pem", "base64"), default="pem")
+    s.add_argument("--format", choices=("pem", "base64"), default="pem",
+                   help="pem (default) or base64 (the raw key on one line)")
     s.set_defaults(func=cmd_audit_public_key)
     s = asub.add_parser("checkpoint", help="sign and write a checkpoint now")
     s.set_defaults(func=cmd_audit_checkpoint)
@@ -173,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_retention_parser(sub)
 
     add_incidents_parser(sub)
+
+    add_where_parser(sub)
     return p
 
 
@@ -186,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # An auditor's check: no settings, database or secret, nothing written.
             return cmd_audit_verify_export(args)
         config = load_config(channels=args.command not in CORE_ONLY)
-        if args.command not in ("generate-key",):
+        if args.command not in ("generate-key", "where"):  # these two create nothing
+            ensure_data_folder(config.core)
             configure_logging(config.core)
         code: int = args.func(config, args)
         return code

@@ -155,7 +155,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     s = sub.add_parser("mistake", help="report a transfer that went wrong: withdraw what can "
                        "be, tell governance, open an incident")
-    s.add_argument("reference")
+    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
     s.add_argument("--sender", default=default_user(),
                    help="who reports it: the sender or an approver (console:NAME)")
     s.set_defaults(func=cmd_mistake)

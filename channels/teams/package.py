@@ -159,7 +159,8 @@ def cmd_teams_package(settings: Settings, args: argparse.Namespace) -> int:
 def add_teams_package_parser(sub: Any) -> Any:
     """Register ``safehaven teams-package`` on the CLI's subcommands; returns its parser."""
     s = sub.add_parser("teams-package", help="write the Microsoft Teams app package (zip)")
-    s.add_argument("--out", help="where to write it (default: var/safehaven-teams.zip)")
+    s.add_argument("--out", help="where to write it (default: safehaven-teams.zip in the data "
+                   "folder that 'safehaven where' shows)")
     s.add_argument("--app-id", help="the bot's Microsoft App ID (default: MicrosoftAppId)")
     s.add_argument("--teams-app-id", help="the Teams app id (default: the bot's id)")
     s.add_argument("--app-version", default="1.0.0", help="the app version, e.g. 1.0.0")

@@ -28,7 +28,9 @@ from bot.state import AuditEntry, DeleteFiles, Effect, State, StepResult, TurnCo
 from bot.statuses import Step
 
 
-def _can_join(state: State, ctx: TurnContext) -> bool:
+def can_join(state: State, ctx: TurnContext) -> bool:
+    """Whether files arriving now join ``state``'s transfer (rather than start one, or be
+    refused)."""
     if state.step in (Step.FILES, Step.CLASSIFICATION):
         return True
     if state.step == Step.CONFIRM or not state.last_file_at:
@@ -40,7 +42,7 @@ def _can_join(state: State, ctx: TurnContext) -> bool:
 def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext) -> StepResult:
     """Start a transfer with ``files``, or add them to the one in progress."""
     policy = ctx.policy
-    if state.step != Step.IDLE and not _can_join(state, ctx):
+    if state.step != Step.IDLE and not can_join(state, ctx):
         return StepResult(
             [Text(msg.UNEXPECTED_FILES.format(reference=state.reference))],
             state,

@@ -53,6 +53,9 @@ CORE_ONLY = ("generate-key", "migrate", "agreements", "where",
              *(command.name for wiring in CHANNELS for command in wiring.commands))
 
 
+# Commands whose terminal shows the conversation alone (their log: the log file).
+CONVERSATIONS = ("chat", "share")
+
 # What `safehaven --help` says (plain text: the terminal shows it as it is).
 DESCRIPTION = (
     "Safe Haven's command line: share files safely (chat, share), decide and follow "
@@ -96,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("chat", help="the guided conversation in this terminal")
     s.add_argument("files", nargs="*", help="files to share (none: carry on where you were)")
     s.add_argument("--sender", default=default_user(), help="who you are (console:NAME)")
+    s.add_argument("--verbose", action="store_true",
+                   help="show the log in the terminal too (it is always in the log file)")
     s.set_defaults(func=cmd_chat)
 
     # Every answer that goes on the record is given here by the person sharing: a missing
@@ -209,7 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(channels=args.command not in CORE_ONLY)
         if args.command not in ("generate-key", "where"):  # these two create nothing
             ensure_data_folder(config.core)
-            configure_logging(config.core)
+            # A conversation keeps the terminal to itself: its log goes to the log file
+            # only, unless --verbose.
+            configure_logging(config.core, terminal=args.command not in CONVERSATIONS
+                              or args.verbose)
         code: int = args.func(config, args)
         return code
     except (SettingsError, PolicyError) as exc:

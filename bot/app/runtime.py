@@ -57,9 +57,10 @@ class PrivateFileHandler(logging.FileHandler):
             self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors))
 
 
-def configure_logging(settings: Settings) -> None:
-    """Log to stderr and ``var/safehaven.log`` (0600). Handlers never log secrets; see
-    SECURITY notes in the README."""
+def configure_logging(settings: Settings, *, terminal: bool = True) -> None:
+    """Log to ``var/safehaven.log`` (0600) and, with ``terminal``, to stderr (the terminal
+    chat leaves it out: the terminal shows the conversation alone). Handlers never log
+    secrets; see SECURITY notes in the README."""
     private_dir(settings.var_dir)
     root = logging.getLogger()
     if getattr(root, "_safehaven_configured", False):
@@ -67,8 +68,10 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     hold_payload_loggers()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in (logging.StreamHandler(sys.stderr),
-                    PrivateFileHandler(settings.log_path, encoding="utf-8")):
+    handlers: list[logging.Handler] = [PrivateFileHandler(settings.log_path, encoding="utf-8")]
+    if terminal:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
         handler.setFormatter(fmt)
         root.addHandler(handler)
     root._safehaven_configured = True  # type: ignore[attr-defined]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -20,19 +19,15 @@ from handlers.password_sends.scheduling import confirm_receipt
 from handlers.services import Services
 
 
-async def _read_line(prompt: str) -> str | None:
-    try:
-        return await asyncio.to_thread(input, prompt)
-    except EOFError:
-        return None
-
-
 def cmd_chat(config: Config, args: argparse.Namespace) -> int:
-    from channels.console.chat import run_chat
+    """The chat; Ctrl-C stops it at once with exit code 130 (``main`` gives it for the
+    KeyboardInterrupt ``asyncio.run`` raises once the chat is cancelled)."""
+    from channels.console.chat import LineReader, run_chat
 
     async def job(svc: Services) -> int:
+        read = LineReader(sys.stdin.fileno(), sys.stdout)
         return await run_chat(svc, user_id=args.sender, files=[Path(f) for f in args.files],
-                              read=_read_line, out=sys.stdout)
+                              read=read, out=sys.stdout)
 
     return run_with_services(config, job)
 

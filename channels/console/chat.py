@@ -7,19 +7,68 @@ sent as a neutral event, exactly as a Slack or Teams click would be.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from bot.events import Answer, Command, Event, FilesReceived
+from bot.file_intake import can_join
+from bot.messages import console as say
 from bot.replies import Ask, Choice, Form, Reply
+from bot.statuses import Step
 from channels.console.render import render
-from handlers.conversation import parse_text, take_turn
+from handlers.conversation import cancel_by_sender, current_state, parse_text, take_turn
 from handlers.intake import stage_local_file
 from handlers.services import Services
+from handlers.transfers import context_for
 
 InputFn = Callable[[str], Awaitable[str | None]]
 QUIT = ("quit", "exit", ":q")
+
+
+class LineReader:
+    """Lines typed at a file descriptor (standard input), read by the event loop itself:
+    a wait for a line is cancelled at once when the chat is (Ctrl-C), where ``input`` in a
+    thread would hold the process until Enter."""
+
+    def __init__(self, fd: int, out: TextIO) -> None:
+        self.fd = fd
+        self.out = out
+        self.buffer = b""
+        self.ended = False
+
+    async def __call__(self, prompt: str) -> str | None:
+        """The next line without its line break, after showing ``prompt``; None at the end
+        of input."""
+        self.out.write(prompt)
+        self.out.flush()
+        while b"\n" not in self.buffer and not self.ended:
+            chunk = await self._chunk()
+            self.ended = not chunk
+            self.buffer += chunk
+        if not self.buffer:
+            return None
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode("utf-8", "replace").rstrip("\r")
+
+    async def _chunk(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        try:
+            loop.add_reader(self.fd, readable)
+        except (OSError, NotImplementedError):  # a regular file (never blocks), or no selector
+            return os.read(self.fd, 65536)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(self.fd)
+        return os.read(self.fd, 65536)
 
 
 def _pending(replies: Sequence[Reply]) -> Choice | Ask | Form | None:
@@ -47,10 +96,58 @@ async def _ask_form(form: Form, read: InputFn, out: TextIO) -> dict[str, str] | 
     return values
 
 
+async def _open_transfer_kept(svc: Services, *, user_id: str, files: Sequence[Path],
+                              read: InputFn, out: TextIO) -> bool | None:
+    """When ``files`` would join the sender's unfinished transfer, ask first: True to add
+    them, False once the open one is cancelled for a new one, None to send nothing. True
+    without asking when there is nothing they would join."""
+    state = await current_state(svc, conversation_id=user_id)
+    if (state.step == Step.IDLE or not state.reference
+            or not can_join(state, context_for(svc, user_id=user_id))):
+        return True
+    ref = state.reference
+    count = len(state.files)
+    out.write(say.OPEN_TRANSFER.format(
+        reference=ref, files=f"{count} file" if count == 1 else f"{count} files",
+        names=", ".join(p.name for p in files)) + "\n")
+    options = (say.ADD_TO_OPEN, say.START_NEW, say.LEAVE_AS_IS)
+    out.write("".join(f"  {i}. {o.format(reference=ref)}\n"
+                      for i, o in enumerate(options, start=1)))
+    while True:
+        line = await read("> ")
+        picked = "3" if line is None else line.strip().lower()
+        if picked in QUIT or picked == "3":
+            out.write(say.LEFT_AS_IS.format(reference=ref) + "\n")
+            return None
+        if picked in ("1", "2"):
+            break
+        out.write(say.PICK_ONE + "\n")
+    if picked == "1":
+        return True
+    # The choice was the confirmation: cancelled as `safehaven cancel` would.
+    out.write(await cancel_by_sender(svc, reference=ref, user_id=user_id) + "\n")
+    return False
+
+
 async def run_chat(svc: Services, *, user_id: str, files: Sequence[Path], read: InputFn,
                    out: TextIO) -> int:
+    """The conversation until it waits on nobody at the terminal, or the person leaves;
+    Ctrl-C (the task cancelled) stops it at once, every answer given so far kept."""
+    try:
+        return await _converse(svc, user_id=user_id, files=files, read=read, out=out)
+    except asyncio.CancelledError:
+        out.write(f"\n{say.STOPPED}\n")
+        out.flush()
+        raise
+
+
+async def _converse(svc: Services, *, user_id: str, files: Sequence[Path], read: InputFn,
+                    out: TextIO) -> int:
     conversation_id = f"{user_id}"
     event: Event | None = None
+    if files and await _open_transfer_kept(svc, user_id=user_id, files=files, read=read,
+                                           out=out) is None:
+        return 0
     if files:
         staged = [await asyncio.to_thread(stage_local_file, svc.settings, p) for p in files]
         event = FilesReceived(tuple(staged))

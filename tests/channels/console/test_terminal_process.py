@@ -123,7 +123,7 @@ def test_files_that_would_join_an_open_transfer_ask_first(
     added = chat(cli_env, str(docx), stdin="maybe\n1\nquit\n")
     assert question in added.stdout, added.stdout + added.stderr
     assert "Please type 1, 2 or 3." in added.stdout
-    assert f"Added to transfer {ref.group(1)}; it now has 2 files" in added.stdout
+    assert f"Added to transfer {ref.group(1)}; it now has 2 file" in added.stdout
 
     # New: the open one is cancelled and the file starts another.
     other = docx.with_name("later.txt")

@@ -36,6 +36,7 @@ from bot.file_intake import receive_files
 from bot.messages import conversation as msg
 from bot.options import (
     CONFIRM_OPTIONS,
+    LAWFUL_NOT_SURE,
     classification_options,
     delivery_options,
     files_options,
@@ -245,6 +246,12 @@ def _answer_lawful_basis(state: State, value: str | dict[str, str], ctx: TurnCon
     picked = pick(lawful_options(ctx), value)
     if picked is None:
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
+    if picked == LAWFUL_NOT_SURE:  # nothing recorded: who to ask, and the question again
+        governance = ctx.policy.governance
+        who = governance.email or ", ".join(ctx.policy.governance_ids())
+        contact = msg.LAWFUL_CONTACT.format(contact=who) if who else ""
+        return StepResult([Text(msg.LAWFUL_NOT_SURE_REPLY.format(contact=contact)),
+                           *ask(state, ctx)], state)
     new = replace(state, lawful_basis=picked)
     return _advance(new, ctx, Step.CONSENT, _answered(state, Step.LAWFUL_BASIS,
                                                     {"lawful_basis": picked}))

@@ -19,6 +19,7 @@ from bot.entries import FileEntry
 from bot.events import IncomingFile
 from bot.filecheck import FileRefusal
 from bot.messages import conversation as msg
+from bot.messages.words import plural
 from bot.near_misses import NearMiss, NearMissKind
 from bot.packaging import neutral_name
 from bot.questions import ask, describe_files
@@ -119,7 +120,8 @@ def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext)
     new.last_file_at = ctx.now.isoformat()
     header = msg.FILES_ADDED if joining else msg.FILES_RECEIVED
     summary = describe_files(new, header)
-    hint = msg.JOIN_HINT.format(minutes=max(1, policy.join_window_seconds // 60))
+    hint = msg.JOIN_HINT.format(minutes=plural(max(1, policy.join_window_seconds // 60),
+                                               "minute"))
     audit = [
         AuditEntry("received", new.reference, {
             "files": [{"position": f["position"], "size": f["size"], "kind": f["kind"],

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from bot.messages import conversation as msg
+from bot.messages.words import plural
 from bot.replies import Option, OptionRole
 from bot.sizes import human_size
 from bot.state import State, TurnContext, chosen_level
@@ -90,8 +91,15 @@ RECIPIENT_FIELDS = (
 OPTIONAL_RECIPIENT_FIELDS = ("department",)
 
 
+LAWFUL_NOT_SURE = "not-sure"
+
+
 def lawful_options(ctx: TurnContext) -> tuple[Option, ...]:
-    return tuple(Option(b, b) for b in ctx.policy.lawful_bases)
+    """The policy's lawful bases, each explained in plain English where the wording knows
+    it, then "Not sure" (:data:`LAWFUL_NOT_SURE`), which records nothing."""
+    return (*(Option(b, b, msg.LAWFUL_BASIS_EXPLAINED.get(b, ""))
+              for b in ctx.policy.lawful_bases),
+            Option(LAWFUL_NOT_SURE, msg.LAWFUL_NOT_SURE, msg.LAWFUL_NOT_SURE_DESC))
 
 
 ONWARD_OPTIONS = (Option("no", msg.ONWARD_NO), Option("yes", msg.ONWARD_YES))
@@ -115,7 +123,7 @@ def delivery_options(state: State, ctx: TurnContext) -> tuple[tuple[Option, ...]
             options.append(Option(DeliveryMethod.PORTAL, msg.DELIVERY_PORTAL + mark,
                                   msg.DELIVERY_PORTAL_DESC.format(
                                       hours=level.link_expiry_hours,
-                                      count=level.download_limit)))
+                                      downloads=plural(level.download_limit, "download"))))
     note = None
     if too_big:
         fmt = msg.DELIVERY_TOO_BIG_FOR_EMAIL if options else msg.DELIVERY_NONE_POSSIBLE

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.messages import conversation as msg
+from bot.messages.words import plural
 from bot.options import (
     ACK_OPTIONS,
     CONFIRM_OPTIONS,
@@ -35,7 +36,7 @@ from bot.summary import summary_text
 
 def describe_files(state: State, header: str) -> str:
     """``header`` (with the reference, count and total size), then a line per file."""
-    lines = [header.format(reference=state.reference, count=len(state.files),
+    lines = [header.format(reference=state.reference, files=plural(len(state.files), "file"),
                            size=human_size(state.total_bytes))]
     lines += [msg.FILE_LINE.format(name=f["name"], size=human_size(int(f["size"])),
                                    kind=f["kind"]) for f in state.files]

@@ -14,6 +14,7 @@ from bot.cleantext import ELLIPSIS, clip, one_line
 from bot.messages import agreements as agreements_msg
 from bot.messages import incidents as incidents_msg
 from bot.messages import transfers as transfers_msg
+from bot.messages.words import plural
 
 
 class OptionRole(StrEnum):
@@ -201,7 +202,7 @@ class ApprovalRequest:
             (m.FACT_EMAIL_DOMAIN, self.recipient_domain, 120),
             (m.FACT_PURPOSE, self.purpose, 600),
             (m.FACT_LAWFUL_BASIS, self.lawful_basis, 160),
-            (m.FACT_FILES, m.FACT_FILES_VALUE.format(count=self.file_count,
+            (m.FACT_FILES, m.FACT_FILES_VALUE.format(files=plural(self.file_count, "file"),
                                                      size=self.total_size), 60))
 
     def details(self) -> tuple[Fact, ...]:

@@ -23,6 +23,7 @@ from bot.events import Answer, Command, Event, FilesReceived
 from bot.messages import conversation as cmsg
 from bot.messages import incidents as imsg
 from bot.messages import transfers as msg
+from bot.messages.words import plural
 from bot.reference import is_reference, normalise_reference
 from bot.replies import Ask, Choice, Form, Question, Reply, Text
 from bot.state import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer, TurnContext
@@ -260,7 +261,7 @@ def _status_lines(transfer: Any, sends: list[Any], approval: Any, svc: Services
         reference=transfer.reference,
         status=msg.STATUS_LABELS.get(transfer.status, transfer.status),
         classification=transfer.classification or "not classified yet",
-        files=transfer.file_count, created=f"{created:%d %b %Y %H:%M}")]
+        files=plural(transfer.file_count, "file"), created=f"{created:%d %b %Y %H:%M}")]
     if approval is not None:
         by = f" by {approval.decided_by}" if approval.decided_by else ""
         lines.append(msg.STATUS_APPROVAL.format(status=approval.status, by=by))
@@ -344,6 +345,8 @@ async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None
         if before is not None and before.packaged:
             return mistakes.finished_cancel_text(reference, before)
         return msg.CANCELLED_REF.format(reference=reference)
+    if transfer.status == TransferStatus.CANCELLED:
+        return msg.ALREADY_CANCELLED.format(reference=reference)
     label = msg.STATUS_LABELS.get(transfer.status, transfer.status)
     text = msg.CANNOT_CANCEL.format(reference=reference, status=label)
     if before is not None and before.packaged and transfer.status != TransferStatus.WITHDRAWN:

@@ -25,6 +25,7 @@ from bot.messages import agreements as agreements_msg
 from bot.messages import notices as notice_msg
 from bot.messages import portal as portal_msg
 from bot.messages import transfers as msg
+from bot.messages.words import plural
 from bot.objects import ObjectKey, archive_key, delete_all, uploads_of
 from bot.packaging import ArchiveMember, PackagedArchive, build_archive
 from bot.passwords import generate_password
@@ -314,7 +315,7 @@ def email_text(svc: Services, transfer: repo.TransferRecord, filename: str,
     subject = msg.EMAIL_SUBJECT.format(reference=transfer.reference)
     extra = {} if link is None else {
         "url": link.url, "expires": portal.describe_expiry(svc, link.expires_at),
-        "limit": link.download_limit}
+        "downloads": plural(link.download_limit, "download")}
     body = (portal_msg.EMAIL_BODY if link else msg.EMAIL_BODY).format(
         **extra, filename=filename, password_line=password_line, purpose=transfer.purpose,
         use_limits=consent.get("use_limits", ""),
@@ -474,7 +475,7 @@ async def package_held(svc: Services, *, transfer: repo.TransferRecord,
                 reference=reference, filename=archive.path.name,
                 size=human_size(archive.size), recipient_email=recipient.get("email"),
                 expires=portal.describe_expiry(svc, link.expires_at),
-                limit=link.download_limit)),
+                downloads=plural(link.download_limit, "download"))),
             LinkReply(link.url, portal_msg.LINK_LABEL.format(reference=reference)),
             email, Text(plan)]
     else:

@@ -19,7 +19,7 @@ HELP = (
     "The password is never shown to you or put in the email: it goes to the recipient by "
     "SMS or a phone call."
 )
-IDLE = "Send me the file(s) you need to share to start a transfer. Type `help` for more."
+IDLE = "Send me the files you need to share to start a transfer. Type `help` for more."
 NOTHING_TO_GO_BACK_TO = "There is no earlier question to go back to."
 NOTHING_TO_CANCEL = "There is no transfer in progress to cancel."
 CANCELLED = "Transfer {reference} is cancelled. The files you sent have been deleted."
@@ -27,13 +27,13 @@ STALE_ANSWER = "That question has already been answered; carry on from the lates
 UNEXPECTED_FILES = (
     "Transfer {reference} is past the point where files can be added. Type `back` until "
     "the classification question to add them, or `cancel` to start again. "
-    "The file(s) you just sent were not kept."
+    "The files you just sent were not kept."
 )
 ANSWER_WITH_CHOICE = "Please pick one of the options."
 
 # Files -------------------------------------------------------------------------------------
-FILES_RECEIVED = "Transfer {reference}: I have {count} file(s), {size} in total:"
-FILES_ADDED = "Added to transfer {reference}; it now has {count} file(s), {size} in total:"
+FILES_RECEIVED = "Transfer {reference}: I have {files}, {size} in total:"
+FILES_ADDED = "Added to transfer {reference}; it now has {files}, {size} in total:"
 FILE_LINE = "• {name} ({size}, {kind})"
 FILE_REFUSED = "✗ Not accepted: {reason}"
 FILE_TOO_LARGE = "{name} is {size}; the limit for one file is {limit}."
@@ -44,7 +44,7 @@ NAME_FLAG = (
     "it will be called {neutral}; the original name is kept only in the encrypted index. "
     "Avoid such names in emails too."
 )
-JOIN_HINT = "Send more files in the next {minutes} minute(s) and they will join this transfer."
+JOIN_HINT = "Send more files in the next {minutes} and they will join this transfer."
 NO_FILES_ACCEPTED = "None of the files could be accepted, so no transfer was started."
 FILES_REVIEW = "Transfer {reference} has these files. Send more, remove one, or continue."
 FILES_CONTINUE = "Continue"
@@ -111,6 +111,25 @@ ASK_PURPOSE = (
 PURPOSE_TOO_SHORT = "Please say a little more: at least {min} characters ({got} given)."
 PURPOSE_TOO_LONG = "Please keep the purpose under {max} characters."
 ASK_LAWFUL_BASIS = "What is the lawful basis for sharing?"
+# The shipped policy's lawful bases in plain English (at most 75 characters: Slack's limit
+# for an option's description); a basis a policy adds without one is shown as named.
+LAWFUL_BASIS_EXPLAINED: dict[str, str] = {
+    "UK GDPR Art 6(1)(e) public task": "It is part of our public duties or official functions.",
+    "UK GDPR Art 6(1)(c) legal obligation": "A law requires us to share it.",
+    "UK GDPR Art 6(1)(a) consent": "The person has clearly agreed to this sharing.",
+    "UK GDPR Art 6(1)(d) vital interests": "It is needed to protect someone's life.",
+    "UK GDPR Art 6(1)(b) contract": "It is needed for a contract with the person.",
+    "Safeguarding: Children Act 1989 / 2004": "It is needed to protect a child at risk of harm.",
+    "Data Protection Act 2018 Sch 1 (substantial public interest)":
+        "Sensitive data shared for a substantial public interest, e.g. safeguarding.",
+}
+LAWFUL_NOT_SURE = "Not sure"
+LAWFUL_NOT_SURE_DESC = "Nothing is recorded; I will tell you who to ask."
+LAWFUL_NOT_SURE_REPLY = (
+    "Please check with your information governance contact{contact} before sharing. The "
+    "question stays open: pick the basis when you know it, or type `cancel`."
+)
+LAWFUL_CONTACT = " ({contact})"
 
 # Consent limits ----------------------------------------------------------------------------
 CONSENT_TITLE = "Consent limits"
@@ -136,7 +155,7 @@ DELIVERY_ARCHIVE = "Encrypted archive, returned to you here to email"
 DELIVERY_ARCHIVE_DESC = "An AES-256 zip named by reference, with a ready-to-paste email."
 DELIVERY_PORTAL = "Secure download link"
 DELIVERY_PORTAL_DESC = (
-    "The recipient downloads it from an expiring link ({hours} h, {count} download(s))."
+    "The recipient downloads it from an expiring link ({hours} h, {downloads})."
 )
 DELIVERY_TOO_BIG_FOR_EMAIL = (
     "The transfer is {size}, over the {limit} email limit, so it must go by secure link."
@@ -146,6 +165,12 @@ DELIVERY_NONE_POSSIBLE = (
     "download link. Type `back` to remove files."
 )
 DEFAULT_MARK = " (recommended)"
+# The terminal: the answer Enter keeps, the options already ticked, a field's options.
+CHOICE_KEPT_MARK = " (press Enter for this)"
+CHOICE_CHOSEN_MARK = " (chosen)"
+FIELD_OPTION = "{value} for \"{label}\""
+FIELD_OPTIONS_HINT = "Type {options}."
+FIELD_OPTIONS_JOIN = ", or "
 
 # Password delivery -------------------------------------------------------------------------
 ASK_PASSWORD_METHOD = (

@@ -95,7 +95,7 @@ CANCELLED_FINISHED = (
     "Transfer {reference} is cancelled: nothing more will be sent from now on. It had "
     "already gone out, though:"
 )
-CANNOT_CANCEL_FINISHED = "Transfer {reference} is {status} and can no longer be cancelled."
+CANNOT_CANCEL_FINISHED = "Transfer {reference} is {status}, so it can no longer be cancelled."
 POINT_TO_MISTAKE = (
     "If it went to the wrong person or should not have gone, type `mistake {reference}`: "
     "that withdraws the link and the archive, stops the password, and opens an incident "

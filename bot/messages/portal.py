@@ -10,7 +10,7 @@ from bot.messages.transfers import ZIP_OPENERS
 LINK_READY = (
     "Transfer {reference} is packaged: {filename} ({size}), AES-256. Send the recipient "
     "({recipient_email}) the secure download link below, with the email text after it. The "
-    "link works until {expires} and for {limit} download(s); type `cancel {reference}` to "
+    "link works until {expires} and for {downloads}; type `cancel {reference}` to "
     "withdraw it. The password is not shown to you and must not go in the email."
 )
 LINK_LABEL = "Secure download link for {reference}"
@@ -20,7 +20,7 @@ PASSWORD_PLAN_ON_DOWNLOAD = (
 )
 DOWNLOADED = (
     "Transfer {reference} was downloaded from the secure link at {when} ({count} of {limit} "
-    "download(s) used)."
+    "downloads used)."
 )
 DOWNLOADED_LAST = (
     "That was the last download allowed: the link no longer works and the archive will be "
@@ -34,7 +34,7 @@ LINK_LOCKED_SENDER = (
 )
 LINK_EXPIRED_SENDER = (
     "The secure download link for transfer {reference} has expired after {count} of "
-    "{limit} download(s); the archive has been deleted from the server."
+    "{limit} downloads; the archive has been deleted from the server."
 )
 LINK_EXPIRED_UNUSED_SENDER = (
     "The secure download link for transfer {reference} expired without being used, so the "
@@ -50,7 +50,7 @@ EXPIRY_WITH_ZONE = "{when} ({zone})"
 EMAIL_BODY = (
     "Hello,\n\n"
     "Please download {filename} from this secure link:\n{url}\n\n"
-    "The link works until {expires} and for {limit} download(s). The file is encrypted "
+    "The link works until {expires} and for {downloads}. The file is encrypted "
     "with AES-256. {zip_openers}\n\n"
     "{password_line}\n\n"
     "Why it is shared: {purpose}\n"

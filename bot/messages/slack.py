@@ -134,3 +134,9 @@ SETTING_INBOX_LEASE = (
     "(how long a replica's acknowledged messages wait before another takes them over), or "
     "leave it unset for 30."
 )
+
+# The confirmation Slack shows before a Cancel press is sent (Block Kit `confirm`).
+CANCEL_CONFIRM_TITLE = "Cancel this transfer?"
+CANCEL_CONFIRM_TEXT = "Its files will be deleted and nothing more will be sent."
+CANCEL_CONFIRM_YES = "Yes, cancel it"
+CANCEL_CONFIRM_NO = "No, keep it"

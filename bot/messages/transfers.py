@@ -23,7 +23,7 @@ FACT_EMAIL_DOMAIN = "Email domain"
 FACT_PURPOSE = "Purpose"
 FACT_LAWFUL_BASIS = "Lawful basis"
 FACT_FILES = "Files"
-FACT_FILES_VALUE = "{count} file(s), {size} in all"
+FACT_FILES_VALUE = "{files}, {size} in all"
 FACT_JOB_TITLE = "Job title"
 FACT_EMAIL = "Email"
 FACT_PHONE = "Phone"
@@ -143,7 +143,7 @@ PASSWORD_FAILED = (
 RECEIPT_NOT_EXPECTED = "Transfer {reference} is not waiting for a receipt."
 RECEIPT_RECORDED = "Receipt of {reference} recorded."
 
-STATUS_LINE = "{reference}: {status} · {classification} · {files} file(s) · created {created}"
+STATUS_LINE = "{reference}: {status} · {classification} · {files} · created {created}"
 STATUS_DELIVERY = "  password {kind}: {status}{when}"
 STATUS_APPROVAL = "  approval: {status}{by}"
 STATUS_LABELS: dict[str, str] = {
@@ -165,7 +165,8 @@ CANCELLED_REF = (
     "Transfer {reference} is cancelled. Plaintext files were deleted and no password will be "
     "sent."
 )
-CANNOT_CANCEL = "Transfer {reference} is {status} and can no longer be cancelled."
+CANNOT_CANCEL = "Transfer {reference} is {status}, so it can no longer be cancelled."
+ALREADY_CANCELLED = "Transfer {reference} is already cancelled."
 DRAFT_EXPIRED = (
     "Transfer {reference} was left unfinished for {hours} h, so it has been cancelled and "
     "its files deleted."

@@ -15,10 +15,17 @@ from typing import TextIO
 from bot.events import Answer, Command, Event, FilesReceived
 from bot.file_intake import can_join
 from bot.messages import console as say
+from bot.messages import conversation as msg
 from bot.replies import Ask, Choice, Form, Reply
 from bot.statuses import Step
 from channels.console.render import render
-from handlers.conversation import cancel_by_sender, current_state, parse_text, take_turn
+from handlers.conversation import (
+    cancel_by_sender,
+    current_question,
+    current_state,
+    parse_text,
+    take_turn,
+)
 from handlers.intake import stage_local_file
 from handlers.services import Services
 from handlers.transfers import context_for
@@ -78,20 +85,26 @@ def _pending(replies: Sequence[Reply]) -> Choice | Ask | Form | None:
     return None
 
 
-async def _ask_form(form: Form, read: InputFn, out: TextIO) -> dict[str, str] | None:
+async def _ask_form(form: Form, read: InputFn, out: TextIO
+                    ) -> dict[str, str] | Command | None:
     values: dict[str, str] = {}
     for f in form.fields:
         hint = f" [{f.value}]" if f.value else ""
         if f.options:
-            opts = ", ".join(f"{o.value} = {o.label}" for o in f.options)
-            out.write(f"  ({opts})\n")
+            opts = msg.FIELD_OPTIONS_JOIN.join(
+                msg.FIELD_OPTION.format(value=o.value, label=o.label) for o in f.options)
+            out.write("  " + msg.FIELD_OPTIONS_HINT.format(options=opts) + "\n")
         if f.help:
             out.write(f"  {f.help}\n")
-        line = await read(f"{f.label}{hint}: ")
+        colon = "" if f.label.endswith("?") else ":"
+        line = await read(f"{f.label}{hint}{colon} ")
         if line is None or line.strip().lower() in QUIT:
             return None
         if line.strip().lower() in ("back", "cancel"):
             return {"__word__": line.strip().lower()}
+        typed = parse_text(line)
+        if isinstance(typed, Command):  # `status`, `cancel SH-…`: a command, not the value
+            return typed
         values[f.name] = line.strip() or f.value
     return values
 
@@ -161,6 +174,10 @@ async def _converse(svc: Services, *, user_id: str, files: Sequence[Path], read:
             out.write(render(reply) + "\n")
         out.flush()
         asked = _pending(turn.replies)
+        if asked is None and pending is not None and isinstance(event, Command):
+            # a command (`cancel SH-…`) may have closed the question it interrupted
+            pending = await current_question(svc, conversation_id=conversation_id,
+                                             user_id=user_id)
         if asked is None and (pending is None or not isinstance(event, Command)):
             return 0
         pending = asked or pending
@@ -169,6 +186,9 @@ async def _converse(svc: Services, *, user_id: str, files: Sequence[Path], read:
             values = await _ask_form(pending, read, out)
             if values is None:
                 return 0
+            if isinstance(values, Command):
+                event = values
+                continue
             word = values.get("__word__")
             event = Answer(word, pending.question) if word else Answer(values, pending.question)
             continue
@@ -176,5 +196,9 @@ async def _converse(svc: Services, *, user_id: str, files: Sequence[Path], read:
         if line is None or line.strip().lower() in QUIT:
             out.write("Left the conversation; run `safehaven chat` to carry on.\n")
             return 0
+        if not line.strip() and isinstance(pending, Choice) and pending.default \
+                and not pending.multiple:  # Enter keeps the marked earlier answer
+            event = Answer(pending.default, pending.question)
+            continue
         event = parse_text(line, question=pending.question)
     return 0

@@ -44,7 +44,8 @@ def _render(reply: Reply) -> str:
         lines = [f"⚠ {reply.error}"] if reply.error else []
         lines.append(reply.prompt)
         for i, opt in enumerate(reply.options, start=1):
-            mark = " *" if reply.default == opt.value or opt.value in reply.chosen else ""
+            mark = (msg.CHOICE_KEPT_MARK if reply.default == opt.value and not reply.multiple
+                    else msg.CHOICE_CHOSEN_MARK if opt.value in reply.chosen else "")
             desc = f" — {opt.description}" if opt.description else ""
             lines.append(f"  {i}. {opt.label}{mark}{desc}")
         if reply.multiple:

@@ -158,6 +158,16 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
+def _confirmed(button: Block, option: Option) -> Block:
+    """A Cancel button asks Slack to confirm before the press is sent (files are deleted)."""
+    if option.role is OptionRole.CANCEL:
+        button["confirm"] = {"title": _plain(msg.CANCEL_CONFIRM_TITLE),
+                             "text": _plain(msg.CANCEL_CONFIRM_TEXT),
+                             "confirm": _plain(msg.CANCEL_CONFIRM_YES),
+                             "deny": _plain(msg.CANCEL_CONFIRM_NO), "style": "danger"}
+    return button
+
+
 def _style(option: Option, default: str | None) -> str | None:
     if option.role in (OptionRole.DANGER, OptionRole.CANCEL):
         return "danger"
@@ -211,9 +221,9 @@ def choice_blocks(choice: Choice) -> list[Block]:
     if use_buttons:
         blocks.append({
             "type": "actions", "block_id": question_block(choice.question),
-            "elements": [_button(o.label, f"{ANSWER}.{i}", encode_answer(choice.question,
-                                                                          o.value),
-                                 _style(o, choice.default))
+            "elements": [_confirmed(_button(o.label, f"{ANSWER}.{i}",
+                                            encode_answer(choice.question, o.value),
+                                            _style(o, choice.default)), o)
                          for i, o in enumerate(choice.options, start=1)]})
         return blocks
     options = [_option(o, i) for i, o in enumerate(choice.options, start=1)]

@@ -226,7 +226,7 @@ async def test_files_join_within_window_and_are_checked(services: Services, conv
     ref = reference_of(chat)
     clock.advance(seconds=30)
     await chat.send_files(make_file("two.txt"), make_file("disguised.pdf", b"MZ" + b"\0" * 99))
-    assert reference_of(chat) == ref and "2 file(s)" in chat.text
+    assert reference_of(chat) == ref and "2 files" in chat.text
     assert "Not accepted" in chat.text
     await chat.say("CONTROLLED")
     await chat.say(CATEGORIES)

@@ -79,7 +79,7 @@ def assert_facts(lines: list[str], *, prefix: str = "") -> None:
                for line in lines), lines
     assert any(line.startswith(f"{prefix}Purpose: Strategy meeting about a child at risk")
                for line in lines), lines
-    assert any(line.startswith(f"{prefix}Files: 1 file(s)") for line in lines), lines
+    assert any(line.startswith(f"{prefix}Files: 1 file,") for line in lines), lines
     assert all(no_invisible(line) for line in lines), lines
 
 

@@ -64,7 +64,7 @@ async def test_sender_gets_link_email_text_and_limits(services: Services, share:
     assert f"Subject: CONFIDENTIAL {link.reference}" in text
     assert f"download {link.reference}.zip from this secure link:\n{link.url}" in text
     assert "Attached is" not in text
-    assert "for 3 download(s)" in text and "Thu 26 Nov 2026 09:30 (Europe/London)" in text
+    assert "for 3 downloads" in text and "Thu 26 Nov 2026 09:30 (Europe/London)" in text
     assert f"cancel {link.reference}" in text
     password = outbox_password(services, link.reference)
     assert password and password not in text

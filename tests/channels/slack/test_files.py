@@ -58,7 +58,7 @@ async def test_one_good_file_and_one_refused_start_a_transfer(workspace: Workspa
     await workspace.event(event)
     assert "could not fetch gone.pdf from Slack (the file is no longer available there)" \
         in alice.text
-    assert "I have 1 file(s)" in alice.text
+    assert "I have 1 file," in alice.text
     assert await transfers(workspace) == 1
     assert len(await uploads_left(workspace)) == 1
 
@@ -89,7 +89,7 @@ async def test_rate_limited_download_is_retried(workspace: Workspace) -> None:
     workspace.fake.file_status[file_id] = 429
     await workspace.event(event)
     assert len(workspace.fake.called("download")) == 2
-    assert "I have 1 file(s)" in alice.text
+    assert "I have 1 file," in alice.text
 
 
 async def test_file_names_cannot_mention_or_link(workspace: Workspace) -> None:
@@ -107,7 +107,7 @@ async def test_files_sent_together_and_soon_after_join_one_transfer(workspace: W
     alice = workspace.user("UALICE01")
     await alice.send_files(("one.pdf", PDF))
     await alice.send_files(("two.txt", b"notes\n" * 40))
-    assert "Added to transfer" in alice.text and "it now has 2 file(s)" in alice.text
+    assert "Added to transfer" in alice.text and "it now has 2 files" in alice.text
     assert await transfers(workspace) == 1
 
 
@@ -119,7 +119,7 @@ async def test_a_file_sent_by_id_only_is_looked_up(workspace: Workspace) -> None
         {"id": file_id, "file_access": "check_file_info"}])
     await workspace.event(event)
     assert workspace.fake.called("files.info")
-    assert "I have 1 file(s)" in alice.text
+    assert "I have 1 file," in alice.text
 
 
 class Redirector:

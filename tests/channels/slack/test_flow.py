@@ -56,7 +56,7 @@ async def test_file_dm_to_archive_upload_with_slack_approval(workspace: Workspac
     await alice.send_files(("Julia Smith referral.pdf", PDF), ("notes.txt", b"case notes\n" * 30))
     first = alice.last
     reference = reference_in(message_text(first))
-    assert "2 file(s)" in message_text(first)
+    assert "2 files" in message_text(first)
     assert "looks like it identifies a person" in message_text(first)
     assert [c.params["file_id"] for c in fake.called("download")], "files fetched"
     assert all(c.authorization == "Bearer xoxb-test-token" for c in fake.called("download"))

@@ -10,7 +10,8 @@ from typing import Any
 
 from bot.statuses import Step
 from channels.console.chat import run_chat
-from handlers.conversation import current_state
+from channels.console.render import render
+from handlers.conversation import current_state, parse_text, take_turn
 from handlers.services import Services
 
 
@@ -92,3 +93,14 @@ async def test_lawful_bases_explained_and_not_sure_points_to_governance(
     assert text.count("What is the lawful basis for sharing?") == 2, text
     state = await current_state(services, conversation_id="console:alice")
     assert state.step == Step.LAWFUL_BASIS and state.lawful_basis is None
+
+
+async def test_cancelling_twice_says_it_is_already_cancelled(
+        services: Services, make_file: Any) -> None:
+    ref = reference((await chat(services, make_file, TO_RECIPIENT))[0])
+    again = ""
+    for _ in range(2):
+        turn = await take_turn(services, conversation_id="console:alice",
+                               user_id="console:alice", event=parse_text(f"cancel {ref}"))
+        again = "\n".join(render(r) for r in turn.replies)
+    assert again == f"Transfer {ref} is already cancelled.", again

@@ -205,20 +205,28 @@ def _read_level(reader: _Reader) -> Level:
     )
 
 
+def _table_readers(document: Mapping[str, Any], key: str, noun: str, *,
+                   required: bool = False) -> list[_Reader]:
+    """A reader for each table of the ``[[key]]`` array (``noun`` names its entries in
+    the error); none when it is absent and not ``required``."""
+    raw = document.get(key, None if required else [])
+    if not isinstance(raw, list) or (required and not raw):
+        raise PolicyError(f"policy key `{key}`: must be a list of {noun} ([[{key}]] tables)")
+    readers = []
+    for i, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise PolicyError(f"policy key `{key}[{i}]`: must be a table")
+        readers.append(_Reader(table, f"{key}[{i}]"))
+    return readers
+
+
 def _read_information_categories(document: Mapping[str, Any]
                                  ) -> tuple[InformationCategory, ...]:
     """``[[information_category]]`` tables (key, label, special): optional; none listed and
     the conversation does not ask what kind of information a share carries. A label has
     no comma, because a typed answer lists several separated by commas."""
-    raw = document.get("information_category", [])
-    if not isinstance(raw, list):
-        raise PolicyError("policy key `information_category`: must be a list of categories "
-                          "([[information_category]] tables)")
     out: list[InformationCategory] = []
-    for i, table in enumerate(raw):
-        if not isinstance(table, dict):
-            raise PolicyError(f"policy key `information_category[{i}]`: must be a table")
-        reader = _Reader(table, f"information_category[{i}]")
+    for reader in _table_readers(document, "information_category", "categories"):
         reader.unknown_keys({"key", "label", "special"})
         key = reader.text("key")
         if not _CATEGORY_KEY_RE.fullmatch(key):
@@ -303,15 +311,8 @@ def _read_register(document: Mapping[str, Any], *, levels: tuple[str, ...],
     """The ``[[agreement]]`` tables: the register of information-sharing agreements
     (:mod:`bot.agreements`). Optional: without one, every share under a
     ``without-agreement`` level needs an approver."""
-    raw = document.get("agreement", [])
-    if not isinstance(raw, list):
-        raise PolicyError("policy key `agreement`: must be a list of agreements "
-                          "([[agreement]] tables)")
     out: list[SharingAgreement] = []
-    for i, table in enumerate(raw):
-        if not isinstance(table, dict):
-            raise PolicyError(f"policy key `agreement[{i}]`: must be a table")
-        reader = _Reader(table, f"agreement[{i}]")
+    for reader in _table_readers(document, "agreement", "agreements"):
         agreement = _read_agreement(reader, levels=levels, categories=categories,
                                     webmail=webmail)
         if any(a.name.lower() == agreement.name.lower() for a in out):
@@ -521,16 +522,10 @@ def parse_policy(document: Mapping[str, Any], *, source: str = "<policy>") -> Po
         raise email.fail("link_statement", "closes an email that carries a download link, "
                          "not an attachment: it must not speak of an attachment")
 
-    raw_levels = document.get("classification")
-    if not isinstance(raw_levels, list) or not raw_levels:
-        raise PolicyError(
-            "policy key `classification`: must be a list of levels ([[classification]] tables)"
-        )
     levels: list[Level] = []
-    for i, raw in enumerate(raw_levels):
-        if not isinstance(raw, dict):
-            raise PolicyError(f"policy key `classification[{i}]`: must be a table")
-        level = _read_level(_Reader(raw, f"classification[{i}]"))
+    for i, reader in enumerate(_table_readers(document, "classification", "levels",
+                                              required=True)):
+        level = _read_level(reader)
         if any(existing.name == level.name for existing in levels):
             raise PolicyError(f"policy key `classification[{i}].name`: {level.name} appears twice")
         if (level.approval != "never" or level.special_category_approval) and not approvers:

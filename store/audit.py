@@ -428,6 +428,18 @@ async def verify(session: AsyncSession, *, keys: AuditKeys | None = None,
     return await _verify_against(session, keys, good)
 
 
+async def verify_or_raise(db: Database, trail: AuditTrail) -> VerifyResult:
+    """The whole trail, checked against the anchor's checkpoints (against the chain from
+    its start while the anchor holds none); raises :class:`AuditBroken` when it is not
+    intact. Called before signing anything that vouches for old records."""
+    found = await trail.checkpoints()
+    async with db.read() as session:
+        result = await verify(session, keys=trail.keys, checkpoints=found or None)
+    if not result.ok:
+        raise AuditBroken(result)
+    return result
+
+
 async def prune(db: Database, *, trail: AuditTrail, before: datetime,
                 now: datetime) -> int:
     """Delete the records older than ``before`` (the policy's ``[retention] audit_days``),
@@ -444,6 +456,9 @@ async def prune(db: Database, *, trail: AuditTrail, before: datetime,
     through = min(newest, keep_from if keep_from is not None else newest) - 1
     if through < oldest:
         return 0
+    # The records about to go are checked first: a checkpoint over records whose ``at`` was
+    # backdated (or whose content was altered) would launder the change away.
+    await verify_or_raise(db, trail)
     await trail.checkpoint(db, now=now, prune_through=through)
     async with db.transaction() as session:
         deleted = (await session.execute(select(func.count()).select_from(AuditRecord)

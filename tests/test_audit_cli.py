@@ -171,3 +171,20 @@ def test_checkpoint_settings_are_explained(env: dict[str, str], tmp_path: Path) 
     assert made.returncode == 0 and str(anchor) in made.stdout
     assert stat.S_IMODE(anchor.stat().st_mode) == 0o600
     assert not (tmp_path / "var" / "audit-anchor.jsonl").exists()
+
+
+def test_an_altered_checkpointed_record_is_never_signed_into_an_export(
+        env: dict[str, str], database_url: str, tmp_path: Path) -> None:
+    """A database administrator rewrites a record the latest checkpoint already covers and
+    asks for a signed export: the server checks every record first and writes nothing, so
+    the altered record can never reach an auditor under the server's signature."""
+    assert run(env, "migrate").returncode == 0
+    record_shares(env, 5)
+    assert run(env, "audit", "checkpoint").returncode == 0
+    tamper(database_url, update(AuditRecord).where(AuditRecord.seq == 3)
+           .values(actor="slack:UEVIL"))
+    out = tmp_path / "audit.json"
+    refused = run(env, "audit", "export", "--format", "json", "--out", str(out))
+    assert refused.returncode != 0
+    assert "export NOT written" in refused.stdout and "record 3" in refused.stdout
+    assert not out.exists() and not Path(f"{out}.sig").exists()

@@ -151,6 +151,7 @@ def cmd_audit_export(config: Config, args: argparse.Namespace) -> int:
         now = svc.clock()
         try:
             checkpoint = await trail.checkpoint(svc.db, now=now)
+            await audit.verify_or_raise(svc.db, trail)  # every record the export may carry
         except audit.AuditBroken as exc:
             out(f"export NOT written: {exc}. Run `safehaven audit verify`; an unsigned "
                 "export of the trail as it is can still go to standard output.")

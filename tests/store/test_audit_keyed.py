@@ -376,3 +376,23 @@ async def test_an_object_store_url_anchor_is_a_store_of_its_own(database_url: st
     assert not (tmp_path / "main" / "checkpoints").exists()
     assert (await check(db, trail)).ok
     await db.close()
+
+
+async def test_backdated_records_are_not_pruned_away(database_url: str, tmp_path: Path) -> None:
+    """A database administrator backdates every checkpointed record so retention would prune
+    them (laundering any change away behind a fresh checkpoint): pruning checks them first
+    and refuses, deletes nothing, and ``verify`` still names the first altered record."""
+    db = Database(database_url)
+    trail = make_trail(tmp_path)
+    audit.attach(db, trail)
+    await fill(db, 10, step=timedelta(days=1))
+    await trail.checkpoint(db, now=T0 + timedelta(days=10))
+    async with db.transaction() as s:
+        await s.execute(update(AuditRecord).values(at=datetime(2000, 1, 1, tzinfo=UTC)))
+    with pytest.raises(audit.AuditBroken):
+        await audit.prune(db, trail=trail, before=T0, now=T0 + timedelta(days=20))
+    async with db.read() as s:
+        assert len((await s.scalars(select(AuditRecord.seq))).all()) == 10
+    result = await check(db, trail)
+    assert not result.ok and result.first_broken == 1
+    await db.close()

@@ -94,13 +94,17 @@ class ForgedCount:
 
 class ForgedRequests:
     """Counts forged webhook requests per channel in this process, in memory, until the
-    scheduler records them. Counting is a dictionary update: a flood costs nothing more."""
+    scheduler records them. Counting is a dictionary update: a flood costs nothing more.
+    :meth:`totals` keeps counting since the process started (for /metrics: a monotonic
+    counter, which recording does not reset)."""
 
     def __init__(self) -> None:
         self._counts: dict[WebhookChannel, ForgedCount] = {}
+        self._totals: dict[WebhookChannel, int] = dict.fromkeys(WebhookChannel, 0)
 
     def count(self, channel: WebhookChannel, at: datetime) -> None:
         """One more refused request on ``channel``, at ``at``."""
+        self._totals[channel] += 1
         held = self._counts.get(channel)
         if held is None:
             self._counts[channel] = ForgedCount(1, at, at)
@@ -123,6 +127,11 @@ class ForgedRequests:
                 self._counts[channel] = ForgedCount(now.count + held.count,
                                                     min(now.first, held.first),
                                                     max(now.last, held.last))
+
+    def totals(self) -> dict[WebhookChannel, int]:
+        """Requests refused on each channel since this process started (every channel
+        present, 0 for none)."""
+        return dict(self._totals)
 
     def pending(self) -> int:
         """Requests counted and not yet recorded, on all channels."""

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import phonenumbers
@@ -21,6 +22,13 @@ ENVIRONMENTS = ("development", "production")
 
 class SettingsError(ValueError):
     """A setting is missing or wrong; the message names the variable and the fix."""
+
+
+class LogFormat(StrEnum):
+    """How log lines are written (``SAFEHAVEN_LOG_FORMAT``)."""
+
+    TEXT = "text"  # time level logger: message
+    JSON = "json"  # one JSON object a line (bot/app/logs.py)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,11 @@ class Settings:
     # SAFEHAVEN_PACKAGING_GRACE_SECONDS: how long a packaging nobody renews is left before
     # another process takes it over (plus an allowance for its size; handlers/recovery.py).
     packaging_grace_seconds: float = 600.0
+    # SAFEHAVEN_METRICS=on: `serve` answers GET /metrics in the Prometheus text format
+    # (bot/app/metrics.py); off by default, when /metrics is 404.
+    metrics: bool = False
+    # SAFEHAVEN_LOG_FORMAT: text (default) or json, one object a line (bot/app/logs.py).
+    log_format: LogFormat = LogFormat.TEXT
 
     @property
     def audit_anchor_spec(self) -> str:
@@ -158,6 +171,27 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, example: str)
     return int(text)
 
 
+def _switch(env: Mapping[str, str], name: str, *, default: bool, what: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("on", "true", "1", "yes"):
+        return True
+    if text in ("off", "false", "0", "no"):
+        return False
+    raise SettingsError(f"{name} is {text!r}; set it to on or off ({what}).")
+
+
+def _log_format(env: Mapping[str, str]) -> LogFormat:
+    text = env.get("SAFEHAVEN_LOG_FORMAT", "").strip().lower() or LogFormat.TEXT
+    try:
+        return LogFormat(text)
+    except ValueError:
+        raise SettingsError(
+            f"SAFEHAVEN_LOG_FORMAT is {text!r}; set it to text (the default: one readable "
+            "line a record) or json (one JSON object a line, for a log collector).") from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read ``SAFEHAVEN_*`` variables; raise :class:`SettingsError` naming the first bad one."""
     env = os.environ if env is None else env
@@ -229,4 +263,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_checkpoint_minutes=_whole_number(env, "SAFEHAVEN_AUDIT_CHECKPOINT_MINUTES", 10,
                                                "10 (minutes between signed checkpoints)"),
         packaging_grace_seconds=grace,
+        metrics=_switch(env, "SAFEHAVEN_METRICS", default=False,
+                        what="on serves GET /metrics in the Prometheus format; default off"),
+        log_format=_log_format(env),
     )

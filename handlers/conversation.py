@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +25,7 @@ from bot.messages import conversation as cmsg
 from bot.messages import incidents as imsg
 from bot.messages import transfers as msg
 from bot.messages.words import plural
+from bot.observations import user_channel
 from bot.reference import is_reference, normalise_reference
 from bot.replies import Ask, Choice, Form, Question, Reply, Text
 from bot.state import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer, TurnContext
@@ -129,9 +131,15 @@ async def _new_reference(svc: Services) -> str:
 async def take_turn(svc: Services, *, conversation_id: str, user_id: str, event: Event
                     ) -> Turn:
     """Handle one event from ``user_id``; returns the replies for that user, after what was
-    kept for them while they could not be reached (:func:`handlers.notify.deliver_held`)."""
-    held = await notify.deliver_held(svc, user_id=user_id)
-    turn = await _take_turn(svc, conversation_id=conversation_id, user_id=user_id, event=event)
+    kept for them while they could not be reached (:func:`handlers.notify.deliver_held`).
+    How long it took is reported to ``svc.observations``, by channel."""
+    started = time.perf_counter()
+    try:
+        held = await notify.deliver_held(svc, user_id=user_id)
+        turn = await _take_turn(svc, conversation_id=conversation_id, user_id=user_id,
+                                event=event)
+    finally:
+        svc.observations.turn_taken(user_channel(user_id), time.perf_counter() - started)
     return replace(turn, replies=[*held, *turn.replies]) if held else turn
 
 

@@ -154,14 +154,18 @@ RUNNERS: dict[EffectKind, Callable[[Services, PendingEffect], Awaitable[list[Rep
 
 async def _attempt(svc: Services, effect: PendingEffect) -> list[Reply]:
     """Run one claimed entry; a failure leaves it to the sweep after :data:`RETRY_AFTER`."""
+    # The reference and the effect's kind ride on the record for JSON logs (bot/app/logs.py).
+    facts = {"reference": effect.reference, "event": str(effect.kind)}
     try:
-        return await RUNNERS[effect.kind](svc, effect)
+        replies = await RUNNERS[effect.kind](svc, effect)
     except Exception as exc:
         log.error("outbox entry %s (%s) failed: %s", effect.key, effect.kind,
-                  type(exc).__name__)
+                  type(exc).__name__, extra=facts)
         async with svc.db.transaction() as session:
             await store.retry_at(session, key=effect.key, at=svc.clock() + RETRY_AFTER)
         raise
+    log.info("%s done for %s", effect.kind, effect.reference or "no transfer", extra=facts)
+    return replies
 
 
 async def _finish(svc: Services, key: str, status: EffectStatus = EffectStatus.DONE) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from bot.near_misses import ForgedRequests
 from bot.objects import ObjectStore
+from bot.observations import NoObservations, Observations
 from bot.policy_rules import Policy
 from bot.reference import new_reference
 from bot.settings import Settings
@@ -35,6 +36,8 @@ class Services:
     inspector: FileInspector = field(default_factory=FileInspector)  # judges uploads, off-loop
     # forged webhook requests counted in this process, recorded by the scheduler
     forged_requests: ForgedRequests = field(default_factory=ForgedRequests)
+    # how long turns take, for /metrics (bot/app/metrics.py); records nothing by default
+    observations: Observations = field(default_factory=NoObservations)
 
 
 async def close_transport(svc: Services) -> None:

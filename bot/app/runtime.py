@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import cast
 
 import channels.console
+from bot.app import logs
 from bot.app.config import Config
 from bot.app.plugins import CHANNELS, ChannelPlugin, route_notices
 from bot.policy import load_policy
 from bot.private import open_private, private_dir
-from bot.settings import Settings
+from bot.settings import LogFormat, Settings
 from bot.vault import vault_from_settings
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.transport import TwilioTransport
@@ -67,7 +68,8 @@ def configure_logging(settings: Settings, *, terminal: bool = True) -> None:
         return
     root.setLevel(settings.log_level)
     hold_payload_loggers()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SAFEHAVEN_LOG_FORMAT=json: one JSON object a line (bot/app/logs.py)
+    fmt = logs.formatter(settings.log_format == LogFormat.JSON)
     handlers: list[logging.Handler] = [PrivateFileHandler(settings.log_path, encoding="utf-8")]
     if terminal:
         handlers.append(logging.StreamHandler(sys.stderr))

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 import channels.portal
+from bot.app import metrics
 from bot.app.plugins import ChannelPlugin, mount_plugins
 from handlers import housekeeping, near_misses
 from handlers.services import Services, close_transport
@@ -53,9 +54,12 @@ async def _forged_request_loop(svc: Services) -> None:
 
 def create_app(svc: Services, *, plugins: Sequence[ChannelPlugin] | None = None,
                migrate: bool = True, scheduler: bool | None = None) -> web.Application:
-    """The application with ``plugins`` mounted (default: the recipient portal alone)."""
+    """The application with ``plugins`` mounted (default: the recipient portal alone), and
+    ``/metrics`` when ``SAFEHAVEN_METRICS`` is on (else that path is 404)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICES] = svc
+    if svc.settings.metrics:
+        metrics.install(app, svc)
     run_scheduler = svc.settings.run_scheduler if scheduler is None else scheduler
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

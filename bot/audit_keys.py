@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -88,18 +89,36 @@ def load_public_key(text: str) -> Ed25519PublicKey:
         raise AuditKeyError("not an Ed25519 public key (PEM, or base64 of 32 bytes)") from None
 
 
-class AuditKeys:
-    """The MAC key and the checkpoint signing key, both from the server key."""
+def raw_public(public: Ed25519PublicKey) -> str:
+    """The base64 of the key's 32 raw bytes (how a checkpoint names another key)."""
+    return base64.b64encode(public.public_bytes(serialization.Encoding.Raw,
+                                                serialization.PublicFormat.Raw)).decode("ascii")
 
-    def __init__(self, mac_key: bytes, signing_seed: bytes) -> None:
+
+class AuditKeys:
+    """The MAC key and the checkpoint signing key, both from the server key; ``previous``:
+    the same pair from each previous server key still configured (key rotation), which
+    checks what it made and makes nothing new."""
+
+    def __init__(self, mac_key: bytes, signing_seed: bytes,
+                 previous: tuple[AuditKeys, ...] = ()) -> None:
         self._mac_key = mac_key
         self._signing = Ed25519PrivateKey.from_private_bytes(signing_seed)
         self.public_key = self._signing.public_key()
         self.key_id = key_id_of(self.public_key)
+        self.previous = tuple(p for p in previous if p.key_id != self.key_id)
 
     @classmethod
     def from_vault(cls, vault: Vault) -> AuditKeys:
-        return cls(vault.derive_key(MAC_LABEL), vault.derive_key(SIGNING_LABEL))
+        return cls(vault.derive_key(MAC_LABEL), vault.derive_key(SIGNING_LABEL),
+                   tuple(cls.from_vault(old) for old in vault.previous))
+
+    def for_key_id(self, key_id: str | None) -> AuditKeys | None:
+        """The held pair (current or previous) named ``key_id``; None when not held."""
+        return next((k for k in (self, *self.previous) if k.key_id == key_id), None)
+
+    def held_public_keys(self) -> dict[str, Ed25519PublicKey]:
+        return {k.key_id: k.public_key for k in (self, *self.previous)}
 
     def __repr__(self) -> str:
         return f"AuditKeys(key_id={self.key_id}, <keys hidden>)"
@@ -137,11 +156,23 @@ class Checkpoint:
     keyed_from: int
     at: datetime
     key_id: str
+    # Key rotation (all three absent from the signed bytes when unset, so checkpoints
+    # written before rotation existed verify as they did): records base_seq+1 ..
+    # sealed_through, whatever key made their MACs, hash to sealed_digest
+    # (store.audit.segment_digest), checked here with the keys held then, so they still
+    # verify once an old key is gone; previous_key is an older signing key this one
+    # vouches for (its own signature of the same bytes is SignedCheckpoint.link_signature).
+    sealed_through: int = 0
+    sealed_digest: str = ""
+    previous_key: str = ""
 
     def body(self) -> bytes:
         fields = asdict(self)
         fields["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
         fields["format"] = CHECKPOINT_FORMAT
+        for name in _ROTATION_FIELDS:
+            if not fields[name]:
+                del fields[name]
         return canonical(fields).encode("utf-8")
 
     def describe(self) -> str:
@@ -149,20 +180,51 @@ class Checkpoint:
                 f"({self.count} records, head record {self.head_seq})")
 
 
+_ROTATION_FIELDS = ("sealed_through", "sealed_digest", "previous_key")
+
+
 @dataclass(frozen=True)
 class SignedCheckpoint:
+    """A checkpoint and its signature by the key ``key_id`` names; a link checkpoint (one
+    naming a ``previous_key``) carries that key's signature of the same bytes as well, so
+    the old key hands over to the new one and the new one vouches for the old."""
+
     checkpoint: Checkpoint
     signature: str
+    link_signature: str = ""
 
     @classmethod
-    def make(cls, checkpoint: Checkpoint, keys: AuditKeys) -> SignedCheckpoint:
-        return cls(checkpoint, keys.sign(checkpoint.body()))
+    def make(cls, checkpoint: Checkpoint, keys: AuditKeys,
+             previous: AuditKeys | None = None) -> SignedCheckpoint:
+        body = checkpoint.body()
+        return cls(checkpoint, keys.sign(body), previous.sign(body) if previous else "")
 
     def valid(self, public: Ed25519PublicKey) -> bool:
         return signature_valid(public, self.checkpoint.body(), self.signature)
 
+    def link_valid(self) -> bool:
+        """Whether the previous key this checkpoint names signed it too."""
+        if not self.checkpoint.previous_key:
+            return False
+        try:
+            previous = load_public_key(self.checkpoint.previous_key)
+        except AuditKeyError:
+            return False
+        return signature_valid(previous, self.checkpoint.body(), self.link_signature)
+
+    def valid_under(self, trusted: dict[str, Ed25519PublicKey]) -> bool:
+        """Signed by the trusted key its ``key_id`` names (and, naming a previous key, by
+        that key too)."""
+        public = trusted.get(self.checkpoint.key_id)
+        if public is None or not self.valid(public):
+            return False
+        return not self.checkpoint.previous_key or self.link_valid()
+
     def to_json(self) -> dict[str, Any]:
-        return {**json.loads(self.checkpoint.body()), "signature": self.signature}
+        found = {**json.loads(self.checkpoint.body()), "signature": self.signature}
+        if self.link_signature:
+            found["link_signature"] = self.link_signature
+        return found
 
     @classmethod
     def from_json(cls, data: Any) -> SignedCheckpoint:
@@ -176,9 +238,32 @@ class SignedCheckpoint:
                 head_seq=int(data["head_seq"]), head_mac=str(data["head_mac"]),
                 count=int(data["count"]), base_seq=int(data["base_seq"]),
                 base_mac=str(data["base_mac"]), keyed_from=int(data["keyed_from"]),
-                at=at if at.tzinfo else at.replace(tzinfo=UTC), key_id=str(data["key_id"]))
-            return cls(checkpoint, str(data["signature"]))
+                at=at if at.tzinfo else at.replace(tzinfo=UTC), key_id=str(data["key_id"]),
+                sealed_through=int(data.get("sealed_through", 0)),
+                sealed_digest=str(data.get("sealed_digest", "")),
+                previous_key=str(data.get("previous_key", "")))
+            return cls(checkpoint, str(data["signature"]), str(data.get("link_signature", "")))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, AuditKeyError):
                 raise
             raise AuditKeyError("a checkpoint is malformed") from None
+
+
+def trusted_keys(keys: AuditKeys | None,
+                 found: Sequence[SignedCheckpoint | None]) -> dict[str, Ed25519PublicKey]:
+    """The signing keys whose checkpoints are believed: those held (current and previous),
+    and every older key a believed link checkpoint names, back through each rotation."""
+    trusted = keys.held_public_keys() if keys is not None else {}
+    links = [s for s in found if s is not None and s.checkpoint.previous_key]
+    grew = True
+    while grew:
+        grew = False
+        for link in links:
+            if not link.valid_under(trusted):
+                continue
+            previous = load_public_key(link.checkpoint.previous_key)
+            named = key_id_of(previous)
+            if named not in trusted:
+                trusted[named] = previous
+                grew = True
+    return trusted

@@ -30,7 +30,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bot.vault import Vault, VaultError
+from bot.vault import Vault, VaultError, sealed_key_id
 
 MAGIC = b"SHE\x01"
 CHUNK_SIZE = 64 * 1024
@@ -60,6 +60,42 @@ def header_size(first: bytes) -> int | None:
     if not 0 < sealed_length <= _MAX_SEALED_KEY:
         return None
     return fixed + sealed_length + _PREFIX_SIZE
+
+
+def header_key_id(header: bytes) -> str | None:
+    """The id of the server key that sealed the data key of the envelope whose header
+    (at least) ``header`` holds; None for a data key sealed before keys had ids, or when
+    ``header`` is not a whole envelope header."""
+    end = header_size(header)
+    if end is None or len(header) < end:
+        return None
+    fixed = len(MAGIC) + _LENGTH_SIZE
+    try:
+        return sealed_key_id(header[fixed:end - _PREFIX_SIZE].decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+def reseal_header(header: bytes, vault: Vault, *, context: str) -> bytes | None:
+    """The envelope header ``header`` (exactly its bytes, :func:`header_size`) with its data
+    key sealed again under ``vault``'s current key, for an envelope sealed for
+    ``context``; None when it already is. The chunks after the header stay as they are
+    (the data key does not change). :class:`EnvelopeError` when no configured key opens
+    it or it is not a header."""
+    end = header_size(header)
+    if end is None or len(header) != end:
+        raise EnvelopeError("not a Safe Haven envelope header")
+    fixed = len(MAGIC) + _LENGTH_SIZE
+    sealed = header[fixed:end - _PREFIX_SIZE]
+    try:
+        resealed = vault.reseal(sealed.decode("ascii"), reference=context)
+    except (VaultError, UnicodeDecodeError):
+        raise EnvelopeError("the envelope's data key does not open with any configured "
+                            "server key") from None
+    if resealed is None:
+        return None
+    new = resealed.encode("ascii")
+    return MAGIC + len(new).to_bytes(_LENGTH_SIZE, "big") + new + header[end - _PREFIX_SIZE:]
 
 
 def plaintext_size(envelope_size: int, header: int) -> int | None:

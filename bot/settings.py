@@ -64,6 +64,9 @@ class Settings:
     # SAFEHAVEN_PACKAGING_GRACE_SECONDS: how long a packaging nobody renews is left before
     # another process takes it over (plus an allowance for its size; handlers/recovery.py).
     packaging_grace_seconds: float = 600.0
+    # SAFEHAVEN_PREVIOUS_SECRET_KEYS (comma-separated) and _FILE (one a line): keys of
+    # earlier rotations, which still open what they sealed and seal nothing (bot/vault.py).
+    previous_secret_keys: tuple[str, ...] = ()
     # SAFEHAVEN_METRICS=on: `serve` answers GET /metrics in the Prometheus text format
     # (bot/app/metrics.py); off by default, when /metrics is 404.
     metrics: bool = False
@@ -192,6 +195,25 @@ def _log_format(env: Mapping[str, str]) -> LogFormat:
             "line a record) or json (one JSON object a line, for a log collector).") from None
 
 
+def _previous_secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys of ``SAFEHAVEN_PREVIOUS_SECRET_KEYS`` (comma-separated) and of the file
+    ``SAFEHAVEN_PREVIOUS_SECRET_KEYS_FILE`` (one a line; blank lines and ``#`` comments
+    skipped). Checked as keys by bot/vault.py; an error never quotes one."""
+    keys = [k.strip() for k in (env.get("SAFEHAVEN_PREVIOUS_SECRET_KEYS") or "").split(",")]
+    path = (env.get("SAFEHAVEN_PREVIOUS_SECRET_KEYS_FILE") or "").strip()
+    if path:
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"SAFEHAVEN_PREVIOUS_SECRET_KEYS_FILE names {path!r}, which cannot be read "
+                f"({type(exc).__name__}); set it to a file holding one previous key a line."
+            ) from None
+        keys += [line.strip() for line in text.splitlines()
+                 if line.strip() and not line.strip().startswith("#")]
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read ``SAFEHAVEN_*`` variables; raise :class:`SettingsError` naming the first bad one."""
     env = os.environ if env is None else env
@@ -263,6 +285,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_checkpoint_minutes=_whole_number(env, "SAFEHAVEN_AUDIT_CHECKPOINT_MINUTES", 10,
                                                "10 (minutes between signed checkpoints)"),
         packaging_grace_seconds=grace,
+        previous_secret_keys=_previous_secret_keys(env),
         metrics=_switch(env, "SAFEHAVEN_METRICS", default=False,
                         what="on serves GET /metrics in the Prometheus format; default off"),
         log_format=_log_format(env),

@@ -34,7 +34,16 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.audit_keys import GENESIS, AuditKeys, Checkpoint, Scheme, SignedCheckpoint, canonical
+from bot.audit_keys import (
+    GENESIS,
+    AuditKeys,
+    Checkpoint,
+    Scheme,
+    SignedCheckpoint,
+    canonical,
+    raw_public,
+    trusted_keys,
+)
 from bot.objects import ObjectStore
 from bot.settings import Settings
 from bot.vault import Vault
@@ -129,9 +138,13 @@ class AuditTrail:
         checkpoint this process knows is trusted as the starting point, so the anchor's
         whole history is read only once per process (and again on a pruning)."""
         cached = self._latest is not None and prune_through is None
-        latest = self._latest if cached else _latest(await self.anchor.read(), self.keys)
+        found = None if cached else await self.anchor.read()
+        latest = self._latest if found is None else _latest(found, self.keys)
+        coverage = _coverage(_good(found, self.keys), latest.base_seq) \
+            if found is not None and latest is not None else None
         try:
-            return await self._checkpoint(db, latest, now=now, prune_through=prune_through)
+            return await self._checkpoint(db, latest, now=now, prune_through=prune_through,
+                                          coverage=coverage)
         except AuditBroken:
             if not cached:
                 raise
@@ -139,8 +152,46 @@ class AuditTrail:
             latest = _latest(await self.anchor.read(), self.keys)
             return await self._checkpoint(db, latest, now=now, prune_through=prune_through)
 
+    async def rotate(self, db: Database, *, now: datetime) -> list[Checkpoint]:
+        """After a server-key rotation: checkpoints signed by the current key that link
+        each previous key still held (and used: it signed a checkpoint or made a MAC) to
+        it, and cover every record so far with a signed digest, so the whole trail still
+        verifies once the previous keys are gone (docs/governance.md). The whole trail is
+        checked first. Nothing is written when every previous key is linked already and
+        no record under an older key is left uncovered (running it again is harmless)."""
+        await verify_or_raise(db, self)
+        found = await self.anchor.read()
+        good = _good(found, self.keys)
+        latest = _latest(found, self.keys)
+        linked = {c.previous_key for c in good
+                  if c.key_id == self.keys.key_id and c.previous_key}
+        base_seq = latest.base_seq if latest is not None else 0
+        coverage = _coverage(good, base_seq)
+        async with db.read() as session:
+            used = set((await session.scalars(
+                select(AuditRecord.key_id).where(AuditRecord.key_id.is_not(None))
+                .distinct())).all())
+            uncovered = (await session.execute(
+                select(func.count()).select_from(AuditRecord)
+                .where(AuditRecord.seq > (coverage.through if coverage else base_seq),
+                       AuditRecord.key_id.is_not(None),
+                       AuditRecord.key_id != self.keys.key_id))).scalar() or 0
+        signers = {c.key_id for c in good}
+        to_link = [p for p in self.keys.previous
+                   if (p.key_id in used or p.key_id in signers)
+                   and raw_public(p.public_key) not in linked]
+        written: list[Checkpoint] = []
+        links: list[AuditKeys | None] = [*to_link] or ([None] if uncovered else [])
+        for link in links:
+            written.append(await self._checkpoint(db, _latest(await self.anchor.read(),
+                                                              self.keys),
+                                                  now=now, prune_through=None, cover=True,
+                                                  link=link))
+        return written
+
     async def _checkpoint(self, db: Database, latest: Checkpoint | None, *, now: datetime,
-                          prune_through: int | None) -> Checkpoint:
+                          prune_through: int | None, coverage: Coverage | None = None,
+                          cover: bool = False, link: AuditKeys | None = None) -> Checkpoint:
         async with db.read() as session:
             if latest is None:
                 base_seq, base_mac = 0, GENESIS
@@ -161,12 +212,22 @@ class AuditTrail:
                 if pruned is None or prune_through > head_seq:
                     raise ValueError(f"record {prune_through} is not in the trail")
                 base_seq, base_mac = pruned.seq, pruned.hash
+            # What a rotation checkpoint covered stays covered from the new beginning on.
+            sealed_through = head_seq if cover else (
+                coverage.through if coverage is not None and coverage.through > base_seq
+                else 0)
+            sealed_digest = await segment_digest(session, after=base_seq,
+                                                 through=sealed_through) \
+                if sealed_through > base_seq else ""
         checkpoint = Checkpoint(
             head_seq=head_seq, head_mac=head.hash if head is not None else base_mac,
             count=head_seq - base_seq, base_seq=base_seq, base_mac=base_mac,
             keyed_from=min(keyed_from or head_seq + 1, head_seq + 1),
-            at=now.astimezone(UTC), key_id=self.keys.key_id)
-        await self.anchor.append(SignedCheckpoint.make(checkpoint, self.keys))
+            at=now.astimezone(UTC), key_id=self.keys.key_id,
+            sealed_through=sealed_through if sealed_digest else 0,
+            sealed_digest=sealed_digest,
+            previous_key=raw_public(link.public_key) if link is not None else "")
+        await self.anchor.append(SignedCheckpoint.make(checkpoint, self.keys, link))
         self._latest = checkpoint
         log.info("audit checkpoint written to %s: %d records, head record %d",
                  self.anchor.description, checkpoint.count, checkpoint.head_seq)
@@ -321,17 +382,61 @@ def _expected(rec: AuditRecord, keys: AuditKeys | None) -> str | None:
                  scheme=scheme, key_id=rec.key_id)
     if scheme is Scheme.SHA256:
         return hashlib.sha256(body).hexdigest()
-    if keys is None or rec.key_id != keys.key_id:
+    held = keys.for_key_id(rec.key_id) if keys is not None else None
+    return held.mac(body) if held is not None else None
+
+
+def _digest_line(rec: AuditRecord) -> bytes:
+    try:
+        scheme = Scheme(rec.scheme)
+    except ValueError:
+        scheme = Scheme.HMAC_SHA256  # (an unknown scheme fails its MAC check anyway)
+    body = _body(seq=rec.seq, at=rec.at, reference=rec.reference, actor=rec.actor,
+                 action=rec.action, details=rec.details, prev_hash=rec.prev_hash,
+                 scheme=scheme, key_id=rec.key_id)
+    return body + b"\n" + rec.hash.encode("ascii", "replace") + b"\n"
+
+
+async def segment_digest(session: AsyncSession, *, after: int, through: int) -> str:
+    """SHA-256 over the records ``after``+1 .. ``through``, each its MAC'd bytes and its
+    MAC: what a rotation checkpoint signs, so those records verify without the key that
+    made their MACs (docs/governance.md, "Key rotation")."""
+    digest = hashlib.sha256()
+    async for rec in _iter_records(session, after=after, through=through):
+        digest.update(_digest_line(rec))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Records ``base_seq``+1 .. ``through`` hash to ``digest`` (a signed checkpoint's
+    ``sealed_through``/``sealed_digest``)."""
+
+    base_seq: int
+    through: int
+    digest: str
+
+
+def _coverage(checkpoints: Sequence[Checkpoint], base_seq: int) -> Coverage | None:
+    """The widest signed coverage of the chain starting after ``base_seq``."""
+    found = [c for c in checkpoints if c.base_seq == base_seq and c.sealed_through > base_seq]
+    if not found:
         return None
-    return keys.mac(body)
+    best = max(found, key=lambda c: c.sealed_through)
+    return Coverage(base_seq, best.sealed_through, best.sealed_digest)
 
 
 async def _walk(session: AsyncSession, *, keys: AuditKeys | None, base_seq: int,
                 base_mac: str, keyed_from: int | None,
-                heads: Mapping[int, tuple[Checkpoint, ...]]) -> VerifyResult:
+                heads: Mapping[int, tuple[Checkpoint, ...]],
+                coverage: Coverage | None = None) -> VerifyResult:
     """Check every record after ``base_seq``: contiguous, linked, its MAC right, keyed
-    from ``keyed_from`` on, and equal to each checkpoint's head it reaches."""
+    from ``keyed_from`` on, and equal to each checkpoint's head it reaches. A record whose
+    MAC key is no longer held is checked by ``coverage`` instead: with every record up to
+    its end, against the digest a rotation checkpoint signed."""
     prev, expected_seq, count = base_mac, base_seq + 1, 0
+    covered = coverage is not None and coverage.base_seq == base_seq
+    digest = hashlib.sha256()
     async for rec in _iter_records(session, after=base_seq):
         count += 1
         if rec.seq != expected_seq:
@@ -345,12 +450,20 @@ async def _walk(session: AsyncSession, *, keys: AuditKeys | None, base_seq: int,
                                 f"hash, but every record from {keyed_from} on must carry a "
                                 "keyed MAC (a downgraded or forged record)")
         expected = _expected(rec, keys)
-        if expected is None:
+        in_coverage = covered and coverage is not None and rec.seq <= coverage.through
+        if in_coverage:
+            digest.update(_digest_line(rec))
+        if expected is None and not in_coverage:
             return VerifyResult(False, count, rec.seq, f"its MAC ({rec.scheme}, key "
                                 f"{rec.key_id}) cannot be checked with this server's key")
-        if not hmac.compare_digest(expected, rec.hash):
+        if expected is not None and not hmac.compare_digest(expected, rec.hash):
             return VerifyResult(False, count, rec.seq,
                                 "its content does not match its MAC (altered)")
+        if in_coverage and coverage is not None and rec.seq == coverage.through \
+                and not hmac.compare_digest(digest.hexdigest(), coverage.digest):
+            return VerifyResult(False, count, base_seq + 1, f"records {base_seq + 1} to "
+                                f"{rec.seq} do not hash to the digest the key-rotation "
+                                "checkpoint signed (one of them was altered)")
         for checkpoint in heads.get(rec.seq, ()):
             if checkpoint.head_mac != rec.hash:
                 return VerifyResult(False, count, rec.seq, "it is not the record "
@@ -360,8 +473,15 @@ async def _walk(session: AsyncSession, *, keys: AuditKeys | None, base_seq: int,
     return VerifyResult(True, count, head_seq=expected_seq - 1 if count else None)
 
 
+def _good(found: Sequence[SignedCheckpoint | None] | None, keys: AuditKeys) -> list[Checkpoint]:
+    """The checkpoints of ``found`` signed by a trusted key."""
+    trusted = trusted_keys(keys, found or ())
+    return [s.checkpoint for s in found or () if s is not None and s.valid_under(trusted)]
+
+
 def _latest(found: Sequence[SignedCheckpoint | None], keys: AuditKeys) -> Checkpoint | None:
-    good = [s.checkpoint for s in found if s is not None and s.valid(keys.public_key)]
+    trusted = trusted_keys(keys, found)
+    good = [s.checkpoint for s in found if s is not None and s.valid_under(trusted)]
     return max(good, key=lambda c: (c.head_seq, c.base_seq, c.at)) if good else None
 
 
@@ -374,7 +494,8 @@ async def _verify_against(session: AsyncSession, keys: AuditKeys | None,
         if checkpoint.head_seq > based.base_seq:
             heads[checkpoint.head_seq] = (*heads.get(checkpoint.head_seq, ()), checkpoint)
     result = await _walk(session, keys=keys, base_seq=based.base_seq, base_mac=based.base_mac,
-                         keyed_from=min(c.keyed_from for c in checkpoints), heads=heads)
+                         keyed_from=min(c.keyed_from for c in checkpoints), heads=heads,
+                         coverage=_coverage(checkpoints, based.base_seq))
     end = based.base_seq + result.records
     if result.ok and end < latest.head_seq:
         return VerifyResult(False, result.records, end + 1,
@@ -402,11 +523,12 @@ async def verify(session: AsyncSession, *, keys: AuditKeys | None = None,
         return await _walk(session, keys=keys, base_seq=0, base_mac=GENESIS,
                            keyed_from=None, heads={})
     good: list[Checkpoint] = []
+    trusted = trusted_keys(keys, checkpoints)
     for position, signed in enumerate(checkpoints, start=1):
         if signed is None:
             return VerifyResult(False, 0, None, f"checkpoint {position} at the anchor cannot "
                                 "be read (altered or cut short)", checkpoints=len(checkpoints))
-        if keys is None or not signed.valid(keys.public_key):
+        if keys is None or not signed.valid_under(trusted):
             return VerifyResult(False, 0, None, f"checkpoint {position} at the anchor "
                                 f"({signed.checkpoint.describe()}) does not carry a valid "
                                 "signature of this server's key (altered or forged)",

@@ -29,6 +29,7 @@ from bot.app.incidents import add_parser as add_incidents_parser
 from bot.app.plugins import CHANNELS, Command
 from bot.app.process import EXIT_CONFIG, EXIT_INVALID, default_user
 from bot.app.retention import add_parser as add_retention_parser
+from bot.app.rotation import add_parser as add_rotation_parser
 from bot.app.runtime import configure_logging
 from bot.app.server import cmd_serve, cmd_worker
 from bot.app.transfer_commands import (
@@ -199,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_incidents_parser(sub)
 
     add_where_parser(sub)
+
+    add_rotation_parser(sub)
     return p
 
 

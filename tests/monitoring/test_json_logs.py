@@ -87,9 +87,9 @@ async def test_json_logs_from_share_and_serve_hold_no_secret(tmp_path: Path) -> 
                SAFEHAVEN_LOG_FORMAT="json", SAFEHAVEN_LOG_LEVEL="DEBUG")
     document = tmp_path / "Julia Smith referral.pdf"
     document.write_bytes(PDF)
-    shared = subprocess.run([sys.executable, "-m", "bot.app.cli", "share", str(document),
-                             *SHARE], env=env, cwd=ROOT, text=True, capture_output=True,
-                            timeout=300, check=False)
+    shared = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot.app.cli", "share", str(document), *SHARE],
+        env=env, cwd=ROOT, text=True, capture_output=True, timeout=300, check=False)
     assert shared.returncode == 0, shared.stdout + shared.stderr
     found = re.search(r"reference: (SH-\S+)", shared.stdout)
     assert found, shared.stdout

@@ -155,6 +155,11 @@ async def test_metrics_follow_a_slack_transfer(workspace: Workspace, clock: Cloc
     assert value(forged, "safehaven_webhook_auth_failures_total", channel="teams") == 0
     assert value(forged, "safehaven_webhook_ack_duration_seconds_count", channel="slack",
                  status_class="4xx") == 1
+    # Twilio is not set up here: a request to its path has no route, and is not timed.
+    assert (await client.post("/twilio/sms/status", data=b"")).status == 404
+    _, no_route = await scrape(client)
+    assert not [key for key in no_route if key[0].startswith("safehaven_webhook_ack")
+                and ("channel", "twilio") in key[1] and ("status_class", "4xx") in key[1]]
 
     await workspace.user("UBOSS01").click("Approve")
     text, approved = await scrape(client)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import phonenumbers
 
+from bot.client_address import Network, parse_trusted_proxies
 from bot.egress import HostRule, parse_host_rules
 
 ENVIRONMENTS = ("development", "production")
@@ -72,6 +73,9 @@ class Settings:
     metrics: bool = False
     # SAFEHAVEN_LOG_FORMAT: text (default) or json, one object a line (bot/app/logs.py).
     log_format: LogFormat = LogFormat.TEXT
+    # SAFEHAVEN_TRUSTED_PROXIES: the proxies whose X-Forwarded-For names the client
+    # (bot/client_address.py); none by default, when the peer's address is the client's.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def audit_anchor_spec(self) -> str:
@@ -185,6 +189,17 @@ def _switch(env: Mapping[str, str], name: str, *, default: bool, what: str) -> b
     raise SettingsError(f"{name} is {text!r}; set it to on or off ({what}).")
 
 
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[Network, ...]:
+    try:
+        return parse_trusted_proxies(env.get("SAFEHAVEN_TRUSTED_PROXIES") or "")
+    except ValueError as exc:
+        raise SettingsError(
+            f"SAFEHAVEN_TRUSTED_PROXIES: {exc}. Set it to the addresses or networks of the "
+            "proxies in front of serve, comma-separated (e.g. 127.0.0.1/32 for nginx on the "
+            "same host), or leave it unset to take the connecting address as the client's."
+        ) from None
+
+
 def _log_format(env: Mapping[str, str]) -> LogFormat:
     text = env.get("SAFEHAVEN_LOG_FORMAT", "").strip().lower() or LogFormat.TEXT
     try:
@@ -289,4 +304,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics=_switch(env, "SAFEHAVEN_METRICS", default=False,
                         what="on serves GET /metrics in the Prometheus format; default off"),
         log_format=_log_format(env),
+        trusted_proxies=_trusted_proxies(env),
     )

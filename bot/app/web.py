@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 import channels.portal
-from bot.app import metrics
+from bot.app import forwarding, metrics
 from bot.app.plugins import ChannelPlugin, mount_plugins
 from handlers import housekeeping, near_misses
 from handlers.services import Services, close_transport
@@ -58,6 +58,7 @@ def create_app(svc: Services, *, plugins: Sequence[ChannelPlugin] | None = None,
     ``/metrics`` when ``SAFEHAVEN_METRICS`` is on (else that path is 404)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICES] = svc
+    forwarding.install(app, svc.settings.trusted_proxies)  # request.remote: the client
     if svc.settings.metrics:
         metrics.install(app, svc)
     run_scheduler = svc.settings.run_scheduler if scheduler is None else scheduler

@@ -56,6 +56,9 @@ def _not_found(svc: Services) -> web.Response:
 
 
 def _client(request: web.Request) -> tuple[str, str]:
+    """The client's address and user agent. ``request.remote`` is the peer, or the client a
+    trusted proxy names (``SAFEHAVEN_TRUSTED_PROXIES``: bot/client_address.py, applied to
+    every request by the application's middleware)."""
     return request.remote or "unknown", request.headers.get("User-Agent", "")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -159,3 +160,28 @@ async def test_json_logs_from_share_and_serve_hold_no_secret(tmp_path: Path) -> 
         for secret in (password.group(1), NAME, EMAIL, "Julia", TOKEN_IN_LINK, "Strategy",
                        "7911123456", "447911", phone_digits):
             assert secret.lower() not in text.lower(), (secret, line)
+
+
+def test_a_json_line_copies_only_its_own_fields() -> None:
+    """A field passed in ``extra`` under any other name never reaches the line; a reference
+    in the message is picked out; an error's traceback is kept."""
+    from bot.app.logs import JsonFormatter
+
+    logger = logging.getLogger("tests.json_line")
+    formatter = JsonFormatter()
+    record = logger.makeRecord(
+        logger.name, logging.WARNING, __file__, 1, "sent %s to %s", ("SH-7K3Q-9F", "them"),
+        None, extra={"email": EMAIL, "phone": PHONE, "event": "package"})
+    line = json.loads(formatter.format(record))
+    assert line["message"] == "sent SH-7K3Q-9F to them"
+    assert line["reference"] == "SH-7K3Q-9F" and line["event"] == "package"
+    assert set(line) == {"time", "level", "logger", "message", "reference", "event"}
+    assert EMAIL not in json.dumps(line) and PHONE not in json.dumps(line)
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        failed = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "failed", (),
+                                   sys.exc_info(), extra={"reference": "SH-AAAA-22"})
+    line = json.loads(formatter.format(failed))
+    assert line["reference"] == "SH-AAAA-22" and "ValueError: broken" in line["exception"]
+    assert "\n" not in formatter.format(failed)  # one line, whatever the traceback

@@ -5,7 +5,6 @@ trail is exported; see docs/governance.md for handing it to an auditor."""
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import sys
@@ -13,12 +12,20 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.app.config import Config
 from bot.app.process import EXIT_INVALID, out, run_with_services
 from bot.audit_evidence import export_statement, sign_statement, verify_export
-from bot.audit_keys import AuditKeyError, AuditKeys, SignedCheckpoint, load_public_key
+from bot.audit_keys import (
+    AuditKeyError,
+    AuditKeys,
+    SignedCheckpoint,
+    load_public_key,
+    public_key_pem,
+    raw_public,
+    trusted_keys,
+)
 from bot.private import open_private
 from bot.settings import SettingsError
 from bot.vault import generate_key, vault_from_settings
@@ -79,16 +86,33 @@ def cmd_audit_verify_export(args: argparse.Namespace) -> int:
     return EXIT_INVALID
 
 
+def _key_text(public: Ed25519PublicKey, fmt: str) -> str:
+    if fmt == "base64":
+        return raw_public(public) + "\n"
+    return public_key_pem(public)
+
+
 def cmd_audit_public_key(config: Config, args: argparse.Namespace) -> int:
-    """The Ed25519 public key that checks checkpoints and exports, for an auditor."""
+    """The Ed25519 public key that checks checkpoints and exports, for an auditor; with
+    ``--all``, each labelled, the keys of earlier rotations too (those still configured and
+    those the anchor's rotation checkpoints link to the current one)."""
     keys = AuditKeys.from_vault(vault_from_settings(config.core))
-    text = keys.public_key_pem()
-    if args.format == "base64":
-        raw = keys.public_key.public_bytes(serialization.Encoding.Raw,
-                                           serialization.PublicFormat.Raw)
-        text = base64.b64encode(raw).decode("ascii") + "\n"
-    sys.stdout.write(text)
-    return 0
+    if not getattr(args, "all", False):
+        sys.stdout.write(_key_text(keys.public_key, args.format))
+        return 0
+
+    async def job(svc: Services) -> int:
+        found = await _trail(svc).checkpoints()
+        trusted = trusted_keys(keys, found)
+        out(f"current key {keys.key_id}:")
+        sys.stdout.write(_key_text(keys.public_key, args.format))
+        for key_id, public in trusted.items():
+            if key_id != keys.key_id:
+                out(f"previous key {key_id}:")
+                sys.stdout.write(_key_text(public, args.format))
+        return 0
+
+    return run_with_services(config, job)
 
 
 def cmd_audit_checkpoint(config: Config, args: argparse.Namespace) -> int:

@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = asub.add_parser("public-key", help="print the key that checks checkpoints and exports")
     s.add_argument("--format", choices=("pem", "base64"), default="pem",
                    help="pem (default) or base64 (the raw key on one line)")
+    s.add_argument("--all", action="store_true",
+                   help="each key labelled: the current one and those of earlier key "
+                   "rotations")
     s.set_defaults(func=cmd_audit_public_key)
     s = asub.add_parser("checkpoint", help="sign and write a checkpoint now")
     s.set_defaults(func=cmd_audit_checkpoint)

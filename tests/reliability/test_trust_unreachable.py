@@ -129,7 +129,7 @@ async def test_a_teams_approver_without_a_chat_gets_the_request_sealed_then_once
 
     await approver.install()  # they open the chat: the request reaches them, once
     assert len(approval_cards(approver)) == 1
-    assert "While I could not reach you, 1 message(s) were kept" in approver.text_since(0)
+    assert "While I could not reach you, a message was kept" in approver.text_since(0)
     assert await raw_held(svc) == []
     await approver.install()
     await approver.say("help")

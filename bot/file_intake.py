@@ -29,6 +29,16 @@ from bot.state import AuditEntry, DeleteFiles, Effect, State, StepResult, TurnCo
 from bot.statuses import Step
 
 
+def name_warning(entry: FileEntry) -> str | None:
+    """The warning for a file whose name looks like it identifies a person (its ``flags``,
+    from :func:`bot.naming.identifying_reasons`), as the chat and ``safehaven share`` give
+    it; None for a neutral name."""
+    if not entry["flags"]:
+        return None
+    return msg.NAME_FLAG.format(name=entry["name"], reasons="; ".join(entry["flags"]),
+                                neutral=neutral_name(entry["position"], entry["name"]))
+
+
 def can_join(state: State, ctx: TurnContext) -> bool:
     """Whether files arriving now join ``state``'s transfer (rather than start one, or be
     refused)."""
@@ -99,10 +109,9 @@ def receive_files(state: State, files: Sequence[IncomingFile], ctx: TurnContext)
         }
         new.files.append(entry)
         accepted.append(entry)
-        if flags:
-            lines.append(msg.NAME_FLAG.format(
-                name=incoming.name, reasons="; ".join(flags),
-                neutral=neutral_name(position, incoming.name)))
+        warning = name_warning(entry)
+        if warning:
+            lines.append(warning)
     effects: list[Effect] = [DeleteFiles(tuple(refused))] if refused else []
     if not accepted:
         text = "\n".join([*lines, msg.NO_FILES_ACCEPTED if not joining else ""]).strip()

@@ -232,7 +232,8 @@ async def deliver_held(svc: Services, *, user_id: str) -> list[Reply]:
                 out.append(reply)
     if not out:
         return []
-    return [Text(msg.HELD_HEADER.format(count=max(count, 1))), *out]
+    messages = msg.HELD_ONE if count <= 1 else msg.HELD_MANY.format(count=count)
+    return [Text(msg.HELD_HEADER.format(messages=messages)), *out]
 
 
 async def prune_held(svc: Services) -> None:

@@ -220,9 +220,11 @@ def test_share_waits_for_approval_then_approve(cli_env: dict[str, str],
     assert self_approve.returncode == 1 and "own transfer" in self_approve.stdout
     approved = run(cli_env, "approve", ref.group(1), "--approver", "console:manager")
     assert approved.returncode == 0, approved.stdout + approved.stderr
-    assert "message for console:alice" in approved.stdout
-    assert f"{ref.group(1)}.zip" in approved.stdout
+    # The sender's archive is for the sender's terminal, not the approver's.
+    assert f"{ref.group(1)}.zip" not in approved.stdout
     received = run(cli_env, "received", ref.group(1), "--sender", "console:alice")
+    assert f"console:manager approved transfer {ref.group(1)}" in received.stdout
+    assert f"{ref.group(1)}.zip" in received.stdout
     assert "texted" in received.stdout
 
 

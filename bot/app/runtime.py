@@ -101,8 +101,8 @@ def build_runtime(config: Config) -> Runtime:
     db = Database(settings.database_url)
     vault = vault_from_settings(settings)
     twilio = config.section("twilio", TwilioSettings)
-    console = channels.console.plugin(settings, password_transport=twilio is None)
     kept = HeldNotices(db, vault)
+    console = channels.console.plugin(settings, password_transport=twilio is None, keep=kept)
     fallback: Notifier = kept if console.notifier is None else console.notifier
     transport: PasswordTransport | None = (
         TwilioTransport(twilio) if twilio is not None else console.transport)

@@ -21,6 +21,8 @@ from pathlib import Path
 from bot.app.process import EXIT_INVALID, out
 from bot.chunks import write_chunks
 from bot.events import Answer, FilesReceived
+from bot.file_intake import name_warning
+from bot.messages import console as console_msg
 from bot.messages import conversation as conversation_msg
 from bot.messages import share as share_msg
 from bot.policy_rules import Policy
@@ -28,6 +30,7 @@ from bot.private import private_dir
 from bot.replies import Choice, FileReply, OptionRole, Question, Reply
 from bot.statuses import PasswordMethod, Step
 from channels.console.render import render
+from handlers import overview
 from handlers.archive_reads import legacy_path, opener
 from handlers.conversation import current_state, take_turn
 from handlers.intake import stage_local_file
@@ -181,6 +184,10 @@ async def share(svc: Services, args: argparse.Namespace) -> int:
     conversation_id = f"cli:{args.sender}:{datetime.now(UTC).timestamp()}"
     turn = await take_turn(svc, conversation_id=conversation_id, user_id=args.sender,
                            event=FilesReceived(tuple(staged)))
+    for entry in (await current_state(svc, conversation_id=conversation_id)).files:
+        warning = name_warning(entry)  # the chat's warning, by the same rules
+        if warning:
+            sys.stderr.write(warning + "\n")
     reference: str | None = None
     while True:
         for reply in turn.replies:
@@ -193,7 +200,7 @@ async def share(svc: Services, args: argparse.Namespace) -> int:
             out(f"error: {turn.error}")
             if reference:
                 await take_turn(svc, conversation_id=conversation_id, user_id=args.sender,
-                                event=Answer("cancel"))
+                                event=Answer("cancel", confirmed=True))
             return EXIT_INVALID
         pending = _pending(turn.replies)
         if pending is None:
@@ -201,6 +208,8 @@ async def share(svc: Services, args: argparse.Namespace) -> int:
                                                              if line]))
             if reference:
                 out(f"reference: {reference}")
+                if await overview.approvers_of(svc, reference=reference) is not None:
+                    out(console_msg.SHARE_LATER)
             return 0
         turn = await take_turn(svc, conversation_id=conversation_id, user_id=args.sender,
                                event=Answer(share_answer(pending, args), pending.question))

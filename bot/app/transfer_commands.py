@@ -12,11 +12,29 @@ from bot.app.process import EXIT_INVALID, out, run_with_services
 from bot.app.share import share
 from bot.reference import normalise_reference
 from bot.replies import DecisionNote
+from channels.console.notifier import PREFIX as CONSOLE
+from channels.console.notifier import ConsoleNotifier
 from channels.console.render import render
 from handlers import approvals
 from handlers.conversation import cancel_by_sender, transfer_status
+from handlers.notify import NotifierRouter, deliver_held
 from handlers.password_sends.scheduling import confirm_receipt
 from handlers.services import Services
+
+
+def at_terminal(svc: Services, user_id: str | None) -> None:
+    """Tell the console notifier who is at this terminal: their messages are printed here,
+    everyone else's kept for them (none: an administrator, whose terminal shows nobody's)."""
+    router = svc.notifier
+    console = router.routes.get(CONSOLE) if isinstance(router, NotifierRouter) else None
+    if isinstance(console, ConsoleNotifier):
+        console.at_terminal(svc.policy.person_of(user_id).ids if user_id else ())
+
+
+async def show_held(svc: Services, user_id: str) -> None:
+    """Print what was kept for ``user_id`` since they last ran a command."""
+    for reply in await deliver_held(svc, user_id=user_id):
+        out(render(reply))
 
 
 def cmd_chat(config: Config, args: argparse.Namespace) -> int:
@@ -25,6 +43,7 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
     from channels.console.chat import LineReader, run_chat
 
     async def job(svc: Services) -> int:
+        at_terminal(svc, args.sender)
         read = LineReader(sys.stdin.fileno(), sys.stdout)
         return await run_chat(svc, user_id=args.sender, files=[Path(f) for f in args.files],
                               read=read, out=sys.stdout)
@@ -33,16 +52,22 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_share(config: Config, args: argparse.Namespace) -> int:
-    return run_with_services(config, lambda svc: share(svc, args))
+    async def job(svc: Services) -> int:
+        at_terminal(svc, args.sender)
+        return await share(svc, args)
+
+    return run_with_services(config, job)
 
 
 def cmd_approve(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
+        at_terminal(svc, args.approver)
         replies = await approvals.decide(
             svc, approver_id=args.approver, reference=normalise_reference(args.reference),
             approve=not args.reject, reason=args.reason or "")
         for r in replies:
             out(render(r))
+        await show_held(svc, args.approver)  # theirs alone (the decided request is dropped)
         return 0 if replies and isinstance(replies[0], DecisionNote) else EXIT_INVALID
 
     return run_with_services(config, job)
@@ -59,6 +84,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_cancel(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
+        at_terminal(svc, args.sender)
         text = await cancel_by_sender(svc, reference=normalise_reference(args.reference),
                                       user_id=args.sender)
         out(text)
@@ -69,6 +95,8 @@ def cmd_cancel(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_received(config: Config, args: argparse.Namespace) -> int:
     async def job(svc: Services) -> int:
+        at_terminal(svc, args.sender)
+        await show_held(svc, args.sender)
         for r in await confirm_receipt(svc, reference=normalise_reference(args.reference),
                                        by=args.sender):
             out(render(r))

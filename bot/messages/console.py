@@ -11,3 +11,41 @@ START_NEW = "Start a new transfer ({reference} is cancelled and its files delete
 LEAVE_AS_IS = "Neither: leave {reference} as it is and send nothing"
 LEFT_AS_IS = "Nothing was sent; {reference} is as you left it."
 PICK_ONE = "Please type 1, 2 or 3."
+
+# `safehaven chat` once the conversation waits on nobody at the terminal.
+WAITING_FOR = ("Waiting for {approvers} to decide on {reference}: their answer shows here as "
+               "soon as it is given. Meanwhile you can type `list`, `status` or `help`. "
+               "`quit` or Ctrl-C leaves; `safehaven chat` later shows the outcome.")
+COMMANDS_HINT = ("Type `status` (your open transfers), `status REF`, `list`, `archive REF`, "
+                 "`mistake REF`, `cancel REF`, `help`, or `quit` to leave. To share files, "
+                 "run `safehaven chat FILE...`.")
+APPROVER_COMMANDS_HINT = "To decide a request: `approve REF`, or `reject REF REASON`."
+LEFT = "Left the conversation; run `safehaven chat` to carry on."
+NEW_MESSAGES = "New for you:"
+
+# The overview `safehaven chat` opens with when it is given no files.
+OPEN_HEADER = "Your open transfers:"
+NO_OPEN = "You have no open transfers."
+OPEN_LINE = "• {reference} to {recipient}: {status}. {next}"
+NO_RECIPIENT_YET = "(recipient not given yet)"
+DECIDE_HEADER = "Waiting for your decision:"
+DECIDE_LINE = ("• {reference} from {sender} to {recipient}: type `approve {reference}`, or "
+               "`reject {reference} REASON`.")
+
+# What comes next for an open transfer, by its status (bot.statuses.TransferStatus).
+NEXT_DRAFT = "Run `safehaven chat` to carry on answering the questions."
+NEXT_APPROVAL = "Asked: {approvers}; their answer shows here."
+NEXT_PACKAGING = "It is being packaged; the link or archive shows here when it is ready."
+NEXT_FAILED = "Packaging failed: `status {reference}` says more; `cancel {reference}` ends it."
+NEXT_READY = ("`status {reference}` shows the password sends; `mistake {reference}` if it "
+              "went to the wrong person.")
+
+# An approval request shown in a terminal: there are no buttons to press.
+APPROVAL_HOW = ("To decide: type `approve {reference}`, or `reject {reference} REASON`, in "
+                "`safehaven chat`; or run `safehaven approve {reference}` (add `--reject "
+                "--reason REASON` to reject).")
+DECIDE_USAGE = "Type `approve REF`, or `reject REF REASON` (the reason is told to the sender)."
+
+# `safehaven share` when the transfer waits for an approver.
+SHARE_LATER = ("Their decision, and the link or archive once approved, will be kept for you: "
+               "run `safehaven chat` to see it.")

@@ -24,7 +24,9 @@ PERSON_HELD = (
     "I could not reach {person}: {reason}. The message about {reference} is kept for them "
     "and reaches them as soon as they next message Safe Haven."
 )
-HELD_HEADER = "While I could not reach you, {count} message(s) were kept for you:"
+HELD_HEADER = "While I could not reach you, {messages} kept for you:"
+HELD_ONE = "a message was"
+HELD_MANY = "{count} messages were"
 HELD_ARCHIVE_GONE = (
     "(An archive was handed back to you here for {reference}; it is no longer kept. "
     "`status {reference}` shows where the transfer is.)"

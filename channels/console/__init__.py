@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.settings import Settings
 from channels.console.notifier import ConsoleNotifier
 from channels.console.transport import ConsoleTransport
+from handlers.ports import Notifier
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -24,11 +25,12 @@ class ConsolePlugin:
 
     prefix = "console"
 
-    def __init__(self, settings: Settings, *, password_transport: bool) -> None:
+    def __init__(self, settings: Settings, *, password_transport: bool,
+                 keep: Notifier | None = None) -> None:
         self.notifier: ConsoleNotifier | None = (
             None if settings.is_production
             else ConsoleNotifier(log_path=Path(settings.var_dir, "notifications.log"),
-                                 production=False))
+                                 production=False, keep=keep))
         self.transport: ConsoleTransport | None = (
             ConsoleTransport(outbox=settings.outbox_path, production=settings.is_production)
             if password_transport else None)
@@ -42,7 +44,9 @@ class ConsolePlugin:
         return ["Password delivery: console transport (development only): see var/outbox.log"]
 
 
-def plugin(settings: Settings, *, password_transport: bool) -> ConsolePlugin:
+def plugin(settings: Settings, *, password_transport: bool,
+           keep: Notifier | None = None) -> ConsolePlugin:
     """The console for a process; ``password_transport``: no other transport is configured
-    (the console one refuses production)."""
-    return ConsolePlugin(settings, password_transport=password_transport)
+    (the console one refuses production); ``keep``: where messages for ``console:`` users
+    not at this terminal wait for them."""
+    return ConsolePlugin(settings, password_transport=password_transport, keep=keep)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from bot.messages import console as say
 from bot.messages import conversation as msg
 from bot.replies import (
     ApprovalRequest,
@@ -31,9 +32,10 @@ def render(reply: Reply) -> str:
 
 def _render(reply: Reply) -> str:
     if isinstance(reply, ApprovalRequest):
+        # No buttons in a terminal: the commands that decide it.
         lines = [reply.intro, *(f"  {f.label}: {f.value}" for f in reply.facts()),
-                 *(f"  {f.label}: {f.value}" for f in reply.details()), reply.prompt]
-        lines += [f"  {i}. {o.label}" for i, o in enumerate(reply.options, start=1)]
+                 *(f"  {f.label}: {f.value}" for f in reply.details()), reply.prompt,
+                 say.APPROVAL_HOW.format(reference=reply.reference)]
         return "\n".join(lines)
     if isinstance(reply, Text):
         return reply.text

@@ -123,7 +123,7 @@ async def test_an_approval_request_for_an_unconfigured_channel_is_kept_not_logge
     # The approver talks to the bot: the request reaches them first, once.
     chat = await cli(env, "chat", "--sender", "console:manager", stdin="quit\n")
     assert chat.code == 0, chat
-    assert "While I could not reach you, 1 message(s) were kept for you:" in chat.stdout
+    assert "While I could not reach you, a message was kept for you:" in chat.stdout
     assert f"console:alice asks you to authorise transfer {reference}" in chat.stdout
     assert RECIPIENT in chat.stdout and PURPOSE in chat.stdout
     assert held_rows(var) == []
@@ -177,7 +177,7 @@ async def test_a_kept_request_reaches_the_person_on_another_channel_once_and_onl
 
     jane = Conversation(services, "slack:UMGR0001")
     await jane.say("help")
-    assert "While I could not reach you, 1 message(s) were kept for you:" in jane.text
+    assert "While I could not reach you, a message was kept for you:" in jane.text
     assert "console:alice asks you to authorise transfer" in jane.text
     await jane.say("help")
     assert "kept for you" not in jane.text

@@ -54,8 +54,9 @@ CORE_ONLY = ("generate-key", "migrate", "agreements", "where",
              *(command.name for wiring in CHANNELS for command in wiring.commands))
 
 
-# Commands whose terminal shows the conversation alone (their log: the log file).
-CONVERSATIONS = ("chat", "share")
+# Commands whose terminal shows the conversation alone (their log: the log file; --verbose
+# shows it on chat and share).
+CONVERSATIONS = ("chat", "share", "approve", "received")
 
 # What `safehaven --help` says (plain text: the terminal shows it as it is).
 DESCRIPTION = (
@@ -223,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # A conversation keeps the terminal to itself: its log goes to the log file
             # only, unless --verbose.
             configure_logging(config.core, terminal=args.command not in CONVERSATIONS
-                              or args.verbose)
+                              or getattr(args, "verbose", False))
         code: int = args.func(config, args)
         return code
     except (SettingsError, PolicyError) as exc:

@@ -37,7 +37,7 @@ class Backlog:
 
 
 def _known(enum: type[E], word: str) -> str:
-    return word if word in enum._value2member_map_ else OTHER
+    return word if word in {member.value for member in enum} else OTHER
 
 
 def _by_enum(enum: type[E], counts: Mapping[str, int], *, skip: tuple[E, ...] = ()

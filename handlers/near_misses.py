@@ -27,8 +27,13 @@ async def record(session: Any, svc: Services, *, at: datetime, actor: str,
     """Append ``near_miss`` (by ``actor``) in the caller's transaction; its subject, if any,
     only as a keyed fingerprint."""
     key = svc.vault.derive_key(FINGERPRINT_LABEL) if near_miss.subject else None
+    details = near_miss.details(key)
+    if "fingerprint" in details:
+        # Which server key made it: fingerprints compare only under one key, and a key
+        # rotation cannot re-key them (they are one-way).
+        details["fingerprint_key"] = svc.vault.key_id
     await audit.append(session, at=at, actor=actor, action=NEAR_MISS,
-                       reference=near_miss.reference, details=near_miss.details(key))
+                       reference=near_miss.reference, details=details)
 
 
 async def record_refused_downloads(svc: Services, *, actor: str, count: int) -> None:

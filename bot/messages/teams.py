@@ -34,12 +34,19 @@ ATTACHMENT_NOT_A_FILE = (
     "into the message or links. Nothing was kept."
 )
 
+# Someone the bot has never seen in Teams (a person is never shown by their id).
+SOMEONE = "a colleague"
+
 # Question cards -----------------------------------------------------------------------------
 BUTTON_CONTINUE = "Continue"
 BUTTON_SEND = "Send"
 BUTTON_BACK = "Back"
 BUTTON_CANCEL = "Cancel transfer"
 FIELD_REQUIRED = "Please fill this in."
+CHOICE_REQUIRED = "Please pick an option."
+CHOICE_LABEL_ONE = "Pick one"
+CHOICE_LABEL_SEVERAL = "Tick all that apply"
+ANSWER_LABEL = "Your answer"
 CALL_DATE = "Date"
 CALL_TIME = "Time"
 CALL_DATE_REQUIRED = "Pick the date agreed with the recipient."

@@ -28,6 +28,7 @@ from bot.replies import (
     InputKind,
     LinkReply,
     MistakeButton,
+    Option,
     OptionRole,
     Reply,
     Text,
@@ -40,6 +41,7 @@ TEXT = "sh_text"    # a free-text answer
 DATE = "sh_date"    # a date input
 TIME = "sh_time"    # a time input
 REASON = "sh_reason"
+TRY = "sh_try"      # which asking of the question (a card asked again after a refusal)
 TITLE = "sh_title"
 LABELS = "sh_labels"
 REOFFER = "teams:reoffer"
@@ -49,7 +51,9 @@ FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
 FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
 FILE_DOWNLOAD = "application/vnd.microsoft.teams.file.download.info"
 CARD_VERSION = "1.4"
-MAX_ACTIONS = 6      # Teams shows at most six card buttons
+MAX_ACTIONS = 3      # side by side, each readable at Teams' card width (460 px)...
+ROW_CHARACTERS = 44  # ...when their titles, each with
+BUTTON_CHROME = 4    # its padding counted as characters, add up to this
 TEXT_MAX = 2000
 
 
@@ -70,28 +74,85 @@ Outgoing = Reply | ConsentOffer
 # --- building blocks -----------------------------------------------------------------------
 
 
-def _xml(text: str) -> str:
-    """Teams message text as its XML (HTML subset) form: escaped, `code` kept, line
-    breaks kept (Markdown in Teams drops single newlines)."""
-    escaped = html.escape(text, quote=False)
-    escaped = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped)
-    return escaped.replace("\n", "<br>")
+_CODE = re.compile(r"`([^`\n]+)`")
+# Characters Markdown would read as formatting, escaped in text that is not ours to format.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~|])")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+-]|\d+[.)])(?=\s|$)")
+_BULLET = "• "
+
+
+_URL = re.compile(r"https?://[^\s<>\"“”]+")
+
+
+def _md_escaped(text: str) -> str:
+    """``text`` with Markdown's formatting characters escaped, except in web addresses
+    (Teams makes them links as they are)."""
+    out, last = [], 0
+    for url in _URL.finditer(text):
+        out += [_MD_SPECIAL.sub(r"\\\1", text[last:url.start()]), url.group(0)]
+        last = url.end()
+    out.append(_MD_SPECIAL.sub(r"\\\1", text[last:]))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), "".join(out))
+
+
+def quoted(text: str) -> str:
+    """A `command` in backticks as “command”: Teams documents no code formatting for
+    TextBlocks or messages (it shows the backticks as typed)."""
+    return _CODE.sub(r"“\1”", text)
+
+
+def markdown(text: str) -> str:
+    """One line of our text as Teams message Markdown: commands quoted, and everything
+    escaped, so that a file name or a typed value cannot format the message."""
+    return _md_escaped(quoted(text))
+
+
+def _message_markdown(text: str) -> str:
+    """A message's lines for Teams, where Markdown drops a single newline: each line its
+    own paragraph, lines starting "• " a list."""
+    parts: list[str] = []
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        if line.startswith(_BULLET):
+            item = "- " + markdown(line[len(_BULLET):])
+            if parts and parts[-1].startswith("- "):
+                parts[-1] += "\n" + item
+                continue
+            parts.append(item)
+        else:
+            parts.append(markdown(line))
+    return "\n\n".join(parts)
 
 
 def text_message(text: str) -> dict[str, Any]:
-    return {"type": "message", "textFormat": "xml", "text": _xml(text)}
+    return {"type": "message", "textFormat": "markdown", "text": _message_markdown(text)}
 
 
 def card_message(card: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "message", "attachments": [{"contentType": ADAPTIVE, "content": card}]}
 
 
+def _fit_in_a_row(actions: Sequence[dict[str, Any]]) -> bool:
+    """Whether the buttons fit side by side at Teams' card width, titles whole: at most
+    MAX_ACTIONS, and their titles short enough together (measured with the official renderer
+    and Teams' host config by tests/support/teams_render.py)."""
+    return len(actions) <= MAX_ACTIONS and sum(
+        len(a["title"]) + BUTTON_CHROME for a in actions) <= ROW_CHARACTERS
+
+
 def _card(body: list[dict[str, Any]], actions: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """A card; its buttons side by side when they fit, else one under the other (each in
+    a row of its own, the whole width of the card)."""
     card: dict[str, Any] = {
         "type": "AdaptiveCard", "version": CARD_VERSION,
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": body}
-    if actions:
+    if actions and _fit_in_a_row(actions):
         card["actions"] = list(actions)
+    elif actions:
+        card["body"] = [*body, *({"type": "ActionSet", "actions": [a],
+                                  "spacing": "Small" if i else "Medium"}
+                                 for i, a in enumerate(actions))]
     return card
 
 
@@ -103,7 +164,7 @@ def _blocks(text: str, **style: Any) -> list[dict[str, Any]]:
         if not line.strip():
             gap = True
             continue
-        block = {"type": "TextBlock", "text": line, "wrap": True, **style}
+        block = {"type": "TextBlock", "text": quoted(line), "wrap": True, **style}
         if blocks:
             block["spacing"] = "Medium" if gap else "None"
         blocks.append(block)
@@ -127,49 +188,66 @@ def _title(prompt: str) -> str:
     return first if len(first) <= 160 else first[:157] + "…"
 
 
-def _navigation(question: str, title: str) -> list[dict[str, Any]]:
-    """Back and cancel, without requiring the card's inputs to be filled."""
-    return [_submit(msg.BUTTON_BACK, {Q: question, V: "back", TITLE: title}, inputs=False),
-            _submit(msg.BUTTON_CANCEL, {Q: question, V: "cancel", TITLE: title},
-                    inputs=False)]
+def _navigation(question: str, title: str,
+                options: Sequence[Option] = ()) -> list[dict[str, Any]]:
+    """Back and cancel, without requiring the card's inputs to be filled: the question's own
+    (its options with those roles) or ours."""
+    if not options:
+        options = (Option("back", msg.BUTTON_BACK, role=OptionRole.BACK),
+                   Option("cancel", msg.BUTTON_CANCEL, role=OptionRole.CANCEL))
+    return [_submit(o.label, {Q: question, V: o.value, TITLE: title,
+                              LABELS: {o.value: o.label}}, inputs=False) for o in options]
+
+
+def _styled(action: dict[str, Any], role: OptionRole) -> dict[str, Any]:
+    style = _ACTION_STYLES.get(role)
+    return {**action, "style": style} if style else action
+
+
+_ACTION_STYLES = {OptionRole.PRIMARY: "positive", OptionRole.DANGER: "destructive"}
+_NAVIGATION = (OptionRole.BACK, OptionRole.CANCEL)
 
 
 # --- questions ----------------------------------------------------------------------------
+#
+# Teams shows a card's buttons side by side, each cut to its share of the card's width
+# (about 460 px): so a card has at most MAX_ACTIONS short buttons, the one that answers and
+# Back and Cancel, and the options of a question are a choice set, never a row of buttons.
+# A question with a single option of its own (Confirm and send) has it as its button.
+
+
+def _error_under(text: str | None) -> list[dict[str, Any]]:
+    """A refusal shown right under the input it is about."""
+    return _blocks(f"⚠ {text}", color="Attention", spacing="None") if text else []
 
 
 def choice_card(choice: Choice, preface: Sequence[str] = ()) -> dict[str, Any]:
     q = choice.question
     body = [b for text in preface for b in _blocks(text)]
-    body += _error(choice.error) + _blocks(choice.prompt, weight="Bolder")
+    body += _blocks(choice.prompt, weight="Bolder")
     title = _title(choice.prompt)
     base = {Q: q, TITLE: title, LABELS: {o.value: o.label for o in choice.options}}
-    # Back and cancel are added unless the question offers them itself.
-    with_navigation = not any(o.role in (OptionRole.BACK, OptionRole.CANCEL)
-                              for o in choice.options)
-    extra = 2 if with_navigation else 0
-    for option in choice.options:
+    picks = [o for o in choice.options if o.role not in _NAVIGATION]
+    navigation = _navigation(q, title, [o for o in choice.options if o.role in _NAVIGATION])
+    for option in picks:
         if option.description:
             body += _blocks(f"{option.label}: {option.description}", isSubtle=True,
                             size="Small")
-    if choice.multiple:  # several may apply: Teams sends the ticked values comma-separated
-        body.append({
-            "type": "Input.ChoiceSet", "id": V, "style": "expanded", "isMultiSelect": True,
-            "isRequired": True, "errorMessage": msg.FIELD_REQUIRED,
-            "value": ",".join(choice.chosen),
-            "choices": [{"title": o.label, "value": o.value} for o in choice.options]})
-        actions = [_submit(msg.BUTTON_CONTINUE, base)]
-    elif len(choice.options) + extra <= MAX_ACTIONS:
-        actions = [_submit(o.label, {**base, V: o.value}, inputs=False)
-                   for o in choice.options]
-    else:
-        body.append({
-            "type": "Input.ChoiceSet", "id": V, "style": "expanded", "isRequired": True,
-            "errorMessage": msg.FIELD_REQUIRED, "value": choice.default or "",
-            "choices": [{"title": o.label, "value": o.value} for o in choice.options]})
-        actions = [_submit(msg.BUTTON_CONTINUE, base)]
-    if with_navigation:
-        actions += _navigation(q, title)
-    return _card(body, actions)
+    if len(picks) == 1 and not choice.multiple:
+        (only,) = picks
+        body += _error_under(choice.error)
+        return _card(body, [_styled(_submit(only.label, {**base, V: only.value},
+                                            inputs=False), only.role), *navigation])
+    chosen = ",".join(choice.chosen) if choice.multiple else (choice.default or "")
+    body.append({
+        "type": "Input.ChoiceSet", "id": V, "style": "expanded",
+        "isMultiSelect": choice.multiple, "label": msg.CHOICE_LABEL_SEVERAL
+        if choice.multiple else msg.CHOICE_LABEL_ONE, "isRequired": True,
+        "errorMessage": msg.CHOICE_REQUIRED, "value": chosen, "wrap": True,
+        "choices": [{"title": o.label, "value": o.value} for o in picks]})
+    body += _error_under(choice.error)
+    return _card(body, [_styled(_submit(msg.BUTTON_CONTINUE, base), OptionRole.PRIMARY),
+                        *navigation])
 
 
 def _split_example(example: str) -> tuple[str, str]:
@@ -180,7 +258,7 @@ def _split_example(example: str) -> tuple[str, str]:
 def ask_card(ask: Ask, preface: Sequence[str] = ()) -> dict[str, Any]:
     q = ask.question
     body = [b for text in preface for b in _blocks(text)]
-    body += _error(ask.error) + _blocks(ask.prompt, weight="Bolder")
+    body += _blocks(ask.prompt, weight="Bolder")
     if ask.input_kind is InputKind.DATE_TIME:
         # Prefilled only with an earlier answer: the time must be the one agreed, not ours.
         day, at = _split_example(ask.value)
@@ -194,14 +272,17 @@ def ask_card(ask: Ask, preface: Sequence[str] = ()) -> dict[str, Any]:
              "errorMessage": msg.CALL_TIME_REQUIRED},
         ]
     else:
-        field: dict[str, Any] = {"type": "Input.Text", "id": TEXT, "isRequired": True,
-                                 "errorMessage": msg.FIELD_REQUIRED, "maxLength": TEXT_MAX,
-                                 "isMultiline": ask.multiline, "value": ask.value}
+        field: dict[str, Any] = {"type": "Input.Text", "id": TEXT, "label": msg.ANSWER_LABEL,
+                                 "isRequired": True, "errorMessage": msg.FIELD_REQUIRED,
+                                 "maxLength": TEXT_MAX, "isMultiline": ask.multiline,
+                                 "value": ask.value}
         if ask.placeholder:
             field["placeholder"] = ask.placeholder
         body.append(field)
+    body += _error_under(ask.error)
     data = {Q: q, TITLE: _title(ask.prompt)}
-    return _card(body, [_submit(msg.BUTTON_SEND, data), *_navigation(q, data[TITLE])])
+    return _card(body, [_styled(_submit(msg.BUTTON_SEND, data), OptionRole.PRIMARY),
+                        *_navigation(q, data[TITLE])])
 
 
 def _field_inputs(f: FormField) -> list[dict[str, Any]]:
@@ -224,8 +305,7 @@ def _field_inputs(f: FormField) -> list[dict[str, Any]]:
     blocks = [element]
     if f.help:
         blocks += _blocks(f.help, isSubtle=True, size="Small", spacing="None")
-    if f.error:
-        blocks += _blocks(f.error, color="Attention", spacing="None")
+    blocks += _error_under(f.error)
     return blocks
 
 
@@ -238,7 +318,7 @@ def form_card(form: Form, preface: Sequence[str] = ()) -> dict[str, Any]:
     for f in form.fields:
         body += _field_inputs(f)
     data = {Q: form.question, TITLE: form.title, LABELS: {f.name: f.label for f in form.fields}}
-    return _card(body, [_submit(msg.BUTTON_CONTINUE, data),
+    return _card(body, [_styled(_submit(msg.BUTTON_CONTINUE, data), OptionRole.PRIMARY),
                         *_navigation(form.question, form.title)])
 
 
@@ -265,7 +345,8 @@ def approval_card(request: ApprovalRequest) -> dict[str, Any]:
                  "isMultiline": True, "maxLength": 1000})
     base = {Q: request.question, TITLE: _title(request.prompt),
             LABELS: {o.value: o.label for o in request.options}}
-    return _card(body, [_submit(o.label, {**base, V: o.value}) for o in request.options])
+    return _card(body, [_styled(_submit(o.label, {**base, V: o.value}), o.role)
+                        for o in request.options])
 
 
 # --- records that replace a submitted card ---------------------------------------------------
@@ -367,6 +448,48 @@ def render(replies: Sequence[Outgoing]) -> list[dict[str, Any]]:
             raise TypeError(type(reply))
     out += [text_message(text) for text in preface]
     return out
+
+
+def card_of(activity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The Adaptive Card a rendered message carries, if any."""
+    for attachment in activity.get("attachments") or []:
+        if attachment.get("contentType") == ADAPTIVE:
+            content: dict[str, Any] = attachment["content"]
+            return content
+    return None
+
+
+def _actions(card: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [*(a for e in card.get("body", []) if e.get("type") == "ActionSet"
+              for a in e.get("actions", [])), *card.get("actions", [])]
+
+
+def asking(activities: Sequence[Mapping[str, Any]], question: str) -> dict[str, Any] | None:
+    """The last card among rendered ``activities`` that asks ``question``."""
+    for activity in reversed(activities):
+        card = card_of(activity)
+        if card is not None and any(a.get("data", {}).get(Q) == question
+                                    for a in _actions(card)):
+            return card
+    return None
+
+
+def attempt(card: Mapping[str, Any], token: str) -> dict[str, Any]:
+    """``card`` asked again in place of a refused one: its buttons carry ``token`` (the
+    refused submission's id), so sending the same values again is a new answer, not a
+    double click on the card that was refused."""
+    def marked(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: marked(v) for k, v in node.items()}
+            if str(node.get("type", "")).startswith("Action.") and isinstance(
+                    node.get("data"), dict):
+                out["data"] = {**node["data"], TRY: token}
+            return out
+        if isinstance(node, list):
+            return [marked(v) for v in node]
+        return node
+    result: dict[str, Any] = marked(dict(card))
+    return result
 
 
 def asks_approval(replies: Iterable[Outgoing]) -> bool:

@@ -44,7 +44,7 @@ from bot.messages import teams as msg
 from bot.near_misses import WebhookChannel
 from bot.replies import FileReply, LinkReply, Reply, Text
 from channels.egress import check_url, checked_connector
-from channels.teams import cards, records
+from channels.teams import cards, people, records
 from channels.teams.files import UPLOAD_CHUNK
 from channels.teams.inbound import InvalidActivity, parse_activity, refusal, tenant_refusal
 from channels.teams.leases import UploadLeases
@@ -188,7 +188,9 @@ class TeamsChannel:
 
     async def prepare(self, replies: Sequence[Reply], *, user_id: str
                       ) -> list[dict[str, Any]]:
-        """Render replies; an archive becomes a file consent card (:meth:`_offer`)."""
+        """Render replies, people by name (:mod:`channels.teams.people`); an archive
+        becomes a file consent card (:meth:`_offer`)."""
+        replies = await people.with_names(self.svc.db, replies)
         link = next((r.url for r in replies if isinstance(r, LinkReply)), None)
         outgoing: list[cards.Outgoing] = []
         for reply in replies:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,6 +80,23 @@ async def forget_reference(db: Database, *, user_id: str) -> None:
     async with db.transaction() as session:
         await session.execute(delete(TeamsConversationRef)
                               .where(TeamsConversationRef.user_id == user_id))
+
+
+async def display_names(db: Database, *, user_ids: Collection[str]) -> dict[str, str]:
+    """The names Teams gave the people of ``user_ids`` who have a chat with the bot (the
+    ``user.name`` of their stored conversation reference); others are left out."""
+    if not user_ids:
+        return {}
+    async with db.read() as session:
+        rows = (await session.scalars(select(TeamsConversationRef).where(
+            TeamsConversationRef.user_id.in_(list(user_ids))))).all()
+    names: dict[str, str] = {}
+    for row in rows:
+        user = row.reference.get("user") if isinstance(row.reference, dict) else None
+        name = user.get("name") if isinstance(user, dict) else None
+        if isinstance(name, str) and " ".join(name.split()):
+            names[row.user_id] = " ".join(name.split())[:100]
+    return names
 
 
 async def reference_for(db: Database, *, user_id: str) -> dict[str, Any] | None:

@@ -116,14 +116,17 @@ class TeamsTurns:
         await self.channel.send(turn, await self.channel.prepare(replies, user_id=uid))
 
     async def _replace_card(self, turn: TurnContext, activity_id: str,
-                            card: dict[str, Any]) -> None:
-        """Show a submitted card as a read-only record (best effort: the turn has acted)."""
+                            card: dict[str, Any]) -> bool:
+        """Show ``card`` in place of a submitted one (best effort: the turn has acted);
+        False when Teams did not take it."""
         try:
             await turn.update_activity(Activity(
                 id=activity_id, type=ActivityTypes.message,
                 attachments=[Attachment(content_type=cards.ADAPTIVE, content=card)]))
         except Exception as exc:
             log.warning("could not update a Teams card (%s)", type(exc).__name__)
+            return False
+        return True
 
     # --- messages ----------------------------------------------------------------------
 
@@ -199,10 +202,19 @@ class TeamsTurns:
         else:
             result = await take_turn(self.svc, conversation_id=conversation_id(activity),
                                      user_id=uid, event=Answer(sub.value, sub.question))
-            if activity.reply_to_id:
+            out = await self.channel.prepare(result.replies, user_id=uid)
+            if activity.reply_to_id and result.error is None:
+                # Accepted: the card becomes a read-only record of the answer.
                 await self._replace_card(turn, activity.reply_to_id,
                                          cards.answered_card(sub.title, sub.shown))
-            await self._reply(turn, uid, result.replies)
+            elif activity.reply_to_id and not result.stale:
+                # Refused: the card stays the question, asked again in its place with what
+                # was typed and the error on the field it is about.
+                again = cards.asking(out, sub.question)
+                if again is not None and await self._replace_card(
+                        turn, activity.reply_to_id, cards.attempt(again, activity.id or "")):
+                    out = [a for a in out if cards.card_of(a) is not again]
+            await self.channel.send(turn, out)
 
     async def _on_approval(self, turn: TurnContext, uid: str, sub: Submission,
                            decided: ApprovalAnswer) -> None:

@@ -220,8 +220,7 @@ async def test_teams_approval_request_cannot_be_forged(
     await sender.click(sender.last_card(), "Continue", {
         "use_limits": USE_LIMITS, "onward_sharing": "no", "delete_after_use": "yes"})
     delivery = sender.last_card()
-    await sender.click(delivery, next(a["title"] for a in delivery.card["actions"]
-                                      if a["data"].get("sh_v") == "archive"))
+    await sender.click(delivery, sender.option_title(delivery, "archive"))
     await sender.click(sender.last_card(), "SMS once receipt is confirmed")
     await sender.click(sender.last_card(), "Confirm and send")
     assert "needs authorising" in sender.text_since(0)

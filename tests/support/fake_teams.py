@@ -24,6 +24,22 @@ from tests.support.server import FakeServer
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
+# Every message and card update any FakeConnector was sent, in order (the card guard,
+# tests/channels/teams/conftest.py, checks each test's; tests/support/teams_render.py).
+SENT: list[dict[str, Any]] = []
+
+
+def card_actions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """A card's buttons, wherever they are: its action bar, then rows (ActionSets) in its
+    body, in the order shown (the bar is below the body)."""
+    rows = [a for e in card.get("body", []) if e.get("type") == "ActionSet"
+            for a in e.get("actions", [])]
+    return rows + list(card.get("actions", []))
+
+
+def choice_sets(card: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in card.get("body", []) if e.get("type") == "Input.ChoiceSet"]
+
 
 @dataclass
 class Call:
@@ -60,7 +76,8 @@ class Call:
                 parts.append(block.get("text", ""))
                 # A RichTextBlock's runs make one line.
                 parts.append("".join(run.get("text", "") for run in block.get("inlines", [])))
-            parts += [a.get("title", "") for a in card.get("actions", [])]
+                parts += [c.get("title", "") for c in block.get("choices", [])]
+            parts += [a.get("title", "") for a in card_actions(card)]
         return "\n".join(parts)
 
 
@@ -84,6 +101,7 @@ class FakeConnector(FakeServer):
                     request.match_info.get("activity"), body,
                     request.headers.get("Authorization", ""))
         self.calls.append(call)
+        SENT.append(body)
         return call
 
     async def _send(self, request: web.Request) -> web.Response:
@@ -94,6 +112,10 @@ class FakeConnector(FakeServer):
     async def _update(self, request: web.Request) -> web.Response:
         call = self._record(request, await request.json())
         call.id = call.activity_id or ""
+        # Teams shows the new version in place of the message it updates.
+        for sent in self.calls:
+            if sent.method == "POST" and sent.id == call.id:
+                sent.body = call.body
         return web.json_response({"id": call.id})
 
     async def _openid(self, request: web.Request) -> web.Response:
@@ -259,17 +281,28 @@ class TeamsUser:
 
     def last_card(self) -> Call:
         for call in reversed(self.received):
-            if call.card.get("actions"):
+            if card_actions(call.card):
                 return call
         raise AssertionError("no card with buttons was sent")
 
     def card_value(self, call: Call, title: str, inputs: dict[str, str] | None = None
                    ) -> dict[str, Any]:
         """What Teams posts when a card button is pressed: the button's data merged with
-        the card's inputs (their current values, overridden by ``inputs``)."""
+        the card's inputs (their current values, overridden by ``inputs``). ``title`` may
+        also be an option of the card's single choice set: it is picked, then the button
+        that sends the inputs is pressed."""
         card = call.card
-        action = next((a for a in card["actions"] if a["title"] == title), None)
-        assert action is not None, [a["title"] for a in card["actions"]]
+        actions = card_actions(card)
+        action = next((a for a in actions if a["title"] == title), None)
+        if action is None:
+            for choices in choice_sets(card):
+                picked = next((c["value"] for c in choices["choices"] if c["title"] == title),
+                              None)
+                if picked is not None and not choices.get("isMultiSelect"):
+                    inputs = {**(inputs or {}), choices["id"]: picked}
+                    action = next(a for a in actions if a.get("associatedInputs") != "none")
+                    break
+        assert action is not None, [a["title"] for a in actions]
         value: dict[str, Any] = {}
         if action.get("associatedInputs") != "none":
             for element in card["body"]:
@@ -283,6 +316,15 @@ class TeamsUser:
                     ) -> dict[str, Any]:
         return await self.send(text="", value=self.card_value(call, title, inputs),
                                replyToId=call.id)
+
+    def option_title(self, call: Call, value: str) -> str:
+        """The title of the option (a choice or a button) that answers ``value``."""
+        for choices in choice_sets(call.card):
+            for c in choices["choices"]:
+                if c["value"] == value:
+                    return str(c["title"])
+        return next(str(a["title"]) for a in card_actions(call.card)
+                    if a.get("data", {}).get("sh_v") == value)
 
     async def tick(self, *labels: str) -> dict[str, Any]:
         """Tick ``labels`` in the last card's multi-select and press Continue: Teams sends

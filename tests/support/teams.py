@@ -33,7 +33,7 @@ from handlers.notify import HeldNotices, NotifierRouter
 from handlers.services import Services
 from tests.support.chat import conversation_step
 from tests.support.core import RecordingNotifier
-from tests.support.fake_teams import Call, FakeConnector, FakeFileHost, TeamsUser
+from tests.support.fake_teams import Call, FakeConnector, FakeFileHost, TeamsUser, card_actions
 from tests.support.fake_twilio import FakeTwilio
 
 SENDER_AAD = "6a1d2c3b-0000-4000-8000-00000000a11c"
@@ -121,8 +121,9 @@ def _inputs(card: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def _submit(call: Call) -> str:
-    """The title of the card's first button, the one that sends its inputs."""
-    return str(call.card["actions"][0]["title"])
+    """The title of the button that sends the card's inputs."""
+    return str(next(a["title"] for a in card_actions(call.card)
+                    if a.get("associatedInputs") != "none"))
 
 
 class TeamsChatUser:
@@ -139,7 +140,7 @@ class TeamsChatUser:
     def _card_about(self, reference: str, title: str) -> Call:
         for call in reversed(self.person.received):
             if reference in call.words and any(
-                    a["title"].startswith(title) for a in call.card.get("actions", [])):
+                    a["title"].startswith(title) for a in card_actions(call.card)):
                 return call
         raise AssertionError(f"no card about {reference} with {title!r}:\n{self.text}")
 
@@ -163,7 +164,7 @@ class TeamsChatUser:
 
     async def choose(self, label: str) -> None:
         card = self.person.last_card()
-        title = next((a["title"] for a in card.card["actions"]
+        title = next((a["title"] for a in card_actions(card.card)
                       if a["title"].startswith(label)), None)
         if title is not None:
             await self._press(card, title)
@@ -201,7 +202,8 @@ class TeamsChatUser:
 
     async def reject(self, reference: str, reason: str) -> None:
         card = self._card_about(reference, "Reject")
-        title = next(a["title"] for a in card.card["actions"] if a["title"].startswith("Reject"))
+        title = next(a["title"] for a in card_actions(card.card)
+                     if a["title"].startswith("Reject"))
         (box,) = _inputs(card.card, "Input.Text")
         await self._press(card, title, {box["id"]: reason})
 

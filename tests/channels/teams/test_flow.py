@@ -40,8 +40,7 @@ async def answer_questions(user: TeamsUser, *, classification: str, password: st
     await user.click(card, "Continue", {"sh_v": first_basis["choices"][0]["value"]})
     await user.click(user.last_card(), "Continue", CONSENT)
     delivery = user.last_card()
-    await user.click(delivery, next(a["title"] for a in delivery.card["actions"]
-                                    if a["data"].get("sh_v") == "archive"))
+    await user.click(delivery, user.option_title(delivery, "archive"))
     await user.click(user.last_card(), password)
 
 
@@ -121,7 +120,7 @@ async def test_file_to_archive_upload_with_approval(teams: TeamsWorld) -> None:
     # The sender hears proactively, and gets the archive through the file consent card.
     heard = sender.text_since(sender_mark)
     assert "approved transfer" in heard and f"CONFIDENTIAL {ref}" in heard
-    assert f"type <code>received {ref}</code>" in heard
+    assert f"type “received {ref}”" in heard
     call = consent_call(sender)
     consent = call.attachment(FILE_CONSENT)
     assert consent["name"] == f"{ref}.zip"

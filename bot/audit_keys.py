@@ -12,6 +12,11 @@ HKDF under labels of their own, so the database, which holds neither, cannot for
   Its public key (``safehaven audit public-key``) lets an auditor check checkpoints and
   exports with no database and no secret.
 
+Key rotation: keys derived from previous server keys still check what they made
+(``AuditKeys.previous``); a rotation checkpoint signed by the new key and the old one names
+the old public key and a digest of the records so far, so the trail verifies once the old
+key is gone (:func:`trusted_keys`; docs/governance.md, "Key rotation").
+
 Nothing here does I/O: signing, checking and the canonical bytes that are signed.
 """
 

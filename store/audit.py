@@ -8,6 +8,8 @@ before. Signed checkpoints written outside the database (store/audit_anchor.py) 
 count and the newest record at a point in time, so deleting records from the end, or
 relabelling keyed records as unkeyed ones, shows too; ``verify`` names the first altered,
 missing, reordered or truncated record and the checkpoint it checked against.
+A server-key rotation is bridged by a rotation checkpoint (:meth:`AuditTrail.rotate`) whose
+signed digest vouches for the records made under the old key once that key is gone.
 
 Appends are serialised (a PostgreSQL advisory lock, or one writer at a time on SQLite) so
 the chain stays linear when several processes write. An append costs one HMAC: checkpoints

@@ -15,7 +15,6 @@ from bot.app.config import Config
 from bot.app.process import EXIT_INVALID, out, run_with_services
 from bot.audit_keys import AuditKeys
 from bot.messages import rotation as text
-from channels.slack.inbox import _binding as slack_inbox_binding
 from handlers.notify import _sealing_context as held_notice_context
 from handlers.services import Services
 from store import audit
@@ -36,8 +35,9 @@ SEALED_COLUMNS = (
                  (Transfer.reference,), lambda row: str(row[0])),
     SealedColumn("held notices", HeldNotice.id, HeldNotice.sealed, (HeldNotice.user_id,),
                  lambda row: held_notice_context(str(row[0]))),
+    # (``event_key`` holds the binding the body was sealed with: channels/slack/inbox.py)
     SealedColumn("slack inbox", SlackInboxEntry.seq, SlackInboxEntry.body,
-                 (SlackInboxEntry.event_key,), lambda row: slack_inbox_binding(str(row[0]))),
+                 (SlackInboxEntry.event_key,), lambda row: str(row[0])),
 )
 
 

@@ -15,10 +15,12 @@ from sqlalchemy import select, update
 from bot.app.rotation import SEALED_COLUMNS
 from bot.envelope import decrypt_stream, encrypt_stream
 from bot.objects import UPLOADS, upload_key
+from bot.replies import Text
 from bot.vault import Vault
+from handlers.notify import open_replies, seal_replies
 from store.db import Database
 from store.key_rotation import left_in_column, left_in_objects, reseal_column, reseal_objects
-from store.models import Transfer
+from store.models import HeldNotice, SlackInboxEntry, Transfer
 from store.objects import LocalObjectStore
 from tests.support.fake_twilio import seed_due_sms
 
@@ -73,4 +75,31 @@ async def test_two_rotations_at_once_while_deliveries_clear_passwords(
         plain = b"".join([c async for c in decrypt_stream(objects.get(key), alone,
                                                            context=str(key))])
         assert plain == f"file {n}".encode()
+    await db.close()
+
+
+async def test_held_notices_and_slack_inbox_bodies_are_resealed(database_url: str) -> None:
+    """Each column is re-sealed with the associated data its reader opens it with."""
+    old, new = secrets.token_bytes(32), secrets.token_bytes(32)
+    db = Database(database_url)
+    now = datetime.now(UTC)
+    binding = "slack-inbox:T1:Ev123"
+    async with db.transaction() as s:
+        s.add(HeldNotice(user_id="slack:U1", reference=None, kind="notice", created_at=now,
+                         sealed=seal_replies(Vault(old), "slack:U1", [Text("for you")])))
+        s.add(SlackInboxEntry(event_key=binding, owner="host:1", lease_until=now,
+                              status="accepted", accepted_at=now,
+                              body=Vault(old).seal('{"text":"hello"}', reference=binding)))
+    rotated = Vault(new, [old])
+    for spec in SEALED_COLUMNS:
+        tally = await reseal_column(db, rotated, spec)
+        assert tally.unopenable == 0, spec.kind
+    alone = Vault(new)
+    async with db.read() as s:
+        notice = (await s.scalars(select(HeldNotice))).one()
+        entry = (await s.scalars(select(SlackInboxEntry))).one()
+    assert open_replies(alone, "slack:U1", notice.sealed) == [Text("for you")]
+    assert alone.open(entry.body, reference=entry.event_key) == '{"text":"hello"}'
+    for spec in SEALED_COLUMNS:
+        assert await left_in_column(db, alone, spec) == 0
     await db.close()

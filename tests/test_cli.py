@@ -269,3 +269,46 @@ def test_terminal_chat(cli_env: dict[str, str], files: list[Path]) -> None:
     assert "Information: Contact details only, Other personal data" in result.stdout
     assert "Subject: CONFIDENTIAL SH-" in result.stdout
     assert "SMS to +447911123456" in result.stdout
+
+
+def test_share_refusals_name_the_option(cli_env: dict[str, str], files: list[Path]) -> None:
+    """What the conversation refuses is said with the option that gave it."""
+    voice = run(cli_env, "share", str(files[1]), "--classification", "CONTROLLED", *SHARE,
+                "--password-via", "voice", "--call-at", "tomorrow")
+    assert voice.returncode == 1
+    assert "error: --call-at: I could not read 'tomorrow' as a date and time" in voice.stdout
+    args = [{"priya.shah@nhs.net": "priya@gmail.com", "07911 123456": "12"}.get(a, a)
+            for a in SHARE]
+    form = run(cli_env, "share", str(files[1]), "--classification", "CONTROLLED", *args,
+               "--password-via", "sms")
+    assert form.returncode == 1
+    assert "error: --recipient-email: gmail.com is a personal email service" in form.stdout
+    assert "error: --recipient-phone: That isn't a valid phone number" in form.stdout
+
+
+def test_transfer_commands_name_what_they_take(cli_env: dict[str, str]) -> None:
+    for command in ("approve", "status", "cancel", "received"):
+        extra = ["--approver", "console:manager"] if command == "approve" else []
+        result = run(cli_env, command, "nonsense", *extra)
+        assert result.returncode == 2, (command, result.stdout + result.stderr)
+        assert "argument reference: 'nonsense' is not a transfer reference: one like " \
+            "SH-7K3Q-9F" in result.stderr, result.stderr
+    rejected = run(cli_env, "approve", "SH-AAAA-22", "--approver", "console:manager",
+                   "--reject")
+    assert rejected.returncode == 2
+    assert "--reject needs --reason" in rejected.stderr
+
+
+def test_share_warns_of_a_name_as_the_chat_does(cli_env: dict[str, str],
+                                                tmp_path: Path) -> None:
+    named = tmp_path / "JoanMcMillan.txt"
+    named.write_text("Chronology of contact\n" * 50)
+    warning = ("⚠ The name \"JoanMcMillan.txt\" looks like it identifies a person (“JoanMcMillan” "
+               "looks like a person's name). Inside the archive it will be called "
+               "document-1.txt")
+    shared = run(cli_env, "share", str(named), "--classification", "CONTROLLED", *SHARE,
+                 "--password-via", "sms")
+    assert shared.returncode == 0, shared.stdout + shared.stderr
+    assert warning in shared.stderr
+    chat = run(cli_env, "chat", str(named), "--sender", "console:bob", stdin="quit\n")
+    assert warning in chat.stdout

@@ -39,6 +39,7 @@ from bot.app.transfer_commands import (
     cmd_received,
     cmd_share,
     cmd_status,
+    reference_arg,
 )
 from bot.app.where import add_parser as add_where_parser
 from bot.app.where import ensure_data_folder
@@ -145,24 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_share)
 
     s = sub.add_parser("approve", help="approve (or --reject) a transfer waiting for you")
-    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
+    s.add_argument("reference", type=reference_arg,
+                   help="the transfer's reference, e.g. SH-7K3Q-9F")
     s.add_argument("--approver", required=True, help="who you are (console:NAME)")
     s.add_argument("--reject", action="store_true", help="reject it instead of approving")
     s.add_argument("--reason", default="", help="why (told to the sender; with --reject)")
     s.set_defaults(func=cmd_approve)
 
     s = sub.add_parser("status", help="where a transfer is")
-    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
+    s.add_argument("reference", type=reference_arg,
+                   help="the transfer's reference, e.g. SH-7K3Q-9F")
     s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("cancel", help="cancel an unfinished transfer")
-    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
+    s.add_argument("reference", type=reference_arg,
+                   help="the transfer's reference, e.g. SH-7K3Q-9F")
     s.add_argument("--sender", default=None,
                    help="act as this sender (default: as an administrator)")
     s.set_defaults(func=cmd_cancel)
 
     s = sub.add_parser("received", help="the recipient has the archive: send the SMS password")
-    s.add_argument("reference", help="the transfer's reference, e.g. SH-7K3Q-9F")
+    s.add_argument("reference", type=reference_arg,
+                   help="the transfer's reference, e.g. SH-7K3Q-9F")
     s.add_argument("--sender", default=default_user(),
                    help="who you are: the transfer's sender (default: your login name)")
     s.set_defaults(func=cmd_received)

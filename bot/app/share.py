@@ -27,7 +27,7 @@ from bot.messages import conversation as conversation_msg
 from bot.messages import share as share_msg
 from bot.policy_rules import Policy
 from bot.private import private_dir
-from bot.replies import Choice, FileReply, OptionRole, Question, Reply
+from bot.replies import Choice, FileReply, Form, OptionRole, Question, Reply
 from bot.statuses import PasswordMethod, Step
 from channels.console.render import render
 from handlers import overview
@@ -145,6 +145,39 @@ def share_answer(question: Question, args: argparse.Namespace) -> AnswerValue:
     raise RuntimeError(f"no flag answers the question {step}")
 
 
+# The option that answers each question (FROM_FLAGS), and each field of its forms.
+STEP_FLAGS: dict[Step, str] = {
+    Step.CLASSIFICATION: "--classification", Step.INFORMATION_CATEGORIES: "--category",
+    Step.PURPOSE: "--purpose", Step.LAWFUL_BASIS: "--lawful-basis", Step.DELIVERY: "--delivery",
+    Step.PASSWORD_METHOD: "--password-via", Step.CALL_TIME: "--call-at",
+}
+FIELD_FLAGS = {
+    "name": "--recipient-name", "job_title": "--recipient-title",
+    "department": "--recipient-department", "organisation": "--recipient-org",
+    "email": "--recipient-email", "phone": "--recipient-phone", "use_limits": "--consent",
+    "onward_sharing": "--onward-sharing", "delete_after_use": "--delete-after-use",
+}
+
+
+def refusals(asked: Question | None, error: str) -> list[str]:
+    """The conversation's refusal of a flag's value, each line naming the option (and
+    the choices, for a question with options)."""
+    if isinstance(asked, Form) and any(f.error for f in asked.fields):
+        return [share_msg.FLAG_REFUSED.format(flag=FIELD_FLAGS.get(f.name, f.name),
+                                              error=f.error)
+                for f in asked.fields if f.error]
+    try:
+        flag = STEP_FLAGS.get(Step(asked.question)) if asked is not None else None
+    except ValueError:
+        flag = None
+    if flag is None:
+        return [error]
+    if isinstance(asked, Choice) and asked.options:
+        return [share_msg.FLAG_REFUSED_CHOICES.format(
+            flag=flag, error=error, choices=_quoted([o.value for o in asked.options]))]
+    return [share_msg.FLAG_REFUSED.format(flag=flag, error=error)]
+
+
 def _pending(replies: Sequence[Reply]) -> Question | None:
     return next((r for r in reversed(replies) if isinstance(r, Question)), None)
 
@@ -197,7 +230,8 @@ async def share(svc: Services, args: argparse.Namespace) -> int:
         if reference is None:
             reference = (await current_state(svc, conversation_id=conversation_id)).reference
         if turn.error:
-            out(f"error: {turn.error}")
+            for line in refusals(_pending(turn.replies), turn.error):
+                out(f"error: {line}")
             if reference:
                 await take_turn(svc, conversation_id=conversation_id, user_id=args.sender,
                                 event=Answer("cancel", confirmed=True))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from bot.app.config import Config
 from bot.app.process import EXIT_INVALID, out, run_with_services
-from bot.app.share import share
-from bot.reference import normalise_reference
+from bot.app.share import EXIT_USAGE, share
+from bot.messages import console as say
+from bot.reference import is_reference, normalise_reference
 from bot.replies import DecisionNote
 from channels.console.notifier import PREFIX as CONSOLE
 from channels.console.notifier import ConsoleNotifier
@@ -20,6 +21,14 @@ from handlers.conversation import cancel_by_sender, transfer_status
 from handlers.notify import NotifierRouter, deliver_held
 from handlers.password_sends.scheduling import confirm_receipt
 from handlers.services import Services
+
+
+def reference_arg(text: str) -> str:
+    """A reference given on the command line, normalised; argparse names the argument and
+    the form a reference takes when it is not one."""
+    if not is_reference(text):
+        raise argparse.ArgumentTypeError(say.NOT_A_REFERENCE.format(value=text))
+    return normalise_reference(text)
 
 
 def at_terminal(svc: Services, user_id: str | None) -> None:
@@ -60,6 +69,10 @@ def cmd_share(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_approve(config: Config, args: argparse.Namespace) -> int:
+    if args.reject and not args.reason.strip():
+        sys.stderr.write(f"safehaven approve: error: {say.REASON_NEEDED}\n")
+        return EXIT_USAGE
+
     async def job(svc: Services) -> int:
         at_terminal(svc, args.approver)
         replies = await approvals.decide(

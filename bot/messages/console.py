@@ -49,3 +49,7 @@ DECIDE_USAGE = "Type `approve REF`, or `reject REF REASON` (the reason is told t
 # `safehaven share` when the transfer waits for an approver.
 SHARE_LATER = ("Their decision, and the link or archive once approved, will be kept for you: "
                "run `safehaven chat` to see it.")
+
+# Command-line errors of the transfer commands, each naming the argument and what it takes.
+NOT_A_REFERENCE = "{value!r} is not a transfer reference: one like SH-7K3Q-9F"
+REASON_NEEDED = "--reject needs --reason: why it is rejected (the sender is told)"

@@ -13,3 +13,6 @@ DELETE_AFTER_USE_WHAT = (
     "confirm the recipient will be told to delete the information once it has been used"
 )
 ONWARD_WHAT = "yes or no: whether the recipient may share it onward"
+# An answer the conversation refused, said with the option that gave it.
+FLAG_REFUSED = "{flag}: {error}"
+FLAG_REFUSED_CHOICES = "{flag}: {error} Choices: {choices}"

@@ -286,6 +286,15 @@ def test_rotate_key_command(tmp_path: Path, database_url: str) -> None:
     assert "could not be opened with any configured key" in said
     assert "SAFEHAVEN_PREVIOUS_SECRET_KEYS" in said
 
+    # A well-formed but wrong previous key: the same, and the wrong key is not quoted either.
+    other = generate_key()
+    wrong_key = run(dict(base, SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=other),
+                    "rotate-key")
+    said = clean(wrong_key)
+    assert wrong_key.returncode == 1 and other not in said
+    assert "could not be opened with any configured key" in said
+    assert "audit trail    NOT linked" in said
+
     # A malformed previous key: named, never quoted.
     for bad in ("not-a-key", old[:20]):
         wrong = run(dict(base, SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=bad),

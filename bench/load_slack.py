@@ -19,7 +19,8 @@ each reply read back from the fake before the next step:
 
  1. a file DM (``message.im`` with ``files``; the bot downloads it from the fake) → the
     classification buttons;
- 2. CONTROLLED → the recipient question; "Fill in the form" → the bot opens the modal
+ 2. CONTROLLED → the information categories (checkboxes; two ticked) → the recipient
+    question; "Fill in the form" → the bot opens the modal
     (``views.open``); the modal submitted (``view_submission``) → the purpose question;
  3. the purpose, typed → the lawful basis menu; an option picked → the consent form; the
     form opened and submitted → delivery method; "Encrypted archive" → password method;
@@ -107,7 +108,8 @@ from tests.support.fake_slack import FakeSlack  # noqa: E402
 FILE_BODY = b"Chronology of contact with the family, week by week.\n" * 40
 RECIPIENT = {"name": "Priya Shah", "job_title": "Safeguarding Lead",
              "organisation": "Northfield NHS Trust", "email": "priya.shah@nhs.net",
-             "phone": "07911 123456"}
+             "phone": "07911 123456", "department": "Children's safeguarding"}
+CATEGORIES = ("Contact details only", "Other personal data")  # the information categories
 CONSENT: dict[str, str | list[str]] = {
     "use_limits": "Only for the strategy meeting on Friday", "onward_sharing": "no",
     "delete_after_use": ["yes"]}
@@ -691,7 +693,8 @@ class Conversation:
                                    "application/json")
         return await self.until(what, sent, mark, self.question_with(then))
 
-    def _action(self, message: dict[str, Any], label: str) -> dict[str, Any]:
+    def _action(self, message: dict[str, Any], label: str,
+                state: dict[str, Any] | None = None) -> dict[str, Any]:
         ts = message["ts"]
         found = find_control(self.blocks.get(ts, message["blocks"]), label)
         if found is None:
@@ -713,16 +716,39 @@ class Conversation:
             "channel": {"id": self.dm}, "enterprise": None,
             "message": {"type": "message", "ts": ts, "text": message.get("text", ""),
                         "blocks": self.blocks.get(ts, message["blocks"])},
-            "state": {"values": {}}, "response_url": f"{self.servers.fake}/hooks/1",
+            "state": {"values": state or {}},
+            "response_url": f"{self.servers.fake}/hooks/1",
             "actions": [action],
         }
 
     async def click(self, message: dict[str, Any], label: str, what: str,
-                    predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+                    predicate: Callable[[dict[str, Any]], bool],
+                    state: dict[str, Any] | None = None) -> dict[str, Any]:
         mark = len(self.entries)
-        body = urlencode({"payload": json.dumps(self._action(message, label))}).encode()
+        body = urlencode({"payload": json.dumps(self._action(message, label, state))}).encode()
         sent, _ = await self._post("action", body, "application/x-www-form-urlencoded")
         return await self.until(what, sent, mark, predicate)
+
+    async def tick(self, message: dict[str, Any], labels: tuple[str, ...], what: str,
+                   predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Tick the boxes of a several-choice question whose labels start with ``labels``,
+        then press the button in the same block (Slack sends what is ticked in ``state``),
+        as ``SlackUser.tick`` in the tests does."""
+        blocks = self.blocks.get(message["ts"], message["blocks"])
+        found = next(((b, e) for b, e in controls(blocks)
+                      if e.get("type") in ("checkboxes", "multi_static_select")), None)
+        if found is None:
+            raise StepFailed(f"{what}: no boxes to tick on the question")
+        block, boxes = found
+        ticked = [o for o in boxes["options"]
+                  if any(o["text"]["text"].startswith(label) for label in labels)]
+        button = next((e for b, e in controls(blocks) if b is block
+                       and e.get("type") == "button"), None)
+        if len(ticked) != len(labels) or button is None:
+            raise StepFailed(f"{what}: cannot tick {labels} on the question")
+        state = {block["block_id"]: {boxes["action_id"]: {
+            "type": boxes["type"], "selected_options": ticked}}}
+        return await self.click(message, button["text"]["text"], what, predicate, state)
 
     async def submit(self, view: dict[str, Any], values: dict[str, str | list[str]],
                      what: str, then: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -785,8 +811,14 @@ class Conversation:
         try:
             question = await self.send_file("CONTROLLED")
             await self.pause()
-            question = await self.click(question, "CONTROLLED", "classification → recipient",
-                                        self.question_with("Fill in the form"))
+            question = await self.click(question, "CONTROLLED",
+                                        "classification → information categories",
+                                        lambda e: e["kind"] == "post" and any(
+                                            el.get("type") == "checkboxes"
+                                            for _, el in controls(e["blocks"])))
+            await self.pause()
+            question = await self.tick(question, CATEGORIES, "categories → recipient",
+                                       self.question_with("Fill in the form"))
             await self.pause()
             await self.form(question, dict(RECIPIENT), "recipient modal → purpose",
                             lambda e: e["kind"] == "post" and "Why is this being shared"

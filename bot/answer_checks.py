@@ -2,8 +2,8 @@
 
 Each check takes what the sender gave and returns the clean value or why it cannot be used:
 the recipient form (:func:`validate_recipient`), the purpose (:func:`check_purpose`), the
-consent limits (:func:`check_consent`), whether a phone takes SMS (:func:`takes_sms`) and
-the call time (:func:`parse_call_time`, also used by ``call REF …``). The engine
+consent limits (:func:`check_consent`), a new phone number (:func:`check_phone`) and the
+call time (:func:`parse_call_time`, also used by ``call REF …``). The engine
 (:mod:`bot.engine`) applies them and moves the conversation on or re-asks.
 """
 
@@ -91,10 +91,19 @@ def refused_recipient(values: Mapping[str, str], level: Level, ctx: TurnContext,
     return found
 
 
-def takes_sms(recipient: Mapping[str, Any]) -> bool:
-    """Whether the recipient's phone can receive the password by SMS: a mobile, with no
-    extension."""
-    return bool(recipient.get("is_mobile") and not recipient.get("extension"))
+def check_phone(text: str, ctx: TurnContext, reference: str | None
+                ) -> tuple[dict[str, Any] | None, str | None, list[NearMiss]]:
+    """A new phone number for the recipient: its fields (as :func:`validate_recipient`
+    keeps them) or why it cannot be used, and the near miss a refused number is."""
+    try:
+        phone = recipients.parse_phone(text, default_region=ctx.default_region)
+    except recipients.RecipientError as exc:
+        misses = [] if exc.refusal is None else [NearMiss(
+            NearMissKind.RECIPIENT_REFUSED, exc.refusal.value, reference, {"field": "phone"},
+            subject=text[:400])]
+        return None, exc.message, misses
+    return {"phone": phone.e164, "extension": phone.extension,
+            "phone_display": phone.display, "is_mobile": phone.is_mobile}, None, []
 
 
 def check_purpose(value: str | dict[str, str], minimum: int) -> tuple[str, str | None]:

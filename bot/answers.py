@@ -74,9 +74,23 @@ def command_answer(question: str | None, value: object) -> tuple[str, str] | Non
     return question.removeprefix(COMMAND_QUESTION), value
 
 
-def encode(question: str, value: str) -> str:
-    """One string carrying ``value`` as the answer to ``question``."""
-    return json.dumps({"q": question, "v": value}, separators=(",", ":"))
+def encode(question: str, value: str, *, confirmed: bool = False) -> str:
+    """One string carrying ``value`` as the answer to ``question``; ``confirmed`` when the
+    control asks the person to confirm on the platform before it is sent (read back with
+    :func:`confirmed`)."""
+    data: dict[str, object] = {"q": question, "v": value}
+    if confirmed:
+        data["c"] = 1
+    return json.dumps(data, separators=(",", ":"))
+
+
+def confirmed(raw: Any) -> bool:
+    """Whether :func:`encode` marked ``raw`` as confirmed on the platform already."""
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("c") == 1 and decode(raw) is not None
 
 
 def decode(raw: Any) -> tuple[str, str] | None:

@@ -10,8 +10,12 @@ atomic and lets a restart continue exactly where the conversation was.
 
 The questions, in order: files, classification, what kind of information (the policy's
 categories, several may apply), recipient, purpose, lawful basis, consent
-limits, delivery, password delivery (and call time), summary and confirm. ``back`` and
-``cancel`` work at every question. This module holds the turn's dispatch and each
+limits, delivery, password delivery (and call time), summary and confirm; the recipient's
+phone alone is reached straight from the password question and the summary, and returns
+there. ``back`` and ``cancel`` work at every question; a cancel asks "yes or no" first
+(unless the platform already asked), the open question staying open underneath. Every
+answer is kept when the sender goes back and forth, and an empty answer keeps the earlier
+one. This module holds the turn's dispatch and each
 question's move to the next; files arriving are :mod:`bot.file_intake`'s, checking an answer
 is :mod:`bot.answer_checks`'s, asking a question :mod:`bot.questions`'s and the confirm
 screen :mod:`bot.summary`'s.
@@ -21,34 +25,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from bot.answer_checks import (
     check_consent,
+    check_phone,
     check_purpose,
     parse_call_time,
     refused_recipient,
-    takes_sms,
     validate_recipient,
 )
-from bot.events import Answer, Event, FilesReceived
+from bot.entries import Recipient
+from bot.events import Answer, CancelRequest, Event, FilesReceived
 from bot.file_intake import receive_files
 from bot.messages import conversation as msg
+from bot.messages.words import plural
 from bot.options import (
+    CANCEL_QUESTION,
+    CANCEL_YES,
+    CHANGE_PHONE,
     CONFIRM_OPTIONS,
     LAWFUL_NOT_SURE,
+    SMS_METHODS,
+    cancel_options,
     classification_options,
     delivery_options,
     files_options,
     information_category_options,
     lawful_options,
+    level_password_options,
     password_options,
     pick,
     pick_several,
     recipient_pick_options,
+    takes_sms,
 )
 from bot.questions import ask
-from bot.replies import Reply, Text
+from bot.replies import Choice, Reply, Text
 from bot.sizes import human_size
 from bot.state import (
     AuditEntry,
@@ -71,8 +84,10 @@ STEPS = tuple(s for s in Step if s is not Step.IDLE)
 
 def step(state: State, event: Event, ctx: TurnContext) -> StepResult:
     """Apply one event to the conversation."""
-    if isinstance(event, FilesReceived):
-        return receive_files(state, event.files, ctx)
+    if isinstance(event, FilesReceived):  # files instead of a yes or no: the transfer is kept
+        return receive_files(replace(state, cancel_pending=None), event.files, ctx)
+    if isinstance(event, CancelRequest):
+        return _request_cancel(state, event.reference, ctx, confirmed=event.confirmed)
     if isinstance(event, Answer):
         return _on_answer(state, event, ctx)
     return StepResult([Text(msg.HELP)], state)
@@ -80,6 +95,8 @@ def step(state: State, event: Event, ctx: TurnContext) -> StepResult:
 
 def current_question(state: State, ctx: TurnContext) -> list[Reply]:
     """Re-ask whatever the conversation is waiting for (after a restart, or on `status`)."""
+    if state.cancel_pending is not None:
+        return [_cancel_question(state)]
     if state.step == Step.IDLE:
         return [Text(msg.IDLE)]
     return ask(state, ctx)
@@ -91,17 +108,79 @@ def current_question(state: State, ctx: TurnContext) -> list[Reply]:
 def _on_answer(state: State, answer: Answer, ctx: TurnContext) -> StepResult:
     value = answer.value
     word = value.strip().lower() if isinstance(value, str) else ""
+    if state.cancel_pending is not None:
+        if answer.question in (None, CANCEL_QUESTION):
+            return _on_cancel_answer(state, answer, word, ctx)
+        if answer.question != state.step:
+            return _stale(state)
+        # The open question answered instead (a button on it): the transfer is kept.
+        state = replace(state, cancel_pending=None)
     if word == "cancel":
-        return _cancel(state)
+        return _request_cancel(state, state.reference, ctx, confirmed=answer.confirmed)
     if state.step == Step.IDLE:
         return StepResult([Text(msg.IDLE)], state)
     if answer.question is not None and answer.question != state.step:
-        return StepResult([Text(msg.STALE_ANSWER)], state, error=msg.STALE_ANSWER,
-                          stale=True)
+        return _stale(state)
     if word == "back":
         return _back(state, ctx)
+    if state.step == Step.CONFIRM and pick(CONFIRM_OPTIONS, value) == "cancel":
+        return _request_cancel(state, state.reference, ctx, confirmed=answer.confirmed)
     handler = _ANSWER_HANDLERS[state.step]
     return handler(state, value, ctx)
+
+
+def _stale(state: State) -> StepResult:
+    return StepResult([Text(msg.STALE_ANSWER)], state, error=msg.STALE_ANSWER, stale=True)
+
+
+def _kept(value: str | dict[str, str], earlier: str | None) -> str | dict[str, str]:
+    """An empty answer keeps the earlier one (Enter at a question answered before)."""
+    if isinstance(value, str) and not value.strip() and earlier:
+        return earlier
+    return value
+
+
+# --- cancelling ----------------------------------------------------------------------------
+
+
+def _cancel_question(state: State) -> Choice:
+    ref = state.cancel_pending or ""
+    if ref == state.reference:
+        prompt = msg.ASK_CANCEL.format(reference=ref, files=plural(len(state.files), "file"))
+    else:
+        prompt = msg.ASK_CANCEL_OTHER.format(reference=ref)
+    return Choice(CANCEL_QUESTION, prompt, cancel_options(ref))
+
+
+def _request_cancel(state: State, reference: str | None, ctx: TurnContext, *,
+                    confirmed: bool) -> StepResult:
+    """Cancel ``reference`` (the conversation's own transfer, or another the sender may
+    cancel): at once when the platform already confirmed, else asked "yes or no" first."""
+    own = reference is not None and reference == state.reference
+    if reference is None or (own and state.step == Step.IDLE):
+        return StepResult([Text(msg.NOTHING_TO_CANCEL)], State())
+    if confirmed:
+        if own:
+            return _cancel(state)
+        return StepResult([], replace(state, cancel_pending=None), cancel_other=reference)
+    new = replace(state, cancel_pending=reference)
+    return StepResult([_cancel_question(new)], new)
+
+
+def _on_cancel_answer(state: State, answer: Answer, word: str, ctx: TurnContext
+                      ) -> StepResult:
+    """Yes cancels; anything else keeps the transfer and asks the open question again."""
+    ref = state.cancel_pending or ""
+    kept = replace(state, cancel_pending=None)
+    yes = word in ("y", "yes") or pick(cancel_options(ref), answer.value) == CANCEL_YES \
+        or (answer.confirmed and word == "cancel")
+    if not yes:
+        return StepResult([Text(msg.CANCEL_KEPT.format(reference=ref)),
+                           *current_question(kept, ctx)], kept)
+    if ref == state.reference:
+        return _cancel(kept)
+    again = current_question(kept, ctx) if kept.step != Step.IDLE else []
+    return StepResult(again, kept, cancel_other=ref)
 
 
 def _cancel(state: State) -> StepResult:
@@ -119,8 +198,22 @@ def _cancel(state: State) -> StepResult:
 def _back(state: State, ctx: TurnContext) -> StepResult:
     if not state.history:
         return StepResult([Text(msg.NOTHING_TO_GO_BACK_TO), *ask(state, ctx)], state)
-    new = replace(state, history=state.history[:-1], step=state.history[-1])
+    new = replace(state, history=state.history[:-1], step=state.history[-1], return_to=None)
     return StepResult(ask(new, ctx), new)
+
+
+def _to_phone(state: State, ctx: TurnContext) -> StepResult:
+    """Straight to the recipient's phone, to come back here once it is answered."""
+    new = replace(state, history=[*state.history, state.step], step=Step.PHONE,
+                  return_to=state.step)
+    return StepResult(ask(new, ctx), new)
+
+
+def _history_before(history: list[Step], step: Step) -> list[Step]:
+    """The history as it was when ``step`` was asked (the whole of it if never)."""
+    if step not in history:
+        return history
+    return history[:len(history) - 1 - history[::-1].index(step)]
 
 
 def _advance(state: State, ctx: TurnContext, next_step: Step, audit: AuditEntry | None
@@ -164,7 +257,7 @@ def _answer_files(state: State, value: str | dict[str, str], ctx: TurnContext) -
 
 def _answer_classification(state: State, value: str | dict[str, str], ctx: TurnContext
                            ) -> StepResult:
-    picked = pick(classification_options(ctx), value)
+    picked = pick(classification_options(ctx), _kept(value, state.classification))
     if picked is None:
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
     level = ctx.policy.level(picked)
@@ -175,6 +268,8 @@ def _answer_classification(state: State, value: str | dict[str, str], ctx: TurnC
     new = replace(state, classification=picked)
     if level.delivery_methods == (new.delivery,) or new.delivery not in level.delivery_methods:
         new.delivery = None
+    if new.password_method not in level.password_methods:
+        new.password_method = None
     next_step = Step.INFORMATION_CATEGORIES if ctx.policy.information_categories \
         else _recipient_step(ctx)
     return _advance(new, ctx, next_step, _answered(state, Step.CLASSIFICATION,
@@ -187,7 +282,8 @@ def _recipient_step(ctx: TurnContext) -> Step:
 
 def _answer_information_categories(state: State, value: str | dict[str, str],
                                    ctx: TurnContext) -> StepResult:
-    picked, unknown = pick_several(information_category_options(ctx), value)
+    earlier = ", ".join(state.information_categories or ())
+    picked, unknown = pick_several(information_category_options(ctx), _kept(value, earlier))
     if unknown is not None:
         return _reask(state, ctx, msg.CATEGORIES_UNKNOWN.format(text=unknown[:60]))
     if not picked:
@@ -223,8 +319,7 @@ def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContex
                                                state.reference)
         return result
     new = replace(state, recipient=clean, recipient_draft=None)
-    if new.password_method in (PasswordMethod.SMS, PasswordMethod.SMS_ON_RECEIPT) \
-            and not takes_sms(clean):
+    if new.password_method in SMS_METHODS and not takes_sms(clean):
         new.password_method = None
     details = {k: clean.get(k, "") for k in ("name", "job_title", "department",
                                              "organisation", "email")}
@@ -234,7 +329,7 @@ def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContex
 
 
 def _answer_purpose(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
-    text, error = check_purpose(value, ctx.policy.purpose_min_length)
+    text, error = check_purpose(_kept(value, state.purpose), ctx.policy.purpose_min_length)
     if error is not None:
         return _reask(state, ctx, error)
     new = replace(state, purpose=text)
@@ -243,7 +338,7 @@ def _answer_purpose(state: State, value: str | dict[str, str], ctx: TurnContext)
 
 def _answer_lawful_basis(state: State, value: str | dict[str, str], ctx: TurnContext
                          ) -> StepResult:
-    picked = pick(lawful_options(ctx), value)
+    picked = pick(lawful_options(ctx), _kept(value, state.lawful_basis))
     if picked is None:
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
     if picked == LAWFUL_NOT_SURE:  # nothing recorded: who to ask, and the question again
@@ -269,7 +364,7 @@ def _answer_consent(state: State, value: str | dict[str, str], ctx: TurnContext)
 
 def _answer_delivery(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
     options, note = delivery_options(state, ctx)
-    picked = pick(options, value)
+    picked = pick(options, _kept(value, state.delivery))
     if picked is None:
         return _reask(state, ctx, note or msg.ANSWER_WITH_CHOICE)
     new = replace(state, delivery=DeliveryMethod(picked))
@@ -279,14 +374,17 @@ def _answer_delivery(state: State, value: str | dict[str, str], ctx: TurnContext
 
 def _answer_password_method(state: State, value: str | dict[str, str], ctx: TurnContext
                             ) -> StepResult:
-    chosen = pick(password_options(state, ctx), value)
+    options, _note = password_options(state, ctx)
+    chosen = pick(options, _kept(value, state.password_method))
+    if chosen == CHANGE_PHONE:
+        return _to_phone(state, ctx)
     if chosen is None:
+        recipient = state.recipient or {}
+        if pick(level_password_options(state, ctx), value) in SMS_METHODS:  # typed "sms"
+            return _reask(state, ctx, msg.SMS_NEEDS_MOBILE.format(
+                phone=recipient.get("phone_display", "")))
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
     picked = PasswordMethod(chosen)
-    recipient = state.recipient or {}
-    if picked in (PasswordMethod.SMS, PasswordMethod.SMS_ON_RECEIPT) and not takes_sms(recipient):
-        return _reask(state, ctx, msg.SMS_NEEDS_MOBILE.format(
-            phone=recipient.get("phone_display", "")))
     new = replace(state, password_method=picked, call_at=None if picked != PasswordMethod.VOICE else
                   state.call_at)
     audit = _answered(state, Step.PASSWORD_METHOD, {"password_method": picked})
@@ -296,6 +394,7 @@ def _answer_password_method(state: State, value: str | dict[str, str], ctx: Turn
 
 def _answer_call_time(state: State, value: str | dict[str, str], ctx: TurnContext
                       ) -> StepResult:
+    value = _kept(value, state.call_at)
     result = parse_call_time(value if isinstance(value, str) else "", ctx)
     if isinstance(result, str):
         return _reask(state, ctx, result)
@@ -310,8 +409,8 @@ def _answer_confirm(state: State, value: str | dict[str, str], ctx: TurnContext)
         return _reask(state, ctx, msg.ANSWER_WITH_CHOICE)
     if picked == "back":
         return _back(state, ctx)
-    if picked == "cancel":
-        return _cancel(state)
+    if picked == CHANGE_PHONE:
+        return _to_phone(state, ctx)
     if ctx.policy.information_categories and state.information_categories is None:
         # Saved before the question existed: it is asked, never filled in for the sender.
         new = replace(state, history=[*state.history, state.step],
@@ -329,6 +428,30 @@ def _answer_confirm(state: State, value: str | dict[str, str], ctx: TurnContext)
     )
 
 
+def _answer_phone(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
+    """The recipient's new phone; then back where it was asked from (the password question
+    instead of the summary when the password method no longer fits the number)."""
+    recipient = dict(state.recipient or {})
+    if isinstance(value, dict):
+        value = value.get("phone", value.get("value", ""))
+    text = value.strip() or str(recipient.get("phone_display", ""))
+    phone, error, misses = check_phone(text, ctx, state.reference)
+    if phone is None:
+        result = _reask(state, ctx, error or msg.ANSWER_WITH_CHOICE)
+        result.near_misses = misses
+        return result
+    new = replace(state, recipient=cast(Recipient, {**recipient, **phone}))
+    if new.password_method in SMS_METHODS and not takes_sms(phone):
+        new.password_method = None
+    target = state.return_to or Step.PASSWORD_METHOD
+    if target == Step.CONFIRM and new.password_method is None:
+        target = Step.PASSWORD_METHOD
+    new = replace(new, step=target, history=_history_before(state.history, target),
+                  return_to=None)
+    audit = _answered(state, Step.PHONE, {"phone": phone["phone_display"]})
+    return StepResult(ask(new, ctx), new, audit=[audit])
+
+
 _ANSWER_HANDLERS: dict[str, Callable[[State, str | dict[str, str], TurnContext], StepResult]] = {
     Step.FILES: _answer_files,
     Step.CLASSIFICATION: _answer_classification,
@@ -342,4 +465,5 @@ _ANSWER_HANDLERS: dict[str, Callable[[State, str | dict[str, str], TurnContext],
     Step.PASSWORD_METHOD: _answer_password_method,
     Step.CALL_TIME: _answer_call_time,
     Step.CONFIRM: _answer_confirm,
+    Step.PHONE: _answer_phone,
 }

@@ -45,6 +45,10 @@ class Answer:
 
     value: str | dict[str, str]
     question: str | None = None
+    # The person already confirmed this answer on the platform (Slack's confirm dialog on a
+    # Cancel button), or a program acting for them sends it (the ``share`` command cleaning
+    # up): a cancel takes effect without asking again.
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,19 @@ class Command:
 
 
 @dataclass(frozen=True)
+class CancelRequest:
+    """The sender asked to cancel ``reference`` (``cancel REF``), a transfer they may cancel:
+    asked to confirm first unless ``confirmed``."""
+
+    reference: str
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
 class ApprovalDecision:
     reference: str
     approve: bool
     reason: str = ""
 
 
-Event = FilesReceived | Answer | Command | ApprovalDecision
+Event = FilesReceived | Answer | Command | CancelRequest | ApprovalDecision

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
+from bot import recipients
 from bot.messages import conversation as msg
 from bot.messages.words import plural
 from bot.replies import Option, OptionRole
@@ -132,8 +134,19 @@ def delivery_options(state: State, ctx: TurnContext) -> tuple[tuple[Option, ...]
     return tuple(options), note
 
 
-def password_options(state: State, ctx: TurnContext) -> tuple[Option, ...]:
-    """The level's password methods, described with the recipient's phone."""
+SMS_METHODS = (PasswordMethod.SMS, PasswordMethod.SMS_ON_RECEIPT)
+# The option, at the password question and the summary, that goes straight to the phone.
+CHANGE_PHONE = "change-phone"
+
+
+def takes_sms(recipient: Mapping[str, Any]) -> bool:
+    """Whether the recipient's phone can receive the password by SMS: a mobile, with no
+    extension."""
+    return bool(recipient.get("is_mobile") and not recipient.get("extension"))
+
+
+def level_password_options(state: State, ctx: TurnContext) -> tuple[Option, ...]:
+    """Every password method the level allows, described with the recipient's phone."""
     level = chosen_level(state, ctx)
     phone = (state.recipient or {}).get("phone_display", "")
     labels = {
@@ -146,11 +159,46 @@ def password_options(state: State, ctx: TurnContext) -> tuple[Option, ...]:
                  for m in level.password_methods)
 
 
+def password_options(state: State, ctx: TurnContext) -> tuple[tuple[Option, ...], str | None]:
+    """The password methods the level allows and the recipient's phone can take (no SMS to
+    a landline or an extension), then changing the phone; and a line saying why SMS is
+    missing, if it is."""
+    recipient = state.recipient or {}
+    everything = level_password_options(state, ctx)
+    usable = everything if takes_sms(recipient) else tuple(
+        o for o in everything if o.value not in SMS_METHODS)
+    note = None
+    if len(usable) < len(everything):
+        phone = recipient.get("phone_display", "")
+        if recipient.get("extension"):
+            why = msg.NO_SMS_EXTENSION
+        elif recipients.is_landline(str(recipient.get("phone", ""))):
+            why = msg.NO_SMS_LANDLINE
+        else:
+            why = msg.NO_SMS_NOT_MOBILE
+        note = why.format(phone=phone)
+        if not usable:
+            note += "\n" + msg.NO_PASSWORD_METHOD_LEFT
+    return (*usable, Option(CHANGE_PHONE, msg.CHANGE_PHONE)), note
+
+
 CONFIRM_OPTIONS = (
     Option("confirm", msg.CONFIRM, role=OptionRole.PRIMARY),
+    Option(CHANGE_PHONE, msg.CHANGE_PHONE),
     Option("back", msg.CONFIRM_BACK, role=OptionRole.BACK),
     Option("cancel", msg.CONFIRM_CANCEL, role=OptionRole.CANCEL),
 )
+
+# The question asking the sender to confirm a cancel (not a step: the step's question stays
+# open underneath).
+CANCEL_QUESTION = "cancel_transfer"
+CANCEL_YES = "yes"
+
+
+def cancel_options(reference: str) -> tuple[Option, ...]:
+    return (Option(CANCEL_YES, msg.CANCEL_YES.format(reference=reference),
+                   role=OptionRole.DANGER),
+            Option("no", msg.CANCEL_NO))
 
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

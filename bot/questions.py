@@ -105,8 +105,11 @@ def ask(state: State, ctx: TurnContext, error: str | None = None,
     if s == Step.RECIPIENT:
         return [_recipient_form(state, error, errors or {})]
     if s == Step.PURPOSE:
-        return [Ask(Step.PURPOSE, msg.ASK_PURPOSE.format(min=ctx.policy.purpose_min_length),
-                    error=error, multiline=True, value=state.purpose or "")]
+        prompt = msg.ASK_PURPOSE.format(min=ctx.policy.purpose_min_length)
+        if state.purpose:
+            prompt += "\n" + msg.EARLIER_ANSWER.format(answer=state.purpose)
+        return [Ask(Step.PURPOSE, prompt, error=error, multiline=True,
+                    value=state.purpose or "")]
     if s == Step.LAWFUL_BASIS:
         return [Choice(Step.LAWFUL_BASIS, msg.ASK_LAWFUL_BASIS, lawful_options(ctx), error=error,
                        default=state.lawful_basis)]
@@ -115,13 +118,23 @@ def ask(state: State, ctx: TurnContext, error: str | None = None,
     if s == Step.DELIVERY:
         options, note = delivery_options(state, ctx)
         level = chosen_level(state, ctx)
-        default = level.default_delivery if any(
-            o.value == level.default_delivery for o in options) else None
+        offered = {o.value for o in options}
+        default = state.delivery if state.delivery in offered else (
+            level.default_delivery if level.default_delivery in offered else None)
         prompt = f"{msg.ASK_DELIVERY}\n{note}" if note else msg.ASK_DELIVERY
         return [Choice(Step.DELIVERY, prompt, options, error=error, default=default)]
     if s == Step.PASSWORD_METHOD:
-        return [Choice(Step.PASSWORD_METHOD, msg.ASK_PASSWORD_METHOD,
-                       password_options(state, ctx), error=error)]
+        methods, why = password_options(state, ctx)
+        prompt = f"{msg.ASK_PASSWORD_METHOD}\n{why}" if why else msg.ASK_PASSWORD_METHOD
+        kept = state.password_method if any(
+            o.value == state.password_method for o in methods) else None
+        return [Choice(Step.PASSWORD_METHOD, prompt, methods, error=error, default=kept)]
+    if s == Step.PHONE:
+        recipient = state.recipient or {}
+        phone = str(recipient.get("phone_display", ""))
+        return [Ask(Step.PHONE, msg.ASK_PHONE.format(name=recipient.get("name", ""),
+                                                     phone=phone),
+                    error=error, value=phone, placeholder=phone)]
     if s == Step.CALL_TIME:
         window = ctx.policy.call_window
         return [Ask(Step.CALL_TIME, msg.ASK_CALL_TIME.format(

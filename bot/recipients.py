@@ -275,6 +275,15 @@ def parse_phone(text: str, *, default_region: str) -> PhoneNumber:
     )
 
 
+def is_landline(e164: str) -> bool:
+    """Whether a checked number (E.164) is a fixed line (FIXED_LINE_OR_MOBILE is not)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except Exception:  # defensive: stored state is ours, but never crash on it
+        return False
+    return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE
+
+
 def check_name(text: str, *, field: str, label: str, max_len: int = 200) -> str:
     """Return a required free-text detail (a person's or organisation's name), tidied.
 

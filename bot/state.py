@@ -42,6 +42,11 @@ class State:
     password_method: PasswordMethod | None = None
     call_at: str | None = None
     history: list[Step] = field(default_factory=list)
+    # The reference the sender asked to cancel, waiting for their yes or no; the question
+    # on ``step`` stays open.
+    cancel_pending: str | None = None
+    # Where the phone question (Step.PHONE) returns once answered.
+    return_to: Step | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +60,7 @@ class State:
         # JSON holds the words; the state holds the members they name.
         state.step = Step(state.step)
         state.history = [Step(s) for s in state.history]
+        state.return_to = Step(state.return_to) if state.return_to else None
         if state.information_categories is not None:  # JSON holds a list
             state.information_categories = tuple(state.information_categories)
         state.delivery = DeliveryMethod(state.delivery) if state.delivery else None
@@ -125,4 +131,7 @@ class StepResult:
     effects: list[Effect] = field(default_factory=list)
     error: str | None = None  # set when the answer was refused and the question re-asked
     stale: bool = False  # the answer named a question no longer asked (changed nothing)
+    # The sender confirmed cancelling this transfer, not the conversation's own: the caller
+    # cancels it after saving the turn and says what that did before ``replies``.
+    cancel_other: str | None = None
     near_misses: list[NearMiss] = field(default_factory=list)  # recorded with the turn

@@ -87,6 +87,9 @@ class Step(StrEnum):
     PASSWORD_METHOD = "password_method"
     CALL_TIME = "call_time"
     CONFIRM = "confirm"
+    # The recipient's phone alone, reached from the password question or the summary (and
+    # back there once answered).
+    PHONE = "phone"
 
 
 class DeliveryMethod(StrEnum):

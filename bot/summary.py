@@ -15,7 +15,7 @@ from typing import Any
 from bot.agreements import AgreementCheck, AgreementGap
 from bot.messages import agreements as agreements_msg
 from bot.messages import conversation as msg
-from bot.options import information_category_options, password_options
+from bot.options import information_category_options, level_password_options
 from bot.sizes import human_size
 from bot.state import State, TurnContext, chosen_level
 from bot.statuses import DeliveryMethod, PasswordMethod
@@ -119,7 +119,7 @@ def transfer_record(state: State) -> dict[str, Any]:
 
 def delivery_texts(state: State, ctx: TurnContext) -> tuple[str, str]:
     """How the archive goes and how its password does, as the summary words them."""
-    method_labels = {o.value: o.label for o in password_options(state, ctx)}
+    method_labels = {o.value: o.label for o in level_password_options(state, ctx)}
     password = method_labels.get(state.password_method or "", state.password_method or "")
     if state.password_method == PasswordMethod.VOICE and state.call_at:
         local = datetime.fromisoformat(state.call_at).astimezone(ctx.policy.timezone)

@@ -20,7 +20,7 @@ from typing import Any
 
 from bot import engine
 from bot.answers import command_answer
-from bot.events import Answer, Command, Event, FilesReceived
+from bot.events import Answer, CancelRequest, Command, Event, FilesReceived
 from bot.messages import conversation as cmsg
 from bot.messages import incidents as imsg
 from bot.messages import transfers as msg
@@ -29,7 +29,7 @@ from bot.observations import user_channel
 from bot.reference import is_reference, normalise_reference
 from bot.replies import Ask, Choice, Form, Question, Reply, Text
 from bot.state import CancelTransfer, DeleteFiles, State, StepResult, SubmitTransfer, TurnContext
-from bot.statuses import SendStatus, Step, TransferStatus
+from bot.statuses import OPEN_TRANSFER_STATUSES, SendStatus, Step, TransferStatus
 from handlers import access, intake, mistakes, near_misses, notify, outbox, transfers
 from handlers.password_sends import scheduling
 from handlers.services import Services
@@ -42,6 +42,8 @@ MAX_ATTEMPTS = 8
 RECIPIENT_BOOK_STEPS = (Step.CLASSIFICATION, Step.INFORMATION_CATEGORIES, Step.RECIPIENT_PICK,
                         Step.RECIPIENT)
 COMMANDS = ("help", "status", "list", "cancel", "received", "call", "archive", "mistake")
+# What a sender may still cancel (handlers.transfers.cancel).
+CANCELLABLE = (*OPEN_TRANSFER_STATUSES, TransferStatus.READY)
 # Commands a button may carry (bot.answers.command_question), with the reference as value.
 BUTTON_COMMANDS = ("mistake",)
 
@@ -79,7 +81,7 @@ def storable_event(event: Event) -> Event:
             storable(value) if isinstance(value, str)
             else {storable(str(k)): storable(str(v)) for k, v in value.items()})
         question = None if event.question is None else storable(event.question)
-        return Answer(clean, question)
+        return Answer(clean, question, event.confirmed)
     if isinstance(event, FilesReceived):
         return FilesReceived(tuple(replace(f, name=storable(f.name)) for f in event.files))
     if isinstance(event, Command):
@@ -105,6 +107,19 @@ def parse_text(text: str, *, question: str | None = None) -> Event:
         if head == "call" and len(words) >= 3 and is_reference(words[1]):
             return Command("call", (normalise_reference(words[1]), " ".join(words[2:])))
     return Answer(text, question)
+
+
+def command_in_form(event: Event) -> Event:
+    """A form answered with a command in one of its fields (``cancel SH-…`` typed as the job
+    title, ``status``, ``help``) as that command: never taken as the field's value, on any
+    channel. Any other event as it is."""
+    if not isinstance(event, Answer) or not isinstance(event.value, dict):
+        return event
+    for typed in event.value.values():
+        command = parse_text(typed) if isinstance(typed, str) else None
+        if isinstance(command, Command):
+            return command
+    return event
 
 
 def pressed_command(event: Event) -> Event:
@@ -147,7 +162,7 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
                      ) -> Turn:
     """One event, without handing over held messages (also for turns taken on a user's
     behalf, such as an administrator's ``cancel``)."""
-    event = storable_event(pressed_command(event))
+    event = storable_event(command_in_form(pressed_command(event)))
     if isinstance(event, Command):
         return Turn(await run_command(svc, conversation_id=conversation_id, user_id=user_id,
                                       command=event))
@@ -179,7 +194,11 @@ async def _take_turn(svc: Services, *, conversation_id: str, user_id: str, event
         keys = await _save(svc, conversation_id=conversation_id, user_id=user_id,
                            before=state, result=result, version=version)
         if keys is not None:
-            return Turn([*result.replies, *await outbox.run(svc, keys)], result.error,
+            done: list[Reply] = []
+            if result.cancel_other is not None:  # confirmed: cancelled now, as it stands
+                done.append(Text(await cancel_by_sender(svc, reference=result.cancel_other,
+                                                        user_id=user_id)))
+            return Turn([*done, *result.replies, *await outbox.run(svc, keys)], result.error,
                         result.stale)
     raise TurnConflict(conversation_id)
 
@@ -322,14 +341,26 @@ async def run_command(svc: Services, *, conversation_id: str, user_id: str, comm
     if name == "call":
         return await scheduling.book_call(svc, reference=args[0], by=user_id, when_text=args[1])
     if name == "cancel":
-        ref = args[0]
-        state = await current_state(svc, conversation_id=conversation_id)
-        if state.reference == ref:
-            turn = await _take_turn(svc, conversation_id=conversation_id, user_id=user_id,
-                                    event=Answer("cancel"))
-            return turn.replies
-        return [Text(await cancel_by_sender(svc, reference=ref, user_id=user_id))]
+        return await _ask_to_cancel(svc, conversation_id=conversation_id, user_id=user_id,
+                                    reference=args[0])
     return [Text(cmsg.HELP)]
+
+
+async def _ask_to_cancel(svc: Services, *, conversation_id: str, user_id: str,
+                         reference: str) -> list[Reply]:
+    """``cancel REF`` typed: the sender is asked to confirm (in the conversation's state)
+    when the transfer is theirs and can still be cancelled; otherwise told why not."""
+    state = await current_state(svc, conversation_id=conversation_id)
+    if state.reference != reference:
+        found = await access.transfer_for(svc, reference=reference, actor=user_id,
+                                          role=access.Role.SENDER, command="cancel")
+        if found is None:
+            return [Text(access.unknown(reference))]
+        if found.transfer.status not in CANCELLABLE:  # nothing to confirm: say why not
+            return [Text(await cancel_by_sender(svc, reference=reference, user_id=user_id))]
+    turn = await _take_turn(svc, conversation_id=conversation_id, user_id=user_id,
+                            event=CancelRequest(reference))
+    return turn.replies
 
 
 async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None) -> str:
@@ -344,7 +375,7 @@ async def cancel_by_sender(svc: Services, *, reference: str, user_id: str | None
         convs = await _conversations_holding(svc, reference, transfer.sender_id)
         for conv_id, owner in convs:
             await _take_turn(svc, conversation_id=conv_id, user_id=owner,
-                             event=Answer("cancel"))
+                             event=Answer("cancel", confirmed=True))
         if convs:
             return msg.CANCELLED_REF.format(reference=reference)
     # What had gone out already, read before the cancel stops what had not.

@@ -23,6 +23,17 @@ IDLE = "Send me the files you need to share to start a transfer. Type `help` for
 NOTHING_TO_GO_BACK_TO = "There is no earlier question to go back to."
 NOTHING_TO_CANCEL = "There is no transfer in progress to cancel."
 CANCELLED = "Transfer {reference} is cancelled. The files you sent have been deleted."
+ASK_CANCEL = (
+    "Cancel {reference}? This deletes the files you sent ({files}) and everything you "
+    "answered for it. Yes or no?"
+)
+ASK_CANCEL_OTHER = (
+    "Cancel {reference}? This deletes its files, withdraws any download link and stops any "
+    "password not yet sent. Yes or no?"
+)
+CANCEL_YES = "Yes, cancel {reference}"
+CANCEL_NO = "No, keep it"
+CANCEL_KEPT = "{reference} is kept; nothing was deleted."
 STALE_ANSWER = "That question has already been answered; carry on from the latest question."
 UNEXPECTED_FILES = (
     "Transfer {reference} is past the point where files can be added. Type `back` until "
@@ -30,6 +41,7 @@ UNEXPECTED_FILES = (
     "The files you just sent were not kept."
 )
 ANSWER_WITH_CHOICE = "Please pick one of the options."
+EARLIER_ANSWER = "Your earlier answer is kept unless you give a new one: {answer}"
 
 # Files -------------------------------------------------------------------------------------
 FILES_RECEIVED = "Transfer {reference}: I have {files}, {size} in total:"
@@ -184,8 +196,19 @@ PASSWORD_VOICE = "Phone call at an agreed time"
 PASSWORD_VOICE_DESC = "An automated call to {phone}; they key in a code before hearing it."
 SMS_NEEDS_MOBILE = (
     "An SMS needs a mobile number without an extension, and {phone} is not one. Choose a "
-    "phone call, or type `back` to change the number."
+    "phone call, or change the recipient's phone."
 )
+NO_SMS_LANDLINE = "{phone} is a landline, so it can't receive a text: no SMS is offered."
+NO_SMS_NOT_MOBILE = "{phone} is not a mobile, so it can't receive a text: no SMS is offered."
+NO_SMS_EXTENSION = "{phone} has an extension, so it can't receive a text: no SMS is offered."
+NO_PASSWORD_METHOD_LEFT = (
+    "This marking sends the password only by SMS: change the recipient's phone to a mobile."
+)
+CHANGE_PHONE = "Change the recipient's phone"
+ASK_PHONE = (
+    "What is {name}'s phone number? It is now {phone}. Everything else you answered is kept."
+)
+PHONE_UNCHANGED = "The phone number is still {phone}."
 ASK_CALL_TIME = (
     "When has the recipient agreed to take the call? Give a date and time ({tz}), e.g. "
     "{example}. Calls are made {days}, {start}–{end}."

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.answers import encode as encode_answer
 from bot.messages import slack as msg
+from bot.messages.words import labelled
 from bot.replies import (
     ApprovalRequest,
     Ask,
@@ -158,9 +159,11 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def _confirmed(button: Block, option: Option) -> Block:
-    """A Cancel button asks Slack to confirm before the press is sent (files are deleted)."""
+def _confirmed(button: Block, option: Option, question: str) -> Block:
+    """A Cancel button asks Slack to confirm before the press is sent (files are deleted),
+    and says so in its value, so the press is not asked about again."""
     if option.role is OptionRole.CANCEL:
+        button["value"] = encode_answer(question, option.value, confirmed=True)
         button["confirm"] = {"title": _plain(msg.CANCEL_CONFIRM_TITLE),
                              "text": _plain(msg.CANCEL_CONFIRM_TEXT),
                              "confirm": _plain(msg.CANCEL_CONFIRM_YES),
@@ -223,7 +226,8 @@ def choice_blocks(choice: Choice) -> list[Block]:
             "type": "actions", "block_id": question_block(choice.question),
             "elements": [_confirmed(_button(o.label, f"{ANSWER}.{i}",
                                             encode_answer(choice.question, o.value),
-                                            _style(o, choice.default)), o)
+                                            _style(o, choice.default)), o,
+                                    choice.question)
                          for i, o in enumerate(choice.options, start=1)]})
         return blocks
     options = [_option(o, i) for i, o in enumerate(choice.options, start=1)]
@@ -262,7 +266,7 @@ def _field_line(f: FormField) -> str | None:
     shown = f.value
     if f.options:
         shown = next((o.label for o in f.options if o.value == f.value), f.value)
-    line = f"• {f.label}: {shown}"
+    line = f"• {labelled(f.label)} {shown}"
     return f"{line}  ⚠ {f.error}" if f.error else line
 
 

@@ -207,7 +207,7 @@ async def test_back_and_cancel_anywhere(services: Services, conversation: Any,
     assert chat.question == "classification"
     assert not any(services.settings.uploads_dir.rglob("*.bin"))  # sealed, not kept here
     assert len(await upload_objects(services)) == 1
-    await chat.say("cancel")
+    await chat.cancel()
     assert "cancelled" in chat.text
     assert await upload_objects(services) == []
     assert (await transfer(services, ref)).status == "cancelled"
@@ -462,7 +462,7 @@ async def test_commands_help_list_status_cancel(services: Services, conversation
     assert "cannot find" in bob.text
     await alice.say(f"status {ref}")
     assert "approval: pending" in alice.text
-    await alice.say(f"cancel {ref}")
+    await alice.cancel(ref)
     assert "cancelled" in alice.text
     assert (await transfer(services, ref)).status == "cancelled"
 
@@ -518,7 +518,7 @@ async def test_archive_again_only_for_the_sender_while_ready(services: Services,
         actions = (await s.scalars(select(AuditRecord.action).where(
             AuditRecord.reference == ref))).all()
     assert actions.count("archive_resent") == 1
-    await alice.say(f"cancel {ref}")
+    await alice.cancel(ref)
     await alice.say(f"archive {ref}")
     assert "no archive to send again" in alice.text
 

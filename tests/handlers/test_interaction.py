@@ -45,7 +45,8 @@ async def test_roles_and_input_kinds_are_set_by_the_engine(
     confirm = chat.pending
     assert isinstance(confirm, Choice) and confirm.question == "confirm"
     assert {o.value: o.role for o in confirm.options} == {
-        "confirm": OptionRole.PRIMARY, "back": OptionRole.BACK, "cancel": OptionRole.CANCEL}
+        "confirm": OptionRole.PRIMARY, "change-phone": OptionRole.DEFAULT,
+        "back": OptionRole.BACK, "cancel": OptionRole.CANCEL}
 
     await chat.say("back")
     assert chat.question == "password_method"

@@ -120,7 +120,7 @@ async def test_cancelled_transfer_loses_its_archive(
         services: Services, conversation: Any, make_file: Any) -> None:
     ref = await _ready_archive(services, conversation, make_file)
     chat = Conversation(services, "console:alice")
-    await chat.say(f"cancel {ref}")
+    await chat.cancel(ref)
     assert await _kept(services, ref) == (False, None, None)  # at once, not at a pass
     [deleted] = await _deletions(services, ref)
     assert deleted.details["reason"] == "transfer over"
@@ -141,7 +141,7 @@ async def test_a_cancelled_transfer_whose_archive_could_not_go_loses_it_at_the_n
 
     down = replace(services, objects=Unreachable())
     chat = Conversation(down, "console:alice")
-    await chat.say(f"cancel {ref}")
+    await chat.cancel(ref)
     assert (await _kept(services, ref))[1] is not None  # still kept, and still on record
     assert await _deletions(services, ref) == []
     assert await housekeeping_pass(services) == 1

@@ -109,6 +109,8 @@ async def test_only_the_sender_cancels_or_changes_a_transfer(
     await alice.say(f"received {refs['on_receipt']}")
     assert "texted" in alice.text
     await alice.say(f"cancel {refs['awaiting']}")
+    assert (await row(services, refs["awaiting"])).status == "awaiting_approval"  # asked
+    await alice.say("yes")
     assert (await row(services, refs["awaiting"])).status == "cancelled"
 
 

@@ -52,9 +52,10 @@ FORWARD = {
     "lawful_basis": {"consent"},
     "consent": {"delivery"},
     "delivery": {"password_method"},
-    "password_method": {"call_time", "confirm"},
+    "password_method": {"call_time", "confirm", "phone"},
     "call_time": {"confirm"},
-    "confirm": set(),
+    "confirm": {"phone"},  # "change the recipient's phone" goes straight there
+    "phone": {"password_method", "confirm"},  # and back where it came from
 }
 
 
@@ -87,6 +88,9 @@ async def reach(chat: Conversation, step: str, make_file: Any) -> None:
     for question, value in answers:
         if chat.question == step:
             return
+        if chat.question == "password_method" and step == "phone":
+            await chat.say("change-phone")
+            break
         if chat.question == question:
             await chat.say(value)
     assert chat.question == step, (step, chat.text)
@@ -205,7 +209,7 @@ VALID: dict[str, str | dict[str, str]] = {
     "consent": {"use_limits": "Only for the strategy meeting", "onward_sharing": "no",
                 "delete_after_use": "yes"},
     "delivery": "archive", "password_method": "sms", "call_time": "2026-11-24 10:00",
-    "confirm": "confirm",
+    "confirm": "confirm", "phone": "07911 123456", "cancel_transfer": "no",
 }
 
 
@@ -302,4 +306,5 @@ async def test_hostile_file_names_through_intake(services: Services, name: str,
         assert f["path"].startswith("uploads/received/")
         assert ObjectKey(f["path"]) in await upload_objects(services)
     await take_turn(services, conversation_id=user, user_id=user, event=Answer("cancel"))
+    await take_turn(services, conversation_id=user, user_id=user, event=Answer("yes"))
     assert await upload_objects(services) == []

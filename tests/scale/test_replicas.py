@@ -323,6 +323,7 @@ async def test_f_cancel_on_b_deletes_what_a_stored_and_no_plaintext_is_left(
     assert kept, "the archive is kept in the shared store until the password goes"
     d.ws.to("b")
     await bob.say(f"cancel {sent}")
+    await bob.choose("Yes, cancel")  # asked to confirm, answered on replica b too
     assert "cancelled" in bob.text, bob.text
     await wait_for(functools.partial(all_gone, d, kept), 20, "the archive deleted", every=0.1)
 

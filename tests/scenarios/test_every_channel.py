@@ -17,9 +17,10 @@ import pytest
 import pyzipper
 from sqlalchemy import select
 
+from bot.options import CANCEL_QUESTION
 from handlers import housekeeping
 from store.models import AuditRecord
-from tests.support.chat import ChatUser, World, portal_link_in, reference_in
+from tests.support.chat import ChatUser, World, confirm_cancel, portal_link_in, reference_in
 from tests.support.core import PDF, Clock
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.objects import upload_objects
@@ -218,6 +219,11 @@ async def test_cancelled_at_the_summary_keeps_nothing(
     reference = await answer_up_to_summary(alice, files)
     assert await upload_objects(world.svc), "the files are kept (sealed) meanwhile"
     await alice.choose("Cancel the transfer")
+    if world.channel != "slack":  # Slack's button asked in its own dialog; others ask here
+        assert await alice.current_question() == CANCEL_QUESTION
+        assert f"Cancel {reference}?" in alice.text
+        assert await upload_objects(world.svc), "nothing deleted before the yes"
+    await confirm_cancel(alice)
     assert f"Transfer {reference} is cancelled" in alice.text
     assert await alice.current_question() is None
     assert not any(world.svc.settings.uploads_dir.rglob("*.bin")), "plaintext left behind"

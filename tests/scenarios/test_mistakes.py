@@ -28,7 +28,7 @@ from handlers.archive_reads import archive_size
 from handlers.conversation import pressed_command
 from store.models import AuditRecord, Incident, PasswordSend, Transfer
 from tests.scenarios.test_every_channel import answer_up_to_summary, files, until_told
-from tests.support.chat import ChatUser, World, portal_link_in
+from tests.support.chat import ChatUser, World, cancel, portal_link_in
 from tests.support.console import Transcripts
 from tests.support.core import Clock
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
@@ -186,7 +186,7 @@ async def test_mistake_after_a_portal_download_withdraws_the_link(
     assert world.twilio.sent_to(reference) == 1  # the download released the SMS
 
     said = await _say(alice, f"mistake {reference}")
-    assert "the archive was downloaded 1 time(s) through the download link" in said
+    assert "the archive was downloaded 1 time through the download link" in said
     assert "handed back to you" not in said
     assert "the password was sent but its delivery was not confirmed" in said
     assert "withdrew the download link" in said
@@ -209,7 +209,7 @@ async def test_mistake_with_the_password_still_waiting_cancels_it_for_good(
     assert await send_statuses(world, reference) == ["waiting"]
 
     said = await report(world, alice, reference)
-    assert "cancelled 1 password message(s) or call(s) not yet made" in said
+    assert "cancelled 1 send of the password not yet made (text messages or calls)" in said
     assert "the password had not reached them" in said
     assert await send_statuses(world, reference) == ["cancelled"]
 
@@ -291,7 +291,9 @@ async def test_cancel_after_hand_back_says_what_went_and_points_to_mistake(
     alice = await world.sender()
     reference = await answer_up_to_summary(alice, files)
     await alice.choose("Confirm and send")
-    said = await _say(alice, f"cancel {reference}")
+    mark = alice.mark()
+    await cancel(alice, reference)
+    said = alice.since(mark)
     assert "no password will be sent" not in said
     assert f"Transfer {reference} is cancelled" in said
     assert "the encrypted archive was handed back to you" in said

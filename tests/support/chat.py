@@ -20,10 +20,12 @@ from typing import Protocol
 
 from aiohttp.test_utils import TestClient
 
+from bot.options import CANCEL_QUESTION
 from handlers.conversation import current_state
 from handlers.services import Services
 from tests.support.fake_twilio import FakeTwilio
 
+CANCEL_YES_LABEL = "Yes, cancel"  # how the confirmation's yes starts (bot.messages)
 REFERENCE = re.compile(r"SH-[0-9A-Z]{4}-[0-9A-Z]{2}")
 PORTAL_LINK = re.compile(r"https?://[^\s<>|\"']+/p/[A-Za-z0-9_-]{20,}")
 
@@ -69,6 +71,10 @@ class ChatUser(Protocol):
         """The question Safe Haven is waiting for this person to answer (None when idle)."""
 
     @property
+    def conversation_id(self) -> str:
+        """The core's id of this person's conversation with Safe Haven."""
+
+    @property
     def text(self) -> str:
         """Everything Safe Haven has shown this person, as they read it."""
 
@@ -106,9 +112,26 @@ class Share:
 
 
 async def conversation_step(svc: Services, conversation_id: str) -> str | None:
-    """The question the core waits on in ``conversation_id`` (None when idle)."""
-    step = (await current_state(svc, conversation_id=conversation_id)).step
-    return None if step == "idle" else str(step)
+    """The question the core waits on in ``conversation_id`` (None when idle): the
+    confirmation of a cancel (:data:`~bot.options.CANCEL_QUESTION`) while one is asked."""
+    state = await current_state(svc, conversation_id=conversation_id)
+    if state.cancel_pending is not None:
+        return CANCEL_QUESTION
+    return None if state.step == "idle" else str(state.step)
+
+
+async def confirm_cancel(user: ChatUser) -> None:
+    """Say yes when Safe Haven asks to confirm a cancel (Slack's Cancel button asked on the
+    platform already, so nothing is asked there)."""
+    if await user.current_question() == CANCEL_QUESTION:
+        await user.choose(CANCEL_YES_LABEL)
+
+
+async def cancel(user: ChatUser, reference: str | None = None) -> None:
+    """Type ``cancel`` (or ``cancel REF``) and confirm it, as a person does."""
+    await user.say(f"cancel {reference}" if reference else "cancel")
+    assert await user.current_question() == CANCEL_QUESTION, user.text[-500:]
+    await user.choose(CANCEL_YES_LABEL)
 
 
 def reference_in(text: str) -> str:

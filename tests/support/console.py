@@ -125,6 +125,10 @@ class ConsoleUser:
         return await conversation_step(self.svc, self.user_id)
 
     @property
+    def conversation_id(self) -> str:
+        return self.user_id
+
+    @property
     def text(self) -> str:
         return self.since(0)
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.events import Answer, Event, FilesReceived
+from bot.options import CANCEL_QUESTION
 from bot.replies import Ask, Choice, Form, Reply
 from handlers.conversation import Turn, parse_text, take_turn
 from handlers.intake import stage_local_file
@@ -90,6 +91,14 @@ class Conversation:
         if isinstance(value, str):
             return await self.event(parse_text(value, question=self.question))
         return await self.event(Answer(value, self.question))
+
+    async def cancel(self, reference: str | None = None) -> Turn:
+        """Type ``cancel`` (``cancel REF`` with a reference), then ``yes`` when asked to
+        confirm; returns the last turn (the question's, when none was asked)."""
+        turn = await self.say(f"cancel {reference}" if reference else "cancel")
+        if self.question == CANCEL_QUESTION:
+            turn = await self.say("yes")
+        return turn
 
 
 # The `safehaven share` flags for the answers that go on the record besides the recipient,

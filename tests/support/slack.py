@@ -403,6 +403,10 @@ class SlackChatUser:
         return await conversation_step(self.ws.svc, self.user_id)
 
     @property
+    def conversation_id(self) -> str:
+        return self.user_id  # the DM's conversation is the user's
+
+    @property
     def text(self) -> str:
         return self.since(0)
 

@@ -230,7 +230,11 @@ class TeamsChatUser:
     # --- what they see ---------------------------------------------------------------------
 
     async def current_question(self) -> str | None:
-        return await conversation_step(self.world.services, f"teams:{self.person.conversation}")
+        return await conversation_step(self.world.services, self.conversation_id)
+
+    @property
+    def conversation_id(self) -> str:
+        return f"teams:{self.person.conversation}"
 
     @property
     def text(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.answers import Decision, approval_answer
+from bot.answers import confirmed as confirmed_on_slack
 from bot.answers import decode as decode_answer
 from bot.events import Answer
 from bot.messages import slack as msg
@@ -56,7 +57,8 @@ class Answers:
             return
         question, value = decoded
         label = text_of(dig(action, "text", "text")) or value
-        self._answer_later(body, question, value, label)
+        self._answer_later(body, question, value, label,
+                           confirmed=confirmed_on_slack(dig(action, "value")))
 
     async def on_select(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
@@ -102,7 +104,7 @@ class Answers:
         self._answer_later(body, question, values, labels)
 
     def _answer_later(self, body: Mapping[str, Any], question: str, value: str,
-                      label: str) -> None:
+                      label: str, *, confirmed: bool = False) -> None:
         clicked = click(body)
         user, channel = clicked.user, clicked.channel
         if not user or not channel:
@@ -118,7 +120,8 @@ class Answers:
                                               approve=approve),
                 name="slack approval click", user=user, channel=channel, queued=approve)
         else:
-            self.slack.background(self._answer(clicked, Answer(value, question), label),
+            self.slack.background(self._answer(clicked, Answer(value, question, confirmed),
+                                               label),
                                   name="slack answer click", user=user, channel=channel,
                                   serial=True)
 

@@ -60,8 +60,9 @@ async def test_a_command_typed_into_a_form_field_is_the_command(
 async def test_cancel_typed_into_a_form_field_cancels_the_transfer(
         services: Services, make_file: Any) -> None:
     ref = reference((await chat(services, make_file, TO_RECIPIENT))[0])
-    text, prompts = await chat(services, make_file, [f"cancel {ref}", "Priya Shah"],
+    text, prompts = await chat(services, make_file, [f"cancel {ref}", "yes", "Priya Shah"],
                                resume=True)
+    assert f"Cancel {ref}?" in text, text  # asked first
     assert f"Transfer {ref} is cancelled" in text, text
     assert [p for p in prompts if p.startswith("Full name")] == ["Full name: "], prompts
 
@@ -99,8 +100,8 @@ async def test_cancelling_twice_says_it_is_already_cancelled(
         services: Services, make_file: Any) -> None:
     ref = reference((await chat(services, make_file, TO_RECIPIENT))[0])
     again = ""
-    for _ in range(2):
+    for typed in (f"cancel {ref}", "yes", f"cancel {ref}"):
         turn = await take_turn(services, conversation_id="console:alice",
-                               user_id="console:alice", event=parse_text(f"cancel {ref}"))
+                               user_id="console:alice", event=parse_text(typed))
         again = "\n".join(render(r) for r in turn.replies)
     assert again == f"Transfer {ref} is already cancelled.", again

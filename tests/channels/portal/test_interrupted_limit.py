@@ -110,7 +110,7 @@ async def test_a_download_finishing_after_cancel_counts_nothing_and_releases_not
     await _archive(services, link, size=size, limit=1)
 
     reader, writer = await _start(served, link.path)
-    await link.chat.say(f"cancel {link.reference}")
+    await link.chat.cancel(link.reference)
     assert (await transfer_row(services, link.reference)).status == "cancelled"
     assert len(await reader.readexactly(size)) == size  # the whole archive, after the cancel
     writer.close()

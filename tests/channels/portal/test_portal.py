@@ -138,7 +138,7 @@ async def test_cancel_revokes_the_link(services: Services, share: Share,
                                        client: Client) -> None:
     link = await share()
     assert (await client.get(link.path)).status == 200
-    await link.chat.say(f"cancel {link.reference}")
+    await link.chat.cancel(link.reference)
     assert "is cancelled" in link.chat.text
     revoked = await client.get(link.path)
     assert revoked.status == 404 and await revoked.read() == await not_found_body(client)
@@ -307,7 +307,7 @@ async def test_scheduler_deletes_used_up_and_expired_archives(
 
 async def test_cancelled_transfer_archive_is_deleted(services: Services, share: Share) -> None:
     link = await share()
-    await link.chat.say(f"cancel {link.reference}")
+    await link.chat.cancel(link.reference)
     await housekeeping.tick(services)
     assert not await archive_kept(services, link.reference)
     deleted = [r for r in await audit_rows(services, link.reference)

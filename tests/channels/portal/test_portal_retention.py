@@ -61,7 +61,7 @@ async def test_retention_apply_deletes_a_cancelled_shares_portal_archive(
         services: Services, share: Share) -> None:
     kept = await share()
     cancelled = await share()
-    await cancelled.chat.say(f"cancel {cancelled.reference}")  # the link is withdrawn
+    await cancelled.chat.cancel(cancelled.reference)  # the link is withdrawn
     others = await _others(services)
 
     text = await retention_cli.show(services, apply=False, as_json=False)

@@ -14,6 +14,7 @@ from channels.slack import blocks, controls, inputs
 from handlers import housekeeping
 from store.models import Transfer
 from tests.channels.slack.test_flow import RECIPIENT, answer_up_to_confirm, reference_in
+from tests.support.chat import conversation_step
 from tests.support.core import PDF, Clock
 from tests.support.slack import SlackUser, Workspace, message_text
 
@@ -122,9 +123,18 @@ async def test_refused_button_answer_is_marked_and_asked_again(workspace: Worksp
                                                  "delete_after_use": ["yes"]})
     await alice.click("Encrypted archive")
     question = alice.last
-    await alice.click("SMS now")  # a switchboard number cannot take an SMS
-    assert "✗ SMS now: not accepted" in message_text(question)
-    assert "An SMS needs a mobile number" in message_text(alice.last)
+    # A switchboard number with an extension cannot take an SMS: not offered, and why.
+    assert "SMS now" not in message_text(question)
+    assert "has an extension, so it can't receive a text" in message_text(question)
+    # A button the core refuses: Continue once every file is removed.
+    for _ in range(8):  # delivery, consent, lawful basis, purpose, recipient, categories,
+        await alice.say("back")  # classification, files
+    assert await conversation_step(workspace.svc, "slack:UALICE01") == "files"
+    await alice.click("Remove case.pdf")
+    question = alice.last
+    await alice.click("Continue")
+    assert "✗ Continue: not accepted" in message_text(question)
+    assert "The transfer has no files left" in message_text(alice.last)
     assert any(b["type"] == "actions" for b in alice.last.blocks)
 
 
@@ -157,6 +167,8 @@ async def test_slash_command_answers_in_the_dm(workspace: Workspace) -> None:
     await workspace.command("UBOB0001", f"cancel {reference}")
     assert f"cannot find a transfer {reference}" in workspace.user("UBOB0001").text
     await workspace.command("UALICE01", f"cancel {reference}")
+    assert (await only_transfer(workspace)).status == "draft"  # asked first, in the DM
+    await alice.click("Yes, cancel")
     assert (await only_transfer(workspace)).status == "cancelled"
 
 
@@ -234,6 +246,7 @@ async def test_a_request_for_a_cancelled_transfer_loses_its_buttons_when_clicked
                                password="SMS once receipt is confirmed")
     await alice.click("Confirm and send")
     await alice.say(f"cancel {reference}")
+    await alice.click("Yes, cancel")
     boss = workspace.user("UBOSS01")
     await boss.click("Approve")
     assert any("not waiting for approval" in t for t in boss.ephemeral())

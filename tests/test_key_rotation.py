@@ -120,7 +120,7 @@ async def sealed_passwords(svc: Services) -> dict[str, str]:
     async with svc.db.read() as s:
         rows = (await s.execute(select(Transfer.reference, Transfer.password_sealed)
                                 .where(Transfer.password_sealed.is_not(None)))).all()
-    return {ref: sealed for ref, sealed in rows}
+    return {ref: sealed or "" for ref, sealed in rows}
 
 
 async def envelope_key_ids(svc: Services) -> set[str | None]:
@@ -247,6 +247,11 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300, cwd=ROOT, check=False)
 
 
+async def sh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """:func:`run` off the event loop (the fake Twilio answers on it meanwhile)."""
+    return await asyncio.to_thread(run, env, *args)
+
+
 async def seed(env: dict[str, str]) -> list[str]:
     """Three SMS sends due, sealed by the key ``env`` holds, and a checkpointed trail."""
     svc = build_runtime(load_config(env)).svc
@@ -263,14 +268,15 @@ async def seed(env: dict[str, str]) -> list[str]:
         await svc.db.close()
 
 
-def test_rotate_key_command(tmp_path: Path, database_url: str) -> None:
+async def test_rotate_key_command(tmp_path: Path, database_url: str,
+                                  fake: FakeTwilio) -> None:
     old, new = generate_key(), generate_key()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "TWILIO_"))}
     base.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_DATABASE_URL=database_url,
                 SAFEHAVEN_LOG_LEVEL="WARNING")
-    first = run(dict(base, SAFEHAVEN_SECRET_KEY=old), "migrate")
+    first = await sh(dict(base, SAFEHAVEN_SECRET_KEY=old), "migrate")
     assert first.returncode == 0, first.stderr
-    asyncio.run(seed(dict(base, SAFEHAVEN_SECRET_KEY=old)))
+    refs = await seed(dict(base, SAFEHAVEN_SECRET_KEY=old))
 
     def clean(done: subprocess.CompletedProcess[str]) -> str:
         both = done.stdout + done.stderr
@@ -280,7 +286,7 @@ def test_rotate_key_command(tmp_path: Path, database_url: str) -> None:
         return both
 
     # The new key alone: what the old key sealed cannot be opened; nothing is changed.
-    missing = run(dict(base, SAFEHAVEN_SECRET_KEY=new), "rotate-key")
+    missing = await sh(dict(base, SAFEHAVEN_SECRET_KEY=new), "rotate-key")
     said = clean(missing)
     assert missing.returncode == 1
     assert "could not be opened with any configured key" in said
@@ -288,8 +294,8 @@ def test_rotate_key_command(tmp_path: Path, database_url: str) -> None:
 
     # A well-formed but wrong previous key: the same, and the wrong key is not quoted either.
     other = generate_key()
-    wrong_key = run(dict(base, SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=other),
-                    "rotate-key")
+    wrong_key = await sh(dict(base, SAFEHAVEN_SECRET_KEY=new,
+                              SAFEHAVEN_PREVIOUS_SECRET_KEYS=other), "rotate-key")
     said = clean(wrong_key)
     assert wrong_key.returncode == 1 and other not in said
     assert "could not be opened with any configured key" in said
@@ -297,8 +303,8 @@ def test_rotate_key_command(tmp_path: Path, database_url: str) -> None:
 
     # A malformed previous key: named, never quoted.
     for bad in ("not-a-key", old[:20]):
-        wrong = run(dict(base, SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=bad),
-                    "rotate-key")
+        wrong = await sh(dict(base, SAFEHAVEN_SECRET_KEY=new,
+                              SAFEHAVEN_PREVIOUS_SECRET_KEYS=bad), "rotate-key")
         said = clean(wrong)
         assert wrong.returncode == 2 and "SAFEHAVEN_PREVIOUS_SECRET_KEYS (key 1)" in said
         assert bad not in said
@@ -306,7 +312,7 @@ def test_rotate_key_command(tmp_path: Path, database_url: str) -> None:
     # The old key in a file of previous keys: everything re-sealed, counts, the verdict.
     keys_file = tmp_path / "previous.keys"
     keys_file.write_text(f"# retired 2026-12-03\n{old}\n")
-    rotated = run(dict(base, SAFEHAVEN_SECRET_KEY=new,
+    rotated = await sh(dict(base, SAFEHAVEN_SECRET_KEY=new,
                        SAFEHAVEN_PREVIOUS_SECRET_KEYS_FILE=str(keys_file)), "rotate-key")
     said = clean(rotated)
     assert rotated.returncode == 0, said
@@ -316,12 +322,22 @@ def test_rotate_key_command(tmp_path: Path, database_url: str) -> None:
 
     # The old key removed: the check says nothing is left, and the trail verifies.
     alone = dict(base, SAFEHAVEN_SECRET_KEY=new)
-    check = run(alone, "rotate-key", "--check")
+    check = await sh(alone, "rotate-key", "--check")
     said = clean(check)
     assert check.returncode == 0 and "nothing is sealed under an earlier key" in said, said
-    verified = run(alone, "audit", "verify")
+    verified = await sh(alone, "audit", "verify")
     assert verified.returncode == 0 and "audit trail intact" in clean(verified)
-    shown = run(alone, "audit", "public-key", "--all")
+    shown = await sh(alone, "audit", "public-key", "--all")
     said = clean(shown)
     assert shown.returncode == 0 and said.count("BEGIN PUBLIC KEY") == 2
     assert "previous" in said
+
+    # The SMS sends sealed under the old key go out from a worker that never had it.
+    worker = await sh(dict(
+        alone, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_FROM_NUMBER="+441632960001", SAFEHAVEN_PUBLIC_URL=PUBLIC,
+        TWILIO_API_URL=fake.url, SAFEHAVEN_SCHEDULER_INTERVAL="0.2"),
+        "worker", "--exit-when-idle")
+    clean(worker)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert {ref: texted(fake).get(ref, "") for ref in refs} == {ref: f"Pw-{ref}" for ref in refs}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Sequence
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -19,7 +20,8 @@ from handlers.services import Services
 PER_IP = 3
 
 
-async def statuses(services: Services, trusted: str, forwarded: list[str | None]) -> list[int]:
+async def statuses(services: Services, trusted: str, forwarded: Sequence[str | None]
+                   ) -> list[int]:
     """The status of one request for an unknown link per entry of ``forwarded`` (the
     X-Forwarded-For sent, or none), from 127.0.0.1, with ``PER_IP`` requests allowed per
     address (and a window no test outlasts)."""

@@ -107,6 +107,13 @@ class Vault:
     def without_previous(self) -> Vault:
         return Vault(self._key)
 
+    def holds(self, sealed: str) -> bool:
+        """Whether the key ``sealed`` names is configured here (a value sealed before key
+        ids: maybe). False means another process holds a key this one was not given, e.g.
+        a replica not yet restarted after a key rotation."""
+        kid = sealed_key_id(sealed)
+        return kid is None or kid in self._by_id
+
     def is_current(self, sealed: str) -> bool:
         """Whether ``sealed`` was sealed by the current key (so re-sealing it changes
         nothing)."""

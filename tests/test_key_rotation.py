@@ -238,6 +238,25 @@ async def test_rotate_mid_flight_then_remove_the_old_key(
     assert result.ok and result.checkpoints >= 2
 
 
+async def test_a_replica_not_yet_restarted_retries_a_send_instead_of_failing_it(
+        tw: Services, fake: FakeTwilio, clock: Clock) -> None:
+    """During a rolling restart a replica still on the old settings meets a password sealed
+    under the new key: it tries again later rather than failing the send."""
+    assert tw.settings.secret_key
+    old_key, new_key = _decode_key(tw.settings.secret_key), _decode_key(generate_key())
+    (ref,) = await seed_due_sms(tw.db, Vault(new_key, [old_key]), count=1, now=clock())
+    tw.vault = Vault(old_key)  # not restarted yet
+    await dispatch.run_due(tw)
+    async with tw.db.read() as s:
+        d = (await s.scalars(select(PasswordSend).where(PasswordSend.reference == ref))).one()
+    assert d.status == "due" and "keys are being changed" in (d.last_error or "")
+    assert not fake.messages
+    tw.vault = Vault(new_key, [old_key])  # restarted with the new settings
+    clock.advance(hours=1)
+    await dispatch.run_due(tw)
+    assert texted(fake).get(ref) == f"Pw-{ref}"
+
+
 # --- through the real `safehaven rotate-key` process ----------------------------------------
 
 

@@ -133,8 +133,14 @@ async def _send(svc: Services, a: _Attempt) -> None:
                                                      delivery_id=a.delivery_id)
         del password
     except VaultError:
-        a.outcome = SendOutcome(SendStatus.FAILED, "the stored password cannot be opened with this "
-                                "server's key")
+        if a.sealed is not None and not svc.vault.holds(a.sealed):
+            # Sealed under a key this process was not given (during a key rotation, a
+            # replica not yet restarted with the new settings): once it is, this opens.
+            a.outcome = SendOutcome(SendStatus.FAILED, "the server's keys are being changed",
+                                    retryable=True)
+        else:
+            a.outcome = SendOutcome(SendStatus.FAILED, "the stored password cannot be opened "
+                                    "with this server's key")
     except Exception as exc:  # a transport bug must not lose the row or leak the secret
         log.error("password send for %s failed: %s", a.reference, type(exc).__name__)
         a.outcome = SendOutcome(SendStatus.FAILED, f"transport error ({type(exc).__name__})",

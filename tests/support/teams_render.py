@@ -24,6 +24,7 @@ Screenshots of the main cards, from the fake Teams flow::
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -45,6 +46,7 @@ TEAMS_WIDTH = 460
 MAX_ACTIONS = 3  # side by side at TEAMS_WIDTH (channels.teams.cards.MAX_ACTIONS)
 
 Card = Mapping[str, Any]
+ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
 
 # --- what can be checked without a browser --------------------------------------------------
@@ -56,15 +58,38 @@ def schema_path(version: str) -> Path:
     return SCHEMAS / f"{major}.{minor or '0'}.0" / "adaptive-card.json"
 
 
+@functools.cache
+def _validator(version: str) -> Any:
+    import jsonschema  # type: ignore[import-untyped]
+
+    return jsonschema.Draft6Validator(json.loads(schema_path(version).read_text()))
+
+
 def schema_problems(card: Card) -> list[str]:
     """Where ``card`` breaks the official schema of its version (FileNotFoundError when that
     schema is not installed: run scripts/setup)."""
-    import jsonschema  # type: ignore[import-untyped]
-
-    schema = json.loads(schema_path(str(card.get("version", ""))).read_text())
-    validator = jsonschema.Draft6Validator(schema)
+    validator = _validator(str(card.get("version", "")))
     return [f"schema: {'/'.join(str(p) for p in e.absolute_path) or '(card)'}: {e.message}"
-            for e in validator.iter_errors(dict(card))]
+            for e in _leaves(validator.iter_errors(dict(card)))]
+
+
+def _leaves(errors: Iterable[Any]) -> Iterator[Any]:
+    """The errors that say what is wrong: an element that matches none of the schema's
+    alternatives (anyOf) is reported by the errors of the alternative for its ``type``."""
+    for error in errors:
+        if not error.context:
+            yield error
+            continue
+        branches: dict[Any, list[Any]] = {}
+        for e in error.context:
+            branches.setdefault(e.relative_schema_path[0], []).append(e)
+        own = [found for found in branches.values() if not any(
+            e.validator == "enum" and list(e.relative_path)[-1:] == ["type"] for e in found)]
+        if own:
+            for found in own:
+                yield from _leaves(found)
+        else:
+            yield error
 
 
 def elements(node: Any) -> Iterator[dict[str, Any]]:
@@ -111,6 +136,34 @@ def message_problems(activity: Mapping[str, Any]) -> list[str]:
     if "`" in text:
         problems.append(f"backticks in a message: {text[:80]!r}")
     return problems
+
+
+def summary(card: Card) -> str:
+    """A card in one line, for a failure message: its first text and its buttons."""
+    first = next((str(e.get("text", "")) for e in elements(card) if e["type"] == "TextBlock"),
+                 "")
+    return f"card {first[:60]!r} with buttons {action_titles(card)}"
+
+
+def sent_problems(activities: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Everything wrong, without a browser, with messages sent to Teams: their text, and
+    each card's against the official schema (when installed) and what Teams documents."""
+    problems: list[str] = []
+    for activity in activities:
+        problems += message_problems(activity)
+        for attachment in activity.get("attachments") or []:
+            if attachment.get("contentType") == ADAPTIVE:
+                card = attachment["content"]
+                found = static_problems(card) + (
+                    schema_problems(card) if schema_path(str(card.get("version", "")))
+                    .exists() else [])
+                problems += [f"{p}\n    in {summary(card)}" for p in found]
+    return list(dict.fromkeys(problems))
+
+
+def cards_in(activities: Iterable[Mapping[str, Any]]) -> list[Card]:
+    return [a["content"] for activity in activities
+            for a in activity.get("attachments") or [] if a.get("contentType") == ADAPTIVE]
 
 
 def shape(card: Card) -> str:

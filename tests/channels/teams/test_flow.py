@@ -86,12 +86,15 @@ async def test_file_to_archive_upload_with_approval(teams: TeamsWorld) -> None:
 
     confirm = sender.last_card()
     assert "Please check transfer" in confirm.words and "Priya Shah" in confirm.words
+    # People by the name Teams gave them, never by id.
+    assert "needed from Morgan Manager" in confirm.words
     mark = len(approver.received)
     await sender.click(confirm, "Confirm and send")
     assert "needs authorising" in sender.text_since(0)
 
     # The approver is asked proactively, with the summary (never the files).
     request = approver.last_card()
+    assert f"Alex Sender asks you to authorise transfer {ref}" in request.words
     assert f"approval:{ref}" == request.card["actions"][0]["data"]["sh_q"]
     assert "Priya Shah" in approver.text_since(mark)
     assert not approver.received[mark:][0].attachment(FILE_CONSENT)
@@ -145,6 +148,7 @@ async def test_file_to_archive_upload_with_approval(teams: TeamsWorld) -> None:
         zf.setpassword(password.encode())
         assert zf.read("document-1.pdf") == PDF
     assert password not in "".join(c.words for c in connector.calls)
+    assert "teams:" not in "".join(c.words for c in connector.calls)
 
     # The same accept delivered again (same activity id) uploads nothing more.
     uploads = len(teams.files.uploads)
@@ -295,3 +299,54 @@ async def test_an_archive_gone_from_the_store_is_said_plainly(teams: TeamsWorld)
     assert f"The archive for {ref} is no longer kept on the server" in \
         sender.received[-1].text
     assert not any(u.chunks for u in teams.files.uploads.values())
+
+
+async def refuse_a_recipient(teams: TeamsWorld, user: TeamsUser) -> Call:
+    """Up to the recipient form, sent with a webmail address and a short phone number;
+    returns the form's message."""
+    await user.send_file("referral.pdf", teams.files.serve(PDF))
+    await user.click(user.last_card(), "CONTROLLED")
+    await user.tick("Contact details only", "Other personal data")
+    form = user.last_card()
+    await user.click(form, "Continue", {**RECIPIENT, "email": "someone@gmail.com",
+                                        "phone": "12"})
+    return form
+
+
+def _after(card: dict[str, Any], field: str) -> list[dict[str, Any]]:
+    body = card["body"]
+    at = next(i for i, e in enumerate(body) if e.get("id") == field)
+    following = []
+    for element in body[at + 1:]:
+        if element["type"] != "TextBlock":
+            break
+        following.append(element)
+    return following
+
+
+async def test_a_refused_answer_keeps_the_form_with_the_error_on_the_field(
+        teams: TeamsWorld) -> None:
+    sender = teams.user(SENDER_AAD, "Alex Sender")
+    form = await refuse_a_recipient(teams, sender)
+
+    # The card was not recorded as answered: it is the form again, in its place, with what
+    # was typed and each error right under its field.
+    (update,) = teams.connector.updates(sender.conversation)[-1:]
+    assert update.activity_id == form.id
+    assert "✓" not in update.words
+    values = {e["id"]: e.get("value") for e in update.card["body"]
+              if e["type"].startswith("Input.")}
+    assert values["email"] == "someone@gmail.com" and values["phone"] == "12"
+    assert values["name"] == RECIPIENT["name"]
+    for field in ("email", "phone"):
+        errors = [b for b in _after(update.card, field) if b.get("color") == "Attention"]
+        assert errors, (field, _after(update.card, field))
+    assert not [b for b in _after(update.card, "name") if b.get("color") == "Attention"]
+    # No second form was sent: the person corrects the one they have.
+    assert sender.last_card().id == form.id
+
+    # Corrected there, it is accepted and only then shown as answered.
+    await sender.click(sender.last_card(), "Continue", RECIPIENT)
+    assert "✓" in teams.connector.updates(sender.conversation)[-1].words
+    assert "Priya Shah" in teams.connector.updates(sender.conversation)[-1].words
+    assert sender.last_card().id != form.id

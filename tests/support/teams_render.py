@@ -17,9 +17,10 @@ the Adaptive Cards designer (npm ``adaptivecards-designer`` 2.4.4,
 ``samples/HostConfig/microsoft-teams-light.json`` in microsoft/AdaptiveCards). The width,
 460 px, is the width Teams gives a card in a desktop chat.
 
-Screenshots of the main cards, from the fake Teams flow::
+The screenshots of the main cards are taken by tests/channels/teams/test_card_guard.py and
+copied to docs/ only when asked::
 
-    .venv/bin/python -m tests.support.teams_render --out docs/teams-cards
+    SAFEHAVEN_UPDATE_SCREENSHOTS=1 .venv/bin/pytest -n 0 tests/channels/teams/test_card_guard.py
 """
 
 from __future__ import annotations

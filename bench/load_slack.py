@@ -330,6 +330,43 @@ sys.exit(main(["serve"]))
 """
 
 
+# ``serve`` under cProfile, timed by the event loop thread's own CPU clock
+# (``time.thread_time``): SIGUSR1 starts the profiler, SIGUSR2 stops it and writes the stats
+# to ``argv[1]-<n>.prof`` (read with ``python -m pstats``). Only the event loop's thread is
+# profiled: SQLite's work in aiosqlite's thread shows as that thread's CPU (``--threads``).
+CPROFILE = r"""
+import cProfile, itertools, signal, sys, time
+prefix, rounds, profiler = sys.argv[1], itertools.count(1), None
+
+def start(*_):
+    global profiler
+    profiler = cProfile.Profile(time.thread_time)
+    profiler.enable()
+
+def stop(*_):
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{prefix}-{next(rounds)}.prof")
+
+signal.signal(signal.SIGUSR1, start)
+signal.signal(signal.SIGUSR2, stop)
+from bot.app.cli import main
+sys.exit(main(["serve"]))
+"""
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of the live threads of ``pid``: the event loop's (the
+    main thread) and the others (aiosqlite's connections, executors) together."""
+    out: defaultdict[str, float] = defaultdict(float)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            name = "event loop" if task.name == str(pid) else "other threads"
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return dict(out)
+
+
 @dataclass
 class Servers:
     app: str
@@ -391,6 +428,8 @@ async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[Serv
     if probe is not None:
         serve = [python, "-c", PROBE, str(probe), str(args.probe_seconds),
                  "1" if args.malloc_trim else "0"]
+    if args.cprofile:
+        serve = [python, "-c", CPROFILE, args.cprofile]
     async with fresh_database(args.database_url) as url:
         if url:
             env["SAFEHAVEN_DATABASE_URL"] = url
@@ -907,6 +946,7 @@ class Round:
     rss_after: int
     figures: Figures
     cpu: str          # each process's CPU over the round, and its wait for a CPU
+    serve_cpu: float = 0.0   # serve's CPU seconds (user + system) over the round
 
 
 async def sample_peak(pid: int, every: float = 0.25) -> int:
@@ -950,16 +990,29 @@ async def burst(args: argparse.Namespace) -> None:
             for i in range(args.rounds):
                 figures = Figures()
                 sampling = asyncio.create_task(sample_peak(srv.pid))
+                spy = start_py_spy(args, srv.pid, i)
+                if args.cprofile:
+                    os.kill(srv.pid, 10)   # SIGUSR1: the profiler starts
+                threads = thread_cpu(srv.pid)
                 cpu = srv.cpu()
                 began = now()
                 await conversations(session, srv, figures, args.conversations,
                                     args.think_seconds)
                 seconds = now() - began
-                used = cpu_share(cpu, srv.cpu(), seconds)
+                cpu_after = srv.cpu()
+                threads_after = thread_cpu(srv.pid)
+                if args.cprofile:
+                    os.kill(srv.pid, 12)   # SIGUSR2: the profiler stops, writes its stats
+                used = cpu_share(cpu, cpu_after, seconds)
+                stop_py_spy(spy)
+                print("  serve's CPU s by thread over the round: " + ", ".join(
+                    f"{name} {threads_after[name] - threads.get(name, 0.0):.2f}"
+                    for name in sorted(threads_after, key=lambda k: threads.get(k, 0.0)
+                                       - threads_after[k])), file=sys.stderr, flush=True)
                 in_round = await stop_peak(sampling)
                 after = await settle_rss(srv.pid)
                 rounds.append(Round(args.conversations, seconds, rss, in_round, after,
-                                    figures, used))
+                                    figures, used, cpu_after["serve"][0] - cpu["serve"][0]))
                 print(f"  round {i + 1}: {figures.completed}/{figures.started} completed in "
                       f"{seconds:.1f} s, {len(figures.errors)} errors, RSS {rss / 1024:.1f} → "
                       f"peak {in_round / 1024:.1f} → {after / 1024:.1f} MiB",
@@ -972,6 +1025,25 @@ async def burst(args: argparse.Namespace) -> None:
             result = await outcome(srv)
     report_burst(args, warm, start_rss, rounds, peak, logged, warnings, fake_stats,
                  (load_before, os.getloadavg()), result)
+
+
+def start_py_spy(args: argparse.Namespace, pid: int, index: int
+                 ) -> subprocess.Popen[bytes] | None:
+    """With ``--py-spy PREFIX``: py-spy sampling ``serve`` through the round, its collapsed
+    stacks written to ``PREFIX-<round>.txt`` (``py-spy record --format raw``)."""
+    if not args.py_spy:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw",
+                             "--rate", str(args.py_spy_rate), "--nonblocking",
+                             "--output", f"{args.py_spy}-{index + 1}.txt"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(2)   # SIGINT: py-spy writes its file and exits
+        spy.wait(60)
 
 
 async def _stats(session: aiohttp.ClientSession, srv: Servers) -> dict[str, Any]:
@@ -1081,6 +1153,9 @@ def report_burst(args: argparse.Namespace, warm: Figures, start_rss: int, rounds
     for i, r in enumerate(rounds, start=1):
         print(f"round {i}, think time {args.think_seconds:g} s (uniform 0..2x); CPU over "
               f"the round (% of the round's wall time): {r.cpu}:")
+        steps = len(r.figures.all_acks())
+        print(f"serve's CPU per conversation step: {1000 * r.serve_cpu / max(1, steps):.2f} ms "
+              f"({r.serve_cpu:.2f} CPU s over {steps} signed requests)")
         print()
         _latency_table(r.figures)
     failed = sum(len(r.figures.errors) for r in rounds) + len(warm.errors)
@@ -1229,8 +1304,18 @@ def main() -> None:
     parser.add_argument("--probe-seconds", type=float, default=60.0)
     parser.add_argument("--keep", metavar="DIR",
                         help="run in DIR and leave it (the processes' logs, the bot's var/)")
+    parser.add_argument("--py-spy", metavar="PREFIX",
+                        help="sample serve with py-spy through each round (PREFIX-N.txt, "
+                             "collapsed stacks)")
+    parser.add_argument("--cprofile", metavar="PREFIX",
+                        help="profile serve's event loop thread (CPU clock) through each "
+                             "round (PREFIX-N.prof)")
+    parser.add_argument("--py-spy-rate", type=int, default=250,
+                        help="py-spy samples per second")
     parser.add_argument("--fake-api", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cprofile:
+        args.cprofile = str(Path(args.cprofile).resolve())
     if args.fake_api:
         asyncio.run(run_fake(args.fake_api))
     elif args.soak_seconds > 0:

@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from store.sqlite_driver import one_hop_creator
+
 # The PostgreSQL advisory lock key the schema upgrade runs under (store/migrations/env.py):
 # fixed, so every replica of every version agrees on it ("SafeHavn" in ASCII).
 MIGRATION_LOCK = 0x536166654861766E
@@ -66,6 +68,13 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_no_fsync(dbapi_conn: object, _record: object) -> None:
+    """A quick-write connection (:meth:`Database.quick_write`) commits without an fsync."""
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
@@ -114,9 +123,11 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         prepare_sqlite_file(url)
         # hide_parameters: a failed statement's log line must not carry bound values
-        # (recipients' phone numbers, sealed passwords).
+        # (recipients' phone numbers, sealed passwords). SQLite: one trip to aiosqlite's
+        # thread per statement (store/sqlite_driver.py).
+        driver = {"async_creator": one_hop_creator(url)} if self.is_sqlite else {}
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_pre_ping=not self.is_sqlite, hide_parameters=True)
+            url, pool_pre_ping=not self.is_sqlite, hide_parameters=True, **driver)
         # Quick writes (see quick_write) have a connection of their own, so an
         # acknowledgement never waits for the pool that the work after it keeps busy.
         # (An in-memory SQLite database exists once per connection pool: it has no other.)
@@ -124,11 +135,12 @@ class Database:
                                         or "mode=memory" in url)
         self.quick_engine: AsyncEngine = self.engine if in_memory else create_async_engine(
             url, pool_pre_ping=not self.is_sqlite, hide_parameters=True, pool_size=1,
-            max_overflow=1)
+            max_overflow=1, **driver)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            if self.quick_engine is not self.engine:
+            if self.quick_engine is not self.engine:  # quick writes alone use it
                 event.listen(self.quick_engine.sync_engine, "connect", _sqlite_pragmas)
+                event.listen(self.quick_engine.sync_engine, "connect", _sqlite_no_fsync)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._quick_sessions = async_sessionmaker(self.quick_engine, expire_on_commit=False)
         self._writer = WriterLock()
@@ -152,9 +164,10 @@ class Database:
         """A short write an acknowledgement waits for (channels/slack/inbox.py): ahead of
         the other writes waiting, and committed without waiting for the disk, so it
         survives the process being killed but not the machine losing power (the database
-        is never corrupted either way). SQLite: ``synchronous=NORMAL`` for this commit
-        alone (a WAL commit then costs no fsync); PostgreSQL: ``synchronous_commit`` off
-        for this transaction alone."""
+        is never corrupted either way). SQLite: ``synchronous=NORMAL`` on the quick
+        engine's own connections, which nothing else uses (a WAL commit then costs no
+        fsync; for an in-memory database, on the shared connection for this commit alone);
+        PostgreSQL: ``synchronous_commit`` off for this transaction alone."""
         if not self.is_sqlite:
             async with self._quick_sessions() as session, session.begin():
                 await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
@@ -162,6 +175,10 @@ class Database:
             return
         await self._writer.acquire(urgent=True)
         try:
+            if self.quick_engine is not self.engine:  # its connections commit so already
+                async with self._quick_sessions() as session, session.begin():
+                    yield session
+                return
             async with self.quick_engine.connect() as conn:
                 # Outside a transaction: SQLite refuses to change it inside one.
                 level = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()

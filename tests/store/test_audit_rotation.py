@@ -8,12 +8,13 @@ after the rotation keeps it so; a forged link to an attacker's key is not believ
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
-from bot.audit_keys import AuditKeys, SignedCheckpoint, key_id_of, load_public_key
+from bot.audit_keys import AuditKeys, SignedCheckpoint, key_id_of, load_public_key, raw_public
 from bot.vault import Vault
 from store import audit
 from store.audit_anchor import FileAnchor
@@ -106,15 +107,12 @@ async def test_pruning_after_the_rotation_keeps_the_old_records_verifiable(
 
 async def test_a_link_to_an_attackers_key_is_not_believed(database_url: str,
                                                           tmp_path: Path) -> None:
-    db, _before, during, _old, new = await rotated(database_url, tmp_path)
+    db, _before, _during, _old, new = await rotated(database_url, tmp_path)
     after = trail_of(tmp_path, Vault(new))
     attacker = AuditKeys.from_vault(Vault(secrets.token_bytes(32)))
     stranger = AuditKeys.from_vault(Vault(secrets.token_bytes(32)))
     latest = [c for c in await after.checkpoints() if c is not None][-1].checkpoint
     # A "link" in which the attacker's key vouches for another key it made up.
-    from dataclasses import replace
-
-    from bot.audit_keys import raw_public
     forged = replace(latest, key_id=attacker.key_id, previous_key=raw_public(stranger.public_key))
     await after.anchor.append(SignedCheckpoint.make(forged, attacker, stranger))
     result = await check(db, after)

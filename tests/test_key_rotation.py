@@ -360,3 +360,29 @@ async def test_rotate_key_command(tmp_path: Path, database_url: str,
     clean(worker)
     assert worker.returncode == 0, worker.stderr[-2000:]
     assert {ref: texted(fake).get(ref, "") for ref in refs} == {ref: f"Pw-{ref}" for ref in refs}
+
+
+async def test_rotate_key_while_a_worker_sends(tmp_path: Path, database_url: str,
+                                               fake: FakeTwilio) -> None:
+    """``rotate-key`` and a ``worker`` at once, both with the rotated settings: every
+    password goes out once, with its own password, and the rotation completes."""
+    old, new = generate_key(), generate_key()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SAFEHAVEN_", "TWILIO_"))}
+    base.update(SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_DATABASE_URL=database_url,
+                SAFEHAVEN_LOG_LEVEL="WARNING")
+    assert (await sh(dict(base, SAFEHAVEN_SECRET_KEY=old), "migrate")).returncode == 0
+    svc = build_runtime(load_config(dict(base, SAFEHAVEN_SECRET_KEY=old))).svc
+    refs = await seed_due_sms(svc.db, svc.vault, count=40, now=svc.clock())
+    await svc.db.close()
+    rotated = dict(base, SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=old,
+                   TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                   TWILIO_FROM_NUMBER="+441632960001", SAFEHAVEN_PUBLIC_URL=PUBLIC,
+                   TWILIO_API_URL=fake.url, SAFEHAVEN_SCHEDULER_INTERVAL="0.2")
+    worker, rotation = await asyncio.gather(sh(rotated, "worker", "--exit-when-idle"),
+                                            sh(rotated, "rotate-key"))
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert rotation.returncode == 0, rotation.stdout + rotation.stderr[-2000:]
+    assert {ref: texted(fake).get(ref, "") for ref in refs} == {ref: f"Pw-{ref}" for ref in refs}
+    assert fake.duplicates() == 0
+    check = await sh(dict(base, SAFEHAVEN_SECRET_KEY=new), "rotate-key", "--check")
+    assert check.returncode == 0, check.stdout

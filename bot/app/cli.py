@@ -27,6 +27,7 @@ from bot.app.agreements import add_parser as add_agreements_parser
 from bot.app.config import Config, load_config
 from bot.app.incidents import add_parser as add_incidents_parser
 from bot.app.plugins import CHANNELS, Command
+from bot.app.policy_check import add_parser as add_policy_parser
 from bot.app.process import EXIT_CONFIG, EXIT_INVALID, default_user
 from bot.app.retention import add_parser as add_retention_parser
 from bot.app.rotation import add_parser as add_rotation_parser
@@ -211,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_where_parser(sub)
 
     add_rotation_parser(sub)
+
+    add_policy_parser(sub)
     return p
 
 
@@ -223,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "audit" and getattr(args, "export", None):
             # An auditor's check: no settings, database or secret, nothing written.
             return cmd_audit_verify_export(args)
+        standalone = getattr(args, "standalone", None)
+        if standalone is not None:  # reads its own input (policy check, doctor)
+            return int(standalone(args))
         config = load_config(channels=args.command not in CORE_ONLY)
         if args.command not in ("generate-key", "where"):  # these two create nothing
             ensure_data_folder(config.core)

@@ -118,3 +118,25 @@ async def test_a_link_to_an_attackers_key_is_not_believed(database_url: str,
     result = await check(db, after)
     assert not result.ok and "does not carry a valid signature" in (result.problem or "")
     await db.close()
+
+
+async def test_two_rotations_in_turn(database_url: str, tmp_path: Path) -> None:
+    """Key 1 → key 2 → key 3, each old key removed after its rotation: the whole trail,
+    and every checkpoint of the three keys, verifies with key 3 alone."""
+    db, _before, _during, _old, second = await rotated(database_url, tmp_path)
+    third = secrets.token_bytes(32)
+    after_first = trail_of(tmp_path, Vault(second))
+    audit.attach(db, after_first)
+    await fill(db, 2, start=T0 + timedelta(hours=8))
+    await after_first.checkpoint(db, now=T0 + timedelta(hours=9))
+    during = trail_of(tmp_path, Vault(third, [second]))
+    audit.attach(db, during)
+    await fill(db, 2, start=T0 + timedelta(hours=10))
+    assert len(await during.rotate(db, now=T0 + timedelta(hours=11))) == 1
+    last = trail_of(tmp_path, Vault(third))
+    audit.attach(db, last)
+    result = await check(db, last)
+    assert result.ok and result.records == 13, result.message()
+    async with db.read() as s:
+        assert len(set((await s.scalars(select(AuditRecord.key_id))).all())) == 3
+    await db.close()

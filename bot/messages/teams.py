@@ -6,7 +6,8 @@ from __future__ import annotations
 
 WELCOME = (
     "Hello, I am Safe Haven. I package confidential files safely for sending outside the "
-    "organisation. Send me the file(s) here, in this chat, to start. Type `help` for more."
+    "organisation. Send me the files to share here, in this chat, to start. Type `help` for "
+    "more."
 )
 PERSONAL_CHAT_ONLY = (
     "I only work in a personal chat, so that nobody else sees what you share. Open a chat "
@@ -36,6 +37,7 @@ ATTACHMENT_NOT_A_FILE = (
 
 # Someone the bot has never seen in Teams (a person is never shown by their id).
 SOMEONE = "a colleague"
+YOUR_APPROVER = "your approver"
 
 # Question cards -----------------------------------------------------------------------------
 BUTTON_CONTINUE = "Continue"

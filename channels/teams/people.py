@@ -1,8 +1,9 @@
 """People by name in Teams messages: the core names people by their channel-qualified ids
 (``teams:<Entra object id>``, ``slack:U…``), which mean nothing to a reader. Before a
 reply is rendered, every such id in it becomes the person's name as Teams gave it to the
-bot (the stored conversation reference of someone who has a chat with it), or a neutral
-"a colleague" when the bot has never seen them; an id is never shown.
+bot (the stored conversation reference of someone who has a chat with it), or neutral
+words when the bot has never seen them ("your approver" where they are asked, "a
+colleague" elsewhere); an id is never shown.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PERSON = re.compile(r"\b(?:teams:(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 
 _ROLE_WORDS = ("approver ", "approvers ", "manager ")
+_ASKED_WORDS = ("needed from ", "asked ", "Waiting for ")
 _GONE = "\x00"
 
 
@@ -53,6 +55,8 @@ def _named(text: str, names: dict[str, str]) -> str:
         before = text[:match.start()]
         if before.endswith(_ROLE_WORDS):  # "your approver <id>": the role says it already
             return _GONE
+        if before.endswith(_ASKED_WORDS):  # "needed from <id>", "I have asked <id>"
+            return msg.YOUR_APPROVER
         # At the start of a sentence, "A colleague".
         before = before.rstrip(" *“\"")
         return msg.SOMEONE.capitalize() if not before or before[-1] in ".!?:\n" \

@@ -25,6 +25,7 @@ from bot.app.admin import (
 )
 from bot.app.agreements import add_parser as add_agreements_parser
 from bot.app.config import Config, load_config
+from bot.app.doctor import add_parser as add_doctor_parser
 from bot.app.incidents import add_parser as add_incidents_parser
 from bot.app.plugins import CHANNELS, Command
 from bot.app.policy_check import add_parser as add_policy_parser
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_rotation_parser(sub)
 
     add_policy_parser(sub)
+
+    add_doctor_parser(sub)
     return p
 
 

@@ -95,6 +95,19 @@ class FakeConnector(FakeServer):
                                 self._update)
         self.app.router.add_get("/openid", self._openid)
         self.app.router.add_get("/keys", self._keys)
+        # The Microsoft identity platform's token endpoint (``safehaven doctor``'s check).
+        self.app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        self.app_credentials: tuple[str, str] | None = None  # (app id, password) it accepts
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        given = (str(form.get("client_id", "")), str(form.get("client_secret", "")))
+        if form.get("grant_type") != "client_credentials" or given != self.app_credentials:
+            return web.json_response({"error": "invalid_client", "error_codes": [7000215],
+                                      "error_description": "AADSTS7000215: Invalid client "
+                                      "secret provided."}, status=401)
+        return web.json_response({"token_type": "Bearer", "expires_in": 3599,
+                                  "access_token": "fake-teams-token"})
 
     def _record(self, request: web.Request, body: dict[str, Any]) -> Call:
         call = Call(request.method, unquote(request.match_info["conversation"]),

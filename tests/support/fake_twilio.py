@@ -74,6 +74,7 @@ class FakeTwilio(FakeServer):
         self.app.router.add_post(f"{BASE}/Calls.json", self.calls_handler)
         self.app.router.add_get(f"{BASE}/Messages.json", self.messages_list)
         self.app.router.add_get(f"{BASE}/Calls.json", self.calls_list)
+        self.app.router.add_get(f"{BASE}.json", self.account)
 
     def fail_next(self, status: int, code: int = 20500, message: str = "error",
                   times: int = 1) -> None:
@@ -206,6 +207,12 @@ class FakeTwilio(FakeServer):
             kind: found[:page_size], "page": 0, "page_size": page_size, "start": 0,
             "end": min(len(found), page_size), "first_page_uri": request.path_qs,
             "uri": request.path_qs, "next_page_uri": None, "previous_page_uri": None})
+
+    async def account(self, request: web.Request) -> web.Response:
+        """The account fetch (``safehaven doctor`` checks the credentials with it)."""
+        self._check_auth(request)
+        return web.json_response({"sid": ACCOUNT_SID, "friendly_name": "Test account",
+                                  "status": "active", "type": "Full"})
 
     async def messages_list(self, request: web.Request) -> web.Response:
         return await self._list(request, "messages")

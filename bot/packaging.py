@@ -20,16 +20,20 @@ Design notes:
   in through an ``AESZipFile`` subclass; pyzipper itself is not patched.
 * The archive is written to a temporary file in ``out_dir``, fsynced, then renamed into
   place: nobody ever sees a partial ``<reference>.zip``. On failure the temporary file is
-  removed and the exception re-raised.
+  removed and the exception re-raised. While it is written, a thread flushes it to disk
+  every ``SYNC_STEP`` bytes (:class:`_DurableFile`), so the final fsync, which still
+  happens before the rename, only waits for the tail.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
 import tempfile
+import threading
 import time
 import unicodedata
 import zlib
@@ -90,6 +94,8 @@ _WINDOWS_RESERVED: Final = frozenset(
 )
 _MAX_NAME_BYTES: Final = 200  # file systems allow 255 bytes; leaves room for " (2)"
 _INDEX_MAX_BYTES: Final = 16 * 1024 * 1024
+#: Bytes written between two background flushes of the archive to disk.
+SYNC_STEP: Final = 32 << 20
 
 
 #: Opens a member's plaintext as a readable, seekable binary file (closed on leaving it).
@@ -257,6 +263,62 @@ def _should_store(src: Any, size: int, original_name: str) -> bool:
 # --- Building -----------------------------------------------------------------------------
 
 
+class _DurableFile(io.FileIO):
+    """The archive's temporary file: every write goes through whole, and a thread of its
+    own calls ``fdatasync`` each time ``SYNC_STEP`` more bytes were written, so the disk
+    works while the next members are encrypted. :meth:`finish` still fsyncs the whole file
+    (and re-raises an error the thread saw, which that fsync might no longer report)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(fd, "wb")
+        self._unsynced = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._error: OSError | None = None
+        self._syncer = threading.Thread(target=self._sync_loop, name="archive-sync")
+        self._syncer.start()
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < view.nbytes:
+            done += super().write(view[done:]) or 0
+        self._unsynced += done
+        if self._unsynced >= SYNC_STEP:
+            self._unsynced = 0
+            self._wake.set()
+        return done
+
+    def finish(self) -> None:
+        """Make everything written durable (fsync), or raise."""
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        os.fsync(self.fileno())
+
+    def close(self) -> None:
+        self._stop()  # never close the descriptor under a running fdatasync
+        super().close()
+
+    def _stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._syncer.is_alive():
+            self._syncer.join()
+
+    def _sync_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                os.fdatasync(self.fileno())
+            except OSError as error:
+                self._error = error
+                return
+
+
 def _new_info(name: str, date_time: tuple[int, ...], *, store: bool, size: int) -> Any:
     info = AESZipInfo(name, date_time=date_time)
     info.compress_type = pyzipper.ZIP_STORED if store else pyzipper.ZIP_DEFLATED
@@ -329,7 +391,7 @@ def build_archive(
     fd, temp_name = tempfile.mkstemp(prefix=f".{reference}.", suffix=".partial", dir=out_dir)
     temp_path = Path(temp_name)
     try:
-        with os.fdopen(fd, "wb") as raw:
+        with _DurableFile(fd) as raw:
             zf = ArchiveWriter(raw, "w", encryption=pyzipper.WZ_AES)
             try:
                 zf.setpassword(password.encode("utf-8"))
@@ -341,8 +403,7 @@ def build_archive(
                     zf.close()  # only so pyzipper does not retry from __del__
                 raise
             zf.close()  # writes the central directory
-            raw.flush()
-            os.fsync(raw.fileno())
+            raw.finish()
         os.replace(temp_path, final_path)
     except BaseException:
         temp_path.unlink(missing_ok=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import errno
 import logging
 import os
 import random
 import shutil
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -400,3 +403,161 @@ def test_long_kept_names_fit_file_systems(original: str, expected_end: str) -> N
     assert len(name.encode()) <= 200
     assert name.endswith(expected_end)
     assert original.startswith(name.removesuffix(".pdf"))
+
+
+@pytest.mark.parametrize("page", [255, 65535])
+def test_fast_encrypter_counters_across_far_keystream_pages(page: int) -> None:
+    """Past 256 MiB (and 64 GiB) of a member, higher counter bytes change. Jump the
+    encrypter there (writing that much would take minutes) and compare with pycryptodome's
+    little-endian CTR started at the same counter, across the page boundary."""
+    encrypter = WinZipAesEncrypter(b"secret")
+    salt = encrypter.encryption_header()[:16]
+    keys = PBKDF2HMAC(algorithm=hashes.SHA1(), length=66, salt=salt, iterations=1000).derive(
+        b"secret"
+    )
+    first_block = page * 65536 + 65_000
+    encrypter._position = first_block * 16
+    reference = AES.new(
+        keys[:32],
+        AES.MODE_CTR,
+        counter=Counter.new(128, initial_value=first_block, little_endian=True),
+    )
+    data = random.Random(page).randbytes(3 << 20)
+    for piece in (data[:5], data[5 : 1 << 20], data[1 << 20 :]):
+        assert bytes(encrypter.encrypt(piece)) == reference.encrypt(piece)
+
+
+# --- The parallel path: several members, pieces deflated on the pool, HMAC on a thread ----
+
+
+def _local_data_offset(path: Path, info: Any) -> int:
+    """Where a member's encrypted data starts: after its local header and the AES salt and
+    password verifier (18 bytes for AES-256)."""
+    with path.open("rb") as raw:
+        raw.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", raw.read(4))
+    offset: int = info.header_offset + 30 + name_length + extra_length + 18
+    return offset
+
+
+@pytest.fixture
+def multi_member_archive(tmp_path: Path) -> tuple[PackagedArchive, dict[str, bytes]]:
+    """Members of several MiB: text deflated in more pieces than the pool keeps in flight,
+    noise stored (hashed and written on the encrypter's thread), and a tiny member."""
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    files = {
+        "notes-a.txt": _text(6_000_000, seed=3),
+        "register.csv": _text(3_500_000, seed=4),
+        "scan-a.tif": b"II*\x00" + os.urandom(3_000_000),
+        "photo.jpg": os.urandom(1_200_000),
+        "small.txt": b"hello\n",
+    }
+    members = []
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        members.append(ArchiveMember(folder / name, name))
+    archive = build_archive(
+        reference="SH-MULTI-01",
+        members=members,
+        password=PASSWORD,
+        out_dir=tmp_path / "out",
+        neutral_names=False,
+    )
+    return archive, files
+
+
+def test_parallel_path_output_is_standard_ae2(
+    multi_member_archive: tuple[PackagedArchive, dict[str, bytes]],
+) -> None:
+    archive, files = multi_member_archive
+    contents = _zip_contents(archive.path, PASSWORD)
+    assert list(contents) == ["index.txt", *files]
+    for name, data in files.items():
+        info, content = contents[name]
+        assert content == data, name
+        assert (info.wz_aes_strength, info.wz_aes_version, info.CRC) == (3, 2, 0)
+    assert contents["notes-a.txt"][0].compress_type == pyzipper.ZIP_DEFLATED
+    assert contents["notes-a.txt"][0].compress_size < len(files["notes-a.txt"]) // 2
+    assert contents["scan-a.tif"][0].compress_type == pyzipper.ZIP_STORED
+    with pytest.raises(RuntimeError, match="Bad password"):
+        _zip_contents(archive.path, "Wrong-Password-22222")
+
+
+@needs_7z
+def test_parallel_path_output_passes_7zip(
+    multi_member_archive: tuple[PackagedArchive, dict[str, bytes]], tmp_path: Path
+) -> None:
+    archive, files = multi_member_archive
+    tested = _7z("t", f"-p{PASSWORD}", str(archive.path))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    target = tmp_path / "extracted"
+    assert _7z("x", "-y", f"-p{PASSWORD}", f"-o{target}", str(archive.path)).returncode == 0
+    for name, data in files.items():
+        assert (target / name).read_bytes() == data, name
+    assert _7z("t", "-pWrong-Password-22222", str(archive.path)).returncode != 0
+
+
+@pytest.mark.parametrize("member", ["scan-a.tif", "notes-a.txt"])
+def test_a_changed_byte_fails_the_hmac(
+    multi_member_archive: tuple[PackagedArchive, dict[str, bytes]], member: str
+) -> None:
+    """One flipped ciphertext byte in the middle of a member: pyzipper and 7-Zip refuse."""
+    archive, _ = multi_member_archive
+    info = _zip_contents(archive.path, PASSWORD)[member][0]
+    position = _local_data_offset(archive.path, info) + info.compress_size // 2
+    raw = bytearray(archive.path.read_bytes())
+    raw[position] ^= 0x01
+    archive.path.write_bytes(raw)
+    with pyzipper.AESZipFile(archive.path) as zf:
+        zf.setpassword(PASSWORD.encode())
+        with pytest.raises((pyzipper.BadZipFile, zlib.error)) as refused:
+            zf.read(member)
+    if member == "scan-a.tif":  # stored: nothing but the HMAC can notice
+        assert "Bad HMAC check" in str(refused.value)
+    if SEVEN_ZIP is not None:
+        assert _7z("t", f"-p{PASSWORD}", str(archive.path)).returncode != 0
+
+
+# --- Durability ---------------------------------------------------------------------------
+
+
+def test_archive_is_fsynced_before_it_is_renamed_into_place(
+    tmp_path: Path, sources: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(f"fsync {os.fstat(fd).st_size}")
+        real_fsync(fd)
+
+    def replace(source: Any, target: Any) -> None:
+        events.append("replace")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    archive = build_archive(
+        reference="SH-SYNC-01", members=_members(sources), password=PASSWORD, out_dir=tmp_path
+    )
+    assert events == [f"fsync {archive.size}", "replace"]
+
+
+def test_a_failed_background_flush_fails_the_archive(
+    tmp_path: Path, sources: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error the background fdatasync saw may never reach the final fsync (the kernel
+    reports it once): it must still fail the archive, and leave nothing behind."""
+
+    def fdatasync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(packaging, "SYNC_STEP", 1 << 20)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="Input/output error"):
+        build_archive(
+            reference="SH-SYNC-02", members=_members(sources), password=PASSWORD, out_dir=out
+        )
+    assert list(out.iterdir()) == []

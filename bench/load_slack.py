@@ -1035,7 +1035,7 @@ def start_py_spy(args: argparse.Namespace, pid: int, index: int
         return None
     spy = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw",
-                             "--rate", str(args.py_spy_rate), "--nonblocking",
+                             "--rate", str(args.py_spy_rate), "--nonblocking", "--gil",
                              "--output", f"{args.py_spy}-{index + 1}.txt"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from store.sqlite_driver import one_hop_creator
 # The PostgreSQL advisory lock key the schema upgrade runs under (store/migrations/env.py):
 # fixed, so every replica of every version agrees on it ("SafeHavn" in ASCII).
 MIGRATION_LOCK = 0x536166654861766E
+
+# Set (see Database.urgent) where an acknowledgement waits for the writes.
+_URGENT: ContextVar[bool] = ContextVar("safehaven_urgent_writes", default=False)
 
 # The files SQLite keeps beside a database; it creates them with the database file's mode.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -149,7 +153,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction; commits when the block ends without an exception."""
         if self.is_sqlite:
-            await self._writer.acquire()
+            await self._writer.acquire(urgent=_URGENT.get())
             try:
                 async with self.sessions() as session, session.begin():
                     yield session
@@ -158,6 +162,19 @@ class Database:
         else:
             async with self.sessions() as session, session.begin():
                 yield session
+
+    @staticmethod
+    @contextmanager
+    def urgent() -> Iterator[None]:
+        """Transactions begun in this block, or in tasks created in it, are ones an
+        acknowledgement waits for (a modal's submission is acknowledged once its turn is
+        saved): on SQLite they go ahead of the ordinary writes waiting, as quick writes do;
+        each is committed as any other (with its fsync). No effect on PostgreSQL."""
+        token = _URGENT.set(True)
+        try:
+            yield
+        finally:
+            _URGENT.reset(token)
 
     @asynccontextmanager
     async def quick_write(self) -> AsyncIterator[AsyncSession]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.statuses import DeliveryMethod, PasswordMethod, TransferStatus
@@ -156,28 +156,32 @@ async def upsert_draft(
     session: AsyncSession, *, reference: str, sender_id: str, files: Sequence[Mapping[str, Any]],
     classification: str | None, now: datetime,
 ) -> None:
-    """Create or refresh a draft transfer and its file list from the conversation state."""
-    transfer = await session.get(Transfer, reference)
-    if transfer is None:
-        transfer = Transfer(reference=reference, sender_id=sender_id, status=TransferStatus.DRAFT,
-                            created_at=now, updated_at=now, file_count=0, total_bytes=0)
-        session.add(transfer)
-        await session.flush()
-    transfer.classification = classification
-    transfer.file_count = len(files)
-    transfer.total_bytes = sum(int(f["size"]) for f in files)
-    transfer.updated_at = now
-    existing = {f.position: f for f in (await session.scalars(
-        select(TransferFile).where(TransferFile.reference == reference))).all()}
+    """Create or refresh a draft transfer and its file list from the conversation state.
+    Core statements, not the ORM (a conversation's every step runs this): one UPDATE (an
+    INSERT the first time), one SELECT of the file positions, and the files that changed."""
+    values = {"classification": classification, "file_count": len(files),
+              "total_bytes": sum(int(f["size"]) for f in files), "updated_at": now}
+    refreshed = await session.execute(
+        update(Transfer).where(Transfer.reference == reference).values(**values)
+        .execution_options(synchronize_session=False))
+    if getattr(refreshed, "rowcount", 0) != 1:
+        await session.execute(insert(Transfer).values(
+            reference=reference, sender_id=sender_id, status=TransferStatus.DRAFT,
+            created_at=now, **values))
+    existing = set((await session.scalars(
+        select(TransferFile.position).where(TransferFile.reference == reference))).all())
     wanted = {int(f["position"]): f for f in files}
-    for position, row in existing.items():
-        if position not in wanted:
-            await session.delete(row)
-    for position, f in wanted.items():
-        if position not in existing:
-            session.add(TransferFile(reference=reference, position=position,
-                                     original_name=str(f["name"]), stored_path=str(f["path"]),
-                                     size=int(f["size"]), kind=str(f["kind"])))
+    gone = [position for position in existing if position not in wanted]
+    if gone:
+        await session.execute(
+            delete(TransferFile).where(TransferFile.reference == reference,
+                                       TransferFile.position.in_(gone))
+            .execution_options(synchronize_session=False))
+    new = [{"reference": reference, "position": position, "original_name": str(f["name"]),
+            "stored_path": str(f["path"]), "size": int(f["size"]), "kind": str(f["kind"])}
+           for position, f in wanted.items() if position not in existing]
+    if new:
+        await session.execute(insert(TransferFile), new)
 
 
 async def transfer_files(session: AsyncSession, *, reference: str) -> list[TransferFileRecord]:

@@ -186,8 +186,11 @@ class Answers:
             return
         values = form_values(dig(view, "state", "values") or {})
         summary = submitted_summary(view if isinstance(view, Mapping) else {})
-        turn_task = self.slack.spawn(self.slack.turn(f"slack:{user}", Answer(values, question)),
-                                     name="slack form turn")
+        # The acknowledgement waits for the turn to be saved: its writes go first.
+        with self.slack.svc.db.urgent():
+            turn_task = self.slack.spawn(self.slack.turn(f"slack:{user}",
+                                                         Answer(values, question)),
+                                         name="slack form turn")
         done, _ = await asyncio.wait({turn_task}, timeout=ACK_BUDGET)
         if turn_task in done and turn_task.exception() is None:
             turn: Turn = turn_task.result()

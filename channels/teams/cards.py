@@ -213,7 +213,8 @@ _NAVIGATION = (OptionRole.BACK, OptionRole.CANCEL)
 # Teams shows a card's buttons side by side, each cut to its share of the card's width
 # (about 460 px): so a card has at most MAX_ACTIONS short buttons, the one that answers and
 # Back and Cancel, and the options of a question are a choice set, never a row of buttons.
-# A question with a single option of its own (Confirm and send) has it as its button.
+# A decision (an option that goes ahead or refuses: Confirm and send, Yes, cancel) has its
+# options as buttons, side by side when they fit, else one per row.
 
 
 def _error_under(text: str | None) -> list[dict[str, Any]]:
@@ -233,11 +234,15 @@ def choice_card(choice: Choice, preface: Sequence[str] = ()) -> dict[str, Any]:
         if option.description:
             body += _blocks(f"{option.label}: {option.description}", isSubtle=True,
                             size="Small")
-    if len(picks) == 1 and not choice.multiple:
-        (only,) = picks
+    decision = any(o.role in (OptionRole.PRIMARY, OptionRole.DANGER) for o in picks)
+    if (len(picks) == 1 or decision) and not choice.multiple:
+        # A decision (confirm, cancel for good): its options are its buttons, and it has
+        # no Back or Cancel but its own.
         body += _error_under(choice.error)
-        return _card(body, [_styled(_submit(only.label, {**base, V: only.value},
-                                            inputs=False), only.role), *navigation])
+        own = [o for o in choice.options if o.role in _NAVIGATION]
+        return _card(body, [*(_styled(_submit(o.label, {**base, V: o.value}, inputs=False),
+                                      o.role) for o in picks),
+                            *(_navigation(q, title, own) if own or not decision else [])])
     chosen = ",".join(choice.chosen) if choice.multiple else (choice.default or "")
     body.append({
         "type": "Input.ChoiceSet", "id": V, "style": "expanded",

@@ -212,3 +212,20 @@ async def test_open_data_folder_permissions_fail(tmp_path: Path, fakes: Fakes) -
     code, table, out = await doctor(env)
     assert code == 1, out
     assert table["data folder"][0] == "FAIL" and "safehaven.db" in table["data folder"][1]
+
+
+async def test_production_rules(tmp_path: Path, fakes: Fakes) -> None:
+    """In production: SQLite is a warning, no Twilio is a failure (passwords could not go)."""
+    env = environment(tmp_path, fakes, SAFEHAVEN_ENV="production",
+                      SAFEHAVEN_PUBLIC_URL="https://safehaven.example.gov.uk")
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"):
+        del env[name]
+    code, table, out = await doctor(env)
+    assert code == 1, out
+    assert table["settings"][0] == "WARN" and "PostgreSQL" in table["settings"][1], out
+    assert table["twilio"][0] == "FAIL" and "production" in table["twilio"][1], out
+    del env["SAFEHAVEN_SECRET_KEY"]
+    code, table, out = await doctor(env)
+    assert code == 1
+    assert table == {"settings": ("FAIL", table["settings"][1])}
+    assert "SAFEHAVEN_SECRET_KEY is not set" in table["settings"][1]

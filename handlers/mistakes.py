@@ -27,6 +27,7 @@ from typing import Any
 from bot.cleantext import one_line
 from bot.messages import incidents as msg
 from bot.messages import transfers as tmsg
+from bot.messages.words import plural
 from bot.objects import archive_key
 from bot.replies import Reply, Text
 from bot.statuses import (
@@ -140,9 +141,10 @@ def reached_lines(facts: Reached) -> list[str]:
         lines.append(msg.REACHED_HANDED_BACK)
     if facts.link_issued:
         if facts.downloads:
-            lines.append(msg.REACHED_DOWNLOADS.format(count=facts.downloads))
+            lines.append(msg.REACHED_DOWNLOADS.format(times=plural(facts.downloads, "time")))
         if facts.downloads_in_progress:
-            lines.append(msg.REACHED_DOWNLOADING.format(count=facts.downloads_in_progress))
+            lines.append(msg.REACHED_DOWNLOADING.format(
+                downloads=plural(facts.downloads_in_progress, "download")))
         if not facts.downloads and not facts.downloads_in_progress:
             lines.append(msg.REACHED_LINK_UNUSED)
     lines += [msg.REACHED_PASSWORD_DELIVERED.format(what=_what(f, delivered=True))
@@ -271,7 +273,7 @@ def _done_lines(withdrawn: _Withdrawn, archive: bool | None) -> list[str]:
     if withdrawn.links:
         lines.append(msg.DONE_LINKS)
     if withdrawn.sends:
-        lines.append(msg.DONE_SENDS.format(count=withdrawn.sends))
+        lines.append(msg.DONE_SENDS.format(sends=plural(withdrawn.sends, "send")))
     if archive is True:
         lines.append(msg.DONE_ARCHIVE)
     elif archive is False:

@@ -196,10 +196,11 @@ async def notify_people(svc: Services, user_ids: Sequence[str], replies: Sequenc
     return unreached
 
 
-async def deliver_held(svc: Services, *, user_id: str) -> list[Reply]:
+async def deliver_held(svc: Services, *, user_id: str, header: bool = True) -> list[Reply]:
     """Everything kept for the person using ``user_id`` (under any of their ids), oldest
     first, removed from the store as it is handed over; requests no longer pending are
-    dropped. Empty when nothing is held."""
+    dropped. Empty when nothing is held. ``header``: first say they were kept (not when
+    shown as they arrive, as a waiting terminal chat does)."""
     ids = svc.policy.person_of(user_id).ids
     async with svc.db.read() as session:
         rows = await repo.held_notices(session, user_ids=ids)
@@ -232,6 +233,8 @@ async def deliver_held(svc: Services, *, user_id: str) -> list[Reply]:
                 out.append(reply)
     if not out:
         return []
+    if not header:
+        return out
     messages = msg.HELD_ONE if count <= 1 else msg.HELD_MANY.format(count=count)
     return [Text(msg.HELD_HEADER.format(messages=messages)), *out]
 

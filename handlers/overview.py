@@ -7,7 +7,12 @@ from collections.abc import Sequence
 
 from bot.messages import console as msg
 from bot.messages.transfers import STATUS_LABELS
-from bot.statuses import OPEN_TRANSFER_STATUSES, ApprovalStatus, TransferStatus
+from bot.statuses import (
+    OPEN_TRANSFER_STATUSES,
+    ApprovalStatus,
+    DeliveryMethod,
+    TransferStatus,
+)
 from handlers.services import Services
 from store import repositories as repo
 
@@ -60,9 +65,11 @@ async def open_transfers(svc: Services, *, user_id: str) -> list[str]:
         recipient = (t.recipient or {}).get("name") or msg.NO_RECIPIENT_YET
         approvers = await approvers_of(svc, reference=t.reference) \
             if t.status == TransferStatus.AWAITING_APPROVAL else None
+        status = msg.READY_LINK if t.status == TransferStatus.READY \
+            and t.delivery_method == DeliveryMethod.PORTAL \
+            else STATUS_LABELS.get(t.status, t.status)
         lines.append(msg.OPEN_LINE.format(
-            reference=t.reference, recipient=recipient,
-            status=STATUS_LABELS.get(t.status, t.status),
+            reference=t.reference, recipient=recipient, status=status,
             next=_next(t.status, t.reference, approvers)))
     return lines
 
@@ -79,10 +86,7 @@ async def awaiting_decision(svc: Services, *, user_id: str) -> list[str]:
                     or not svc.policy.is_one_of(user_id, approval.approvers) \
                     or svc.policy.same_person(user_id, summary.sender_id):
                 continue
-            transfer = await repo.get_transfer(session, reference=summary.reference)
-            recipient = ((transfer.recipient if transfer else None) or {}).get("name") \
-                or msg.NO_RECIPIENT_YET
+            # The request itself (with the recipient) is shown once, when it is handed over.
             lines.append(msg.DECIDE_LINE.format(reference=summary.reference,
-                                                sender=names(svc, [summary.sender_id]),
-                                                recipient=recipient))
+                                                sender=names(svc, [summary.sender_id])))
     return [msg.DECIDE_HEADER, *lines] if lines else []

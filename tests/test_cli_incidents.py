@@ -154,7 +154,7 @@ def test_an_overdue_incident_stands_out_and_a_late_decision_is_recorded_late(
     listed = run(cli_env, "incidents", "--open").stdout
     (line,) = [row for row in listed.splitlines() if row.startswith(ref)]
     assert "overdue 3 h" in line and line.rstrip().endswith("open, DECISION OVERDUE"), line
-    assert "1 incident(s) past the 72-hour deadline with no decision recorded" in listed
+    assert "1 incident past the 72-hour deadline with no decision recorded" in listed
 
     decided = run(cli_env, "incidents", "decide", ref, "--ico", "not-reported", "--reason",
                   "Recipient confirmed deletion; unlikely to result in a risk",

@@ -17,6 +17,7 @@ from bot.agreements import SharingAgreement, due_for_review
 from bot.app.config import Config
 from bot.app.process import EXIT_INVALID, out
 from bot.messages import agreements as msg
+from bot.messages.words import plural
 from bot.policy import load_policy
 from bot.policy_rules import Policy
 from handlers.services import utc_now
@@ -54,9 +55,9 @@ def render(policy: Policy, *, today: date, within_days: int) -> str:
         lines.append(msg.DUE_NONE.format(days=within_days))
     else:
         lines.append(msg.DUE_HEADER)
-        lines += [msg.DUE_LAPSED.format(days=(today - a.review_by).days, name=a.name,
+        lines += [msg.DUE_LAPSED.format(days=plural((today - a.review_by).days, "day"), name=a.name,
                                         review_by=a.review_by.isoformat()) for a in lapsed]
-        lines += [msg.DUE_SOON.format(days=(a.review_by - today).days, name=a.name,
+        lines += [msg.DUE_SOON.format(days=plural((a.review_by - today).days, "day"), name=a.name,
                                       review_by=a.review_by.isoformat()) for a in soon]
     return "\n".join(lines)
 
@@ -67,7 +68,7 @@ def cmd_agreements(config: Config, args: argparse.Namespace) -> int:
     out(render(policy, today=today, within_days=args.within))
     lapsed, _ = due_for_review(policy.agreements, today=today, within_days=args.within)
     if args.check and lapsed:
-        out(msg.CHECK_FAILED.format(count=len(lapsed)))
+        out(msg.CHECK_FAILED.format(agreements=plural(len(lapsed), "agreement")))
         return EXIT_INVALID
     return 0
 

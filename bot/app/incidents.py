@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from bot.app.config import Config
 from bot.app.process import EXIT_INVALID, default_user, out, run_with_services
 from bot.messages import incidents as msg
+from bot.messages.words import plural
 from bot.reference import normalise_reference
 from bot.statuses import IcoDecision, IncidentStatus
 from handlers import mistakes
@@ -80,7 +81,7 @@ def render(svc: Services, incidents: list[IncidentRecord], *, only_open: bool) -
         if i.decided_at is not None:
             lines.append(decision_line(svc, i, indent="    "))
     if overdue:
-        lines += ["", msg.OVERDUE_FOOTER.format(count=overdue)]
+        lines += ["", msg.OVERDUE_FOOTER.format(incidents=plural(overdue, "incident"))]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from bot.app.config import Config
 from bot.app.process import EXIT_INVALID, out, run_with_services
 from bot.audit_keys import AuditKeys
 from bot.messages import rotation as text
+from bot.messages.words import plural
 from handlers.notify import _sealing_context as held_notice_context
 from handlers.services import Services
 from store import audit
@@ -91,7 +92,8 @@ def _show(kind: str, tally: Tally) -> None:
 
 async def rotate(svc: Services) -> int:
     vault = svc.vault
-    out(text.STARTING.format(key_id=vault.key_id, previous=len(vault.previous_ids)))
+    out(text.STARTING.format(key_id=vault.key_id,
+                             previous=plural(len(vault.previous_ids), "previous key")))
     unopenable = 0
     for spec in SEALED_COLUMNS:
         tally = await reseal_column(svc.db, vault, spec)
@@ -112,11 +114,12 @@ async def rotate(svc: Services) -> int:
             out(text.AUDIT_BROKEN.format(problem=exc))
             audit_ok = False
         else:
-            out(text.AUDIT_LINKED.format(count=len(written), anchor=trail.anchor.description,
-                                         key_id=trail.keys.key_id) if written
+            out(text.AUDIT_LINKED.format(
+                checkpoints=plural(len(written), "rotation checkpoint"),
+                anchor=trail.anchor.description, key_id=trail.keys.key_id) if written
                 else text.AUDIT_ALREADY.format(key_id=trail.keys.key_id))
     if unopenable:
-        out(text.UNOPENABLE.format(count=unopenable))
+        out(text.UNOPENABLE.format(values=plural(unopenable, "value")))
     return await _verdict(svc, audit_ok=audit_ok and not unopenable)
 
 

@@ -57,12 +57,12 @@ STATUS_LIVE = "live"
 CATEGORIES_ANY = "(the policy asks no information categories)"
 DUE_HEADER = "Due for review:"
 DUE_LAPSED = (
-    "  LAPSED {days} day(s) ago: {name} (review by {review_by}); it covers nothing until "
+    "  LAPSED {days} ago: {name} (review by {review_by}); it covers nothing until "
     "reviewed"
 )
-DUE_SOON = "  due in {days} day(s): {name} (review by {review_by})"
+DUE_SOON = "  due in {days}: {name} (review by {review_by})"
 DUE_NONE = "Due for review: none within {days} days."
 CHECK_FAILED = (
-    "{count} agreement(s) past their review-by date count as absent: shares they covered "
+    "{agreements} past their review-by date count as absent: shares they covered "
     "now need a manager's authorisation. Review them and update review_by in the policy."
 )

@@ -29,7 +29,7 @@ NO_OPEN = "You have no open transfers."
 OPEN_LINE = "• {reference} to {recipient}: {status}. {next}"
 NO_RECIPIENT_YET = "(recipient not given yet)"
 DECIDE_HEADER = "Waiting for your decision:"
-DECIDE_LINE = ("• {reference} from {sender} to {recipient}: type `approve {reference}`, or "
+DECIDE_LINE = ("• {reference} from {sender}: type `approve {reference}`, or "
                "`reject {reference} REASON`.")
 
 # What comes next for an open transfer, by its status (bot.statuses.TransferStatus).
@@ -37,6 +37,7 @@ NEXT_DRAFT = "Run `safehaven chat` to carry on answering the questions."
 NEXT_APPROVAL = "Asked: {approvers}; their answer shows here."
 NEXT_PACKAGING = "It is being packaged; the link or archive shows here when it is ready."
 NEXT_FAILED = "Packaging failed: `status {reference}` says more; `cancel {reference}` ends it."
+READY_LINK = "ready: the secure download link is with you"
 NEXT_READY = ("`status {reference}` shows the password sends; `mistake {reference}` if it "
               "went to the wrong person.")
 

@@ -32,7 +32,7 @@ RECEIPT_RETRYING = (
 )
 RECEIPT_DEAD = (
     "Transfer {reference}: the password could not be {how} to {phone} after {attempts} "
-    "attempt(s) ({detail}). Check the number with the recipient, then cancel and share again."
+    "({detail}). Check the number with the recipient, then cancel and share again."
 )
 RECEIPT_NO_ANSWER = "no answer"
 RECEIPT_BUSY = "the line was busy"

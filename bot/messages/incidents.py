@@ -38,7 +38,7 @@ STILL_A_DRAFT = (
 
 DONE_HEADER = "What I did:"
 DONE_LINKS = "- withdrew the download link: it no longer downloads anything"
-DONE_SENDS = "- cancelled {count} password message(s) or call(s) not yet made"
+DONE_SENDS = "- cancelled {sends} of the password not yet made (text messages or calls)"
 DONE_ARCHIVE = "- deleted the encrypted archive from Safe Haven"
 DONE_ARCHIVE_FAILED = (
     "- could NOT delete the encrypted archive from storage just now; the service desk has "
@@ -57,9 +57,9 @@ REACHED_HANDED_BACK = (
     "may have it, and Safe Haven cannot recall an email"
 )
 REACHED_LINK_UNUSED = "- the download link had not been used: the archive was not downloaded"
-REACHED_DOWNLOADS = "- the archive was downloaded {count} time(s) through the download link"
+REACHED_DOWNLOADS = "- the archive was downloaded {times} through the download link"
 REACHED_DOWNLOADING = (
-    "- {count} download(s) of the archive were under way and may have finished"
+    "- {downloads} of the archive under way may have finished"
 )
 REACHED_PASSWORD_DELIVERED = "- the password was delivered: {what}"
 REACHED_PASSWORD_SENT = (
@@ -111,7 +111,7 @@ TIME_LEFT = "{hours} h {minutes:02d} min"
 OVERDUE = "overdue {hours} h {minutes:02d} min"
 OVERDUE_STATUS = "{status}, DECISION OVERDUE"
 OVERDUE_FOOTER = (
-    "{count} incident(s) past the 72-hour deadline with no decision recorded. Record it: "
+    "{incidents} past the 72-hour deadline with no decision recorded. Record it: "
     "`safehaven incidents decide REF --ico reported|not-reported --reason TEXT --by NAME`."
 )
 DECISION_LINE = "{indent}decided {at} by {by}: {decision}{late}. Reason: {reason}"

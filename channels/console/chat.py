@@ -241,7 +241,9 @@ async def _show_overview(svc: Services, *, user_id: str, out: TextIO) -> None:
 
 
 async def _show_held(svc: Services, *, user_id: str, out: TextIO, prompt: str = "") -> None:
-    held = await deliver_held(svc, user_id=user_id)
+    """What was kept for the person; with ``prompt`` (a chat waiting at it), as it arrives,
+    without saying it was kept."""
+    held = await deliver_held(svc, user_id=user_id, header=not prompt)
     if held:
         out.write(("\n" if prompt else "") + "\n".join(render(r) for r in held) + "\n" + prompt)
         out.flush()

@@ -11,6 +11,7 @@ import re
 
 from bot.messages import console as say
 from bot.messages import conversation as msg
+from bot.messages.words import labelled
 from bot.replies import (
     ApprovalRequest,
     Ask,
@@ -24,6 +25,14 @@ from bot.replies import (
 )
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _marked(label: str, mark: str) -> str:
+    """``label`` with ``mark`` (" (chosen)"), one bracket for both when the label ends in
+    one: "Secure download link (recommended; press Enter for this)"."""
+    if mark.startswith(" (") and label.endswith(")"):
+        return f"{label[:-1]}; {mark[2:]}"
+    return label + mark
 
 
 def render(reply: Reply) -> str:
@@ -49,7 +58,7 @@ def _render(reply: Reply) -> str:
             mark = (msg.CHOICE_KEPT_MARK if reply.default == opt.value and not reply.multiple
                     else msg.CHOICE_CHOSEN_MARK if opt.value in reply.chosen else "")
             desc = f" — {opt.description}" if opt.description else ""
-            lines.append(f"  {i}. {opt.label}{mark}{desc}")
+            lines.append(f"  {i}. {_marked(opt.label, mark)}{desc}")
         if reply.multiple:
             lines.append(msg.SEVERAL_CHOICES_HINT)
         return "\n".join(lines)
@@ -57,8 +66,10 @@ def _render(reply: Reply) -> str:
         lines = [f"⚠ {reply.error}"] if reply.error else []
         lines.append(f"[{reply.title}] {reply.intro}".rstrip())
         for f in reply.fields:
+            if not f.value and not f.error:
+                continue  # asked for one by one next; only what is already given is shown
             err = f"  ⚠ {f.error}" if f.error else ""
-            lines.append(f"  {f.label}: {f.value}{err}")
+            lines.append(f"  {labelled(f.label)} {f.value}{err}".rstrip())
         return "\n".join(lines)
     if isinstance(reply, FileReply):
         return f"{reply.caption}\n  → {reply.key}"

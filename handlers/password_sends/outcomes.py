@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from bot.messages import delivery as dmsg
 from bot.messages import transfers as msg
+from bot.messages.words import plural
 from bot.replies import Reply, Text
 from bot.statuses import FINAL_SEND_STATUSES, SendKind, SendStatus
 from handlers.services import Services
@@ -102,7 +103,8 @@ async def after_failure(session: Session, svc: Services, d: Send, *, detail: str
                            "method": d.kind, "attempts": d.attempts, "detail": detail,
                            "dead_lettered": retryable})
     return Text(dmsg.RECEIPT_DEAD.format(reference=d.reference, how=kind, phone=phone,
-                                         attempts=d.attempts, detail=detail))
+                                         attempts=plural(d.attempts, "attempt"),
+                                         detail=detail))
 
 
 async def wipe_if_done(session: Session, reference: str, now: datetime) -> None:

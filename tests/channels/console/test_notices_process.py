@@ -116,7 +116,8 @@ def test_the_sender_waits_for_the_decision_and_each_sees_only_their_own(
         assert f"console:alice asks you to authorise transfer {reference}" in manager.stdout
         assert f"Do you authorise {reference}?" in manager.stdout
         assert f"run `safehaven approve {reference}`" in manager.stdout
-        assert f"• {reference} from console:alice to Priya Shah" in manager.stdout
+        assert f"• {reference} from console:alice: type `approve {reference}`" \
+            in manager.stdout
 
         approved = run(cli_env, "approve", reference, "--approver", "console:manager")
         assert approved.returncode == 0, approved.stdout + approved.stderr
@@ -175,7 +176,7 @@ def test_a_chat_without_files_shows_what_is_open_and_what_was_kept(
     assert "While I could not reach you, a message was kept for you:" in text
     assert f"console:manager approved transfer {reference}" in text
     assert f"Secure download link for {reference}:" in text
-    assert f"• {reference} to Priya Shah: archive handed back." in text
+    assert f"• {reference} to Priya Shah: ready: the secure download link is with you." in text
     assert "Your recent transfers:" in text
     assert f"`status {reference}` shows" in text
     assert "`mistake REF`" in text  # help lists the commands

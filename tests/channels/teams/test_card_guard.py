@@ -21,12 +21,12 @@ import pytest
 
 from channels.teams.cards import FILE_CONSENT
 from handlers.password_sends import dispatch
+from tests.channels.teams import test_flow as flow
 from tests.channels.teams.test_flow import (
     accept,
     consent_call,
     controlled_transfer,
     refuse_a_recipient,
-    test_file_to_archive_upload_with_approval,
 )
 from tests.support import fake_teams, teams_render
 from tests.support.core import Clock
@@ -81,14 +81,18 @@ SCREENSHOTS: dict[str, Callable[[teams_render.Card], bool]] = {
     "approval-request.png": _has('"title": "Approve"'),
     "approval-decided.png": _has("Recorded: you approved"),
     "receipt.png": _has('"title": "Report a mistake"'),
+    "cancel-confirmation.png": _has('"title": "No, keep it"'),
 }
 
 
 async def test_every_card_of_whole_conversations_renders_whole_at_teams_width(
         teams: TeamsWorld, renderer_installed: None, tmp_path: Path) -> None:
-    await test_file_to_archive_upload_with_approval(teams)
+    await flow.test_file_to_archive_upload_with_approval(teams)
     await declined_then_called(teams)
-    await refuse_a_recipient(teams, teams.user(REFUSED_AAD, "Robin Sender"))
+    robin = teams.user(REFUSED_AAD, "Robin Sender")
+    await refuse_a_recipient(teams, robin)
+    await robin.say("cancel")  # asks to be sure
+    assert "Yes, cancel" in robin.last_card().words
     sent = teams_render.cards_in(fake_teams.SENT)
     cards = teams_render.distinct(sent)
     assert len(cards) >= 10, [teams_render.summary(c) for c in cards]

@@ -26,7 +26,11 @@ APP_ID = "0b5e7f1c-1111-4222-8333-944445555666"
 APP_PASSWORD = "teams-client-secret-0123456789"
 SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
 DB_PASSWORD = "db-password-never-printed"
-CHANNEL_PREFIXES = ("SAFEHAVEN_", "TWILIO_", "SLACK_", "TEAMS_", "Microsoft", "AWS_", "AZURE_")
+# Settings of the process running the tests that would reach its CLI (doctor honours a
+# proxy from the environment, as aiohttp's trust_env does: the fakes are reached directly).
+CHANNEL_PREFIXES = ("SAFEHAVEN_", "TWILIO_", "SLACK_", "TEAMS_", "Microsoft", "AWS_", "AZURE_",
+                    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                    "all_proxy")
 
 
 def closed_port() -> int:

@@ -233,3 +233,20 @@ async def test_production_rules(tmp_path: Path, fakes: Fakes) -> None:
     assert code == 1
     assert table == {"settings": ("FAIL", table["settings"][1])}
     assert "SAFEHAVEN_SECRET_KEY is not set" in table["settings"][1]
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"SAFEHAVEN_SECRET_KEY": "A" * 43}, "SAFEHAVEN_SECRET_KEY has only 1 different byte"),
+    ({"SAFEHAVEN_SECRET_KEY": "not a key!"}, "SAFEHAVEN_SECRET_KEY is not base64url"),
+    ({"SAFEHAVEN_PREVIOUS_SECRET_KEYS": "c2hvcnQ"},
+     "SAFEHAVEN_PREVIOUS_SECRET_KEYS (key 1) decodes to 5 bytes, not 32"),
+])
+async def test_a_weak_or_malformed_key_fails_without_being_shown(
+        tmp_path: Path, fakes: Fakes, changes: dict[str, str], expected: str) -> None:
+    env = environment(tmp_path, fakes, **changes)
+    code, table, out = await doctor(env)
+    assert code == 1, out
+    status, detail = table["secret key"]
+    assert status == "FAIL" and expected in detail, out
+    for value in changes.values():
+        assert value not in out

@@ -216,9 +216,10 @@ def _key_problem(value: str) -> str | None:
     return None
 
 
-def check_secret_key(settings: Settings, env: Mapping[str, str]) -> Check:
-    previous = [k for k in (env.get("SAFEHAVEN_PREVIOUS_SECRET_KEYS") or "").split(",")
-                if k.strip()]
+def check_secret_key(settings: Settings) -> Check:
+    """The key (and the previous keys still accepted: SAFEHAVEN_PREVIOUS_SECRET_KEYS and its
+    _FILE form) decode to 32 random-looking bytes; without one, the development key file."""
+    previous = settings.previous_secret_keys
     if settings.secret_key:
         for name, value in [("SAFEHAVEN_SECRET_KEY", settings.secret_key)] + [
                 (f"SAFEHAVEN_PREVIOUS_SECRET_KEYS (key {n})", k)
@@ -487,7 +488,7 @@ async def run_checks(env: Mapping[str, str], *, now: datetime) -> list[Check]:
         return rows
     policy_row, policy = check_policy(settings)
     rows += [policy_row, check_time_zone(settings, policy, now),
-             check_call_window(policy, now), check_secret_key(settings, env),
+             check_call_window(policy, now), check_secret_key(settings),
              check_data_folder(settings)]
     rows += await check_database(settings)
     rows.append(await check_object_store(settings))

@@ -5,7 +5,8 @@ SQLAlchemy's aiosqlite adapter makes four trips to aiosqlite's thread for every 
 wake-up and an event loop wake-up. :class:`OneHopConnection` is aiosqlite's connection with
 a cursor that does all four in the thread in one trip: the same ``sqlite3`` calls, in the
 same order, on the same thread and connection, so transactions, commits and durability are
-SQLite's as before; only the hand-offs between threads are fewer.
+SQLite's as before; only the hand-offs between threads are fewer. A commit or rollback with
+no transaction open (most sessions that only read) makes none.
 """
 
 from __future__ import annotations
@@ -81,10 +82,25 @@ class OneHopCursor:
 
 
 class OneHopConnection(aiosqlite.Connection):
-    """aiosqlite's connection whose cursors are :class:`OneHopCursor`."""
+    """aiosqlite's connection whose cursors are :class:`OneHopCursor`, and whose commit and
+    rollback make no trip when no transaction is open (``sqlite3`` would do nothing then;
+    a session that only read, in the ``sqlite3`` module's default transaction handling,
+    never began one). The flag is read while the connection's thread has nothing of this
+    connection's to run: SQLAlchemy issues one operation at a time on a connection."""
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
+
+    def _idle(self) -> bool:
+        return self._connection is not None and not self._connection.in_transaction
+
+    async def commit(self) -> None:
+        if not self._idle():
+            await super().commit()
+
+    async def rollback(self) -> None:
+        if not self._idle():
+            await super().rollback()
 
 
 def one_hop_creator(url: str | URL) -> Any:

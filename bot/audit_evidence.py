@@ -33,6 +33,7 @@ from bot.audit_keys import (
     canonical,
     signature_valid,
 )
+from bot.messages.words import plural
 
 
 def export_statement(*, data_sha256: str, size: int, file_name: str, export_format: str,
@@ -113,8 +114,8 @@ def _check_chain(data: bytes, statement: dict[str, Any], signed: SignedCheckpoin
                                   "names")
             return
     if seqs:
-        check.notes.append(f"{len(records)} records ({seqs[0]} to {seqs[-1]}) in {runs} "
-                           f"consecutive run(s); {links} links checked")
+        check.notes.append(f"{len(records)} records ({seqs[0]} to {seqs[-1]}) in "
+                           f"{plural(runs, 'consecutive run')}; {links} links checked")
 
 
 def verify_export(data: bytes, signature_text: str, public: Ed25519PublicKey) -> ExportCheck:

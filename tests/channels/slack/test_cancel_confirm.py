@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot import answers
 from bot.messages import slack as msg
 from bot.options import CONFIRM_OPTIONS
 from bot.replies import Choice, OptionRole
@@ -20,4 +21,6 @@ def test_the_cancel_button_asks_slack_to_confirm() -> None:
     assert confirmed[0]["confirm"]["title"]["text"] == msg.CANCEL_CONFIRM_TITLE
     assert confirmed[0]["confirm"]["style"] == "danger"
     assert len(confirmed) < len(buttons)  # confirm only where the press deletes files
+    # The press says Slack asked already, so the conversation does not ask again.
+    assert [answers.confirmed(b["value"]) for b in buttons] == ["confirm" in b for b in buttons]
     assert block_kit.message_problems(blocks, "Please check") == []

@@ -44,6 +44,7 @@ from bot.app.plugins import CHANNELS
 from bot.app.process import out
 from bot.app.where import _without_credentials, _without_password
 from bot.messages import doctor as msg
+from bot.messages.words import plural
 from bot.objects import ObjectKey, ObjectStore
 from bot.policy import PolicyError, load_policy
 from bot.policy_rules import Policy
@@ -147,7 +148,7 @@ def check_policy(settings: Settings) -> tuple[Check, Policy | None]:
         policy = load_policy(settings.policy_path)
     except PolicyError as exc:
         return Check(msg.POLICY, Status.FAIL, msg.POLICY_FAIL.format(
-            source=source, count=len(exc.errors), first=exc.errors[0])), None
+            source=source, errors=plural(len(exc.errors), "error"), first=exc.errors[0])), None
     return Check(msg.POLICY, Status.OK, msg.POLICY_OK.format(
         source=source, levels=len(policy.levels), agreements=len(policy.agreements))), policy
 
@@ -228,7 +229,8 @@ def check_secret_key(settings: Settings) -> Check:
             if problem:
                 return Check(msg.SECRET_KEY, Status.FAIL,
                              msg.SECRET_BAD.format(name=name, problem=problem))
-        more = msg.SECRET_PREVIOUS.format(count=len(previous)) if previous else ""
+        more = msg.SECRET_PREVIOUS.format(keys=plural(len(previous), "previous key")) \
+            if previous else ""
         return Check(msg.SECRET_KEY, Status.OK, msg.SECRET_FROM_ENV.format(previous=more))
     path = settings.var_dir / "secret.key"
     if path.exists():

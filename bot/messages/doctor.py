@@ -30,7 +30,7 @@ SETTINGS_SQLITE_IN_PRODUCTION = ("production on SQLite ({database}): use Postgre
 NOT_CHECKED = "not checked: {what} failed above"
 
 POLICY_OK = "{source}: {levels} classifications, {agreements} agreements"
-POLICY_FAIL = ("{source}: {count} error(s), the first: {first} (run 'safehaven policy check "
+POLICY_FAIL = ("{source}: {errors}, the first: {first} (run 'safehaven policy check "
                "FILE' for all)")
 
 TIME_ZONE_OK = "{zone} (policy [organisation] timezone): now {now}"
@@ -44,7 +44,7 @@ CALL_WINDOW_NARROW = ("{start}-{end} {days} ({zone}): shorter than an hour, so f
                       "be booked")
 
 SECRET_FROM_ENV = "SAFEHAVEN_SECRET_KEY set (32 bytes){previous}"
-SECRET_PREVIOUS = "; {count} previous key(s) still open older seals"
+SECRET_PREVIOUS = "; {keys} still open older seals"
 SECRET_BAD = "{name} {problem}; generate one with 'safehaven generate-key'"
 SECRET_NOT_BASE64 = "is not base64url"
 SECRET_LENGTH = "decodes to {length} bytes, not 32"

@@ -225,9 +225,12 @@ async def _save(svc: Services, *, conversation_id: str, user_id: str, before: St
             await roll_back(session)
             return None
         if after.reference and after.step != Step.IDLE:
+            # The files are recorded by the turn that received them: later turns of the
+            # same transfer only refresh the row.
             await repo.upsert_draft(session, reference=after.reference, sender_id=user_id,
                                     files=after.files, classification=after.classification,
-                                    now=now)
+                                    now=now, files_changed=before.reference != after.reference
+                                    or before.files != after.files)
         saved = (version or 0) + 1
         for n, effect in enumerate(result.effects):
             if isinstance(effect, SubmitTransfer):

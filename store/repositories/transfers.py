@@ -154,11 +154,13 @@ async def reference_taken(session: AsyncSession, *, reference: str) -> bool:
 
 async def upsert_draft(
     session: AsyncSession, *, reference: str, sender_id: str, files: Sequence[Mapping[str, Any]],
-    classification: str | None, now: datetime,
+    classification: str | None, now: datetime, files_changed: bool = True,
 ) -> None:
     """Create or refresh a draft transfer and its file list from the conversation state.
     Core statements, not the ORM (a conversation's every step runs this): one UPDATE (an
-    INSERT the first time), one SELECT of the file positions, and the files that changed."""
+    INSERT the first time), then, unless the caller knows the state's files are the ones
+    already recorded (``files_changed`` False, with the row already there), one SELECT of
+    the file positions and the files that changed."""
     values = {"classification": classification, "file_count": len(files),
               "total_bytes": sum(int(f["size"]) for f in files), "updated_at": now}
     refreshed = await session.execute(
@@ -168,6 +170,8 @@ async def upsert_draft(
         await session.execute(insert(Transfer).values(
             reference=reference, sender_id=sender_id, status=TransferStatus.DRAFT,
             created_at=now, **values))
+    elif not files_changed:
+        return
     existing = set((await session.scalars(
         select(TransferFile.position).where(TransferFile.reference == reference))).all())
     wanted = {int(f["position"]): f for f in files}

@@ -297,6 +297,9 @@ def test_transfer_commands_name_what_they_take(cli_env: dict[str, str]) -> None:
                    "--reject")
     assert rejected.returncode == 2
     assert "--reject needs --reason" in rejected.stderr
+    missing = run(cli_env, "chat", "no-such-file.pdf", "--sender", "console:alice")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "argument files: 'no-such-file.pdf' is not a file that can be read" in missing.stderr
 
 
 def test_share_warns_of_a_name_as_the_chat_does(cli_env: dict[str, str],

@@ -51,6 +51,12 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
     KeyboardInterrupt ``asyncio.run`` raises once the chat is cancelled)."""
     from channels.console.chat import LineReader, run_chat
 
+    for name in args.files:
+        if not Path(name).is_file():
+            sys.stderr.write("safehaven chat: error: argument files: "
+                             f"{say.NOT_A_FILE.format(value=name)}\n")
+            return EXIT_USAGE
+
     async def job(svc: Services) -> int:
         at_terminal(svc, args.sender)
         read = LineReader(sys.stdin.fileno(), sys.stdout)

@@ -53,4 +53,5 @@ SHARE_LATER = ("Their decision, and the link or archive once approved, will be k
 
 # Command-line errors of the transfer commands, each naming the argument and what it takes.
 NOT_A_REFERENCE = "{value!r} is not a transfer reference: one like SH-7K3Q-9F"
+NOT_A_FILE = "{value!r} is not a file that can be read (give the path of each file to share)"
 REASON_NEEDED = "--reject needs --reason: why it is rejected (the sender is told)"

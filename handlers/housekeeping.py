@@ -26,7 +26,7 @@ from handlers import (
     retention,
     transfers,
 )
-from handlers.password_sends import dispatch
+from handlers.password_sends import dispatch, restore_check
 from handlers.services import Services
 from store import repositories as repo
 
@@ -113,12 +113,20 @@ async def apply_retention(svc: Services) -> dict[Artefact, int]:
 
 
 async def at_startup(svc: Services) -> None:
-    """Once when ``serve`` or ``worker`` starts: clean this host's leftover temporary files
-    (:func:`handlers.recovery.clean_host_at_startup`). Errors are logged, never raised."""
+    """Once when ``serve`` or ``worker`` starts, before the scheduler or the web server:
+    clean this host's leftover temporary files
+    (:func:`handlers.recovery.clean_host_at_startup`), and, if the database is behind its
+    audit anchor (restored from an older dump), check the pending password sends with the
+    provider before any goes (:mod:`handlers.password_sends.restore_check`). Errors are
+    logged, never raised."""
     try:
         await recovery.clean_host_at_startup(svc)
     except Exception:
         log.exception("start-up clean-up of temporary files failed")
+    try:
+        await restore_check.check_after_restore(svc)
+    except Exception:
+        log.exception("start-up check of the database against the audit anchor failed")
 
 
 async def tick(svc: Services) -> None:

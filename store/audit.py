@@ -564,6 +564,40 @@ async def verify_or_raise(db: Database, trail: AuditTrail) -> VerifyResult:
     return result
 
 
+# The record saying a database found behind its anchor had its pending sends checked.
+RESTORE_CHECKED = "restore_checked"
+
+
+@dataclass(frozen=True)
+class Behind:
+    """The database does not hold, unchanged, the head record of the anchor's latest
+    checkpoint: it was restored from a dump older than that checkpoint (or its newest
+    records were deleted or replaced). ``trail_head``: the newest record it does hold."""
+
+    checkpoint: Checkpoint
+    trail_head: int | None
+    noted: bool  # a restore_checked record for this checkpoint is in the trail already
+
+
+async def behind_anchor(db: Database, trail: AuditTrail) -> Behind | None:
+    """Whether the database is behind what the anchor once saw of it (None: it is not, or
+    the anchor holds no checkpoint this server's keys trust)."""
+    latest = _latest(await trail.anchor.read(), trail.keys)
+    if latest is None or latest.head_seq <= latest.base_seq:
+        return None
+    async with db.read() as session:
+        head = await session.get(AuditRecord, latest.head_seq)
+        if head is not None and hmac.compare_digest(head.hash, latest.head_mac):
+            return None
+        newest = (await session.execute(select(func.max(AuditRecord.seq)))).scalar()
+        noted = any(
+            d.get("checkpoint_head") == latest.head_seq
+            and d.get("checkpoint_at") == latest.at.isoformat()
+            for d in (await session.scalars(select(AuditRecord.details).where(
+                AuditRecord.action == RESTORE_CHECKED))).all() if isinstance(d, dict))
+    return Behind(latest, newest, noted)
+
+
 async def prune(db: Database, *, trail: AuditTrail, before: datetime,
                 now: datetime) -> int:
     """Delete the records older than ``before`` (the policy's ``[retention] audit_days``),

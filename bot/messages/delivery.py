@@ -59,6 +59,26 @@ RECEIPT_UNCONFIRMED_UNKNOWN = (
     "will not send it again on my own. Ask the recipient; if it did not arrive, book a call "
     "with `call {reference} YYYY-MM-DD HH:MM`, or cancel the transfer and share again."
 )
+RECEIPT_RESTORE_UNKNOWN = (
+    "Transfer {reference}: Safe Haven's database was restored from a backup older than its "
+    "last records, so the password may already have been {how} to {phone}, and I could not "
+    "check with Twilio. I will not send it on my own. Ask the recipient; if it did not "
+    "arrive, book a call with `call {reference} YYYY-MM-DD HH:MM`, or cancel the transfer "
+    "and share again."
+)
+RECEIPT_RESTORE_CALL_MADE = (
+    "Transfer {reference}: Safe Haven's database was restored from a backup older than its "
+    "last records, and Twilio shows a call to {phone} answered since, so I cannot tell "
+    "whether the password was read out. I will not call again on my own. Ask the "
+    "recipient; if they did not hear it, book a call with `call {reference} YYYY-MM-DD "
+    "HH:MM`."
+)
+# A send held after a restore (password_sends.last_error) while Twilio is asked whether it
+# went already; which of the two says what it goes back to if Twilio has no trace of it.
+DETAIL_RESTORE_CHECK_DUE = ("database restored from an older backup: checking with Twilio "
+                            "whether this went already (then due)")
+DETAIL_RESTORE_CHECK_WAITING = ("database restored from an older backup: checking with "
+                                "Twilio whether this went already (then waiting for receipt)")
 DETAIL_NOT_AT_TWILIO = "Twilio did not answer in time and has no record of it"
 DETAIL_CANNOT_CHECK = "Twilio did not confirm it and could not be asked afterwards"
 RECEIPT_OPTED_OUT = "the recipient's number has opted out of texts (replied STOP)"

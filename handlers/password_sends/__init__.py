@@ -7,6 +7,8 @@ call. The package holds one concept per module; each imports only those listed b
 - ``outcomes``: what an outcome does to a row (sent, delivered, retried with backoff,
   dead-lettered, adopted), whoever learnt it, and the password wiped once nothing needs it.
 - ``reconcile``: sends left ``unconfirmed`` settled by asking the provider what it sent.
+- ``restore_check``: a database older than its audit anchor (restored from an earlier
+  dump): its due and waiting sends checked with the provider (``reconcile``) before any goes.
 - ``calls``: the voice call step by step (greeting, code check, password, repeat).
 - ``dispatch``: claim due rows, send them, record the outcomes; interrupted sends reported.
 - ``scheduling``: the rows a transfer's method needs; receipt releasing the waiting SMS; a

@@ -8,6 +8,12 @@ Failing that, :func:`reconcile_unconfirmed` (run by ``dispatch.run_due``) asks t
 what it sent to that number since the attempt began. Found: adopted, no second SMS. Certainly
 not there: retried as normal. The provider cannot be asked: reported like an interrupted send,
 never re-sent.
+
+The same check settles the sends :mod:`handlers.password_sends.restore_check` holds when the
+database turns out to be older than its audit anchor (restored from an earlier dump): due or
+waiting sends that may have gone out after the dump. They are asked about from their
+creation on, and with no trace at the provider they go back to what they were (due, or
+waiting for receipt) without counting an attempt.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class _Check:
     phone: str
     attempts: int
     since: datetime  # the attempt began at or after this (less CLOCK_SKEW)
+    restored: SendStatus | None = None  # held after a restore: what it goes back to
     records: Sequence[ProviderRecord] | None = None  # None: the provider could not be asked
     error: str = ""
 
@@ -65,6 +72,10 @@ class _Check:
 # Provider statuses of a message or call that did not get through (and will not).
 _NOT_THROUGH = ("failed", "undelivered", "canceled", "busy", "no-answer")
 _CALL_ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
+# Sends held after a restore, by their mark: the status each goes back to when the provider
+# has no trace of it.
+_RESTORE_MARKS = {dmsg.DETAIL_RESTORE_CHECK_DUE: SendStatus.DUE,
+                  dmsg.DETAIL_RESTORE_CHECK_WAITING: SendStatus.WAITING}
 
 
 async def _claim_unconfirmed(svc: Services, now: datetime, reference: str | None
@@ -75,10 +86,15 @@ async def _claim_unconfirmed(svc: Services, now: datetime, reference: str | None
         rows = await repo.lease_unconfirmed_sends(
             session, now=now, lease_until=now + LEASE, limit=BATCH,
             skip_locked=not svc.db.is_sqlite, reference=reference)
-        return [_Check(delivery_id=d.id, reference=d.reference, kind=d.kind, phone=d.phone,
-                       attempts=d.attempts,
-                       since=(d.due_at or now) - UNCONFIRMED_WAIT - CLOCK_SKEW)
-                for d in rows]
+        checks = []
+        for d in rows:
+            restored = _RESTORE_MARKS.get(d.last_error or "")
+            since = (d.created_at if restored is not None
+                     else (d.due_at or now) - UNCONFIRMED_WAIT) - CLOCK_SKEW
+            checks.append(_Check(delivery_id=d.id, reference=d.reference, kind=d.kind,
+                                 phone=d.phone, attempts=d.attempts, since=since,
+                                 restored=restored))
+        return checks
 
 
 async def _ask(svc: Services, c: _Check) -> None:
@@ -136,6 +152,8 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
             kind = how(d.kind)
             details: dict[str, object] = {"method": d.kind, "attempt": d.attempts,
                                           "records": len(c.records or ())}
+            if c.restored is not None:
+                details["after_restore"] = True
             if c.records is None:
                 last_error = f"{dmsg.DETAIL_CANNOT_CHECK} ({c.error})"
                 await repo.move_send(session, send_id=d.id, only_from=(SendStatus.UNCONFIRMED,),
@@ -149,7 +167,9 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                                    details={"method": d.kind, "attempt": d.attempts,
                                             "detail": last_error})
                 if sender is not None and d.kind != SendKind.HEADS_UP:
-                    receipts.append((sender, Text(dmsg.RECEIPT_UNCONFIRMED_UNKNOWN.format(
+                    unknown = (dmsg.RECEIPT_RESTORE_UNKNOWN if c.restored is not None
+                               else dmsg.RECEIPT_UNCONFIRMED_UNKNOWN)
+                    receipts.append((sender, Text(unknown.format(
                         reference=d.reference, how=kind, phone=phone))))
                 continue
             found = _pick(c.records, owned, c.since)
@@ -161,6 +181,12 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                     await repo.move_send(  # nothing left to send
                         session, send_id=d.id, only_from=(SendStatus.UNCONFIRMED,), now=now,
                         status=SendStatus.CANCELLED, last_error=dmsg.DETAIL_NOT_AT_TWILIO)
+                    continue
+                if c.restored is not None:  # it never went: back to what it was
+                    await repo.move_send(
+                        session, send_id=d.id, only_from=(SendStatus.UNCONFIRMED,), now=now,
+                        status=c.restored, last_error=None,
+                        due_at=now if c.restored == SendStatus.DUE else None)
                     continue
                 reply = await after_failure(session, svc, d, detail=dmsg.DETAIL_NOT_AT_TWILIO,
                                             retryable=True, now=now)
@@ -178,9 +204,14 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                 continue
             d = adopted
             if d.kind == SendKind.VOICE:
-                if found.status in _CALL_ENDED:
-                    out: Reply | None = await call_ended(session, svc, d, status=found.status,
-                                                         answered_by=None, now=now)
+                if c.restored is not None and found.status == "completed":
+                    # Answered after the dump: whether the password was read out went with
+                    # the records the restore lost. Never called twice: the sender asks.
+                    out: Reply | None = Text(dmsg.RECEIPT_RESTORE_CALL_MADE.format(
+                        reference=d.reference, phone=phone))
+                elif found.status in _CALL_ENDED:
+                    out = await call_ended(session, svc, d, status=found.status,
+                                           answered_by=None, now=now)
                 else:
                     out = Text(dmsg.RECEIPT_CALLING.format(reference=d.reference, phone=phone))
             else:

@@ -179,6 +179,24 @@ async def lease_unconfirmed_sends(session: AsyncSession, *, now: datetime, lease
         lease_until=lease_until))
 
 
+async def hold_for_provider_check(session: AsyncSession, *, now: datetime, due_mark: str,
+                                  waiting_mark: str) -> list[PasswordSendRecord]:
+    """Every send that may already have gone without this database knowing (``due`` by
+    ``now``, or ``waiting`` for receipt) becomes ``unconfirmed``, to be checked with the
+    provider before anything is sent: due now, its ``last_error`` the mark saying which it
+    was (``due_mark`` / ``waiting_mark``), so the check can put it back. Returns them."""
+    held: list[PasswordSendRecord] = []
+    for was, mark, only_due in ((SendStatus.DUE, due_mark, True),
+                                (SendStatus.WAITING, waiting_mark, False)):
+        query = update(PasswordSend).where(PasswordSend.status == was)
+        if only_due:
+            query = query.where(PasswordSend.due_at <= now)
+        held += await _updated(session, query.values(
+            status=SendStatus.UNCONFIRMED, due_at=now, last_error=mark, lease_until=None,
+            updated_at=now))
+    return held
+
+
 async def interrupt_lapsed_sends(session: AsyncSession, *, now: datetime
                                  ) -> list[PasswordSendRecord]:
     """Sends still ``sending`` after their lease (a worker died mid-send) become

@@ -167,7 +167,9 @@ async def run_chat(svc: Services, *, user_id: str, files: Sequence[Path], read: 
 
 
 async def _converse(svc: Services, *, user_id: str, files: Sequence[Path], read: InputFn,
-                    out: TextIO) -> int:
+                    out: TextIO, staying: bool = False) -> int:
+    """The conversation; ``staying``: it was entered from the command prompt (a command
+    asked something), which it goes back to once nothing more is asked."""
     conversation_id = f"{user_id}"
     event: Event | None = None
     if files and await _open_transfer_kept(svc, user_id=user_id, files=files, read=read,
@@ -196,6 +198,9 @@ async def _converse(svc: Services, *, user_id: str, files: Sequence[Path], read:
             pending = await current_question(svc, conversation_id=conversation_id,
                                              user_id=user_id)
         if asked is None and (pending is None or not isinstance(event, Command)):
+            if staying:
+                return await _commands(svc, user_id=user_id, read=read, out=out,
+                                       opening=False)
             return await _after_the_flow(svc, user_id=user_id, reference=reference,
                                          read=read, out=out)
         pending = asked or pending
@@ -308,7 +313,8 @@ async def _commands(svc: Services, *, user_id: str, read: InputFn, out: TextIO,
                 out.write(say.COMMANDS_HINT + "\n" + say.APPROVER_COMMANDS_HINT + "\n")
             if _pending(replies) is not None:  # it asks something (to confirm a cancel)
                 watcher.cancel()
-                return await _converse(svc, user_id=user_id, files=(), read=read, out=out)
+                return await _converse(svc, user_id=user_id, files=(), read=read, out=out,
+                                       staying=True)
             for reply in replies:
                 out.write(render(reply) + "\n")
             out.flush()

@@ -188,3 +188,26 @@ def test_a_chat_without_files_shows_what_is_open_and_what_was_kept(
     mistake = run(cli_env, "chat", "--sender", "console:alice",
                   stdin=f"mistake {reference}\nquit\n")
     assert "information governance" in mistake.stdout, mistake.stdout
+
+
+def test_a_cancel_at_the_prompt_asks_then_the_prompt_carries_on(
+        cli_env: dict[str, str], notes: Path) -> None:
+    shared = run(cli_env, "share", str(notes), "--classification", "RESTRICTED",
+                 *SHARE_RECORD_FLAGS, "--recipient-name", "Priya Shah",
+                 "--recipient-title", "Safeguarding Lead",
+                 "--recipient-org", "Northfield NHS Trust",
+                 "--recipient-email", "priya.shah@nhs.net", "--recipient-phone", "07911 123456",
+                 "--purpose", "Strategy meeting about a child at risk",
+                 "--consent", "Only for the strategy meeting",
+                 "--password-via", "sms-on-receipt", "--sender", "console:alice")
+    ref = re.search(r"reference: (SH-\S+)", shared.stdout)
+    assert ref, shared.stdout + shared.stderr
+    chat = run(cli_env, "chat", "--sender", "console:alice",
+               stdin=f"cancel {ref.group(1)}\nyes\nstatus\nquit\n")
+    assert chat.returncode == 0, chat.stdout + chat.stderr
+    text = chat.stdout
+    assert f"Cancel {ref.group(1)}?" in text
+    assert f"Transfer {ref.group(1)} is cancelled" in text
+    # Back at the prompt: `status` shows nothing open any more, then `quit` leaves.
+    assert text.index("You have no open transfers.") > text.index("is cancelled"), text
+    assert text.rstrip().endswith("run `safehaven chat` to carry on.")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,13 +37,22 @@ async def save_conversation(
             return True
         except IntegrityError:
             return False
-    result = await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.version == expected_version)
-        .values(state=dict(state), version=expected_version + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_SAVE_OVER_VERSION, {
+        "conversation_id": conversation_id, "expected_version": expected_version,
+        "new_state": dict(state), "new_version": expected_version + 1, "at": now})
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# Built once: every step of every conversation runs it (building a statement and its cache
+# key each time cost more than running it).
+_SAVE_OVER_VERSION = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("conversation_id"),
+           Conversation.version == bindparam("expected_version"))
+    .values(state=bindparam("new_state", type_=Conversation.state.type),
+            version=bindparam("new_version"),
+            updated_at=bindparam("at", type_=Conversation.updated_at.type))
+    .execution_options(synchronize_session=False))
 
 
 @dataclass(frozen=True, slots=True)

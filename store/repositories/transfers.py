@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.statuses import DeliveryMethod, PasswordMethod, TransferStatus
@@ -164,8 +164,7 @@ async def upsert_draft(
     values = {"classification": classification, "file_count": len(files),
               "total_bytes": sum(int(f["size"]) for f in files), "updated_at": now}
     refreshed = await session.execute(
-        update(Transfer).where(Transfer.reference == reference).values(**values)
-        .execution_options(synchronize_session=False))
+        _REFRESH_DRAFT, {"ref": reference, **{f"new_{k}": v for k, v in values.items()}})
     if getattr(refreshed, "rowcount", 0) != 1:
         await session.execute(insert(Transfer).values(
             reference=reference, sender_id=sender_id, status=TransferStatus.DRAFT,
@@ -186,6 +185,15 @@ async def upsert_draft(
            for position, f in wanted.items() if position not in existing]
     if new:
         await session.execute(insert(TransferFile), new)
+
+
+# Built once (every conversation step runs it).
+_REFRESH_DRAFT = (
+    update(Transfer).where(Transfer.reference == bindparam("ref"))
+    .values(classification=bindparam("new_classification"),
+            file_count=bindparam("new_file_count"), total_bytes=bindparam("new_total_bytes"),
+            updated_at=bindparam("new_updated_at", type_=Transfer.updated_at.type))
+    .execution_options(synchronize_session=False))
 
 
 async def transfer_files(session: AsyncSession, *, reference: str) -> list[TransferFileRecord]:

@@ -4,7 +4,8 @@ The peer (the TCP connection's other end) is the client, unless it is a proxy tr
 ``SAFEHAVEN_TRUSTED_PROXIES``: then the client is read from ``X-Forwarded-For``, from the
 right (each proxy appends the address it was reached from), skipping the trusted proxies;
 the first address not trusted is the client. Anything left of it was written by that client
-and is never believed. With no trusted proxy (the default) the header is ignored.
+and is never believed. With no trusted proxy (the default) the header is ignored. An IPv6
+zone (``fe80::1%eth0``: free text after the ``%``) is dropped, so only an address is kept.
 
 The composition root's middleware (``bot/app/web.py``) applies it to every request, so the
 portal's download records and its per-address rate limits use this address.
@@ -43,8 +44,11 @@ def _address(text: str) -> Address | None:
         found = ipaddress.ip_address(text)
     except ValueError:
         return None
-    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-        return found.ipv4_mapped
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:
+            return found.ipv4_mapped
+        if found.scope_id is not None:  # fe80::1%<any text>: the text is the sender's
+            return ipaddress.IPv6Address(found.packed)
     return found
 
 
@@ -61,8 +65,10 @@ def client_address(peer: str | None, forwarded_for: Iterable[str],
     if peer is None:
         return "unknown"
     current = _address(peer)
-    if current is None or not trusted or not _trusted(current, trusted):
+    if current is None:
         return peer
+    if not trusted or not _trusted(current, trusted):
+        return str(current)
     hops = [hop for value in forwarded_for for hop in value.split(",") if hop.strip()]
     for hop in reversed(hops):
         address = _address(hop)

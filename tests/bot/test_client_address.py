@@ -57,3 +57,11 @@ def test_the_setting() -> None:
     assert [str(n) for n in got.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8"]
     with pytest.raises(SettingsError, match="SAFEHAVEN_TRUSTED_PROXIES: 'nginx' is not"):
         load_settings({**base, "SAFEHAVEN_TRUSTED_PROXIES": "127.0.0.1, nginx"})
+
+
+def test_an_ipv6_zone_is_dropped() -> None:
+    # ip_address() takes "::1%<any text>": only the address is kept, never the text.
+    assert client_address("127.0.0.1", ["2001:db8::7%<script>x"], NGINX) == "2001:db8::7"
+    assert client_address("127.0.0.1", ["[fe80::1%eth0]:443"], NGINX) == "fe80::1"
+    assert client_address("::1%lo", ["198.51.100.4"], CHAIN) == "198.51.100.4"
+    assert client_address("fe80::1%eth0", [], ()) == "fe80::1"

@@ -57,3 +57,11 @@ async def test_a_proxy_not_listed_is_not_believed(services: Services) -> None:
     got = await statuses(services, "10.0.0.0/8", ["198.51.100.1", "198.51.100.2",
                                                   "198.51.100.3", "198.51.100.4"])
     assert got == [404] * PER_IP + [429]
+
+
+async def test_an_ipv6_zone_does_not_make_a_new_address(services: Services) -> None:
+    # "2001:db8::7%a" and "2001:db8::7%b" are one client: the zone (free text) is dropped,
+    # so it neither opens a fresh rate-limit bucket nor reaches the download records.
+    zoned = [f"2001:db8::7%{n}-<script>" for n in range(PER_IP + 1)]
+    got = await statuses(services, "127.0.0.1/32", zoned)
+    assert got == [404] * PER_IP + [429]

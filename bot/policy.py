@@ -838,6 +838,10 @@ def load_policy(path: Path | None = None) -> Policy:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PolicyError(f"policy file {path} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise PolicyError(f"policy file {path} is not UTF-8 text: byte {exc.start} "
+                              f"(0x{exc.object[exc.start]:02x}) cannot be read; save it as "
+                              "UTF-8") from None
         source = str(path)
     try:
         document = tomllib.loads(text)

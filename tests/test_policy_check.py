@@ -131,3 +131,20 @@ def test_a_missing_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot be read" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_that_is_not_utf8_is_an_error_naming_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_bytes(b'x = "\xff\xfe"\n')
+    error = f"policy file {path} is not UTF-8 text: byte 5 (0xff) cannot be read"
+    checked = run(tmp_path, "policy", "check", str(path))
+    assert checked.returncode == 1 and error in checked.stdout, checked.stdout + checked.stderr
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SAFEHAVEN_")},
+           "SAFEHAVEN_VAR_DIR": str(tmp_path / "var"), "SAFEHAVEN_POLICY": str(path),
+           "SAFEHAVEN_PORT": "0"}
+    for command in (["doctor"], ["serve"]):  # serve refuses to start: it does not listen
+        done = subprocess.run([sys.executable, "-m", "bot.app.cli", *command], env=env,
+                              text=True, capture_output=True, timeout=120, cwd=ROOT,
+                              check=False)
+        assert done.returncode in (1, 2) and error in done.stdout + done.stderr, command
+        assert "Traceback" not in done.stdout + done.stderr, command

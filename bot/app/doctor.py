@@ -163,7 +163,7 @@ def check_time_zone(settings: Settings, policy: Policy | None, now: datetime) ->
         path = settings.policy_path
         document = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
         zone = str(document.get("organisation", {}).get("timezone", "Europe/London"))
-    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
         return Check(msg.TIME_ZONE, Status.FAIL, msg.TIME_ZONE_UNREAD)
     try:
         ZoneInfo(zone)

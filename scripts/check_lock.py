@@ -1,6 +1,7 @@
 """Does requirements/lock.txt still cover pyproject.toml? Exit 0 if every requirement (the
-runtime ones and the dev extra's) is pinned there at a version its range allows, and so is
-every requirement its own extras bring in (``SQLAlchemy[asyncio]`` brings greenlet); else
+runtime ones, the dev extra's and the build backend's, ``[build-system] requires``) is pinned
+there at a version its range allows, and so is every requirement its own extras bring in
+(``SQLAlchemy[asyncio]`` brings greenlet); else
 name each one missing or out of range, say to run ``make lock``, and exit 1.
 
 Run by ``scripts/lock`` and ``scripts/setup``, and by the test suite
@@ -31,8 +32,12 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", r
 
 def wanted(pyproject: Path) -> list[Requirement]:
     """The requirements the lock must cover, for the target platform."""
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    texts = list(project.get("dependencies", []))
+    document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    project = document["project"]
+    # The build backend too: scripts/setup installs it from the lock and builds Safe Haven
+    # with --no-build-isolation, so pip never fetches an unpinned setuptools.
+    texts = list(document.get("build-system", {}).get("requires", []))
+    texts += project.get("dependencies", [])
     for extra in EXTRAS:
         texts += project.get("optional-dependencies", {}).get(extra, [])
     return [r for r in map(Requirement, texts) if applies(r, "")]

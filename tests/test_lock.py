@@ -58,3 +58,28 @@ def test_what_an_extra_brings_in_must_be_locked_too(tmp_path: Path) -> None:
     assert "greenlet==" not in lock.read_text()
     done = check(lock=lock)
     assert done.returncode == 1 and "greenlet" in done.stderr, done.stderr
+
+
+def test_the_build_backend_is_locked_too(tmp_path: Path) -> None:
+    # pyproject's [build-system] requires (setuptools) is pinned with hashes in the lock ...
+    assert re.search(r"^setuptools==\S+ \\\n(\s+--hash=sha256:\w+ \\?\n)+", LOCK.read_text(),
+                     re.M)
+    # ... and a lock without it does not cover pyproject.toml.
+    lock = tmp_path / "lock.txt"
+    lock.write_text(re.sub(r"^setuptools==.*?(?=^\S|\Z)", "", LOCK.read_text(encoding="utf-8"),
+                           flags=re.M | re.S), encoding="utf-8")
+    assert "setuptools==" not in lock.read_text()
+    done = check(lock=lock)
+    assert done.returncode == 1 and "setuptools>=68 is not in the lock" in done.stderr, \
+        done.stderr
+
+
+def test_setup_builds_safe_haven_only_with_the_locked_backend() -> None:
+    # Every pip install in scripts/setup is the hashed lock or builds Safe Haven without an
+    # isolated build environment (which pip would fill with an unpinned setuptools).
+    setup = (ROOT / "scripts" / "setup").read_text(encoding="utf-8")
+    installs = re.findall(r"^\s*pip_install (.*)$", setup, re.M)
+    assert installs[0] == '--require-hashes -r "$lock"'
+    assert len(installs) >= 2
+    for line in installs[1:]:
+        assert "--no-build-isolation" in line.split(), line

@@ -5,9 +5,9 @@ from __future__ import annotations
 HELP = (
     "I package confidential files safely for sending outside the organisation.\n"
     "• Send me one or more files to start a transfer, then answer my questions.\n"
-    "• At any question you can type `back` or `cancel`.\n"
+    "• At any question you can type `back` or `cancel` (I ask before cancelling).\n"
     "• `status REF` shows where a transfer is; `list` shows your recent transfers.\n"
-    "• `cancel REF` cancels a transfer that is not finished.\n"
+    "• `cancel REF` cancels a transfer that is not finished, once you say yes.\n"
     "• `archive REF` sends you a ready transfer's encrypted archive again.\n"
     "• `mistake REF` reports a transfer that went to the wrong person or should not have "
     "gone: I withdraw what I still can, tell you what had reached the recipient and tell "

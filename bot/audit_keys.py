@@ -15,7 +15,8 @@ HKDF under labels of their own, so the database, which holds neither, cannot for
 Key rotation: keys derived from previous server keys still check what they made
 (``AuditKeys.previous``); a rotation checkpoint signed by the new key and the old one names
 the old public key and a digest of the records so far, so the trail verifies once the old
-key is gone (:func:`trusted_keys`; docs/governance.md, "Key rotation").
+key is gone (:func:`standings`; docs/governance.md, "Key rotation"). A retired key is
+believed only for what its link covers, never for anything after it.
 
 Nothing here does I/O: signing, checking and the canonical bytes that are signed.
 """
@@ -254,21 +255,76 @@ class SignedCheckpoint:
             raise AuditKeyError("a checkpoint is malformed") from None
 
 
-def trusted_keys(keys: AuditKeys | None,
-                 found: Sequence[SignedCheckpoint | None]) -> dict[str, Ed25519PublicKey]:
-    """The signing keys whose checkpoints are believed: those held (current and previous),
-    and every older key a believed link checkpoint names, back through each rotation."""
-    trusted = keys.held_public_keys() if keys is not None else {}
+class Standing(StrEnum):
+    """Whether a checkpoint at the anchor is believed, and how far.
+
+    ``HELD``: signed by a key this server holds (current, or previous still configured).
+    ``LINKED``: signed by a retired key that a believed link checkpoint names, and naming
+    nothing the link does not cover (its head and start point at or before the link's),
+    so it is only ever checked against, never a start point, the latest or a coverage.
+    ``RETIRED``: signed by such a retired key but naming records past its link: whoever
+    signed it held a key retired before then (a leaked key is why one rotates)."""
+
+    HELD = "held"
+    LINKED = "linked"
+    RETIRED = "retired"
+
+
+def _within(checkpoint: Checkpoint, link: Checkpoint) -> bool:
+    """Whether a retired key's checkpoint names only what its link covers."""
+    return (checkpoint.head_seq <= link.head_seq and checkpoint.base_seq <= link.base_seq
+            and checkpoint.sealed_through <= link.head_seq)
+
+
+def standings(keys: AuditKeys | None, found: Sequence[SignedCheckpoint | None]
+              ) -> list[Standing | None]:
+    """Each checkpoint's :class:`Standing` (None: not validly signed by a trusted key).
+
+    A retired key is trusted only through a believed link checkpoint naming it, back
+    through each rotation, and only for what that link vouches for: records up to the
+    link's head, from a start point no later than the link's."""
+    held = keys.held_public_keys() if keys is not None else {}
+    retired: dict[str, tuple[Ed25519PublicKey, Checkpoint]] = {}
+
+    def standing(signed: SignedCheckpoint | None) -> Standing | None:
+        if signed is None:
+            return None
+        checkpoint = signed.checkpoint
+        if checkpoint.previous_key and not signed.link_valid():
+            return None
+        public = held.get(checkpoint.key_id)
+        if public is not None:
+            return Standing.HELD if signed.valid(public) else None
+        if checkpoint.key_id not in retired:
+            return None
+        public, link = retired[checkpoint.key_id]
+        if not signed.valid(public):
+            return None
+        return Standing.LINKED if _within(checkpoint, link) else Standing.RETIRED
+
     links = [s for s in found if s is not None and s.checkpoint.previous_key]
     grew = True
     while grew:
         grew = False
         for link in links:
-            if not link.valid_under(trusted):
+            if standing(link) not in (Standing.HELD, Standing.LINKED):
                 continue
             previous = load_public_key(link.checkpoint.previous_key)
             named = key_id_of(previous)
-            if named not in trusted:
-                trusted[named] = previous
+            if named not in held and named not in retired:
+                retired[named] = (previous, link.checkpoint)
                 grew = True
+    return [standing(s) for s in found]
+
+
+def trusted_keys(keys: AuditKeys | None,
+                 found: Sequence[SignedCheckpoint | None]) -> dict[str, Ed25519PublicKey]:
+    """The signing keys whose checkpoints are believed (within :func:`standings`' limits):
+    those held (current and previous), and every older key a believed link checkpoint
+    names, back through each rotation."""
+    trusted = keys.held_public_keys() if keys is not None else {}
+    for signed, standing in zip(found, standings(keys, found), strict=True):
+        if signed is not None and standing is not None and signed.checkpoint.previous_key:
+            previous = load_public_key(signed.checkpoint.previous_key)
+            trusted.setdefault(key_id_of(previous), previous)
     return trusted

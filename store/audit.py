@@ -42,9 +42,10 @@ from bot.audit_keys import (
     Checkpoint,
     Scheme,
     SignedCheckpoint,
+    Standing,
     canonical,
     raw_public,
-    trusted_keys,
+    standings,
 )
 from bot.objects import ObjectStore
 from bot.settings import Settings
@@ -194,6 +195,10 @@ class AuditTrail:
     async def _checkpoint(self, db: Database, latest: Checkpoint | None, *, now: datetime,
                           prune_through: int | None, coverage: Coverage | None = None,
                           cover: bool = False, link: AuditKeys | None = None) -> Checkpoint:
+        if latest is not None and latest.key_id != self.keys.key_id:
+            # A start point and head this key did not sign itself are adopted only once the
+            # whole trail verifies against them (once per process, after a rotation).
+            await verify_or_raise(db, self)
         async with db.read() as session:
             if latest is None:
                 base_seq, base_mac = 0, GENESIS
@@ -431,7 +436,8 @@ def _coverage(checkpoints: Sequence[Checkpoint], base_seq: int) -> Coverage | No
 async def _walk(session: AsyncSession, *, keys: AuditKeys | None, base_seq: int,
                 base_mac: str, keyed_from: int | None,
                 heads: Mapping[int, tuple[Checkpoint, ...]],
-                coverage: Coverage | None = None) -> VerifyResult:
+                coverage: Coverage | None = None,
+                bases: Mapping[int, tuple[Checkpoint, ...]] | None = None) -> VerifyResult:
     """Check every record after ``base_seq``: contiguous, linked, its MAC right, keyed
     from ``keyed_from`` on, and equal to each checkpoint's head it reaches. A record whose
     MAC key is no longer held is checked by ``coverage`` instead: with every record up to
@@ -471,42 +477,65 @@ async def _walk(session: AsyncSession, *, keys: AuditKeys | None, base_seq: int,
                 return VerifyResult(False, count, rec.seq, "it is not the record "
                                     f"{checkpoint.describe()} names as its head (replaced)",
                                     checkpoint)
+        for checkpoint in (bases or {}).get(rec.seq, ()):
+            if checkpoint.base_mac != rec.hash:
+                return VerifyResult(False, count, rec.seq, "it is not the record "
+                                    f"{checkpoint.describe()} starts the chain after "
+                                    "(replaced, or the start point was forged)", checkpoint)
         prev, expected_seq = rec.hash, expected_seq + 1
     return VerifyResult(True, count, head_seq=expected_seq - 1 if count else None)
 
 
 def _good(found: Sequence[SignedCheckpoint | None] | None, keys: AuditKeys) -> list[Checkpoint]:
-    """The checkpoints of ``found`` signed by a trusted key."""
-    trusted = trusted_keys(keys, found or ())
-    return [s.checkpoint for s in found or () if s is not None and s.valid_under(trusted)]
+    """The checkpoints of ``found`` signed by a key this server holds: the only ones that
+    may give a start point, the latest, or a coverage (a retired key's are only checked
+    against: :func:`bot.audit_keys.standings`)."""
+    found = found or ()
+    return [s.checkpoint for s, standing in zip(found, standings(keys, found), strict=True)
+            if s is not None and standing is Standing.HELD]
 
 
 def _latest(found: Sequence[SignedCheckpoint | None], keys: AuditKeys) -> Checkpoint | None:
-    trusted = trusted_keys(keys, found)
-    good = [s.checkpoint for s in found if s is not None and s.valid_under(trusted)]
+    good = _good(found, keys)
     return max(good, key=lambda c: (c.head_seq, c.base_seq, c.at)) if good else None
 
 
 async def _verify_against(session: AsyncSession, keys: AuditKeys | None,
-                          checkpoints: Sequence[Checkpoint]) -> VerifyResult:
+                          checkpoints: Sequence[Checkpoint],
+                          linked: Sequence[Checkpoint] = ()) -> VerifyResult:
+    """``checkpoints``: signed by held keys (they give the start point, the latest and the
+    coverage); ``linked``: a retired key's, within its link (their heads are checked)."""
     latest = max(checkpoints, key=lambda c: (c.head_seq, c.base_seq, c.at))
-    based = max(checkpoints, key=lambda c: c.base_seq)
+    # The chain is checked from the newest start point with no record left at or before
+    # it; a start point whose records are still there (a pruning cut short, or a forged
+    # "the chain starts here") is checked as a record of the chain instead.
+    oldest = (await session.execute(select(func.min(AuditRecord.seq)))).scalar()
+    starts = [c for c in checkpoints if oldest is None or c.base_seq < oldest]
+    if not starts:
+        return VerifyResult(False, 0, oldest, f"record {oldest} is still in the trail, but "
+                            "no signed checkpoint starts the chain before it (a start point "
+                            "was forged, or the records it began after were restored)",
+                            latest, len(checkpoints) + len(linked))
+    based = max(starts, key=lambda c: c.base_seq)
     heads: dict[int, tuple[Checkpoint, ...]] = {}
-    for checkpoint in checkpoints:
+    bases: dict[int, tuple[Checkpoint, ...]] = {}
+    for checkpoint in (*checkpoints, *linked):
         if checkpoint.head_seq > based.base_seq:
             heads[checkpoint.head_seq] = (*heads.get(checkpoint.head_seq, ()), checkpoint)
+        if checkpoint.base_seq > based.base_seq:
+            bases[checkpoint.base_seq] = (*bases.get(checkpoint.base_seq, ()), checkpoint)
     result = await _walk(session, keys=keys, base_seq=based.base_seq, base_mac=based.base_mac,
                          keyed_from=min(c.keyed_from for c in checkpoints), heads=heads,
-                         coverage=_coverage(checkpoints, based.base_seq))
+                         coverage=_coverage(checkpoints, based.base_seq), bases=bases)
     end = based.base_seq + result.records
     if result.ok and end < latest.head_seq:
         return VerifyResult(False, result.records, end + 1,
                             f"the trail ends at record {end}, but {latest.describe()} names "
                             f"record {latest.head_seq} as its head: records {end + 1} to "
                             f"{latest.head_seq} were deleted from the end (truncated)",
-                            latest, len(checkpoints), result.head_seq)
+                            latest, len(checkpoints) + len(linked), result.head_seq)
     return VerifyResult(result.ok, result.records, result.first_broken, result.problem,
-                        latest, len(checkpoints), result.head_seq)
+                        latest, len(checkpoints) + len(linked), result.head_seq)
 
 
 async def verify(session: AsyncSession, *, keys: AuditKeys | None = None,
@@ -525,18 +554,28 @@ async def verify(session: AsyncSession, *, keys: AuditKeys | None = None,
         return await _walk(session, keys=keys, base_seq=0, base_mac=GENESIS,
                            keyed_from=None, heads={})
     good: list[Checkpoint] = []
-    trusted = trusted_keys(keys, checkpoints)
-    for position, signed in enumerate(checkpoints, start=1):
+    linked: list[Checkpoint] = []
+    for position, (signed, standing) in enumerate(
+            zip(checkpoints, standings(keys, checkpoints), strict=True), start=1):
         if signed is None:
             return VerifyResult(False, 0, None, f"checkpoint {position} at the anchor cannot "
                                 "be read (altered or cut short)", checkpoints=len(checkpoints))
-        if keys is None or not signed.valid_under(trusted):
+        if standing is Standing.RETIRED:
+            return VerifyResult(False, 0, None, f"checkpoint {position} at the anchor "
+                                f"({signed.checkpoint.describe()}) is signed by the retired "
+                                f"key {signed.checkpoint.key_id} but names records after the "
+                                "rotation that retired it (forged with a retired key)",
+                                checkpoints=len(checkpoints))
+        if standing is Standing.LINKED:
+            linked.append(signed.checkpoint)
+            continue
+        if keys is None or standing is not Standing.HELD:
             return VerifyResult(False, 0, None, f"checkpoint {position} at the anchor "
                                 f"({signed.checkpoint.describe()}) does not carry a valid "
                                 "signature of this server's key (altered or forged)",
                                 checkpoints=len(checkpoints))
         good.append(signed.checkpoint)
-    if not good:
+    if not good and not linked:
         first = (await session.scalars(
             select(AuditRecord).order_by(AuditRecord.seq).limit(1))).first()
         if first is None:
@@ -549,7 +588,10 @@ async def verify(session: AsyncSession, *, keys: AuditKeys | None = None,
                             "checkpoint, so records deleted from the end or a rewritten chain "
                             "could not be seen; run `safehaven audit checkpoint` once the "
                             "trail is known good", head_seq=result.head_seq)
-    return await _verify_against(session, keys, good)
+    if not good:  # (a retired key is believed only through a held key's link)
+        return VerifyResult(False, 0, None, "no checkpoint at the anchor is signed by a key "
+                            "this server holds", checkpoints=len(checkpoints))
+    return await _verify_against(session, keys, good, linked)
 
 
 async def verify_or_raise(db: Database, trail: AuditTrail) -> VerifyResult:

@@ -182,11 +182,14 @@ async def _record_checks(svc: Services, checks: Sequence[_Check]) -> list[tuple[
                         session, send_id=d.id, only_from=(SendStatus.UNCONFIRMED,), now=now,
                         status=SendStatus.CANCELLED, last_error=dmsg.DETAIL_NOT_AT_TWILIO)
                     continue
-                if c.restored is not None:  # it never went: back to what it was
+                # It never went: back to what it was. The mark is read as the row is now
+                # (held by this transaction): receipt may have come meanwhile.
+                back = _RESTORE_MARKS.get(d.last_error or "")
+                if back is not None:
                     await repo.move_send(
                         session, send_id=d.id, only_from=(SendStatus.UNCONFIRMED,), now=now,
-                        status=c.restored, last_error=None,
-                        due_at=now if c.restored == SendStatus.DUE else None)
+                        status=back, last_error=None,
+                        due_at=now if back == SendStatus.DUE else None)
                     continue
                 reply = await after_failure(session, svc, d, detail=dmsg.DETAIL_NOT_AT_TWILIO,
                                             retryable=True, now=now)

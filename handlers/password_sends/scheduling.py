@@ -85,8 +85,9 @@ async def release_on_receipt(svc: Services, *, reference: str, actor: str, sourc
     now = svc.clock()
     async with svc.db.transaction() as session:
         # due after INLINE_GRACE: the caller sends it inline
-        if not await repo.release_waiting_sends(session, reference=reference,
-                                                due_at=now + INLINE_GRACE, now=now):
+        if not await repo.release_waiting_sends(
+                session, reference=reference, due_at=now + INLINE_GRACE, now=now,
+                held=(dmsg.DETAIL_RESTORE_CHECK_WAITING, dmsg.DETAIL_RESTORE_CHECK_DUE)):
             return False
         await audit.append(session, at=now, actor=actor, action="receipt_confirmed",
                            reference=reference, details={"by": source})

@@ -305,15 +305,27 @@ async def add_sends(session: AsyncSession, *, sends: Sequence[NewPasswordSend], 
 
 
 async def release_waiting_sends(session: AsyncSession, *, reference: str, due_at: datetime,
-                                now: datetime) -> int:
-    """``reference``'s sends ``waiting`` for receipt become due at ``due_at``. Returns how
-    many did (none: nothing was waiting, or another caller released them)."""
+                                now: datetime, held: tuple[str, str] | None = None) -> int:
+    """``reference``'s sends ``waiting`` for receipt become due at ``due_at``. With
+    ``held`` (the waiting and the due mark of :func:`hold_for_provider_check`), a waiting
+    send held for a check is marked to become due, not waiting again, if the provider has
+    no trace of it. Returns how many were released (none: nothing was waiting, or another
+    caller released them)."""
     result = await session.execute(
         update(PasswordSend).where(PasswordSend.reference == reference,
                                    PasswordSend.status == SendStatus.WAITING)
         .values(status=SendStatus.DUE, due_at=due_at, updated_at=now)
         .execution_options(synchronize_session="fetch"))
-    return int(getattr(result, "rowcount", 0))
+    released = int(getattr(result, "rowcount", 0))
+    if held is not None:
+        result = await session.execute(
+            update(PasswordSend).where(PasswordSend.reference == reference,
+                                       PasswordSend.status == SendStatus.UNCONFIRMED,
+                                       PasswordSend.last_error == held[0])
+            .values(last_error=held[1], updated_at=now)
+            .execution_options(synchronize_session="fetch"))
+        released += int(getattr(result, "rowcount", 0))
+    return released
 
 
 async def book_voice_send(session: AsyncSession, *, reference: str, phone: str,

@@ -4,13 +4,15 @@ PostgreSQL database, password sends left pending (an SMS scheduled for a retry, 
 booked for later, a portal link not yet downloaded), a backup taken (`safehaven audit
 checkpoint`, a copy of the audit anchor, `pg_dump -Fc`, a copy of the object store folder),
 the database destroyed, `pg_restore` into a fresh one, `safehaven audit verify` run, then
-`safehaven worker` and `safehaven serve` started on the restored database: every pending
-delivery goes out once (the fake Twilio counts every message and call it ever accepted,
-before and after), and no transfer or send is left stranded.
+`safehaven worker` and `safehaven serve` started on the restored database with the live anchor
+configured (they find it behind the anchor and check the pending sends with Twilio first):
+every pending delivery goes out once (the fake Twilio counts every message and call it ever
+accepted, before and after), and no transfer or send is left stranded.
 
 The negative half: a transfer made after the dump, followed by a checkpoint at the live
 anchor, is lost with the database; `audit verify` of the restored database against that
-live anchor names the records the restore lost (what the anchor is for).
+live anchor names the records the restore lost (what the anchor is for). The restored trail
+then moves to a new anchor seeded with the backup's copy, where it verifies.
 
 PostgreSQL only (skipped, saying so, when ``SAFEHAVEN_TEST_DATABASE_URL`` is unset), and
 needs ``pg_dump`` and ``pg_restore`` (postgresql-client, installed by scripts/setup).
@@ -279,7 +281,6 @@ async def test_restore_drill(databases: tuple[str, str], tmp_path: Path) -> None
         # --- the disaster: the database and the store's folder are gone -------------------
         await _admin(f'DROP DATABASE "{original}" WITH (FORCE)')
         shutil.rmtree(site.objects)
-        site.anchor.unlink()
 
         # --- the restore ------------------------------------------------------------------
         await _admin(f'CREATE DATABASE "{restored}"')
@@ -287,16 +288,18 @@ async def test_restore_drill(databases: tuple[str, str], tmp_path: Path) -> None
         await site.tool("pg_restore", "--no-owner", "--exit-on-error", "-d",
                         _libpq(site.database), str(dump))
         shutil.copytree(backup / "objects", site.objects)
-        site.anchor.parent.mkdir(exist_ok=True)
-        shutil.copy2(backup / "audit-anchor.jsonl", site.anchor)
+        # The anchor copy from the backup, at a new place; the live anchor stays configured.
+        restored_anchor = tmp_path / "anchor-restored" / "audit-anchor.jsonl"
+        restored_anchor.parent.mkdir()
+        shutil.copy2(backup / "audit-anchor.jsonl", restored_anchor)
 
         # Against the anchor as it was at the backup: intact.
-        code, output = await site.run("audit", "verify")
+        code, output = await site.run("audit", "verify",
+                                      env={"SAFEHAVEN_AUDIT_ANCHOR": str(restored_anchor)})
         assert code == 0 and "audit trail intact" in output, output
         # Against the live anchor, which saw records made after the dump: the records the
         # restore lost are named.
-        code, output = await site.run("audit", "verify",
-                                      env={"SAFEHAVEN_AUDIT_ANCHOR": str(live_anchor)})
+        code, output = await site.run("audit", "verify")
         assert code != 0, output
         [(kept,)] = await site.rows("SELECT max(seq) FROM audit_records")
         newest = max(json.loads(line)["head_seq"] for line in live_anchor.read_text().splitlines())
@@ -309,7 +312,16 @@ async def test_restore_drill(databases: tuple[str, str], tmp_path: Path) -> None
         assert lost_seqs and min(lost_seqs) > kept and max(lost_seqs) <= newest
 
         # --- the services resume: every pending delivery goes out once ---------------------
+        # They find the database behind the live anchor and check the pending sends with
+        # Twilio first (the worker first here, so one process does it).
         await site.start("worker")
+
+        async def checked() -> bool:
+            return await site.rows("SELECT count(*) FROM audit_records "
+                                   "WHERE action = 'restore_checked'") == [(1,)]
+
+        await wait_for(checked, PATIENCE, f"the restore check:\n{site.errors()[-3000:]}",
+                       every=0.2)
         await site.start("serve", SAFEHAVEN_SCHEDULER="off")
 
         async def ready() -> bool:
@@ -335,9 +347,10 @@ async def test_restore_drill(databases: tuple[str, str], tmp_path: Path) -> None
         await wait_for(all_out, PATIENCE, "every pending delivery to go out "
                        f"(messages {twilio.messages!r:.300}, calls {len(twilio.calls)})",
                        every=0.2)
-        # Then once more round the worker's loop (a checkpoint and a full tick at least):
+        # Then once more round the worker's loop (a full tick at least); no checkpoint can
+        # be written at the live anchor now: the trail is behind it for good.
         code, output = await site.run("audit", "checkpoint")
-        assert code == 0, output
+        assert code != 0, output
         assert sent_to(twilio, SMS_RETRY) == (1, 0)
         assert sent_to(twilio, VOICE) == (0, 1)
         assert sent_to(twilio, PORTAL) == (1, 0)
@@ -352,9 +365,17 @@ async def test_restore_drill(databases: tuple[str, str], tmp_path: Path) -> None
         assert sorted(sends) == sorted([(voice, SendKind.VOICE, SendStatus.SENT),
                                         (retry, SendKind.SMS, SendStatus.SENT),
                                         (portal, SendKind.SMS, SendStatus.SENT)]), sends
-        # And the trail, with what the resumed services added, still verifies.
+        # The restored trail moves to a new anchor, seeded with the backup's copy: with
+        # what the resumed services added it verifies there, and is checkpointed there.
+        site.env["SAFEHAVEN_AUDIT_ANCHOR"] = str(restored_anchor)
         code, output = await site.run("audit", "verify")
         assert code == 0 and "audit trail intact" in output, output
+        code, output = await site.run("audit", "checkpoint")
+        assert code == 0, output
+        # ...while the live anchor still names what the restore lost.
+        code, output = await site.run("audit", "verify",
+                                      env={"SAFEHAVEN_AUDIT_ANCHOR": str(site.anchor)})
+        assert code != 0 and "audit trail BROKEN" in output, output
         assert "Traceback" not in site.errors(), site.errors()[-3000:]
     finally:
         await site.stop()

@@ -22,7 +22,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.settings import SettingsError
 from store.sqlite_driver import one_hop_creator
 
 # The PostgreSQL advisory lock key the schema upgrade runs under (store/migrations/env.py):
@@ -48,7 +50,7 @@ def prepare_sqlite_file(url: str) -> None:
     exists and is 0600 before SQLite opens it, so SQLite (which gives its -wal and -shm
     files the database file's mode) never creates anything readable by others. Existing
     files from a looser past are tightened. Other databases: nothing to do."""
-    parsed = make_url(url)
+    parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database \
             or parsed.database == ":memory:" or parsed.database.startswith("file:"):
         return
@@ -118,12 +120,26 @@ class WriterLock:
         self._held = False
 
 
+INVALID_DATABASE_URL = (
+    "SAFEHAVEN_DATABASE_URL is not a valid database URL (its text is not shown: it may hold "
+    "the password). It must look like postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE "
+    "or sqlite+aiosqlite:////path/safehaven.db, with a port in digits.")
+
+
+def database_url(url: str) -> URL:
+    """``url`` parsed; :class:`SettingsError` (without the text) when it cannot be."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise SettingsError(INVALID_DATABASE_URL) from None
+
+
 class Database:
     """The engine plus a session factory; open it once per process, close it on shutdown."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = make_url(url)
+        parsed = database_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         prepare_sqlite_file(url)
         # hide_parameters: a failed statement's log line must not carry bound values

@@ -250,3 +250,38 @@ async def test_a_weak_or_malformed_key_fails_without_being_shown(
     assert status == "FAIL" and expected in detail, out
     for value in changes.values():
         assert value not in out
+
+
+QUERY_SECRET, PORT_SECRET, STORE_SECRET = "S3CRETQ-db-query", "S3CRETP-db-pass", "S3CRETO-store"
+
+
+@pytest.mark.parametrize(("changes", "secret", "row", "detail", "serve_refuses"), [
+    # A password in the query (asyncpg reads ?password=), not the user-info: not shown.
+    ({"SAFEHAVEN_DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1:{closed}/db"
+      f"?password={QUERY_SECRET}&sslpassword={QUERY_SECRET}"},
+     QUERY_SECRET, "database", "postgresql+asyncpg://u@127.0.0.1:{closed}/db: cannot connect",
+     False),
+    # Unreadable URLs: said so, without their text (the password, the secret key).
+    ({"SAFEHAVEN_DATABASE_URL": f"postgresql+asyncpg://u:{PORT_SECRET}@127.0.0.1:notaport/db"},
+     PORT_SECRET, "database", "SAFEHAVEN_DATABASE_URL is not a valid database URL", True),
+    ({"SAFEHAVEN_OBJECT_STORE": f"s3://AKIAX:{STORE_SECRET}/x@bucket/prefix"},
+     STORE_SECRET, "object store", "(not a valid URL): SAFEHAVEN_OBJECT_STORE", True),
+    ({"SAFEHAVEN_OBJECT_STORE": f"s3://bucket/prefix?secret_access_key={STORE_SECRET}"},
+     STORE_SECRET, "object store", "s3://bucket/prefix: SAFEHAVEN_OBJECT_STORE", True),
+])
+async def test_a_credential_in_a_url_is_never_shown(
+        tmp_path: Path, fakes: Fakes, changes: dict[str, str], secret: str, row: str,
+        detail: str, serve_refuses: bool) -> None:
+    closed = closed_port()
+    env = environment(tmp_path, fakes, SAFEHAVEN_PORT="0",
+                      **{k: v.replace("{closed}", str(closed)) for k, v in changes.items()})
+    code, out, err = await safehaven(env, "doctor")
+    assert code == 1 and "Traceback" not in out + err and secret not in out + err, out + err
+    status, shown = rows(out)[row]
+    assert status == "FAIL" and shown.startswith(detail.replace("{closed}", str(closed))), out
+    code, out, err = await safehaven(env, "where")
+    assert code == 0 and "Traceback" not in out + err and secret not in out + err, out + err
+    if serve_refuses:  # a settings error at start-up, without the secret
+        code, out, err = await safehaven(env, "serve")
+        assert code == 2 and "\nsafehaven: SAFEHAVEN_" in "\n" + err, out + err
+        assert "Traceback" not in out + err and secret not in out + err, out + err

@@ -48,13 +48,14 @@ from bot.messages.words import plural
 from bot.objects import ObjectKey, ObjectStore
 from bot.policy import PolicyError, load_policy
 from bot.policy_rules import Policy
+from bot.private import foreign_owner
 from bot.settings import Settings, SettingsError, load_settings
 from channels.slack.settings import SlackSettings
 from channels.teams.settings import TeamsSettings
 from channels.twilio.settings import TwilioSettings
 from handlers.services import utc_now
 from store.audit_anchor import OBJECTS_PREFIX
-from store.db import alembic_config
+from store.db import alembic_config, database_url
 from store.objects import open_object_store
 
 EXIT_FAIL = 1
@@ -243,9 +244,10 @@ def check_data_folder(settings: Settings) -> Check:
     if not folder.exists():
         return Check(msg.DATA_FOLDER, Status.WARN, msg.FOLDER_MISSING.format(path=folder))
     info = folder.stat()
-    if info.st_uid != os.getuid():
+    owner = foreign_owner(folder)
+    if owner is not None:
         return Check(msg.DATA_FOLDER, Status.FAIL,
-                     msg.FOLDER_NOT_OWNED.format(path=folder, uid=info.st_uid))
+                     msg.FOLDER_NOT_OWNED.format(path=folder, uid=owner))
     if info.st_mode & 0o077:
         return Check(msg.DATA_FOLDER, Status.FAIL, msg.FOLDER_OPEN.format(
             path=folder, mode=oct(stat.S_IMODE(info.st_mode))[2:].zfill(4)))
@@ -283,6 +285,11 @@ def _sqlite_file(url: str) -> Path | None:
 async def check_database(settings: Settings) -> list[Check]:
     url = settings.database_url
     shown = _without_password(url)
+    try:
+        database_url(url)
+    except SettingsError as exc:  # says so without the URL's text
+        return [Check(msg.DATABASE, Status.FAIL, str(exc)),
+                Check(msg.MIGRATIONS, Status.FAIL, msg.NOT_CHECKED.format(what=msg.DATABASE))]
     sqlite = _sqlite_file(url)
     if sqlite is not None and not sqlite.exists():
         return [Check(msg.DATABASE, Status.WARN, msg.DATABASE_SQLITE_MISSING.format(url=shown)),

@@ -16,24 +16,33 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.app.config import Config
-from bot.private import private_dir
-from bot.settings import Settings
+from bot.messages import doctor as msg
+from bot.private import account_name, foreign_owner, private_dir
+from bot.settings import Settings, SettingsError
+
+NOT_A_URL = "(not a valid URL)"
 
 
 def _without_password(database_url: str) -> str:
+    """A database URL without its password, and without its query, which may carry one
+    (``?password=``, ``sslpassword``, ``sslkey``); never the text of one that cannot be read."""
     try:
-        return make_url(database_url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(not a database URL)"
+        return make_url(database_url).set(query={}).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return NOT_A_URL
 
 
 def _without_credentials(url: str) -> str:
-    """An object-store or anchor URL without any user, password or query (a SAS token)."""
+    """An object-store or anchor URL without any user, password or query (a SAS token);
+    never the text of one that cannot be read (a secret with a ``/`` ends the host early)."""
     parts = urlsplit(url)
     if not parts.scheme or "://" not in url:
         return url  # a plain path, or objects:<key>
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return NOT_A_URL
+    netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
@@ -78,7 +87,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def ensure_data_folder(settings: Settings) -> None:
     """Create the data folder if it is missing, saying so once on standard error (a new
-    folder means a new database and key: no transfer made elsewhere is in it)."""
+    folder means a new database and key: no transfer made elsewhere is in it).
+    :class:`SettingsError` when it belongs to another account: every command writes
+    there (its log, the anchor's checkpoints, objects, scratch)."""
+    owner = foreign_owner(settings.var_dir)
+    if owner is not None:
+        # (root, say, would leave files 0600 that the service cannot read)
+        raise SettingsError(msg.NOT_YOURS.format(path=settings.var_dir,
+                                                 owner=account_name(owner)))
     if settings.var_dir.exists():
         return
     private_dir(settings.var_dir)

@@ -266,6 +266,9 @@ QUERY_SECRET, PORT_SECRET, STORE_SECRET = "S3CRETQ-db-query", "S3CRETP-db-pass",
      PORT_SECRET, "database", "SAFEHAVEN_DATABASE_URL is not a valid database URL", True),
     ({"SAFEHAVEN_OBJECT_STORE": f"s3://AKIAX:{STORE_SECRET}/x@bucket/prefix"},
      STORE_SECRET, "object store", "(not a valid URL): SAFEHAVEN_OBJECT_STORE", True),
+    # A secret with a "/" in it: the part after it is no prefix to be shown either.
+    ({"SAFEHAVEN_OBJECT_STORE": f"s3://AKIAX:abc/{STORE_SECRET}@bucket/prefix"},
+     STORE_SECRET, "object store", "(not a valid URL): SAFEHAVEN_OBJECT_STORE", True),
     ({"SAFEHAVEN_OBJECT_STORE": f"s3://bucket/prefix?secret_access_key={STORE_SECRET}"},
      STORE_SECRET, "object store", "s3://bucket/prefix: SAFEHAVEN_OBJECT_STORE", True),
 ])

@@ -75,7 +75,9 @@ def _client_options(endpoint: str | None, variable: str) -> ClientConfig:
 def _location(url: str) -> tuple[str, str | None]:
     """(bucket or container, prefix) of ``s3://bucket/prefix``."""
     parts = urlsplit(url)
-    if not parts.netloc or parts.query or parts.fragment or "@" in parts.netloc:
+    # A user or key anywhere ("s3://KEY:SECRET/WITH/SLASH@bucket" ends the host early): the
+    # message never repeats any of it.
+    if not parts.netloc or parts.query or parts.fragment or "@" in url or ":" in parts.netloc:
         raise SettingsError(f"{OBJECT_STORE_VARIABLE} must look like "
                             f"{parts.scheme}://bucket/optional/prefix.")
     prefix = unquote(parts.path).strip("/")

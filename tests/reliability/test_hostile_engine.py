@@ -25,6 +25,7 @@ from bot.objects import ObjectKey
 from bot.recipients import check_email
 from bot.replies import Ask, Choice, FileReply, Form, Reply, Text
 from bot.state import State, StepResult, TurnContext
+from bot.statuses import Step
 from channels.console.render import render
 from handlers.conversation import current_state, storable_event, take_turn
 from handlers.intake import new_upload_key, new_upload_path
@@ -230,7 +231,7 @@ async def waiting_states(services: Services, conversation: Any, make_file: Any
                          ) -> dict[str, dict[str, Any]]:
     """The saved state of a conversation waiting at each question."""
     states: dict[str, dict[str, Any]] = {}
-    for i, step in enumerate(s for s in engine.STEPS if s != "recipient_pick"):
+    for i, step in enumerate(s for s in engine.STEPS if s != Step.RECIPIENT_PICK):
         chat = conversation(f"console:setup{i}")
         await reach(chat, step, make_file)
         states[step] = (await current_state(services, conversation_id=chat.user_id)).to_json()
@@ -258,7 +259,7 @@ async def seed(services: Services, user: str, template: dict[str, Any]) -> None:
 
 
 @fuzz_settings(40)
-@given(step=st.sampled_from([s for s in engine.STEPS if s != "recipient_pick"]),
+@given(step=st.sampled_from([s for s in engine.STEPS if s != Step.RECIPIENT_PICK]),
        data=st.data(), as_question=st.booleans())
 async def test_hostile_answers_through_take_turn_never_raise(
         services: Services, waiting_states: dict[str, dict[str, Any]], step: str,

@@ -1,7 +1,9 @@
 """Keep portal tokens out of logs.
 
 aiohttp's access log writes the request line, and so the path ``/p/<token>``: anyone who
-can read the log could download the archive. Two layers stop that:
+can read the log could download the archive. The token is found in the path as sent and as
+decoded (the router decodes ``/%70/<token>`` to the portal's ``/p/<token>``). Two layers stop
+that:
 
 * :class:`RedactingAccessLogger`, for ``web.run_app(..., access_log_class=...)`` or
   ``AppRunner(..., access_log_class=...)``, rewrites the request line and the Referer
@@ -16,17 +18,26 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp.web_log import AccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
-TOKEN_IN_PATH = re.compile(r"(/p/)[^\s\"'?#/]+")
+# /p/<token>, also percent-encoded as the router decodes it: aiohttp routes /%70/<token> to
+# the portal (and %2F, never routed there, is redacted too: more is harmless).
+TOKEN_IN_PATH = re.compile(r"((?:/|%2[Ff])(?:p|%70)(?:/|%2[Ff]))[^\s\"'?#/]+")
 REDACTED = r"\1[redacted]"
+LEFT_OVER = re.compile(r"/p/(?!\[redacted\])[^\s\"'?#/]")
 
 
 def redact(text: str) -> str:
-    return TOKEN_IN_PATH.sub(REDACTED, text)
+    """``text`` with every portal token replaced by ``[redacted]``, judged on the text as
+    sent and as decoded (an encoding the pattern does not know: the decoded text is kept)."""
+    redacted = TOKEN_IN_PATH.sub(REDACTED, text)
+    if LEFT_OVER.search(unquote(redacted)):
+        redacted = TOKEN_IN_PATH.sub(REDACTED, unquote(redacted))
+    return redacted
 
 
 def _redact_value(value: Any) -> Any:
@@ -44,11 +55,12 @@ class RedactingAccessLogger(AccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         referer = request.headers.get("Referer", "")
-        if "/p/" in request.raw_path or "/p/" in referer:
+        path = redact(request.raw_path)
+        if path != request.raw_path or redact(referer) != referer:
             headers = request.headers.copy()
             if referer:
                 headers["Referer"] = redact(referer)
-            request = request.clone(rel_url=redact(request.raw_path), headers=headers)
+            request = request.clone(rel_url=path, headers=headers)
         super().log(request, response, time)
 
 

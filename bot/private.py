@@ -10,6 +10,7 @@ else chose (``share --out``) is only made private if Safe Haven creates it.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +18,25 @@ from typing import IO, Any
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 UMASK = 0o077
+
+
+def foreign_owner(folder: Path) -> int | None:
+    """The uid owning ``folder`` when that is not this process's account (None when it is,
+    or when there is no such folder): a process writing there would leave files (0600)
+    the owner, the service, cannot read."""
+    try:
+        uid = folder.stat().st_uid
+    except FileNotFoundError:
+        return None
+    return None if uid == os.getuid() else uid
+
+
+def account_name(uid: int) -> str:
+    """The account's name, or ``uid <n>`` when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def private_dir(path: Path, *, own: bool = True) -> Path:

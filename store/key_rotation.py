@@ -25,7 +25,14 @@ from sqlalchemy import ColumnElement, and_, func, not_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.envelope import EnvelopeError, header_key_id, header_size, reseal_header
-from bot.objects import ARCHIVES, UPLOADS, ObjectKey, ObjectNotFound, ObjectStore
+from bot.objects import (
+    ARCHIVES,
+    UPLOADS,
+    ObjectKey,
+    ObjectKeyError,
+    ObjectNotFound,
+    ObjectStore,
+)
 from bot.vault import Vault, VaultError
 from store.db import Database
 from store.models import Transfer, TransferFile
@@ -205,3 +212,49 @@ async def left_in_objects(objects: ObjectStore, vault: Vault, prefix: ObjectKey)
 
 
 OBJECT_KINDS = (("uploads", UPLOADS), ("archives", ARCHIVES))
+
+
+@dataclass
+class Referenced:
+    """The objects the database refers to (every kept archive and upload): how many, how
+    many the object store does not hold, and how many are under an earlier key."""
+
+    total: int = 0
+    missing: int = 0
+    not_current: int = 0
+
+
+async def _still_referenced(db: Database, path: str) -> bool:
+    async with db.read() as session:
+        for column in (Transfer.archive_path, TransferFile.stored_path):
+            if (await session.execute(select(column).where(column == path).limit(1))).first():
+                return True
+    return False
+
+
+async def referenced_objects(db: Database, objects: ObjectStore, vault: Vault) -> Referenced:
+    """Every object the database refers to, looked up in ``objects`` (its header read):
+    the verdict is taken from the database's side, so an object store that is not the
+    services' (another data folder) shows as objects missing, not as nothing to do. An
+    object gone because its transfer finished meanwhile is not counted."""
+    async with db.read() as session:
+        paths: list[str] = [p for p in (
+                 *(await session.scalars(select(Transfer.archive_path)
+                                         .where(Transfer.archive_path.is_not(None)))).all(),
+                 *(await session.scalars(select(TransferFile.stored_path)
+                                         .where(TransferFile.stored_path.is_not(None)))).all())
+                 if p]
+    found = Referenced()
+    for path in paths:
+        found.total += 1
+        try:
+            stream = objects.get(ObjectKey(path))
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                header = await _header(stream)
+        except (ObjectNotFound, ObjectKeyError):
+            if await _still_referenced(db, path):
+                found.missing += 1
+            continue
+        if header is not None and header_key_id(header[0]) != vault.key_id:
+            found.not_current += 1
+    return found

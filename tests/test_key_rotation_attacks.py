@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from bot.app.config import load_config
@@ -184,3 +185,73 @@ async def test_a_previous_key_still_held_cannot_have_its_start_point_resigned(
     assert refused.returncode == 1 and "NOT written" in said(refused)
     mine = AuditKeys.from_vault(Vault(_decode_key(new))).key_id
     assert not [line for line in anchor_lines(env) if line["key_id"] == mine]
+
+
+SHARE = ("share", "--classification", "CONTROLLED", "--category", "contact-details",
+         "--lawful-basis", "UK GDPR Art 6(1)(e) public task", "--onward-sharing", "no",
+         "--delete-after-use", "--recipient-name", "Jo Bloggs", "--recipient-title", "Officer",
+         "--recipient-org", "NHS Trust", "--recipient-email", "jo@nhs.example.uk",
+         "--recipient-phone", "07400 123456",
+         "--purpose", "case review for the joint safeguarding panel",
+         "--consent", "not needed", "--delivery", "portal", "--password-via", "sms-on-receipt",
+         "--sender", "alice")
+
+
+async def test_rotate_key_with_another_data_folder_is_not_done(tmp_path: Path,
+                                                               database_url: str) -> None:
+    """The services' folder holds the uploads and archives; `rotate-key` run with another
+    (the database the same) finds nothing to re-seal there, and must not say the old key
+    can go."""
+    old, new = generate_key(), generate_key()
+    services = dict(base_env(tmp_path, database_url), SAFEHAVEN_SECRET_KEY=old)
+    assert (await sh(services, "migrate")).returncode == 0
+    document = tmp_path / "notes.txt"
+    document.write_text("case notes\n")
+    shared = await sh(services, *SHARE, str(document))
+    assert shared.returncode == 0, said(shared)
+
+    elsewhere = dict(base_env(tmp_path, database_url, var="elsewhere"),
+                     SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=old)
+    wrong = await sh(elsewhere, "rotate-key")
+    text = said(wrong)
+    assert wrong.returncode == 1, text
+    assert "NOT done" in text and "not in the object store" in text, text
+    assert "You can now remove" not in text
+    check = await sh(elsewhere, "rotate-key", "--check")
+    assert check.returncode == 1 and "NOT done" in said(check)
+
+    # With the services' folder: re-sealed and verified.
+    right = await sh(dict(services, SAFEHAVEN_SECRET_KEY=new,
+                          SAFEHAVEN_PREVIOUS_SECRET_KEYS=old), "rotate-key")
+    text = said(right)
+    assert right.returncode == 0 and "You can now remove" in text, text
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the folder to another uid")
+async def test_commands_refuse_a_data_folder_of_another_account(tmp_path: Path,
+                                                                database_url: str) -> None:
+    """Root running `rotate-key` (or any command that writes) in the service's folder would
+    leave files 0600 the service cannot read: it refuses, naming the owner, and writes
+    nothing there."""
+    old, new = generate_key(), generate_key()
+    env = dict(base_env(tmp_path, database_url), SAFEHAVEN_SECRET_KEY=old)
+    assert (await sh(env, "migrate")).returncode == 0
+    folder = Path(env["SAFEHAVEN_VAR_DIR"])
+    for path in (folder, *folder.rglob("*")):
+        os.chown(path, NOBODY, NOBODY)
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    document = tmp_path / "notes.txt"
+    document.write_text("case notes\n")
+    rotating = dict(env, SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=old)
+    for command in (("rotate-key",), ("audit", "checkpoint"), (*SHARE, str(document)),
+                    ("worker", "--exit-when-idle")):
+        refused = await sh(rotating, *command)
+        text = said(refused)
+        assert refused.returncode == 2, (command, text)
+        assert f"the data folder {folder} belongs to nobody" in text, text
+        assert "Run it as nobody" in text
+    assert all(p.stat().st_uid == NOBODY for p in (folder, *folder.rglob("*")))
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
+    # `doctor` still runs there, and says what is wrong.
+    doctor = await sh(rotating, "doctor")
+    assert "belongs to another account" in said(doctor)

@@ -25,10 +25,14 @@ from store.key_rotation import (
     Tally,
     left_in_column,
     left_in_objects,
+    referenced_objects,
     reseal_column,
     reseal_objects,
 )
 from store.models import HeldNotice, SlackInboxEntry, Transfer
+
+#: Objects the database refers to under an earlier key beyond those the store's listing found.
+REFERENCED = "referenced objects"
 
 #: Every column holding a value sealed with the server key, and its associated data.
 SEALED_COLUMNS = (
@@ -55,6 +59,8 @@ class Left:
 
     counts: dict[str, int]
     audit: str | None = None
+    referenced: int = 0  # objects the database refers to
+    missing: int = 0  # ... that the object store does not hold
 
     @property
     def total(self) -> int:
@@ -74,6 +80,11 @@ async def left_behind(svc: Services) -> Left:
               for spec in SEALED_COLUMNS}
     for kind, prefix in OBJECT_KINDS:
         counts[kind] = await left_in_objects(svc.objects, svc.vault, prefix)
+    # From the database's side too: an object store that is not the services' (another
+    # data folder) lists nothing to re-seal, but misses what the database refers to.
+    referenced = await referenced_objects(svc.db, svc.objects, svc.vault)
+    counts[REFERENCED] = max(0, referenced.not_current - sum(
+        counts[kind] for kind, _ in OBJECT_KINDS))
     trail = audit.trail_of(svc.db)
     problem = None
     if trail is not None:
@@ -82,7 +93,7 @@ async def left_behind(svc: Services) -> Left:
         async with svc.db.read() as session:
             result = await audit.verify(session, keys=alone, checkpoints=found or None)
         problem = None if result.ok else result.message()
-    return Left(counts, problem)
+    return Left(counts, problem, referenced.total, referenced.missing)
 
 
 def _show(kind: str, tally: Tally) -> None:
@@ -125,6 +136,10 @@ async def rotate(svc: Services) -> int:
 
 async def _verdict(svc: Services, *, audit_ok: bool) -> int:
     left = await left_behind(svc)
+    if left.missing:
+        out(text.MISSING.format(missing=left.missing, referenced=left.referenced,
+                                store=svc.settings.object_store_url))
+        return EXIT_INVALID
     if left.total:
         out(text.LEFT.format(left=left.total, where=left.where()))
         return EXIT_INVALID

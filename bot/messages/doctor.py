@@ -60,6 +60,11 @@ FOLDER_MISSING = "{path} does not exist yet (the first command creates it, 0700)
 FOLDER_OPEN = "{path} is {mode}: others can list it; chmod 700 {path}"
 FOLDER_FILES_OPEN = "readable or writable by others: {paths} (chmod 600; folders 700)"
 FOLDER_NOT_OWNED = "{path} belongs to another account (uid {uid})"
+NOT_YOURS = ("the data folder {path} belongs to {owner}, not to this account: what this "
+             "command writes there would be unreadable to {owner}. Run it as {owner}, with "
+             "the services' settings (docs/operations.md, \"Admin commands\"), e.g. "
+             "sudo systemd-run --pipe --wait -p User={owner} "
+             "-p EnvironmentFile=/etc/safehaven/safehaven.env safehaven ...")
 
 DATABASE_OK = "{url}: connected"
 DATABASE_SQLITE_MISSING = "{url}: no database file yet (serve or migrate creates it)"

@@ -26,6 +26,10 @@ UNOPENABLE = ("{values} could not be opened with any configured key: sealed "
               "do not remove any previous key yet.")
 LEFT = ("NOT done: {left} still sealed under an earlier key ({where}). Keep the previous "
         "keys configured and run `safehaven rotate-key` again.")
+MISSING = ("NOT done: {missing} of the {referenced} objects the database refers to are not "
+           "in the object store {store}. This command must run with the services' settings "
+           "(the same SAFEHAVEN_VAR_DIR or SAFEHAVEN_OBJECT_STORE) and as their user: "
+           "docs/operations.md, \"Admin commands\". Keep the previous keys configured.")
 DONE_NO_PREVIOUS = ("Verified: nothing is sealed under an earlier key and the audit trail "
                     "verifies with the current key alone.")
 DONE = ("Verified: nothing is left sealed under an earlier key and the audit trail verifies "

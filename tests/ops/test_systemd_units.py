@@ -138,3 +138,17 @@ def test_the_environment_file_example_names_known_settings() -> None:
     assert not unknown, f"not documented in README.md: {unknown}"
     assert example["env"]["SAFEHAVEN_ENV"] == "production"
     assert example["env"]["SAFEHAVEN_SECRET_KEY"] == ""  # never a real key in the repo
+
+
+def test_the_environment_file_names_the_units_data_folder() -> None:
+    """An admin command run with the environment file alone (docs/operations.md, "Admin
+    commands") uses the data folder the services use."""
+    example = ConfigParser(delimiters=("=",), interpolation=None)
+    example.optionxform = str  # type: ignore[assignment,method-assign]
+    example.read_string("[env]\n" + (UNITS / "safehaven.env.example").read_text("utf-8"))
+    folder = example["env"]["SAFEHAVEN_VAR_DIR"]
+    for name in NAMES:
+        service = service_section(name)
+        assert f"SAFEHAVEN_VAR_DIR={folder}" in service["Environment"]
+        assert service["ReadWritePaths"][-1] == folder
+        assert f"/var/lib/{service['StateDirectory'][-1]}" == folder

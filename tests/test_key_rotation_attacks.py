@@ -227,6 +227,19 @@ async def test_rotate_key_with_another_data_folder_is_not_done(tmp_path: Path,
     assert right.returncode == 0 and "You can now remove" in text, text
 
 
+def contents(folder: Path) -> dict[Path, tuple[int, int]]:
+    """Every path in ``folder`` (itself too): its owner and when it last changed."""
+    return {p: (p.stat().st_uid, p.stat().st_mtime_ns) for p in (folder, *folder.rglob("*"))}
+
+
+def give_away(folder: Path) -> dict[Path, tuple[int, int]]:
+    for path in (folder, *folder.rglob("*")):
+        os.chown(path, NOBODY, NOBODY)
+    found = contents(folder)
+    assert {uid for uid, _ in found.values()} == {NOBODY}
+    return found
+
+
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the folder to another uid")
 async def test_commands_refuse_a_data_folder_of_another_account(tmp_path: Path,
                                                                 database_url: str) -> None:
@@ -237,9 +250,7 @@ async def test_commands_refuse_a_data_folder_of_another_account(tmp_path: Path,
     env = dict(base_env(tmp_path, database_url), SAFEHAVEN_SECRET_KEY=old)
     assert (await sh(env, "migrate")).returncode == 0
     folder = Path(env["SAFEHAVEN_VAR_DIR"])
-    for path in (folder, *folder.rglob("*")):
-        os.chown(path, NOBODY, NOBODY)
-    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    before = give_away(folder)
     document = tmp_path / "notes.txt"
     document.write_text("case notes\n")
     rotating = dict(env, SAFEHAVEN_SECRET_KEY=new, SAFEHAVEN_PREVIOUS_SECRET_KEYS=old)
@@ -250,8 +261,7 @@ async def test_commands_refuse_a_data_folder_of_another_account(tmp_path: Path,
         assert refused.returncode == 2, (command, text)
         assert f"the data folder {folder} belongs to nobody" in text, text
         assert "Run it as nobody" in text
-    assert all(p.stat().st_uid == NOBODY for p in (folder, *folder.rglob("*")))
-    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
+    assert contents(folder) == before  # nothing added, changed or taken over
     # `doctor` still runs there, and says what is wrong.
     doctor = await sh(rotating, "doctor")
     assert "belongs to another account" in said(doctor)

@@ -625,6 +625,8 @@ async def behind_anchor(db: Database, trail: AuditTrail) -> Behind | None:
     """Whether the database is behind what the anchor once saw of it (None: it is not, or
     the anchor holds no checkpoint this server's keys trust)."""
     latest = _latest(await trail.anchor.read(), trail.keys)
+    if trail._latest is None:  # what the first checkpoint_if_due would read again
+        trail._latest = latest
     if latest is None or latest.head_seq <= latest.base_seq:
         return None
     async with db.read() as session:

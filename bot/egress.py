@@ -19,6 +19,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -99,6 +100,37 @@ def is_public_address(address: IPAddress) -> bool:
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address: this machine."""
+    address = as_address(host)
+    return normalise_host(host) == "localhost" or (address is not None and address.is_loopback)
+
+
+def service_url_problem(variable: str, url: str, *, production: bool) -> str | None:
+    """Why ``url`` may not be the base URL of a service Safe Haven sends credentials to
+    (``SLACK_API_URL``, ``TWILIO_API_URL``, ``TEAMS_LOGIN_URL``), a sentence naming
+    ``variable``; None when it may. https://, or plain http to this machine outside
+    production (a test server); never the URL's user, password or path."""
+    try:
+        parts = urlsplit(url.strip())
+        host, scheme = parts.hostname or "", parts.scheme.lower()
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return f"{variable} is not a valid URL; set an https:// URL."
+    if scheme not in DEFAULT_PORTS or not host:
+        return f"{variable} is not an http(s) URL with a host; set an https:// URL."
+    if scheme == "https":
+        return None
+    if production:
+        return (f"{variable} is http://{host}: plain http is refused when "
+                "SAFEHAVEN_ENV=production (the service's credentials would cross the network "
+                "readable); set an https:// URL, or leave it unset for the service's own.")
+    if not is_loopback_host(host):
+        return (f"{variable} is http://{host}: plain http only to this machine (127.0.0.1, "
+                "::1, localhost: a test server); set an https:// URL.")
+    return None
 
 
 def parse_host_rule(text: str) -> HostRule:

@@ -20,6 +20,7 @@ from tests.support.fake_slack import TOKEN as SLACK_TOKEN
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_teams import TENANT, FakeConnector
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.support.tls import trusting_env
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ID = "0b5e7f1c-1111-4222-8333-944445555666"
@@ -52,6 +53,7 @@ async def fakes() -> AsyncIterator[Fakes]:
     twilio, slack, teams = FakeTwilio(), FakeSlack(), FakeConnector()
     teams.app_credentials = (APP_ID, APP_PASSWORD)
     for fake in (twilio, slack, teams):
+        fake.tls = True  # as the services are: production refuses plain http
         await fake.start()
     try:
         yield Fakes(twilio, slack, teams)
@@ -66,11 +68,11 @@ def environment(tmp_path: Path, fakes: Fakes, **changes: str) -> dict[str, str]:
         SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key(),
         SAFEHAVEN_PUBLIC_URL="http://127.0.0.1:3978",
         TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        TWILIO_FROM_NUMBER="+447700900123", TWILIO_API_URL=f"http://127.0.0.1:{fakes.twilio.port}",
+        TWILIO_FROM_NUMBER="+447700900123", TWILIO_API_URL=fakes.twilio.url,
         SLACK_BOT_TOKEN=SLACK_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=f"http://127.0.0.1:{fakes.slack.port}/api/",
+        SLACK_API_URL=f"{fakes.slack.url}/api/",
         MicrosoftAppId=APP_ID, MicrosoftAppPassword=APP_PASSWORD, TEAMS_TENANT_IDS=TENANT,
-        TEAMS_LOGIN_URL=f"http://127.0.0.1:{fakes.teams.port}",
+        TEAMS_LOGIN_URL=fakes.teams.url, **trusting_env(),
     )
     env.update(changes)
     return env
@@ -288,3 +290,41 @@ async def test_a_credential_in_a_url_is_never_shown(
         code, out, err = await safehaven(env, "serve")
         assert code == 2 and "\nsafehaven: SAFEHAVEN_" in "\n" + err, out + err
         assert "Traceback" not in out + err and secret not in out + err, out + err
+
+
+async def test_production_sends_no_credential_over_plain_http(tmp_path: Path,
+                                                              fakes: Fakes) -> None:
+    """TEAMS_LOGIN_URL, TWILIO_API_URL, SLACK_API_URL take https only in production (a
+    settings error, so doctor sends nothing and serve does not start); plain http only to
+    this machine, outside production. The http fake records whether anything reached it."""
+    plain = FakeConnector()
+    plain.app_credentials = (APP_ID, APP_PASSWORD)
+    await plain.start()
+    try:
+        production = environment(tmp_path, fakes, SAFEHAVEN_ENV="production", SAFEHAVEN_PORT="0",
+                                 SAFEHAVEN_PUBLIC_URL="https://safehaven.example.gov.uk")
+        code, table, out = await doctor(production)
+        assert table["teams"][0] == table["slack"][0] == table["twilio"][0] == "OK", out
+        for variable, url in (("TEAMS_LOGIN_URL", plain.url),
+                              ("TWILIO_API_URL", plain.url),
+                              ("SLACK_API_URL", f"{plain.url}/api/")):
+            env = {**production, variable: url}
+            code, table, out = await doctor(env)
+            row = {"TEAMS": "teams", "TWILI": "twilio", "SLACK": "slack"}[variable[:5]]
+            assert code == 1 and table[row][0] == "FAIL", out
+            assert f"{variable} is http://127.0.0.1: plain http is refused when " \
+                   "SAFEHAVEN_ENV=production" in table[row][1], out
+            code, _, stderr = await safehaven(env, "serve")
+            assert code == 2 and f"safehaven: {variable} is http://127.0.0.1" in stderr, stderr
+        # Outside production: http to this machine (a test server), never to another host.
+        code, table, out = await doctor(environment(tmp_path, fakes, TEAMS_LOGIN_URL=plain.url))
+        assert table["teams"][0] == "OK", out
+        code, table, out = await doctor(environment(
+            tmp_path, fakes, TEAMS_LOGIN_URL="http://login.example.invalid"))
+        assert table["teams"] == ("FAIL", "TEAMS_LOGIN_URL is http://login.example.invalid: "
+                                  "plain http only to this machine (127.0.0.1, ::1, localhost: "
+                                  "a test server); set an https:// URL."), out
+        # Only the one development run that allowed it reached the plain http fake.
+        assert len(plain.requests) == 1, plain.requests
+    finally:
+        await plain.close()

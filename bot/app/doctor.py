@@ -61,7 +61,6 @@ from store.objects import open_object_store
 EXIT_FAIL = 1
 EXIT_WARN = 2
 TIMEOUT_SECONDS = 10.0
-DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MAX_FILES_LISTED = 3
@@ -455,8 +454,7 @@ async def check_slack(section: Any, session: aiohttp.ClientSession) -> Check | N
         user=body.get("user_id", "?"), team=body.get("team", "?"), host=host))
 
 
-async def check_teams(section: Any, env: Mapping[str, str],
-                      session: aiohttp.ClientSession) -> Check | None:
+async def check_teams(section: Any, session: aiohttp.ClientSession) -> Check | None:
     if isinstance(section, SettingsError):
         return None
     if section is None:
@@ -466,7 +464,7 @@ async def check_teams(section: Any, env: Mapping[str, str],
         return Check(msg.TEAMS, Status.WARN, msg.TEAMS_AUTH_OFF)
     if section.app_type == "UserAssignedMSI":
         return Check(msg.TEAMS, Status.WARN, msg.TEAMS_MSI)
-    login = (env.get("TEAMS_LOGIN_URL") or DEFAULT_LOGIN_URL).strip().rstrip("/")
+    login = section.login_url  # https, or http to this machine outside production
     host = _host(login)
     tenant = section.tenant_id if section.app_type == "SingleTenant" else "botframework.com"
     form = {"grant_type": "client_credentials", "client_id": section.app_id or "",
@@ -507,7 +505,7 @@ async def run_checks(env: Mapping[str, str], *, now: datetime) -> list[Check]:
         services = await asyncio.gather(
             check_twilio(sections.get("twilio"), settings, session),
             check_slack(sections.get("slack"), session),
-            check_teams(sections.get("teams"), env, session))
+            check_teams(sections.get("teams"), session))
     rows += [row for row in services if row is not None]
     return rows
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bot.egress import HostRule, rule_for_url
+from bot.egress import HostRule, rule_for_url, service_url_problem
 from bot.messages import slack as msg
 from bot.settings import SettingsError
 
@@ -79,6 +79,10 @@ def load_slack_settings(env: Mapping[str, str] | None = None) -> SlackSettings |
     parts = urlsplit(api_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(msg.SETTING_API_URL.format(value=api_url))
+    problem = service_url_problem("SLACK_API_URL", api_url, production=(
+        env.get("SAFEHAVEN_ENV") or "").strip().lower() == "production")
+    if problem:  # the bot token goes there
+        raise SettingsError(problem)
     if not api_url.endswith("/"):
         api_url += "/"
     teams = frozenset(t.strip() for t in values["SLACK_TEAM_IDS"].split(",") if t.strip())

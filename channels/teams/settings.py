@@ -20,11 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from bot.egress import service_url_problem
 from bot.settings import Settings, SettingsError
 
 APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant",
              "userassignedmsi": "UserAssignedMSI"}
 SWITCH_VALUES = ("auto", "on", "off")
+DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 AUTH_VALUES = ("on", "off")
 
 
@@ -42,6 +44,8 @@ class TeamsSettings:
     app_type: str = "MultiTenant"
     auth_off: bool = False
     tenant_ids: tuple[str, ...] = ()
+    # TEAMS_LOGIN_URL: where `safehaven doctor` sends the client secret for a token.
+    login_url: str = DEFAULT_LOGIN_URL
 
     @property
     def auth_enabled(self) -> bool:
@@ -172,6 +176,11 @@ def load_teams_settings(settings: Settings, env: Mapping[str, str] | None = None
             "TEAMS_AUTH=off but MicrosoftAppId is set. Unset TEAMS_AUTH so requests are "
             "authenticated with the bot's credentials.")
     app_id = _guid("MicrosoftAppId", app_id)
+    login_url = (env.get("TEAMS_LOGIN_URL") or DEFAULT_LOGIN_URL).strip().rstrip("/")
+    problem = service_url_problem("TEAMS_LOGIN_URL", login_url,
+                                  production=settings.is_production)
+    if problem:  # the client secret goes there
+        raise SettingsError(problem)
     if app_type in ("MultiTenant", "SingleTenant") and not password:
         raise SettingsError(
             "MicrosoftAppPassword is not set. Set it to a client secret of the bot's app "
@@ -190,4 +199,4 @@ def load_teams_settings(settings: Settings, env: Mapping[str, str] | None = None
             "transfers. Set TEAMS_TENANT_IDS to your Microsoft Entra tenant id (comma-separated "
             f"if the council has several; {_TENANT_WHERE}), or set MicrosoftAppTenantId.")
     return TeamsSettings(enabled=True, app_id=app_id, app_password=password, tenant_id=tenant,
-                         app_type=app_type, tenant_ids=tenant_ids)
+                         app_type=app_type, tenant_ids=tenant_ids, login_url=login_url)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.egress import service_url_problem
 from bot.settings import SettingsError
 
 DEFAULT_API_URL = "https://api.twilio.com"
@@ -55,6 +56,10 @@ def load_twilio_settings(env: Mapping[str, str] | None = None) -> TwilioSettings
             "server at, including any path prefix your proxy serves it under "
             "(https://host/safehaven) and no query string; status callbacks and call steps "
             "are sent there and signed for it.")
+    api_url = (env.get("TWILIO_API_URL") or DEFAULT_API_URL).strip().rstrip("/")
+    problem = service_url_problem("TWILIO_API_URL", api_url, production=(
+        env.get("SAFEHAVEN_ENV") or "").strip().lower() == "production")
+    if problem:  # the auth token goes there
+        raise SettingsError(problem)
     return TwilioSettings(account_sid=sid, auth_token=token, from_number=from_number,
-                          messaging_service_sid=service, public_url=public,
-                          api_url=(env.get("TWILIO_API_URL") or DEFAULT_API_URL).rstrip("/"))
+                          messaging_service_sid=service, public_url=public, api_url=api_url)

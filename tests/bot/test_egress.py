@@ -6,7 +6,14 @@ import ipaddress
 
 import pytest
 
-from bot.egress import Destination, EgressPolicy, HostRule, is_public_address, parse_host_rules
+from bot.egress import (
+    Destination,
+    EgressPolicy,
+    HostRule,
+    is_public_address,
+    parse_host_rules,
+    service_url_problem,
+)
 from bot.settings import SettingsError, load_settings
 
 TEAMS_FILES, CONNECTOR, SLACK = (Destination.TEAMS_FILES, Destination.TEAMS_CONNECTOR,
@@ -89,3 +96,17 @@ def test_the_setting_is_read_and_bad_entries_name_it() -> None:
                 "a b", "[::1", "host/path"):
         with pytest.raises(SettingsError, match="SAFEHAVEN_ALLOWED_FETCH_HOSTS"):
             load_settings({"SAFEHAVEN_ALLOWED_FETCH_HOSTS": bad})
+
+
+def test_a_service_url_is_https_or_plain_http_to_this_machine_outside_production() -> None:
+    for url in ("https://api.twilio.com", "https://10.0.0.5:8443/x"):
+        assert service_url_problem("V", url, production=True) is None
+    for url in ("http://127.0.0.1:9", "http://[::1]:80/api/", "http://localhost"):
+        assert service_url_problem("V", url, production=False) is None
+        assert "refused when SAFEHAVEN_ENV=production" in str(
+            service_url_problem("V", url, production=True))
+    for url in ("http://login.example", "http://10.0.0.5", "http://127.0.0.1.example"):
+        assert "only to this machine" in str(service_url_problem("V", url, production=False))
+    assert service_url_problem("V", "http://u:S3CRET@127.0.0.1:x", production=False) \
+        == "V is not a valid URL; set an https:// URL."
+    assert "not an http(s) URL" in str(service_url_problem("V", "ftp://h", production=False))

@@ -11,6 +11,7 @@ import os
 import re
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tests.reliability.conftest import twilio_env
 from tests.support.core import PDF, SHARE_RECORD_FLAGS, Clock, Conversation, answer_all
 from tests.support.core import RECIPIENT as RECIPIENT_FORM
 from tests.support.fake_twilio import FakeTwilio
+from tests.support.tls import trusting_env
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPIENT = "Priya Shah-Holdfast"
@@ -55,10 +57,21 @@ async def cli(env: dict[str, str], *args: str, stdin: str = "") -> Ran:
     return Ran(process.returncode, out.decode(), err.decode())
 
 
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTwilio]:
+    """The fake Twilio over https: production refuses a plain http TWILIO_API_URL."""
+    server = FakeTwilio()
+    server.tls = True
+    await server.start()
+    yield server
+    await server.close()
+
+
 def production_env(tmp_path: Path, fake: FakeTwilio) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SAFEHAVEN_", "TWILIO_", "SLACK_", "Microsoft"))}
-    env.update(twilio_env(fake), SAFEHAVEN_ENV="production",
+    env.update(twilio_env(fake))
+    env.update(trusting_env(), SAFEHAVEN_ENV="production",
                SAFEHAVEN_VAR_DIR=str(tmp_path / "var"), SAFEHAVEN_SECRET_KEY=generate_key(),
                SAFEHAVEN_LOG_LEVEL="DEBUG")
     return env

@@ -28,8 +28,10 @@ class FakeServer:
     """Subclasses add their routes to :attr:`app` (in ``__init__``), then ``await start()``.
     ``record=False`` keeps nothing (for benchmarks that send many requests)."""
 
-    def __init__(self, *, record: bool = True, client_max_size: int = 1024 ** 2) -> None:
+    def __init__(self, *, record: bool = True, client_max_size: int = 1024 ** 2,
+                 tls: bool = False) -> None:
         self.record = record
+        self.tls = tls  # https with tests/support/tls.py's certificate for 127.0.0.1
         self.requests: list[Request] = []
         self.app = web.Application(client_max_size=client_max_size,
                                    middlewares=[self._recording])
@@ -47,7 +49,12 @@ class FakeServer:
         # As aiohttp's TestServer: a handler is cancelled when its client goes away.
         self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=backlog)
+        context = None
+        if self.tls:
+            from tests.support.tls import server_context
+            context = server_context()
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=backlog,
+                           ssl_context=context)
         await site.start()
         server = site._server  # the listening socket, to learn the port given
         assert server is not None
@@ -62,7 +69,7 @@ class FakeServer:
     @property
     def url(self) -> str:
         assert self.port is not None, "not started"
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def close(self) -> None:
         if self._runner is not None:

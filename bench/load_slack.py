@@ -43,7 +43,11 @@ Figures:
   they are in flight, (after - before) / N kept once they are done;
 * CPU over each round (``/proc/PID/stat``) of ``serve``, the fake and this driver, the time
   each was runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``), and the load
-  average before and after (the machine may be shared);
+  average before and after (the machine may be shared); ``serve``'s CPU per conversation
+  step (its CPU seconds over the round's signed requests) and its split between the event
+  loop's thread and the others; ``--cprofile PREFIX`` (cProfile of the event loop thread on
+  its CPU clock, ``PREFIX-N.prof``) or ``--py-spy PREFIX`` (py-spy samples of the GIL holder,
+  ``PREFIX-N.txt``) through each round;
 * errors, which must be 0: a request not answered 200, a modal refused, a reply that never
   came (``STEP_TIMEOUT``), anything the bot says only when something failed
   (``BAD_WORDS``), every ERROR line or traceback in the server's log, a reference texted

@@ -140,3 +140,43 @@ async def test_two_rotations_in_turn(database_url: str, tmp_path: Path) -> None:
     async with db.read() as s:
         assert len(set((await s.scalars(select(AuditRecord.key_id))).all())) == 3
     await db.close()
+
+
+async def test_keys_retired_two_rotations_ago_sign_nothing_after_their_link(
+        database_url: str, tmp_path: Path) -> None:
+    """Key 1 → key 2 → key 3: key 1 is believed only up to its link (signed by key 2), key 2
+    only up to its own (signed by key 3); a checkpoint either signs naming later records (a
+    start point at the head, a digest of altered records) fails verify."""
+    db, _before, _during, first, second = await rotated(database_url, tmp_path)
+    third = secrets.token_bytes(32)
+    during = trail_of(tmp_path, Vault(third, [second]))
+    audit.attach(db, during)
+    await fill(db, 2, start=T0 + timedelta(hours=8))
+    assert len(await during.rotate(db, now=T0 + timedelta(hours=9))) == 1
+    last = trail_of(tmp_path, Vault(third))
+    audit.attach(db, last)
+    await fill(db, 2, start=T0 + timedelta(hours=10))
+    await last.checkpoint(db, now=T0 + timedelta(hours=11))
+    assert (await check(db, last)).ok
+    async with db.transaction() as s:
+        await s.execute(update(AuditRecord).where(AuditRecord.seq == 4)
+                        .values(details={"question": "purpose", "purpose": "rewritten"}))
+    clean = (await last.anchor.read())
+    latest = [c for c in clean if c is not None][-1].checkpoint
+    async with db.read() as s:
+        digest = await audit.segment_digest(s, after=0, through=latest.head_seq)
+    for key in (first, second):
+        retired = AuditKeys.from_vault(Vault(key))
+        for forged in (replace(latest, key_id=retired.key_id, base_seq=latest.head_seq,
+                               base_mac=latest.head_mac, count=0, sealed_through=0,
+                               sealed_digest="", at=T0 + timedelta(hours=12)),
+                       replace(latest, key_id=retired.key_id, sealed_through=latest.head_seq,
+                               sealed_digest=digest, at=T0 + timedelta(hours=12))):
+            anchor = FileAnchor(tmp_path / f"forged-{retired.key_id}-{forged.base_seq}.jsonl")
+            for signed in clean:
+                assert signed is not None
+                await anchor.append(signed)
+            await anchor.append(SignedCheckpoint.make(forged, retired))
+            result = await check(db, replace(last, anchor=anchor))
+            assert not result.ok and "retired key" in (result.problem or ""), result.message()
+    await db.close()

@@ -44,7 +44,7 @@ from bot.app.transfer_commands import (
     reference_arg,
 )
 from bot.app.where import add_parser as add_where_parser
-from bot.app.where import ensure_data_folder
+from bot.app.where import database_unreachable, ensure_data_folder
 from bot.policy import PolicyError
 from bot.private import UMASK
 from bot.settings import SettingsError
@@ -246,6 +246,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A database that cannot be reached is a sentence for the operator, not a traceback;
+        # anything else is a fault and keeps its traceback.
+        said = database_unreachable(exc, os.environ.get("SAFEHAVEN_DATABASE_URL", ""))
+        if said is None or not os.environ.get("SAFEHAVEN_DATABASE_URL"):
+            raise
+        sys.stderr.write(f"safehaven: {said}\n")
+        return EXIT_INVALID
 
 
 if __name__ == "__main__":

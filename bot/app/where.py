@@ -9,6 +9,8 @@ so every command finds the same database and key.
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +23,8 @@ from bot.private import account_name, foreign_owner, private_dir
 from bot.settings import Settings, SettingsError
 
 NOT_A_URL = "(not a valid URL)"
+_UNREACHABLE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED,
+                          errno.ETIMEDOUT})
 
 
 def _without_password(database_url: str) -> str:
@@ -30,6 +34,28 @@ def _without_password(database_url: str) -> str:
         return make_url(database_url).set(query={}).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return NOT_A_URL
+
+
+def database_unreachable(exc: BaseException, database_url: str) -> str | None:
+    """What to tell an operator when ``exc`` means the database could not be reached (refused,
+    unknown host, timed out, login or database refused), else None. The URL is shown without
+    its password; the driver's own words are kept only for the login and database cases."""
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionError | socket.gaierror | TimeoutError) or (
+                isinstance(cause, OSError) and cause.errno in _UNREACHABLE):
+            reason = cause.strerror or type(cause).__name__
+            return msg.DATABASE_UNREACHABLE.format(url=_without_password(database_url),
+                                                   reason=reason)
+        if type(cause).__module__.startswith("asyncpg") and type(cause).__name__ in (
+                "InvalidPasswordError", "InvalidAuthorizationSpecificationError",
+                "InvalidCatalogNameError", "CannotConnectNowError", "TooManyConnectionsError"):
+            return msg.DATABASE_UNREACHABLE.format(url=_without_password(database_url),
+                                                   reason=type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _without_credentials(url: str) -> str:

@@ -69,6 +69,10 @@ NOT_YOURS = ("the data folder {path} belongs to {owner}, not to this account: wh
 DATABASE_OK = "{url}: connected"
 DATABASE_SQLITE_MISSING = "{url}: no database file yet (serve or migrate creates it)"
 DATABASE_FAIL = "{url}: cannot connect ({reason})"
+# Any command, when the database cannot be reached (bot/app/cli.py).
+DATABASE_UNREACHABLE = ("cannot reach the database {url} ({reason}). Check "
+                        "SAFEHAVEN_DATABASE_URL and that the server is running and accepts "
+                        "this login; 'safehaven doctor' checks every setting.")
 MIGRATIONS_CURRENT = "at the head revision {head}"
 MIGRATIONS_BEHIND = ("at {current}, the code expects {head}: run 'safehaven migrate' "
                      "(serve also migrates on start)")

@@ -381,12 +381,33 @@ class Servers:
     var: Path
     env: dict[str, str]   # serve's environment (its database, key and var/)
     probe: Path | None    # --memory-probe's readings, one JSON object a line
+    # With --replicas: every serve replica (the first is app/pid/log/var above) and the
+    # worker; without, the one serve.
+    apps: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+    vars: list[Path] = field(default_factory=list)
+    worker_pid: int | None = None
+    _turn: Iterator[int] = field(default_factory=itertools.count)
+
+    def pick(self) -> str:
+        """The next serve replica's Slack URL, round-robin (the one serve without
+        --replicas)."""
+        return self.apps[next(self._turn) % len(self.apps)] if self.apps else self.app
+
+    def names(self) -> dict[str, int]:
+        """Each serve process by name ("serve", or "serve 1".."serve N") and its pid."""
+        if len(self.pids) <= 1 and self.worker_pid is None:
+            return {"serve": self.pid}
+        return {f"serve {i}": pid for i, pid in enumerate(self.pids, start=1)}
 
     def cpu(self) -> dict[str, tuple[float, float]]:
         """(CPU seconds used, seconds spent ready to run but waiting for a CPU) so far, of
-        serve, the fake Slack and this driver."""
+        serve (each replica), the worker, the fake Slack and this driver."""
+        worker = [("worker", self.worker_pid)] if self.worker_pid is not None else []
         return {name: (cpu_seconds(pid), wait_seconds(pid)) for name, pid in
-                (("serve", self.pid), ("fake Slack", self.fake_pid), ("driver", os.getpid()))}
+                (*self.names().items(), *worker, ("fake Slack", self.fake_pid),
+                 ("driver", os.getpid()))}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -437,6 +458,10 @@ async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[Serv
     async with fresh_database(args.database_url) as url:
         if url:
             env["SAFEHAVEN_DATABASE_URL"] = url
+        if args.replicas:
+            async with replicas(args, workdir, env, ports["fake"], serve) as srv:
+                yield srv
+            return
         with process([python, str(ME), "--fake-api", str(ports["fake"])],
                      logs["fake"]) as fake, \
                 process(serve, logs["app"], env) as app:
@@ -445,6 +470,56 @@ async def servers(args: argparse.Namespace, workdir: Path) -> AsyncIterator[Serv
                           fake=f"http://127.0.0.1:{ports['fake']}", pid=app.pid,
                           fake_pid=fake.pid, log=logs["app"], var=workdir / "var", env=env,
                           probe=probe)
+
+
+@contextlib.asynccontextmanager
+async def replicas(args: argparse.Namespace, workdir: Path, env: dict[str, str],
+                   fake_port: int, serve: list[str]) -> AsyncIterator[Servers]:
+    """--replicas N: N ``serve`` processes with ``SAFEHAVEN_SCHEDULER=off`` and one
+    ``safehaven worker`` (the scheduler), as ``tests/support/replicas.py`` runs them: each
+    with its own port and ``SAFEHAVEN_VAR_DIR`` (``replica-N/var``, ``worker/var``), all on
+    the same PostgreSQL database, the same ``file://`` object store (``objects/``, also
+    holding the audit anchor), key and fake Slack. The first replica starts (and migrates
+    the schema) alone, then the others."""
+    store = (workdir / "objects").resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    shared = {**env, "SAFEHAVEN_OBJECT_STORE": store.as_uri(),
+              # the audit trail's checkpoints in the shared store, not on one host's disk
+              "SAFEHAVEN_AUDIT_ANCHOR": "objects:audit-anchor"}
+    python = sys.executable
+    hosts: list[tuple[str, dict[str, str]]] = []
+    for i in range(1, args.replicas + 1):
+        hosts.append((f"replica-{i}", {
+            **shared, "SAFEHAVEN_VAR_DIR": str(workdir / f"replica-{i}" / "var"),
+            "SAFEHAVEN_PORT": str(free_port()), "SAFEHAVEN_SCHEDULER": "off"}))
+    worker_env = {**shared, "SAFEHAVEN_VAR_DIR": str(workdir / "worker" / "var"),
+                  "SAFEHAVEN_PORT": str(free_port()), "SAFEHAVEN_SCHEDULER": "on"}
+    with contextlib.ExitStack() as stack:
+        fake = stack.enter_context(process([python, str(ME), "--fake-api", str(fake_port)],
+                                           workdir / "fake.log"))
+        procs: list[subprocess.Popen[bytes]] = []
+        for i, (name, host_env) in enumerate(hosts):
+            procs.append(stack.enter_context(process(serve, workdir / f"{name}.log",
+                                                     host_env)))
+            if i == 0:   # the first migrates the fresh database before the others start
+                await wait_up(f"http://127.0.0.1:{host_env['SAFEHAVEN_PORT']}/healthz",
+                              workdir / f"{name}.log", procs[0])
+        for (name, host_env), proc in zip(hosts, procs, strict=True):
+            await wait_up(f"http://127.0.0.1:{host_env['SAFEHAVEN_PORT']}/healthz",
+                          workdir / f"{name}.log", proc)
+        worker = stack.enter_context(process([python, "-m", "bot.app.cli", "worker"],
+                                             workdir / "worker.log", worker_env))
+        await asyncio.sleep(2)
+        if worker.poll() is not None:
+            raise SystemExit("the worker exited: "
+                             + (workdir / "worker.log").read_text(errors="replace")[-2000:])
+        apps = [f"http://127.0.0.1:{e['SAFEHAVEN_PORT']}/slack/events" for _, e in hosts]
+        logs = [workdir / f"{name}.log" for name, _ in hosts] + [workdir / "worker.log"]
+        var_dirs = [Path(e["SAFEHAVEN_VAR_DIR"]) for _, e in [*hosts, ("worker", worker_env)]]
+        yield Servers(app=apps[0], fake=f"http://127.0.0.1:{fake_port}", pid=procs[0].pid,
+                      fake_pid=fake.pid, log=logs[0], var=var_dirs[0], env=hosts[0][1],
+                      probe=None, apps=apps, pids=[p.pid for p in procs], logs=logs,
+                      vars=var_dirs, worker_pid=worker.pid)
 
 
 async def wait_up(url: str, log: Path, proc: subprocess.Popen[bytes],
@@ -513,9 +588,9 @@ async def outcome(srv: Servers) -> dict[str, Any]:
                      ))).all()}
     finally:
         await engine.dispose()
-    outbox = srv.var / "outbox.log"
+    outboxes = [v / "outbox.log" for v in (srv.vars or [srv.var])]  # each replica's, worker's
     texted = re.findall(r"^--- \S+ SMS to \S+ \((SH-[0-9A-Z-]+)\)$",
-                        outbox.read_text() if outbox.exists() else "", re.MULTILINE)
+                        "".join(o.read_text() for o in outboxes if o.exists()), re.MULTILINE)
     twice = sorted(ref for ref in set(texted) if texted.count(ref) > 1)
     verify = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "bot.app.cli", "audit", "verify"], cwd=ROOT,
@@ -615,6 +690,7 @@ class Figures:
     errors: list[str] = field(default_factory=list)
     completed: int = 0
     started: int = 0
+    steps_by: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))  # by URL
     # where the "password was texted" receipt came, relative to the archive and the email
     receipt: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -644,6 +720,7 @@ class Conversation:
         self.entries: list[dict[str, Any]] = []
         self.blocks: dict[str, list[dict[str, Any]]] = {}   # ts -> current blocks
         self.last_sent = 0.0
+        self.app = servers.pick()   # every request of this conversation goes to one replica
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -651,13 +728,14 @@ class Conversation:
         """Send a signed request; its send time and the acknowledgement's body."""
         sent = now()
         try:
-            async with self.session.post(self.servers.app, data=body,
+            async with self.session.post(self.app, data=body,
                                          headers=signed_headers(body, content_type)) as r:
                 text = await r.text()
                 status = r.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise StepFailed(f"{kind}: {type(exc).__name__}") from None
         self.figures.ack_ms[kind].append((now() - sent) * 1000)
+        self.figures.steps_by[self.app] += 1
         self.last_sent = sent
         if status != 200:
             raise StepFailed(f"{kind}: HTTP {status} {text[:200]}")
@@ -950,7 +1028,9 @@ class Round:
     rss_after: int
     figures: Figures
     cpu: str          # each process's CPU over the round, and its wait for a CPU
-    serve_cpu: float = 0.0   # serve's CPU seconds (user + system) over the round
+    serve_cpu: float = 0.0   # serve's CPU seconds (user + system) over the round (all replicas)
+    # each process's CPU seconds over the round, by name ("serve 1", "worker", ...)
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 async def sample_peak(pid: int, every: float = 0.25) -> int:
@@ -1015,20 +1095,55 @@ async def burst(args: argparse.Namespace) -> None:
                                        - threads_after[k])), file=sys.stderr, flush=True)
                 in_round = await stop_peak(sampling)
                 after = await settle_rss(srv.pid)
+                cpu_s = {k: cpu_after[k][0] - cpu[k][0] for k in cpu_after}
                 rounds.append(Round(args.conversations, seconds, rss, in_round, after,
-                                    figures, used, cpu_after["serve"][0] - cpu["serve"][0]))
+                                    figures, used, sum(cpu_s[k] for k in srv.names()),
+                                    cpu_s))
                 print(f"  round {i + 1}: {figures.completed}/{figures.started} completed in "
                       f"{seconds:.1f} s, {len(figures.errors)} errors, RSS {rss / 1024:.1f} → "
                       f"peak {in_round / 1024:.1f} → {after / 1024:.1f} MiB",
                       file=sys.stderr, flush=True)
                 rss = after
             peak = status_kib(srv.pid, "VmHWM")
-            logged = server_errors(srv.log)
-            warnings = server_warnings(srv.log)
+            logged = [line for log in (srv.logs or [srv.log]) for line in server_errors(log)]
+            warnings = [line for log in (srv.logs or [srv.log])
+                        for line in server_warnings(log)]
             fake_stats = await _stats(session, srv)
             result = await outcome(srv)
     report_burst(args, warm, start_rss, rounds, peak, logged, warnings, fake_stats,
                  (load_before, os.getloadavg()), result)
+    if args.replicas:
+        report_replicas(srv, rounds)
+
+
+def report_replicas(srv: Servers, rounds: list[Round]) -> None:
+    """--replicas: each round's throughput, and each replica's steps and CPU per step."""
+    print()
+    print(f"## {len(srv.apps)} serve replica(s) + 1 worker, conversations round-robin")
+    print()
+    print("| round | process | signed requests | CPU s | CPU % of the round | "
+          "CPU ms per step |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for i, r in enumerate(rounds, start=1):
+        for (name, _), app in zip(srv.names().items(), srv.apps, strict=True):
+            steps = r.figures.steps_by.get(app, 0)
+            print(f"| {i} | {name} | {steps} | {r.cpu_s[name]:.2f} | "
+                  f"{100 * r.cpu_s[name] / r.seconds:.0f} | "
+                  f"{1000 * r.cpu_s[name] / max(1, steps):.2f} |")
+        steps = len(r.figures.all_acks())
+        print(f"| {i} | all serve | {steps} | {r.serve_cpu:.2f} | "
+              f"{100 * r.serve_cpu / r.seconds:.0f} | {1000 * r.serve_cpu / max(1, steps):.2f} |")
+        print(f"| {i} | worker | - | {r.cpu_s['worker']:.2f} | "
+              f"{100 * r.cpu_s['worker'] / r.seconds:.0f} | - |")
+    print()
+    for i, r in enumerate(rounds, start=1):
+        f, steps = r.figures, len(r.figures.all_acks())
+        print(f"SUMMARY round {i}: replicas {len(srv.apps)}, {f.completed}/{r.conversations} "
+              f"completed in {r.seconds:.1f} s: {f.completed / r.seconds:.2f} conversations/s, "
+              f"{steps / r.seconds:.1f} steps/s; ack p50 {pct(f.all_acks(), 50):.0f} p99 "
+              f"{pct(f.all_acks(), 99):.0f} ms; reply p50 {pct(f.all_replies(), 50):.0f} p99 "
+              f"{pct(f.all_replies(), 99):.0f} ms; serve CPU "
+              f"{1000 * r.serve_cpu / max(1, steps):.2f} ms/step; errors {len(f.errors)}")
 
 
 def start_py_spy(args: argparse.Namespace, pid: int, index: int
@@ -1077,7 +1192,8 @@ Loads = tuple[tuple[float, float, float], tuple[float, float, float]]
 def _header(args: argparse.Namespace, title: str, loads: Loads) -> None:
     print(f"# {title} (Python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs, {'PostgreSQL' if args.database_url else 'SQLite'}, "
-          f"scheduler {args.scheduler})")
+          + (f"{args.replicas} serve replica(s) with the scheduler off, 1 worker, a shared "
+             "file:// object store)" if args.replicas else f"scheduler {args.scheduler})"))
     print(f"command: {' '.join(sys.argv)}")
     print(f"code: {code_state()}")
     print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}; after: "
@@ -1316,8 +1432,16 @@ def main() -> None:
                              "round (PREFIX-N.prof)")
     parser.add_argument("--py-spy-rate", type=int, default=250,
                         help="py-spy samples per second")
+    parser.add_argument("--replicas", type=int, default=0, metavar="N",
+                        help="N serve replicas (scheduler off) and one worker on the same "
+                             "PostgreSQL database and file:// object store; conversations "
+                             "round-robin (needs --database-url)")
     parser.add_argument("--fake-api", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.replicas and (not args.database_url or args.soak_seconds > 0 or args.cprofile
+                          or args.py_spy or args.memory_probe or args.malloc_trim):
+        parser.error("--replicas needs --database-url, and is for bursts without "
+                     "--cprofile, --py-spy or the memory probe")
     if args.cprofile:
         args.cprofile = str(Path(args.cprofile).resolve())
     if args.fake_api:

@@ -141,8 +141,10 @@ class ApprovalRequest:
     limits), so they travel as data, not as text to print: every channel renders
     :meth:`facts` then :meth:`details` with its own escaping, as text that no markup,
     mention or line break in it can change, and each value is clipped with "…" (never
-    dropped) so that none can push another out of the message. ``sender`` is the sender's
-    channel-qualified id and ``reference`` the transfer's (both ours). Answers name
+    dropped) so that none can push another out of the message. ``reference`` is the
+    transfer's (ours); ``sender`` is the sender's channel-qualified id, which a channel may
+    replace with the name it knows them by (chosen by them, so a channel escapes
+    :attr:`intro`, which carries it, like any text not its own). Answers name
     :attr:`question` (read back with :func:`bot.answers.approval_answer`); the values of
     :attr:`options` are :class:`~bot.answers.Decision` values.
     """

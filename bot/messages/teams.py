@@ -54,7 +54,7 @@ CALL_TIME = "Time"
 CALL_DATE_REQUIRED = "Pick the date agreed with the recipient."
 CALL_TIME_REQUIRED = "Pick the time agreed with the recipient."
 ANSWERED = "✓ {answer}"
-ANSWERED_FIELD = "{label}: {value}"
+ANSWERED_FIELD = "{label} {value}"  # label as words.labelled gives it
 
 # Approval cards -----------------------------------------------------------------------------
 APPROVAL_REASON = "Reason (needed to reject; the sender will see it)"

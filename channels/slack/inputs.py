@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from bot.messages import slack as msg
+from bot.messages.words import labelled
 from channels.slack.blocks import clip
 from channels.slack.controls import CHECK, FIELD_BLOCK, PICK_TIME, TIME_FORMAT, question_block
 
@@ -104,8 +105,9 @@ def picked_time(state: Any, question: str, timezone: ZoneInfo) -> str | None:
 
 
 def submitted_summary(view: Any) -> str:
-    """"Label: value" for each field of a submitted modal, as the person saw them (option
-    labels, not their values), to leave on the form's message as the record of the answer."""
+    """"Label: value" ("Question? value") for each field of a submitted modal, as the
+    person saw them (option labels, not their values), to leave on the form's message as
+    the record of the answer."""
     state = dig(view, "state", "values")
     parts: list[str] = []
     for block in items(dig(view, "blocks")):
@@ -124,7 +126,7 @@ def submitted_summary(view: Any) -> str:
         else:
             shown = " ".join(text_of(element.get("value")).split())
         if shown:
-            parts.append(f"{label}: {clip(shown, 200)}")
+            parts.append(f"{labelled(label)} {clip(shown, 200)}")
     return msg.ANSWER_SEPARATOR.join(parts)
 
 

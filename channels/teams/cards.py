@@ -44,6 +44,7 @@ REASON = "sh_reason"
 TRY = "sh_try"      # which asking of the question (a card asked again after a refusal)
 TITLE = "sh_title"
 LABELS = "sh_labels"
+CHOICES = "sh_choices"  # a form's fields with options: {field: {value: label}}
 REOFFER = "teams:reoffer"
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
@@ -157,14 +158,17 @@ def _card(body: list[dict[str, Any]], actions: Sequence[dict[str, Any]] = ()) ->
 
 
 def _blocks(text: str, **style: Any) -> list[dict[str, Any]]:
-    """One TextBlock per line: renderers disagree on newlines inside a TextBlock."""
+    """One TextBlock per line (renderers disagree on newlines inside a TextBlock), each
+    escaped as :func:`markdown`: a TextBlock reads Markdown, and the text carries what
+    people typed or are called (a file name, a purpose, a display name), which must not
+    become a link or bold. Our own emphasis is the block's style (``weight`` ...)."""
     blocks: list[dict[str, Any]] = []
     gap = False
     for line in text.split("\n"):
         if not line.strip():
             gap = True
             continue
-        block = {"type": "TextBlock", "text": quoted(line), "wrap": True, **style}
+        block = {"type": "TextBlock", "text": markdown(line), "wrap": True, **style}
         if blocks:
             block["spacing"] = "Medium" if gap else "None"
         blocks.append(block)
@@ -322,7 +326,9 @@ def form_card(form: Form, preface: Sequence[str] = ()) -> dict[str, Any]:
     body += _error(form.error)
     for f in form.fields:
         body += _field_inputs(f)
-    data = {Q: form.question, TITLE: form.title, LABELS: {f.name: f.label for f in form.fields}}
+    data = {Q: form.question, TITLE: form.title, LABELS: {f.name: f.label for f in form.fields},
+            CHOICES: {f.name: {o.value: o.label for o in f.options}
+                      for f in form.fields if f.options}}
     return _card(body, [_styled(_submit(msg.BUTTON_CONTINUE, data), OptionRole.PRIMARY),
                         *_navigation(form.question, form.title)])
 

@@ -23,6 +23,7 @@ from yarl import URL
 
 from bot.egress import Destination, EgressPolicy
 from bot.messages import teams as msg
+from bot.messages.words import labelled
 from bot.policy_rules import TEAMS_PREFIX, canonical_user_id
 from channels.egress import EgressRefused, check_url
 from channels.teams import cards
@@ -232,9 +233,22 @@ def read_submission(value: object) -> Submission | None:
         shown = text if len(text) <= 300 else text[:297] + "…"
         return Submission(question, text, title, (shown,))
     fields = {k: _as_text(v) for k, v in value.items() if not k.startswith("sh_")}
-    shown_lines = tuple(msg.ANSWERED_FIELD.format(label=labels.get(k, k), value=v)
-                        for k, v in fields.items())
+    raw_choices = value.get(cards.CHOICES)
+    choices = raw_choices if isinstance(raw_choices, dict) else {}
+    shown_lines = tuple(
+        msg.ANSWERED_FIELD.format(label=labelled(labels.get(k, k)),
+                                  value=_shown(v, choices.get(k)))
+        for k, v in fields.items() if v.strip())
     return Submission(question, fields, title, shown_lines or ("",))
+
+
+def _shown(value: str, options: object) -> str:
+    """A form field's answer as the person saw it: a picked option's label (not its value,
+    "no"), a typed value on one line, clipped."""
+    if isinstance(options, dict):
+        value = _as_text(options.get(value)) or value
+    value = " ".join(value.split())
+    return value if len(value) <= 200 else value[:199] + "…"
 
 
 # --- files -------------------------------------------------------------------------------

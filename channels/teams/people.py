@@ -4,6 +4,11 @@ reply is rendered, every such id in it becomes the person's name as Teams gave i
 bot (the stored conversation reference of someone who has a chat with it), or neutral
 words when the bot has never seen them ("your approver" where they are asked, "a
 colleague" elsewhere); an id is never shown.
+
+A name is chosen by the person it belongs to, so it is text, never formatting: it is put in
+as given (its whitespace collapsed), and :mod:`channels.teams.cards` escapes every line it
+renders (messages and TextBlocks alike), so a name like ``[Approved](https://…) **now**``
+shows as typed rather than as a link or bold.
 """
 
 from __future__ import annotations

@@ -1068,7 +1068,9 @@ async def burst(args: argparse.Namespace) -> None:
         async with servers(args, tmp) as srv, client() as session:
             warm = Figures()
             await conversations(session, srv, warm, args.warmup, 0)
+            idle = srv.cpu()
             rss = await settle_rss(srv.pid)
+            idle_cpu = {k: (v[0] - idle[k][0]) / 3.0 for k, v in srv.cpu().items()}
             start_rss = rss
             rounds: list[Round] = []
             for i in range(args.rounds):
@@ -1079,11 +1081,13 @@ async def burst(args: argparse.Namespace) -> None:
                     os.kill(srv.pid, 10)   # SIGUSR1: the profiler starts
                 threads = thread_cpu(srv.pid)
                 cpu = srv.cpu()
+                machine = machine_cpu()
                 began = now()
                 await conversations(session, srv, figures, args.conversations,
                                     args.think_seconds)
                 seconds = now() - began
                 cpu_after = srv.cpu()
+                machine_after = machine_cpu()
                 threads_after = thread_cpu(srv.pid)
                 if args.cprofile:
                     os.kill(srv.pid, 12)   # SIGUSR2: the profiler stops, writes its stats
@@ -1096,6 +1100,8 @@ async def burst(args: argparse.Namespace) -> None:
                 in_round = await stop_peak(sampling)
                 after = await settle_rss(srv.pid)
                 cpu_s = {k: cpu_after[k][0] - cpu[k][0] for k in cpu_after}
+                cpu_s["machine busy"] = (machine_after[0] - machine[0]) / max(
+                    1e-9, machine_after[1] - machine[1])
                 rounds.append(Round(args.conversations, seconds, rss, in_round, after,
                                     figures, used, sum(cpu_s[k] for k in srv.names()),
                                     cpu_s))
@@ -1113,13 +1119,27 @@ async def burst(args: argparse.Namespace) -> None:
     report_burst(args, warm, start_rss, rounds, peak, logged, warnings, fake_stats,
                  (load_before, os.getloadavg()), result)
     if args.replicas:
-        report_replicas(srv, rounds)
+        report_replicas(srv, rounds, idle_cpu)
 
 
-def report_replicas(srv: Servers, rounds: list[Round]) -> None:
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all the machine's CPUs so far (/proc/stat): every process,
+    this run's and others' (PostgreSQL's too)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]   # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
+def report_replicas(srv: Servers, rounds: list[Round], idle: dict[str, float]) -> None:
     """--replicas: each round's throughput, and each replica's steps and CPU per step."""
     print()
     print(f"## {len(srv.apps)} serve replica(s) + 1 worker, conversations round-robin")
+    print()
+    print("CPU when idle (the 3 s after the warm-up, % of a CPU): " + ", ".join(
+        f"{name} {100 * idle[name]:.1f} %" for name in (*srv.names(), "worker")))
+    for i, r in enumerate(rounds, start=1):
+        print(f"round {i}: the machine's CPUs were {100 * r.cpu_s['machine busy']:.0f} % busy "
+              f"(all {os.cpu_count()}, every process on the machine, /proc/stat)")
     print()
     print("| round | process | signed requests | CPU s | CPU % of the round | "
           "CPU ms per step |")

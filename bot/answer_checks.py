@@ -29,6 +29,8 @@ from bot.policy_rules import Level
 from bot.state import TurnContext
 
 PURPOSE_MAX = 2000
+# How a typed call time is read (besides ISO 8601 with an offset).
+_CALL_TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M")
 # The recipient form's free-text details.
 NAME_FIELDS = ("name", "job_title", "department", "organisation")
 
@@ -141,12 +143,24 @@ def check_consent(values: Mapping[str, Any]) -> tuple[Consent | None, dict[str, 
             "delete_after_use": True}, {}
 
 
+def call_time_as_typed(text: str) -> str:
+    """A typed call time to give back with its error: as ``YYYY-MM-DD HH:MM`` (the date and
+    the time a card's two inputs take) when it reads as one, else as it was typed."""
+    cleaned = text.strip().replace("T", " ").replace("/", "-")
+    for fmt in _CALL_TIME_FORMATS:
+        try:
+            return f"{datetime.strptime(cleaned, fmt):%Y-%m-%d %H:%M}"
+        except ValueError:
+            continue
+    return text.strip()
+
+
 def parse_call_time(text: str, ctx: TurnContext) -> datetime | str:
     """The agreed call time in UTC, or the reason it cannot be used."""
     policy, window = ctx.policy, ctx.policy.call_window
     cleaned = text.strip().replace("T", " ").replace("/", "-")
     parsed: datetime | None = None
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M"):
+    for fmt in _CALL_TIME_FORMATS:
         try:
             parsed = datetime.strptime(cleaned, fmt)
             break

@@ -28,6 +28,8 @@ from dataclasses import replace
 from typing import Any, cast
 
 from bot.answer_checks import (
+    PURPOSE_MAX,
+    call_time_as_typed,
     check_consent,
     check_phone,
     check_purpose,
@@ -41,17 +43,18 @@ from bot.file_intake import receive_files
 from bot.messages import conversation as msg
 from bot.messages.words import plural
 from bot.options import (
-    CANCEL_QUESTION,
     CANCEL_YES,
     CHANGE_PHONE,
     CONFIRM_OPTIONS,
     LAWFUL_NOT_SURE,
     SMS_METHODS,
     cancel_options,
+    cancel_question,
     classification_options,
     delivery_options,
     files_options,
     information_category_options,
+    is_cancel_question,
     lawful_options,
     level_password_options,
     password_options,
@@ -61,7 +64,7 @@ from bot.options import (
     takes_sms,
 )
 from bot.questions import ask
-from bot.replies import Choice, Reply, Text
+from bot.replies import Ask, Choice, Reply, Text
 from bot.sizes import human_size
 from bot.state import (
     AuditEntry,
@@ -77,6 +80,8 @@ from bot.statuses import DeliveryMethod, PasswordMethod, Step
 from bot.summary import approval_basis, needs_approval, transfer_record
 
 STEPS = tuple(s for s in Step if s is not Step.IDLE)
+# The most of a refused typed answer given back in the question's input.
+TYPED_KEPT_MAX = PURPOSE_MAX
 
 
 # --- entry points --------------------------------------------------------------------------
@@ -108,15 +113,26 @@ def current_question(state: State, ctx: TurnContext) -> list[Reply]:
 def _on_answer(state: State, answer: Answer, ctx: TurnContext) -> StepResult:
     value = answer.value
     word = value.strip().lower() if isinstance(value, str) else ""
+    if is_cancel_question(answer.question):
+        # Only the confirmation asked now, for the transfer it names, acts: one for another
+        # transfer (an older card) or none asked is stale, never a cancel.
+        pending = state.cancel_pending
+        if pending is None or answer.question != cancel_question(pending):
+            return _stale(state)
+        return _on_cancel_answer(state, answer, word, ctx)
     if state.cancel_pending is not None:
-        if answer.question in (None, CANCEL_QUESTION):
+        if answer.question is None:
             return _on_cancel_answer(state, answer, word, ctx)
         if answer.question != state.step:
             return _stale(state)
         # The open question answered instead (a button on it): the transfer is kept.
         state = replace(state, cancel_pending=None)
     if word == "cancel":
-        return _request_cancel(state, state.reference, ctx, confirmed=answer.confirmed)
+        # A cancel pressed on an older question (confirmed on the platform or not) asks first,
+        # naming the transfer: the message it was on may be about another one.
+        open_question = answer.question is None or answer.question == state.step
+        return _request_cancel(state, state.reference, ctx,
+                               confirmed=answer.confirmed and open_question)
     if state.step == Step.IDLE:
         return StepResult([Text(msg.IDLE)], state)
     if answer.question is not None and answer.question != state.step:
@@ -149,7 +165,7 @@ def _cancel_question(state: State) -> Choice:
         prompt = msg.ASK_CANCEL.format(reference=ref, files=plural(len(state.files), "file"))
     else:
         prompt = msg.ASK_CANCEL_OTHER.format(reference=ref)
-    return Choice(CANCEL_QUESTION, prompt, cancel_options(ref))
+    return Choice(cancel_question(ref), prompt, cancel_options(ref))
 
 
 def _request_cancel(state: State, reference: str | None, ctx: TurnContext, *,
@@ -226,8 +242,15 @@ def _answered(state: State, question: str, details: dict[str, Any]) -> AuditEntr
     return AuditEntry("answered", state.reference, {"question": question, **details})
 
 
-def _reask(state: State, ctx: TurnContext, error: str) -> StepResult:
-    return StepResult(ask(state, ctx, error), state, error=error)
+def _reask(state: State, ctx: TurnContext, error: str, typed: str | None = None
+           ) -> StepResult:
+    """The question again with ``error``; a typed question keeps what was ``typed`` in its
+    input (a Teams card's field), to correct rather than type again."""
+    replies = ask(state, ctx, error)
+    if typed is not None:
+        replies = [replace(r, value=typed[:TYPED_KEPT_MAX]) if isinstance(r, Ask) else r
+                   for r in replies]
+    return StepResult(replies, state, error=error)
 
 
 def _refused_form(new: State, ctx: TurnContext, errors: dict[str, str]) -> StepResult:
@@ -329,9 +352,10 @@ def _answer_recipient(state: State, value: str | dict[str, str], ctx: TurnContex
 
 
 def _answer_purpose(state: State, value: str | dict[str, str], ctx: TurnContext) -> StepResult:
-    text, error = check_purpose(_kept(value, state.purpose), ctx.policy.purpose_min_length)
+    typed = _kept(value, state.purpose)
+    text, error = check_purpose(typed, ctx.policy.purpose_min_length)
     if error is not None:
-        return _reask(state, ctx, error)
+        return _reask(state, ctx, error, typed if isinstance(typed, str) else None)
     new = replace(state, purpose=text)
     return _advance(new, ctx, Step.LAWFUL_BASIS, _answered(state, Step.PURPOSE, {"purpose": text}))
 
@@ -395,9 +419,10 @@ def _answer_password_method(state: State, value: str | dict[str, str], ctx: Turn
 def _answer_call_time(state: State, value: str | dict[str, str], ctx: TurnContext
                       ) -> StepResult:
     value = _kept(value, state.call_at)
-    result = parse_call_time(value if isinstance(value, str) else "", ctx)
+    typed = value if isinstance(value, str) else ""
+    result = parse_call_time(typed, ctx)
     if isinstance(result, str):
-        return _reask(state, ctx, result)
+        return _reask(state, ctx, result, call_time_as_typed(typed))
     new = replace(state, call_at=result.isoformat())
     return _advance(new, ctx, Step.CONFIRM, _answered(state, Step.CALL_TIME,
                                                     {"call_at": result.isoformat()}))
@@ -437,7 +462,7 @@ def _answer_phone(state: State, value: str | dict[str, str], ctx: TurnContext) -
     text = value.strip() or str(recipient.get("phone_display", ""))
     phone, error, misses = check_phone(text, ctx, state.reference)
     if phone is None:
-        result = _reask(state, ctx, error or msg.ANSWER_WITH_CHOICE)
+        result = _reask(state, ctx, error or msg.ANSWER_WITH_CHOICE, text)
         result.near_misses = misses
         return result
     new = replace(state, recipient=cast(Recipient, {**recipient, **phone}))

@@ -190,9 +190,22 @@ CONFIRM_OPTIONS = (
 )
 
 # The question asking the sender to confirm a cancel (not a step: the step's question stays
-# open underneath).
+# open underneath). Its id names the transfer (:func:`cancel_question`), so a yes pressed on
+# an older confirmation, for another transfer, can never cancel the one asked about now.
 CANCEL_QUESTION = "cancel_transfer"
 CANCEL_YES = "yes"
+
+
+def cancel_question(reference: str) -> str:
+    """The id of the question confirming the cancel of ``reference``."""
+    return f"{CANCEL_QUESTION}:{reference}"
+
+
+def is_cancel_question(question: str | None) -> bool:
+    """Whether ``question`` confirms a cancel (of any transfer, or one asked before the id
+    named the transfer)."""
+    return question is not None and (question == CANCEL_QUESTION
+                                     or question.startswith(CANCEL_QUESTION + ":"))
 
 
 def cancel_options(reference: str) -> tuple[Option, ...]:

@@ -110,14 +110,15 @@ def parse_text(text: str, *, question: str | None = None) -> Event:
 
 
 def command_in_form(event: Event) -> Event:
-    """A form answered with a command in one of its fields (``cancel SH-…`` typed as the job
-    title, ``status``, ``help``) as that command: never taken as the field's value, on any
-    channel. Any other event as it is."""
+    """A form answered with a command naming a transfer in one of its fields (``cancel SH-…``
+    typed as the job title, ``status SH-…``) as that command: never taken as the field's
+    value, on any channel. A bare word (a job title of ``Status`` or ``Help``) stays the
+    field's value. Any other event as it is."""
     if not isinstance(event, Answer) or not isinstance(event.value, dict):
         return event
     for typed in event.value.values():
         command = parse_text(typed) if isinstance(typed, str) else None
-        if isinstance(command, Command):
+        if isinstance(command, Command) and command.args and is_reference(command.args[0]):
             return command
     return event
 

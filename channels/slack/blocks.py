@@ -248,11 +248,14 @@ def ask_blocks(ask: Ask, timezone: ZoneInfo) -> list[Block]:
         blocks.append(context(msg.TYPE_ANSWER_HINT))
         return blocks
     picker: Block = {"type": "datetimepicker", "action_id": PICK_TIME}
-    try:
-        start = datetime.strptime(ask.placeholder, TIME_FORMAT).replace(tzinfo=timezone)
+    # Set to a refused time as it was given (to correct it), else to the example.
+    for shown in (ask.value, ask.placeholder):
+        try:
+            start = datetime.strptime(shown, TIME_FORMAT).replace(tzinfo=timezone)
+        except ValueError:
+            continue
         picker["initial_date_time"] = int(start.timestamp())
-    except ValueError:
-        pass
+        break
     blocks.append({"type": "actions", "block_id": question_block(ask.question),
                    "elements": [picker, _button(msg.USE_THIS_TIME, USE_TIME,
                                                 encode_answer(ask.question, ""), "primary")]})

@@ -11,7 +11,7 @@ import pytest
 
 from bot import engine
 from bot.events import Answer, CancelRequest
-from bot.options import CANCEL_QUESTION, CHANGE_PHONE, password_options
+from bot.options import CHANGE_PHONE, cancel_question, password_options
 from bot.policy import load_policy
 from bot.replies import Choice
 from bot.state import CancelTransfer, State, TurnContext
@@ -51,13 +51,13 @@ def test_cancel_waits_in_the_state_for_a_yes() -> None:
     assert asked.state.cancel_pending == "SH-AAAA-22" and not asked.effects
     assert asked.state.step == Step.PASSWORD_METHOD
     (question,) = asked.replies
-    assert isinstance(question, Choice) and question.question == CANCEL_QUESTION
+    assert isinstance(question, Choice) and question.question == cancel_question("SH-AAAA-22")
     saved = State.from_json(json.loads(json.dumps(asked.state.to_json())))
     assert saved == asked.state
     assert engine.current_question(saved, ctx) == [question]  # `status` asks it again
-    kept = engine.step(saved, Answer("no", CANCEL_QUESTION), ctx)
+    kept = engine.step(saved, Answer("no", cancel_question("SH-AAAA-22")), ctx)
     assert kept.state == state and not kept.effects
-    done = engine.step(saved, Answer("yes", CANCEL_QUESTION), ctx)
+    done = engine.step(saved, Answer("yes", cancel_question("SH-AAAA-22")), ctx)
     assert done.state == State() and CancelTransfer("SH-AAAA-22") in done.effects
 
 

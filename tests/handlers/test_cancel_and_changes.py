@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.events import Answer
 from bot.messages import conversation as msg
-from bot.options import CANCEL_QUESTION, CHANGE_PHONE
+from bot.options import CHANGE_PHONE, cancel_question, is_cancel_question
 from bot.replies import Ask, Choice, Form
 from bot.state import State
 from bot.statuses import Step
@@ -57,7 +57,7 @@ async def test_typed_cancel_asks_and_no_keeps_everything(
     stored = await upload_objects(services)
     await chat.say("cancel")
     asked = chat.pending
-    assert isinstance(asked, Choice) and asked.question == CANCEL_QUESTION
+    assert isinstance(asked, Choice) and is_cancel_question(asked.question)
     assert str(before.reference) in asked.prompt and "deletes the files" in asked.prompt
     assert await _status(services, str(before.reference)) == "draft"
     await chat.say("no")
@@ -110,7 +110,7 @@ async def test_the_summary_cancel_asks_unless_the_platform_confirmed(
     assert ref is not None
     await answer_all(chat)
     await chat.event(Answer("cancel", "confirm"))  # Teams' Cancel action: no dialog there
-    assert chat.question == CANCEL_QUESTION
+    assert chat.question == cancel_question(ref)
     await chat.say("no")
     assert chat.question == "confirm"
     assert await _status(services, ref) == "draft"
@@ -130,7 +130,7 @@ async def test_cancel_ref_of_a_submitted_transfer_asks_first(
     await alice.say("confirm")
     assert await _status(services, ref) == "awaiting_approval"
     await alice.say(f"cancel {ref}")
-    assert alice.question == CANCEL_QUESTION and ref in alice.text
+    assert alice.question == cancel_question(ref) and ref in alice.text
     await alice.say("no")
     assert await _status(services, ref) == "awaiting_approval"
     bob = conversation("console:bob")
@@ -156,7 +156,7 @@ async def test_cancel_ref_while_answering_another_returns_to_its_question(
     await alice.say("CONTROLLED")
     assert alice.question == "information_categories"
     await alice.say(f"cancel {first}")
-    assert alice.question == CANCEL_QUESTION
+    assert alice.question == cancel_question(first)
     await alice.say("yes")
     assert await _status(services, first) == "cancelled"
     assert alice.question == "information_categories"  # the other transfer goes on
@@ -175,17 +175,37 @@ async def test_a_command_typed_into_a_form_field_is_the_command(
     assert chat.question == "recipient"
     # As Slack's modal or Teams' card hands it over: the job title holds a command.
     await chat.event(Answer({**RECIPIENT, "job_title": f"cancel {ref}"}, "recipient"))
-    assert chat.question == CANCEL_QUESTION
+    assert chat.question == cancel_question(ref or "")
     await chat.say("no")
     assert chat.question == "recipient"
     assert (await _state(chat)).recipient is None
-    for command, shows in (("status", "Recipient"), ("help", "I package"),
-                           ("list", "recent"), (f"mistake {ref}", ref or "")):
+    for command, shows in ((f"status {ref}", ref or ""), (f"mistake {ref}", ref or "")):
         await chat.event(Answer({**RECIPIENT, "name": command}, "recipient"))
         assert shows.lower() in chat.text.lower(), (command, chat.text)
         state = await _state(chat)
         assert state.recipient is None and state.step == Step.RECIPIENT, command
         assert not (state.recipient_draft or {}).get("name", "").startswith(command)
+
+
+async def test_a_field_that_is_a_bare_command_word_is_its_value(
+        services: Services, conversation: Any, make_file: Any) -> None:
+    """A job title of "Status" (or "Help", "List", "Received") names no transfer: it is what
+    the sender typed in the field, not a command that throws the form away."""
+    chat = conversation()
+    await chat.send_files(make_file("a.pdf"))
+    await chat.say("CONTROLLED")
+    await chat.say("contact-details")
+    for word in ("help", "list", "status", "received"):
+        assert chat.question == "recipient"
+        await chat.event(Answer({**RECIPIENT, "job_title": word, "email": "nobody"},
+                                "recipient"))
+        state = await _state(chat)
+        assert state.step == Step.RECIPIENT and state.recipient_draft is not None, word
+        assert state.recipient_draft["job_title"] == word  # kept, with the email's error
+    await chat.event(Answer({**RECIPIENT, "job_title": "Status"}, "recipient"))
+    state = await _state(chat)
+    assert state.step == Step.PURPOSE and state.recipient is not None
+    assert state.recipient["job_title"] == "Status"
 
 
 # --- a landline, and changing the phone -------------------------------------------------------

@@ -22,6 +22,7 @@ from bot.answer_checks import PURPOSE_MAX, parse_call_time
 from bot.envelope import decrypt_stream, encrypt_stream
 from bot.events import Answer, Command, FilesReceived, IncomingFile
 from bot.objects import ObjectKey
+from bot.options import CANCEL_QUESTION, is_cancel_question
 from bot.recipients import check_email
 from bot.replies import Ask, Choice, FileReply, Form, Reply, Text
 from bot.state import State, StepResult, TurnContext
@@ -220,7 +221,7 @@ async def finish(chat: Conversation) -> None:
         question = chat.question
         if question is None:
             return
-        value = VALID[question]
+        value = VALID[CANCEL_QUESTION if is_cancel_question(question) else question]
         if question == "password_method" and chat.last and chat.last.error:
             value = "voice"  # the (hostile but valid) number is not a mobile
         await chat.say(value)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.events import Answer, Event, FilesReceived
-from bot.options import CANCEL_QUESTION
+from bot.options import is_cancel_question
 from bot.replies import Ask, Choice, Form, Reply
 from handlers.conversation import Turn, parse_text, take_turn
 from handlers.intake import stage_local_file
@@ -96,7 +96,7 @@ class Conversation:
         """Type ``cancel`` (``cancel REF`` with a reference), then ``yes`` when asked to
         confirm; returns the last turn (the question's, when none was asked)."""
         turn = await self.say(f"cancel {reference}" if reference else "cancel")
-        if self.question == CANCEL_QUESTION:
+        if is_cancel_question(self.question):
             turn = await self.say("yes")
         return turn
 

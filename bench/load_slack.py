@@ -5,6 +5,8 @@
     python bench/load_slack.py --soak-seconds 600 [--soak-rate 1.0] [--think-seconds 0]
                                [--memory-probe | --malloc-trim] [--database-url URL]
                                [--keep DIR]
+    python bench/load_slack.py --replicas N --database-url URL [--conversations 100]
+                               [--rounds 1]
 
 Starts, on 127.0.0.1, the fake Slack Web API from the tests (``tests/support/
 fake_slack.py``, extended here so a driver in another process can follow each DM) and
@@ -57,6 +59,13 @@ Figures:
   posted after the driver had finished with that DM), and where the "password was texted"
   receipt came among the confirmation's replies (in the email text's message, or a message
   of its own before the archive, between, or after the email).
+
+Replicas (``--replicas N``, PostgreSQL only): N ``serve`` processes with the scheduler off
+and one ``safehaven worker``, each with its own port and var/, on the same fresh database and
+one ``file://`` object store (also the audit anchor); conversations go round-robin over the
+replicas, all of one conversation's requests to one. Adds each replica's requests and CPU
+per step, each process's CPU when idle, how busy the machine's CPUs were, and a ``SUMMARY``
+line per round (conversations/s, steps/s, ack and reply p50/p99, errors).
 
 Soak (``--soak-seconds``): a new conversation every ``1/--soak-rate`` seconds for that long,
 each the same whole flow (with ``--think-seconds``, each person pauses uniformly 0..2x that

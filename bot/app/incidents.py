@@ -12,7 +12,13 @@ import argparse
 from datetime import datetime, timedelta
 
 from bot.app.config import Config
-from bot.app.process import EXIT_INVALID, default_user, out, run_with_services
+from bot.app.process import (
+    EXIT_INVALID,
+    console_only,
+    default_user,
+    out,
+    run_with_services,
+)
 from bot.messages import incidents as msg
 from bot.messages.words import plural
 from bot.reference import normalise_reference
@@ -94,6 +100,10 @@ def cmd_incidents(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_mistake(config: Config, args: argparse.Namespace) -> int:
+    refused = console_only(config, "mistake", "--sender", args.sender)
+    if refused is not None:
+        return refused
+
     async def job(svc: Services) -> int:
         reference = normalise_reference(args.reference)
         for reply in await mistakes.report_mistake(svc, reference=reference,

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from bot.app.config import Config
 from bot.app.runtime import build_runtime
+from bot.messages import console as console_msg
+from channels.console.notifier import PREFIX as CONSOLE
 from handlers import audit_housekeeping
 from handlers.services import Services, close_transport
 from store.db import migrate_async
@@ -22,6 +24,18 @@ EXIT_CONFIG = 2
 def default_user() -> str:
     """Who runs a command when ``--sender`` is not given: this account, at the console."""
     return f"console:{getpass.getuser()}"
+
+
+def console_only(config: Config, command: str, flag: str, user_id: str | None) -> int | None:
+    """In production a terminal acts only for ``console:`` people: ``--sender`` or
+    ``--approver`` naming a Slack or Teams user (whose messages, kept for them, a command
+    would print and hand over) is a usage error, said on stderr; None when it may go on."""
+    if user_id is None or not config.core.is_production \
+            or user_id.partition(":")[0] == CONSOLE:
+        return None
+    sys.stderr.write(f"safehaven {command}: error: "
+                     f"{console_msg.CONSOLE_ONLY.format(flag=flag, value=user_id)}\n")
+    return EXIT_CONFIG
 
 
 def out(text: str) -> None:

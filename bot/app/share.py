@@ -25,6 +25,7 @@ from bot.file_intake import name_warning
 from bot.messages import console as console_msg
 from bot.messages import conversation as conversation_msg
 from bot.messages import share as share_msg
+from bot.options import CHANGE_PHONE
 from bot.policy_rules import Policy
 from bot.private import private_dir
 from bot.replies import Choice, FileReply, Form, OptionRole, Question, Reply
@@ -42,7 +43,8 @@ EXIT_USAGE = 2  # a command line that cannot be used, as argparse exits
 
 
 def _quoted(choices: Sequence[str]) -> str:
-    return ", ".join(repr(c) for c in choices)
+    """``'a', 'b'``: each as typed after its flag (an enum member by its value)."""
+    return ", ".join(repr(str(c)) for c in choices)
 
 
 def check_flags(args: argparse.Namespace, policy: Policy) -> list[str]:
@@ -151,6 +153,10 @@ STEP_FLAGS: dict[Step, str] = {
     Step.PURPOSE: "--purpose", Step.LAWFUL_BASIS: "--lawful-basis", Step.DELIVERY: "--delivery",
     Step.PASSWORD_METHOD: "--password-via", Step.CALL_TIME: "--call-at",
 }
+# Options that leave a question for another (not values of its flag), by the flag that
+# gives that other answer.
+NAVIGATION_FLAGS: dict[str, str] = {CHANGE_PHONE: "--recipient-phone"}
+_NAVIGATION = (OptionRole.BACK, OptionRole.CANCEL)
 FIELD_FLAGS = {
     "name": "--recipient-name", "job_title": "--recipient-title",
     "department": "--recipient-department", "organisation": "--recipient-org",
@@ -173,8 +179,16 @@ def refusals(asked: Question | None, error: str) -> list[str]:
     if flag is None:
         return [error]
     if isinstance(asked, Choice) and asked.options:
+        # Only the values the flag takes; a way out of the question (back, cancel, change
+        # the phone) is not one, but a flag it stands for is named.
+        values = [o.value for o in asked.options if o.role not in _NAVIGATION
+                  and o.value not in NAVIGATION_FLAGS]
+        others = "".join(share_msg.FLAG_OR_CHANGE.format(flag=NAVIGATION_FLAGS[o.value])
+                         for o in asked.options if o.value in NAVIGATION_FLAGS)
+        if not values:
+            return [share_msg.FLAG_REFUSED.format(flag=flag, error=error) + others]
         return [share_msg.FLAG_REFUSED_CHOICES.format(
-            flag=flag, error=error, choices=_quoted([o.value for o in asked.options]))]
+            flag=flag, error=error, choices=_quoted(values)) + others]
     return [share_msg.FLAG_REFUSED.format(flag=flag, error=error)]
 
 

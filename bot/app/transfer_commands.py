@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bot.app.config import Config
-from bot.app.process import EXIT_INVALID, out, run_with_services
+from bot.app.process import EXIT_INVALID, console_only, out, run_with_services
 from bot.app.share import EXIT_USAGE, share
 from bot.messages import console as say
 from bot.reference import is_reference, normalise_reference
@@ -56,6 +56,9 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
             sys.stderr.write("safehaven chat: error: argument files: "
                              f"{say.NOT_A_FILE.format(value=name)}\n")
             return EXIT_USAGE
+    refused = console_only(config, "chat", "--sender", args.sender)
+    if refused is not None:
+        return refused
 
     async def job(svc: Services) -> int:
         at_terminal(svc, args.sender)
@@ -67,6 +70,10 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_share(config: Config, args: argparse.Namespace) -> int:
+    refused = console_only(config, "share", "--sender", args.sender)
+    if refused is not None:
+        return refused
+
     async def job(svc: Services) -> int:
         at_terminal(svc, args.sender)
         return await share(svc, args)
@@ -78,6 +85,9 @@ def cmd_approve(config: Config, args: argparse.Namespace) -> int:
     if args.reject and not args.reason.strip():
         sys.stderr.write(f"safehaven approve: error: {say.REASON_NEEDED}\n")
         return EXIT_USAGE
+    refused = console_only(config, "approve", "--approver", args.approver)
+    if refused is not None:
+        return refused
 
     async def job(svc: Services) -> int:
         at_terminal(svc, args.approver)
@@ -102,6 +112,10 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(config: Config, args: argparse.Namespace) -> int:
+    refused = console_only(config, "cancel", "--sender", args.sender)
+    if refused is not None:
+        return refused
+
     async def job(svc: Services) -> int:
         at_terminal(svc, args.sender)
         text = await cancel_by_sender(svc, reference=normalise_reference(args.reference),
@@ -113,6 +127,10 @@ def cmd_cancel(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_received(config: Config, args: argparse.Namespace) -> int:
+    refused = console_only(config, "received", "--sender", args.sender)
+    if refused is not None:
+        return refused
+
     async def job(svc: Services) -> int:
         at_terminal(svc, args.sender)
         await show_held(svc, args.sender)

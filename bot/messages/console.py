@@ -55,3 +55,9 @@ SHARE_LATER = ("Their decision, and the link or archive once approved, will be k
 NOT_A_REFERENCE = "{value!r} is not a transfer reference: one like SH-7K3Q-9F"
 NOT_A_FILE = "{value!r} is not a file that can be read (give the path of each file to share)"
 REASON_NEEDED = "--reject needs --reason: why it is rejected (the sender is told)"
+CONSOLE_ONLY = (
+    "{flag} {value!r}: in production a terminal acts only for console: people "
+    "(console:NAME). Slack and Teams users answer in their app, where what is kept for "
+    "them is handed over; a console: id the policy's [people] lists for the same person "
+    "gets it here too."
+)

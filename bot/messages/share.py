@@ -16,3 +16,5 @@ ONWARD_WHAT = "yes or no: whether the recipient may share it onward"
 # An answer the conversation refused, said with the option that gave it.
 FLAG_REFUSED = "{flag}: {error}"
 FLAG_REFUSED_CHOICES = "{flag}: {error} Choices: {choices}"
+# A way out of the question that is not a value of its flag ("change the phone").
+FLAG_OR_CHANGE = " (or change {flag})"

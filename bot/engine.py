@@ -13,7 +13,8 @@ categories, several may apply), recipient, purpose, lawful basis, consent
 limits, delivery, password delivery (and call time), summary and confirm; the recipient's
 phone alone is reached straight from the password question and the summary, and returns
 there. ``back`` and ``cancel`` work at every question; a cancel asks "yes or no" first
-(unless the platform already asked), the open question staying open underneath. Every
+(unless the platform already asked, on the open question), the open question staying open
+underneath; the confirmation names its transfer, so an older one's yes is stale. Every
 answer is kept when the sender goes back and forth, and an empty answer keeps the earlier
 one. This module holds the turn's dispatch and each
 question's move to the next; files arriving are :mod:`bot.file_intake`'s, checking an answer

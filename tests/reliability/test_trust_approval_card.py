@@ -252,10 +252,16 @@ def test_terminal_approval_request_cannot_be_forged(tmp_path: Path) -> None:
          "--sender", "console:alice", *SHARE_RECORD_FLAGS],
         env=env, text=True, capture_output=True, timeout=120, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "message for console:manager" in result.stdout
-    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.stdout)  # no escapes
-    request = result.stdout.split("message for console:manager:", 1)[1]
-    request = request.split("Do you authorise", 1)[0]
+    assert "Do you authorise" not in result.stdout  # the sender never sees the manager's card
+    # The request is kept for the manager and shown when they next open a chat.
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot.app.cli", "chat", "--sender", "console:manager"],
+        env=env, text=True, capture_output=True, timeout=120, cwd=ROOT, check=False,
+        stdin=subprocess.DEVNULL)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "Do you authorise" in shown.stdout, shown.stdout
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", shown.stdout)  # no escapes
+    request = shown.stdout.split("Do you authorise", 1)[0]
     lines = [line.strip() for line in request.splitlines()]
     assert_facts(lines)
 

@@ -351,16 +351,22 @@ async def _probe(store: ObjectStore) -> str | None:
     return None if read == data else msg.OBJECTS_MISMATCH
 
 
+async def _probe_store(url: str) -> str | None:
+    """What is wrong with the object store at ``url`` (a probe object written, read back and
+    deleted), or None."""
+    try:
+        return await _probe(open_object_store(url))
+    except SettingsError as exc:
+        return str(exc)
+
+
 async def check_object_store(settings: Settings) -> Check:
     url = settings.object_store_url
     shown = _without_credentials(url)
     if not settings.object_store and not settings.var_dir.exists():
         return Check(msg.OBJECT_STORE, Status.WARN,
                      msg.OBJECTS_DATA_FOLDER_MISSING.format(url=shown))
-    try:
-        problem = await _probe(open_object_store(url))
-    except SettingsError as exc:
-        problem = str(exc)
+    problem = await _probe_store(url)
     if problem:
         return Check(msg.OBJECT_STORE, Status.FAIL,
                      msg.OBJECTS_FAIL.format(url=shown, reason=problem))
@@ -373,10 +379,7 @@ async def check_anchor(settings: Settings) -> Check:
         return Check(msg.AUDIT_ANCHOR, Status.OK, msg.ANCHOR_IN_STORE.format(spec=spec))
     if "://" in spec:
         shown = _without_credentials(spec)
-        try:
-            problem = await _probe(open_object_store(spec))
-        except SettingsError as exc:
-            problem = str(exc)
+        problem = await _probe_store(spec)
         if problem:
             return Check(msg.AUDIT_ANCHOR, Status.FAIL,
                          msg.OBJECTS_FAIL.format(url=shown, reason=problem))

@@ -195,6 +195,18 @@ class Site:
         self.procs.append(proc)
         return proc
 
+    async def serving(self) -> None:
+        """Until this site's ``serve`` answers /readyz."""
+        async def ready() -> bool:
+            try:
+                async with aiohttp.ClientSession() as session, \
+                        session.get(f"http://127.0.0.1:{self.port}/readyz") as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_for(ready, 120, f"serve to be ready:\n{self.errors()[-3000:]}", every=0.2)
+
     def errors(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.err")))
 
@@ -324,15 +336,7 @@ async def test_restore_drill(databases: tuple[str, str], tmp_path: Path) -> None
                        every=0.2)
         await site.start("serve", SAFEHAVEN_SCHEDULER="off")
 
-        async def ready() -> bool:
-            try:
-                async with aiohttp.ClientSession() as session, \
-                        session.get(f"http://127.0.0.1:{site.port}/readyz") as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await wait_for(ready, 120, f"serve to be ready:\n{site.errors()[-3000:]}", every=0.2)
+        await site.serving()
         # The recipient downloads from the portal link the sender was given before the
         # disaster (the database keeps only the token's hash).
         async with aiohttp.ClientSession() as session, \

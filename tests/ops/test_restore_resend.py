@@ -55,18 +55,6 @@ async def _download(site: Site, path: str) -> None:
         assert (await response.read())[:2] == b"PK"
 
 
-async def _serving(site: Site) -> None:
-    async def ready() -> bool:
-        try:
-            async with aiohttp.ClientSession() as session, \
-                    session.get(f"http://127.0.0.1:{site.port}/readyz") as response:
-                return response.status == 200
-        except aiohttp.ClientError:
-            return False
-
-    await wait_for(ready, 120, f"serve to be ready:\n{site.errors()[-3000:]}", every=0.2)
-
-
 def _json(value: Any) -> Any:
     """A JSON column read with plain SQL (a string on SQLite)."""
     return json.loads(value) if isinstance(value, str) else value
@@ -111,7 +99,7 @@ async def test_sends_made_after_the_dump_are_not_made_again(databases: tuple[str
             await wait_for(checked(site), PATIENCE,
                            f"the restore check:\n{site.errors()[-3000:]}", every=0.2)
         await site.start("serve", SAFEHAVEN_SCHEDULER="off")
-        await _serving(site)
+        await site.serving()
 
     try:
         await scenario(site, twilio, tmp_path, take, put_back, resume)
@@ -143,7 +131,7 @@ async def test_sqlite_file_copied_back(tmp_path: Path) -> None:
 
     async def resume(after_restore: bool) -> None:
         await site.start("serve")  # the scheduler in the same process
-        await _serving(site)  # (its start-up check is done before it listens)
+        await site.serving()  # (its start-up check is done before it listens)
 
     try:
         await scenario(site, twilio, tmp_path, take, put_back, resume)
